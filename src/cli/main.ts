@@ -1,0 +1,40 @@
+/**
+ * `cachet <command>`: validate | explain | serve. Takes its I/O as arguments (tests drive it);
+ * the bin shims only set the exit code.
+ */
+import { validatePolicies } from './validate.js'
+import { explainCommand } from './explain.js'
+import { EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
+
+export const USAGE = `usage: cachet <command> [options]
+
+commands:
+  validate [paths...] [--format text|json|github]   validate and lint policies (same as validate-policies)
+  explain [--policies dir] <METHOD> <url> [-H "Name: value"]...
+                                                    which rule, which key, and why
+  serve --upstream <url> [--port 3000] [--host 127.0.0.1] [--policies dir] [--redis url]
+                                                    a caching reverse proxy in front of any HTTP origin
+`
+
+export async function cli(argv: string[], io: CliIO): Promise<number> {
+  const [cmd, ...rest] = argv
+  switch (cmd) {
+    case 'validate':
+      return validatePolicies(rest, io)
+    case 'explain':
+      return explainCommand(rest, io)
+    case 'serve': {
+      const { serveCommand } = await import('./serve.js')
+      return serveCommand(rest, io)
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      io.stdout.write(USAGE)
+      return cmd === undefined ? EXIT_USAGE : EXIT_OK
+    default:
+      io.stderr.write(`cachet: unknown command ${JSON.stringify(cmd)}\n${USAGE}`)
+      return EXIT_USAGE
+  }
+}

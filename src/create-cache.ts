@@ -1,0 +1,211 @@
+/**
+ * The composition root: load → compile → store → middleware; reload(), explain(), close().
+ */
+import { EventEmitter } from 'node:events'
+import { watch as fsWatch, statSync, type FSWatcher } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import type { Middleware } from 'koa'
+import { loadPolicies } from './policy/load.js'
+import type { Diagnostic } from './policy/types.js'
+import { compilePolicySet, type PolicySet } from './policy-set.js'
+import { createMiddleware } from './middleware.js'
+import { explain, type ExplainRequest, type Explanation } from './explain.js'
+import { createStore } from './store/create.js'
+import type { Store } from './store/types.js'
+import { NAME_PATTERN, type CreateCacheOptions, type Logger } from './options.js'
+import { newMetrics, type Metrics, type Runtime } from './runtime.js'
+import { PolicyError, formatOne, warnOnce } from './errors.js'
+import { defaultLogger, rateLimited } from './log.js'
+
+export type ReloadResult =
+  | { readonly ok: true; readonly version: string; readonly changed: boolean; readonly warnings: readonly Diagnostic[] }
+  | { readonly ok: false; readonly errors: readonly Diagnostic[]; readonly version: string }
+
+export interface Cache extends EventEmitter {
+  /** the cache's name (Cache-Status, metrics, key namespace) */
+  readonly name: string
+  /** the version of the policy set in force */
+  readonly version: string
+  readonly store: Store
+  /** the Koa middleware; may be mounted on several apps */
+  middleware(): Middleware
+  /** load → validate → compile → swap. Never throws for bad files: `{ ok: false, errors }` keeps the last good set. */
+  reload(): Promise<ReloadResult>
+  /** which rule, which key, and why, through the middleware's own decision code */
+  explain(req: ExplainRequest): Explanation
+  /** counters since start */
+  metrics(): Readonly<Metrics>
+  /** stops watchers, timers and the store connections it owns; the process can exit */
+  close(): Promise<void>
+}
+
+/**
+ * Loads the policies, connects the store and returns the cache.
+ * Rejects (PolicyError, with file:line:col) when the initial policies are invalid; never because
+ * the store is down: it then runs as misses and keeps reconnecting.
+ *
+ * @example
+ * const cache = await createCache({ policies: 'policies', store: process.env.REDIS_URL })
+ * app.use(cache.middleware())
+ */
+export async function createCache(options: CreateCacheOptions = {}): Promise<Cache> {
+  const name = options.name ?? 'cachet'
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw new TypeError(`name option must match ${NAME_PATTERN} (it becomes a key prefix and a Cache-Status token), got ${JSON.stringify(name)}`)
+  const target = options.policies ?? 'policies'
+  const log = options.logger ?? defaultLogger
+  const clock = options.clock ?? Date
+
+  const first = await loadPolicies(target)
+  if (!first.ok) throw new PolicyError([...first.errors, ...first.warnings])
+  for (const w of first.warnings) log.warn(formatOne(w))
+
+  const { store, owned } = createStore(options.store, { name, log: (level, m) => log[level](m), readDeadlineMs: options.readDeadlineMs ?? 250 })
+  const cache = new CacheImpl(name, target, compilePolicySet(first), store, owned, log, clock)
+  await cache.connect(options.connectDeadlineMs ?? 1000)
+  if (options.watch) cache.watch(options.watchDebounceMs ?? 100)
+  return cache
+}
+
+class CacheImpl extends EventEmitter implements Cache {
+  readonly name: string
+  readonly store: Store
+  readonly #target: string | readonly string[]
+  readonly #owned: boolean
+  readonly #log: Logger
+  readonly #rt: Runtime
+  #watchers: FSWatcher[] = []
+  #debounce: NodeJS.Timeout | undefined
+  #reloading: Promise<ReloadResult> | undefined
+  #again = false
+  #closed = false
+
+  constructor(name: string, target: string | readonly string[], set: PolicySet, store: Store, owned: boolean, log: Logger, clock: { now(): number }) {
+    super()
+    this.name = name
+    this.store = store
+    this.#target = target
+    this.#owned = owned
+    this.#log = log
+    const metrics = newMetrics()
+    const logStoreError = rateLimited((m) => log.warn(m))
+    this.#rt = {
+      name,
+      store,
+      policies: { current: set },
+      metrics,
+      now: () => clock.now(),
+      onStoreError: (err: unknown) => {
+        metrics.storeErrors++
+        logStoreError(`store error (served as a miss): ${err instanceof Error ? err.message : String(err)}`)
+      },
+    }
+  }
+
+  get version(): string {
+    return this.#rt.policies.current.version
+  }
+
+  /** Waits a short while for the store; a store that is down only means misses. */
+  async connect(deadlineMs: number): Promise<void> {
+    const s = this.store as Store & { waitReady?(ms: number): Promise<boolean>; checkEviction?(): Promise<string | undefined> }
+    if (typeof s.waitReady !== 'function') return
+    const ready = await s.waitReady(deadlineMs)
+    if (!ready) {
+      this.#log.warn(`store (${s.kind}) not reachable within ${deadlineMs} ms: serving as misses while it reconnects`)
+      return
+    }
+    if (typeof s.checkEviction === 'function') {
+      const warning = await s.checkEviction().catch(() => undefined)
+      if (warning) warnOnce('CACHET_REDIS_NO_EVICTION', warning)
+    }
+  }
+
+  middleware(): Middleware {
+    return createMiddleware(this.#rt) as Middleware
+  }
+
+  reload(): Promise<ReloadResult> {
+    // Serialise: a reload storm runs at most one load at a time plus one more with the latest files (T70).
+    if (this.#reloading) {
+      this.#again = true
+      return this.#reloading
+    }
+    const run = async (): Promise<ReloadResult> => {
+      let result: ReloadResult
+      do {
+        this.#again = false
+        result = await this.#reloadOnce()
+      } while (this.#again && !this.#closed)
+      return result
+    }
+    this.#reloading = run().finally(() => { this.#reloading = undefined })
+    return this.#reloading
+  }
+
+  async #reloadOnce(): Promise<ReloadResult> {
+    const rt = this.#rt
+    let loaded
+    try {
+      loaded = await loadPolicies(this.#target)
+    } catch (err) {
+      loaded = { ok: false as const, warnings: [], errors: [{ code: 'POLICY_READ', severity: 'error' as const, file: String(this.#target), line: 0, col: 0, message: err instanceof Error ? err.message : String(err) }] }
+    }
+    if (!loaded.ok) {
+      rt.metrics.reloadFailures++
+      const msg = `policy reload failed; keeping version ${rt.policies.current.version}:\n${loaded.errors.map(formatOne).join('\n')}`
+      this.#log.error(msg)
+      // koa's rule: an unheard "error" must not crash the application
+      if (this.listenerCount('error') > 0) this.emit('error', new PolicyError(loaded.errors))
+      return { ok: false, errors: loaded.errors, version: rt.policies.current.version }
+    }
+    const changed = loaded.version !== rt.policies.current.version
+    if (changed) {
+      rt.policies.current = compilePolicySet(loaded) // the one atomic swap
+      rt.metrics.reloads++
+      this.#log.info(`policies reloaded: version ${loaded.version}, ${loaded.rules.length} rules`)
+    }
+    for (const w of loaded.warnings) this.#log.warn(formatOne(w))
+    this.emit('reload', { version: loaded.version, changed })
+    return { ok: true, version: loaded.version, changed, warnings: loaded.warnings }
+  }
+
+  /** fs.watch on each policy folder (a file's folder for a file): editors save by rename-and-replace. */
+  watch(debounceMs: number): void {
+    const targets = typeof this.#target === 'string' ? [this.#target] : this.#target
+    for (const t of targets) {
+      let dir = resolve(t)
+      let only: string | undefined
+      try {
+        if (!statSync(dir).isDirectory()) { only = basename(dir); dir = dirname(dir) }
+      } catch {
+        continue
+      }
+      const w = fsWatch(dir, (_event, file) => {
+        if (only !== undefined && file !== null && file !== only) return
+        if (only === undefined && file !== null && !/\.ya?ml$/i.test(String(file))) return
+        clearTimeout(this.#debounce)
+        this.#debounce = setTimeout(() => { void this.reload() }, debounceMs)
+      })
+      w.on('error', (err) => this.#log.warn(`policy watcher: ${err.message}`))
+      this.#watchers.push(w)
+    }
+  }
+
+  explain(req: ExplainRequest): Explanation {
+    return explain(this.#rt.policies.current, this.name, req)
+  }
+
+  metrics(): Readonly<Metrics> {
+    return { ...this.#rt.metrics }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#debounce)
+    for (const w of this.#watchers) w.close()
+    this.#watchers = []
+    if (this.#reloading) await this.#reloading.catch(() => undefined)
+    if (this.#owned) await this.store.close()
+  }
+}

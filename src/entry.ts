@@ -1,0 +1,92 @@
+/**
+ * A stored response: one binary value per entry (status, headers and body together), so LRU
+ * eviction can never leave half an entry (T37). Layout:
+ *
+ *   0..1  magic 0xCA 0xC7
+ *   2     format version (1)
+ *   3..6  meta length, u32 BE
+ *   7..   meta: UTF-8 JSON (status, headers, times, vary) — small
+ *   ..    body bytes, raw (no base64)
+ *
+ * Versioned like http-cache-semantics' `toObject()`: anything else decodes to `undefined`, and the
+ * middleware treats it as a miss (T33: foreign writers, older formats, truncation).
+ */
+
+export interface Entry {
+  readonly status: number
+  /** flat [name, value, name, value…], names lower-case */
+  readonly headers: readonly (string | readonly string[])[]
+  /** ms since epoch when the response was received */
+  readonly storedAt: number
+  /** ms since epoch when it stops being fresh */
+  readonly expires: number
+  /** seconds of age the response already had when received (origin `Age`, RFC 9111 §4.2.3) */
+  readonly initialAge: number
+  /** flat [name, value…] of the request headers the response varied on; null when no Vary */
+  readonly vary: readonly string[] | null
+  /** true when the application set no body (Koa then renders the status message itself) */
+  readonly nullBody: boolean
+  readonly body: Buffer
+}
+
+interface Meta {
+  v: 1
+  s: number
+  h: (string | readonly string[])[]
+  t: number
+  e: number
+  a: number
+  y: readonly string[] | null
+  n: 0 | 1
+}
+
+const MAGIC0 = 0xca
+const MAGIC1 = 0xc7
+const VERSION = 1
+const HEAD = 7
+
+export function encodeEntry(e: Entry): Buffer {
+  const meta: Meta = { v: 1, s: e.status, h: e.headers as Meta['h'], t: e.storedAt, e: e.expires, a: e.initialAge, y: e.vary, n: e.nullBody ? 1 : 0 }
+  const json = Buffer.from(JSON.stringify(meta))
+  const out = Buffer.allocUnsafe(HEAD + json.length + e.body.length)
+  out[0] = MAGIC0
+  out[1] = MAGIC1
+  out[2] = VERSION
+  out.writeUInt32BE(json.length, 3)
+  json.copy(out, HEAD)
+  e.body.copy(out, HEAD + json.length)
+  return out
+}
+
+// The memory store hands back the very Buffer it was given, so a decoded entry can be memoised
+// by identity: a memory hit then parses nothing. Redis values are fresh Buffers each time.
+const decoded = new WeakMap<Buffer, Entry>()
+
+/** hot path: bytes → Entry, or undefined for anything that is not a complete entry of this version. */
+export function decodeEntry(buf: Buffer): Entry | undefined {
+  const memo = decoded.get(buf)
+  if (memo !== undefined) return memo
+  if (buf.length < HEAD || buf[0] !== MAGIC0 || buf[1] !== MAGIC1 || buf[2] !== VERSION) return undefined
+  const len = buf.readUInt32BE(3)
+  if (HEAD + len > buf.length) return undefined
+  let m: Meta
+  try {
+    m = JSON.parse(buf.toString('utf8', HEAD, HEAD + len)) as Meta
+  } catch {
+    return undefined
+  }
+  if (m === null || typeof m !== 'object' || m.v !== 1 || typeof m.s !== 'number' || !Array.isArray(m.h) ||
+      typeof m.t !== 'number' || typeof m.e !== 'number') return undefined
+  const entry: Entry = {
+    status: m.s,
+    headers: m.h,
+    storedAt: m.t,
+    expires: m.e,
+    initialAge: typeof m.a === 'number' ? m.a : 0,
+    vary: Array.isArray(m.y) ? m.y : null,
+    nullBody: m.n === 1,
+    body: buf.subarray(HEAD + len),
+  }
+  decoded.set(buf, entry)
+  return entry
+}

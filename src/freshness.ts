@@ -1,0 +1,145 @@
+/**
+ * Can this response be stored, and for how long? RFC 9111 §3 (storing) and §4.2 (freshness),
+ * read with a shared cache's eyes, plus cachet's stricter defaults where the RFC allows caching
+ * that experience says is unwise (each marked "deviation").
+ */
+import type { Rule } from './policy/types.js'
+
+export type Directives = ReadonlyMap<string, string>
+
+const EMPTY: Directives = new Map()
+/** a directive whose duplicate values disagree (RFC 9111 §4.2.1: "consider the response stale") */
+const CONFLICT = '\u0000conflict'
+
+/**
+ * Cache-Control → directive map. Names are case-insensitive (RFC 9111 §5.2); values may be
+ * quoted; several header lines and duplicates are combined; garbage between commas is skipped.
+ */
+export function parseCacheControl(value: string | readonly string[] | number | undefined): Directives {
+  if (value === undefined) return EMPTY
+  const text = Array.isArray(value) ? value.join(',') : String(value)
+  if (text === '') return EMPTY
+  const out = new Map<string, string>()
+  for (const raw of splitList(text)) {
+    const eq = raw.indexOf('=')
+    const name = (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase()
+    if (name === '' || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) continue
+    let v = eq === -1 ? '' : raw.slice(eq + 1).trim()
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1')
+    const prev = out.get(name)
+    out.set(name, prev === undefined || prev === v ? v : CONFLICT)
+  }
+  return out
+}
+
+/** Splits on commas outside quoted strings. */
+function splitList(text: string): string[] {
+  const out: string[] = []
+  let start = 0
+  let quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) quoted = !quoted
+    else if (c === 0x5c && quoted) i++
+    else if (c === 0x2c && !quoted) { out.push(text.slice(start, i)); start = i + 1 }
+  }
+  out.push(text.slice(start))
+  return out
+}
+
+/** delta-seconds (RFC 9111 §1.2.2): digits only; anything else is invalid (undefined). */
+function deltaSeconds(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\d+$/.test(v)) return undefined
+  const n = Number(v)
+  return n > 2147483648 ? 2147483648 : n
+}
+
+/** HTTP-date → ms, or NaN when invalid (RFC 9111 §5.3: an invalid Expires means "already expired"). */
+export function parseHttpDate(v: string | undefined): number {
+  if (v === undefined || !/^[A-Za-z]{3},? /.test(v.trim())) return NaN
+  return Date.parse(v)
+}
+
+export interface Verdict {
+  /** freshness lifetime left at `now`, ms; only meaningful when `reason` is undefined */
+  readonly ttl: number
+  /** seconds of age the response already had (origin `Age`), RFC 9111 §4.2.3 */
+  readonly initialAge: number
+  /** why not stored: 'status' | 'set-cookie' | 'no-store' | 'private' | 'no-cache' | 'vary-star' | 'authorization' | 'expired' | 'no-lifetime' */
+  readonly reason: string | undefined
+}
+
+export interface ResponseView {
+  readonly status: number
+  header(name: string): string | readonly string[] | number | undefined
+}
+
+/**
+ * The storage decision for a response to a GET the rule matched.
+ * `authorized`: the request carried Authorization (only possible when the rule keys it).
+ */
+export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now: number): Verdict {
+  const statusTtl = rule.statuses.get(res.status)
+  if (statusTtl === undefined) return no('status')
+  // deviation: RFC 9111 §7 says Set-Cookie "does not inhibit caching"; replaying it hands one
+  // user's session to everyone (rack-cache #52, souin #806), so a response with it is never stored.
+  if (res.header('set-cookie') !== undefined) return no('set-cookie')
+  const cc = parseCacheControl(res.header('cache-control'))
+  // §3: "the no-store cache directive does not appear in the response"
+  if (cc.has('no-store')) return no('no-store')
+  // §3: "the private response directive does not appear in the response, if the cache is shared"
+  if (cc.has('private')) return no('private')
+  // §4.1: "A stored response with a Vary header field value containing a member "*" always fails to match"
+  const vary = res.header('vary')
+  if (vary !== undefined && String(vary).split(',').some((s) => s.trim() === '*')) return no('vary-star')
+  // §3.5: a shared cache must not use a response to a request with Authorization unless the
+  // response says it may. Stricter than the policy: even a keyed Authorization needs it.
+  if (authorized && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) return no('authorization')
+
+  const age = deltaSeconds(headerString(res.header('age'))) ?? 0
+  const fallback = statusTtl >= 0 ? statusTtl : rule.ttl
+  if (rule.origin === 'override') {
+    if (fallback <= 0) return no('no-lifetime')
+    return { ttl: fallback, initialAge: 0, reason: undefined }
+  }
+
+  // origin: respect. no-cache means "always revalidate"; until revalidation exists it is not stored.
+  // (Pragma has no defined meaning in responses, RFC 9111 §5.4, and is ignored.)
+  if (cc.has('no-cache')) return no('no-cache')
+  const stated = statedLifetime(cc, res, now)
+  if (stated === undefined) {
+    // §4.2.2 allows heuristic freshness; the rule's ttl is ours. ttl: 0 means "only what the origin states".
+    if (fallback <= 0) return no('no-lifetime')
+    return { ttl: fallback - age * 1000, initialAge: age, reason: ttl0(fallback - age * 1000) }
+  }
+  const left = stated - age * 1000
+  return { ttl: left, initialAge: age, reason: ttl0(left) }
+}
+
+function ttl0(left: number): string | undefined {
+  return left > 0 ? undefined : 'expired'
+}
+
+function no(reason: string): Verdict {
+  return { ttl: 0, initialAge: 0, reason }
+}
+
+function headerString(v: string | readonly string[] | number | undefined): string | undefined {
+  return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v)
+}
+
+/** §4.2.1: s-maxage (shared caches), else max-age, else Expires − Date. ms, or undefined when none. */
+function statedLifetime(cc: Directives, res: ResponseView, now: number): number | undefined {
+  for (const d of ['s-maxage', 'max-age']) {
+    if (!cc.has(d)) continue
+    const secs = deltaSeconds(cc.get(d))
+    return secs === undefined ? 0 : secs * 1000 // invalid or conflicting: stale (§4.2.1)
+  }
+  const expires = res.header('expires')
+  if (expires === undefined) return undefined
+  if (Array.isArray(expires) && expires.length > 1) return 0
+  const exp = parseHttpDate(headerString(expires))
+  if (Number.isNaN(exp)) return 0 // §5.3: invalid, e.g. "0", means already expired
+  const date = parseHttpDate(headerString(res.header('date')))
+  return exp - (Number.isNaN(date) ? now : date)
+}

@@ -1,0 +1,50 @@
+/**
+ * The options of createCache: the one place they are documented (the README repeats this wording).
+ */
+import type { Store } from './store/types.js'
+
+/** Where entries live. */
+export type StoreOption =
+  /** the embedded in-process LRU (default), bounded at 64 MiB */
+  | 'memory'
+  /** the embedded LRU with its own byte bound */
+  | { memory: { maxBytes?: number } }
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` */
+  | string
+  /** ioredis options for one server or Sentinel (`{ sentinels, name }`); fail-open settings are added */
+  | { redis: Record<string, unknown> }
+  /** Redis Cluster: seed nodes and optional ioredis ClusterOptions */
+  | { cluster: readonly (string | { host: string; port: number })[]; options?: Record<string, unknown> }
+  /** an ioredis Redis or Cluster instance you own (cachet never quits it), or your own Store */
+  | object
+  | Store
+
+export interface Logger {
+  error(message: string): void
+  warn(message: string): void
+  info(message: string): void
+  debug(message: string): void
+}
+
+export interface CreateCacheOptions {
+  /** A folder (every *.yaml / *.yml in it, in name order), a file, or a list of them. @default "policies" */
+  policies?: string | readonly string[]
+  /** @default "memory" */
+  store?: StoreOption
+  /** Reload when a policy file changes (fs.watch on the folder, debounced). @default false */
+  watch?: boolean
+  /** The cache's name in Cache-Status, metrics and the key namespace; [a-z0-9][a-z0-9._-]*. @default "cachet" */
+  name?: string
+  /** Longest wait for one store read before it counts as a miss, ms. @default 250 */
+  readDeadlineMs?: number
+  /** Longest wait at createCache for the store to connect; it keeps connecting afterwards, ms. @default 1000 */
+  connectDeadlineMs?: number
+  /** Quiet time after the last file event before a watched reload runs, ms. @default 100 */
+  watchDebounceMs?: number
+  /** Where cachet logs. @default errors and warnings on stderr; info and debug under NODE_DEBUG=cachet */
+  logger?: Logger
+  /** The clock (tests). @default Date */
+  clock?: { now(): number }
+}
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/
