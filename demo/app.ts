@@ -68,7 +68,7 @@ export async function createDemo(opts: { policies?: string; store?: string; slow
       count('pages')
       const page = PAGES[m[1]!]
       if (!page) { ctx.status = 404; return }
-      const locale = ctx.cookies.get('locale') ?? ctx.acceptsLanguages('en', 'fr', 'de') ?? 'en'
+      const locale = ctx.cookies.get('locale') || ctx.acceptsLanguages('en', 'fr', 'de') || 'en'
       ctx.type = 'html'
       ctx.body = `<h1>${page[locale] ?? page.en}</h1>`
     } else if (p.startsWith('/static/')) {

@@ -1,0 +1,434 @@
+/**
+ * The shared store on Redis (one server, Sentinel or Cluster) through ioredis 6. The one rule: Redis
+ * being slow, full or gone never fails or stalls a request (reliability-security.md §0.3, T45–T54).
+ * - reads have their own deadline on top of `commandTimeout`, because Cluster's offline queue and a
+ *   user's client without `commandTimeout` are not covered by it (ioredis #1604, #634);
+ * - a client that is not `ready` is skipped with one property read, no round trip (T49);
+ * - writes are `SET key value PX ttl`, one key per entry, so eviction can never leave half an
+ *   entry (T36, T37), and at most `maxInFlightWrites` of them are pending (T53);
+ * - every client gets an 'error' listener: ioredis only emits to listeners, and an unheard 'error'
+ *   event would crash the process (T45).
+ *
+ * This is the only module that imports ioredis (style.md §3).
+ */
+import { debuglog } from 'node:util'
+import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode } from 'ioredis'
+import type { Store } from './types.js'
+
+export type StoreLogLevel = 'debug' | 'info' | 'warn' | 'error'
+export type StoreLog = (level: StoreLogLevel, msg: string) => void
+
+/** A read gave up: the caller serves a miss. */
+export class StoreTimeoutError extends Error {
+  readonly code = 'STORE_TIMEOUT'
+  constructor(msg: string, options?: { cause?: unknown }) {
+    super(msg, options)
+    this.name = 'StoreTimeoutError'
+  }
+}
+
+/** The store was not connected (or was closed): nothing was sent. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE'
+  constructor(msg: string) {
+    super(msg)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
+/** Code for `process.emitWarning(msg, 'CachetWarning', code)` with `checkEviction()`'s message. */
+export const EVICTION_WARNING_CODE = 'CACHET_REDIS_NO_EVICTION'
+
+export interface RedisStoreOptions {
+  /** Names the store in logs and in `CLIENT LIST` (connectionName of clients we build). @default "cachet" */
+  name?: string
+  /** Give up on a read after this long; the caller treats it as a miss. @default 250 */
+  readDeadlineMs?: number
+  /** A write's promise resolves after this long even if Redis has not answered. @default 1000 */
+  writeDeadlineMs?: number
+  /** `delete` (purge) rejects after this long. @default 2000 */
+  deleteDeadlineMs?: number
+  /** Writes beyond this many pending are dropped (and counted), not queued. @default 64 */
+  maxInFlightWrites?: number
+  /** true: `close()` quits the client. @default false for a client passed in, true for one we build */
+  owned?: boolean
+  /** Error and state logging; errors are rate-limited to one line per 10 s. @default NODE_DEBUG=cachet */
+  log?: StoreLog
+}
+
+export interface RedisStoreStats {
+  hits: number
+  misses: number
+  /** Redis errors (connection errors, OOM, READONLY, ...) */
+  errors: number
+  /** reads past their deadline and commands past `commandTimeout` */
+  timeouts: number
+  /** writes not sent: too many in flight, or the client was not ready */
+  droppedWrites: number
+  /** reads refused at once because the client was not ready */
+  unavailable: number
+}
+
+/** The fail-open settings of reliability-security.md §5 (commandTimeout in ms). */
+export function failOpenRedisOptions(commandTimeout = 200): RedisOptions {
+  return {
+    // reject at once while disconnected instead of queueing (#285, #465, #776) and replaying
+    // the queue in a burst on reconnect (1024pix/pix PR #707)
+    enableOfflineQueue: false,
+    // reject in-flight commands on the first disconnect instead of after 20 retries (~71 s in v6)
+    maxRetriesPerRequest: 0,
+    // the only defence against a server that accepts but never answers (#634, PR #1320)
+    commandTimeout,
+    // half-open TCP is detected in seconds, not keepalive minutes (#139)
+    socketTimeout: 5000,
+    connectTimeout: 2000,
+    // after a failover the old master answers READONLY: reconnect (1), but do not resend (2)
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false),
+    // retryStrategy: left to the v6 default, which reconnects forever; returning a non-number
+    // would end the client for good
+  }
+}
+
+/** Cluster-level settings: the Cluster's own offline queue has no timeout (#1604). */
+export function failOpenClusterOptions(commandTimeout = 200): ClusterOptions {
+  const { enableOfflineQueue: _q, ...node } = failOpenRedisOptions(commandTimeout)
+  // Node connections keep their offline queue on whatever we pass (ioredis ConnectionPool forces
+  // it, PR #649, and the typings omit it): the Cluster-level queue is the one that must be off.
+  return { enableOfflineQueue: false, redisOptions: node }
+}
+
+/** Duck-typed so that a client from another copy of ioredis is still recognised. */
+export function isRedisClient(x: unknown): x is Redis | Cluster {
+  if (x instanceof Redis || x instanceof Cluster) return true
+  const c = x as Record<string, unknown> | null
+  return typeof c === 'object' && c !== null && typeof c.getBuffer === 'function' &&
+    typeof c.status === 'string' && typeof c.on === 'function' && typeof c.disconnect === 'function'
+}
+
+/** What we use of a client; `Redis | Cluster` unions do not type-check as callable. */
+interface Client {
+  status: string
+  isCluster?: boolean
+  options: { host?: string; port?: number; enableOfflineQueue?: boolean }
+  getBuffer(key: string): Promise<Buffer | null>
+  set(key: string, value: Buffer, px: 'PX', ms: number): Promise<unknown>
+  unlink(...keys: string[]): Promise<number>
+  call(command: string, ...args: string[]): Promise<unknown>
+  quit(): Promise<unknown>
+  disconnect(): void
+  nodes?(role: 'master'): Client[]
+  on(event: string, fn: (...args: any[]) => void): unknown
+  once(event: string, fn: (...args: any[]) => void): unknown
+  off(event: string, fn: (...args: any[]) => void): unknown
+}
+
+const debug = debuglog('cachet')
+const defaultLog: StoreLog = (level, msg) => debug('%s %s', level, msg)
+const ERROR_LOG_INTERVAL_MS = 10_000
+/** Standalone UNLINK batch: one command, one round trip, well under any proto limit. */
+const UNLINK_BATCH = 256
+const RESOLVED: Promise<void> = Promise.resolve()
+
+export class RedisStore implements Store {
+  readonly kind: 'redis' | 'cluster'
+  readonly client: Redis | Cluster
+  #c: Client
+  #name: string
+  #owned: boolean
+  #log: StoreLog
+  #readDeadlineMs: number
+  #writeDeadlineMs: number
+  #deleteDeadlineMs: number
+  #maxInFlight: number
+  #inFlight = 0
+  #closed = false
+  #everReady = false
+  #lastErrorLog = 0
+  #suppressed = 0
+  #notReady: StoreUnavailableError
+  #stats: RedisStoreStats = { hits: 0, misses: 0, errors: 0, timeouts: 0, droppedWrites: 0, unavailable: 0 }
+  #onError = (err: Error) => this.#error(err)
+  #onNodeError = (err: Error, key?: string) => this.#error(err, key)
+  #onReady = () => {
+    if (this.#everReady) this.#log('info', `redis store "${this.#name}": connection ready again`)
+    this.#everReady = true
+  }
+
+  constructor(client: Redis | Cluster, opts: RedisStoreOptions = {}) {
+    if (!isRedisClient(client)) throw new TypeError('RedisStore needs an ioredis Redis or Cluster instance')
+    this.client = client
+    this.#c = client as unknown as Client
+    this.kind = this.#c.isCluster ? 'cluster' : 'redis'
+    this.#name = opts.name ?? 'cachet'
+    this.#owned = opts.owned ?? false
+    this.#log = opts.log ?? defaultLog
+    this.#readDeadlineMs = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
+    this.#writeDeadlineMs = positive(opts.writeDeadlineMs, 1000, 'writeDeadlineMs')
+    this.#deleteDeadlineMs = positive(opts.deleteDeadlineMs, 2000, 'deleteDeadlineMs')
+    this.#maxInFlight = positive(opts.maxInFlightWrites, 64, 'maxInFlightWrites')
+    // One shared instance: while Redis is down every request takes this path, so no stack capture.
+    this.#notReady = new StoreUnavailableError(`redis store "${this.#name}" is not connected`)
+    this.#everReady = this.#c.status === 'ready'
+    this.#c.on('error', this.#onError)
+    this.#c.on('ready', this.#onReady)
+    if (this.kind === 'cluster') this.#c.on('node error', this.#onNodeError)
+  }
+
+  /** Build a client from a `redis://` / `rediss://` URL with the fail-open settings; owned. */
+  static fromUrl(url: string, opts: RedisStoreOptions & { commandTimeout?: number } = {}): RedisStore {
+    const client = new Redis(url, { ...failOpenRedisOptions(opts.commandTimeout), ...connectionName(opts.name) })
+    return new RedisStore(client, { ...opts, owned: opts.owned ?? true })
+  }
+
+  /** Build a client from ioredis options, laid over the fail-open settings (yours win); owned. */
+  static fromOptions(redis: RedisOptions, opts: RedisStoreOptions & { commandTimeout?: number } = {}): RedisStore {
+    const client = new Redis({ ...failOpenRedisOptions(opts.commandTimeout), ...connectionName(opts.name), ...redis })
+    return new RedisStore(client, { ...opts, owned: opts.owned ?? true })
+  }
+
+  /** Build a Cluster client, your options laid over the fail-open settings; owned. */
+  static fromCluster(nodes: ClusterNode[], options: ClusterOptions = {},
+    opts: RedisStoreOptions & { commandTimeout?: number } = {}): RedisStore {
+    const base = failOpenClusterOptions(opts.commandTimeout)
+    const client = new Cluster(nodes, {
+      ...base,
+      ...options,
+      redisOptions: { ...base.redisOptions, ...connectionName(opts.name), ...options.redisOptions },
+    })
+    return new RedisStore(client, { ...opts, owned: opts.owned ?? true })
+  }
+
+  /** hot path, read on every request: no round trip */
+  get ready(): boolean {
+    return !this.#closed && this.#c.status === 'ready'
+  }
+
+  get stats(): RedisStoreStats {
+    return { ...this.#stats }
+  }
+
+  // hot path: a rejection (not ready, error, deadline) is a miss for the caller
+  get(key: string): Promise<Buffer | undefined> {
+    if (this.#closed || this.#c.status !== 'ready') {
+      this.#stats.unavailable++
+      return Promise.reject(this.#notReady)
+    }
+    const ms = this.#readDeadlineMs
+    return new Promise((resolve, reject) => {
+      let done = false
+      const timer = setTimeout(() => {
+        if (done) return
+        done = true
+        this.#stats.timeouts++
+        reject(new StoreTimeoutError(`redis store read gave up after ${ms} ms`))
+      }, ms)
+      this.#c.getBuffer(key).then((value) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        if (value === null) { this.#stats.misses++; resolve(undefined) } else { this.#stats.hits++; resolve(value) }
+      }, (err: Error) => {
+        // after our deadline fired the read is settled (and counted as a timeout): swallow it
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        reject(this.#failed(err))
+      })
+    })
+  }
+
+  /**
+   * Never rejects: callers do not await it on the response path. Resolves when Redis answered,
+   * when the write deadline passed, or at once when the write was dropped.
+   */
+  set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    if (this.#closed || this.#c.status !== 'ready' || this.#inFlight >= this.#maxInFlight) {
+      this.#stats.droppedWrites++
+      return RESOLVED
+    }
+    this.#inFlight++
+    // PX 0 is an error for Redis; a lifetime already over means the entry must go
+    const cmd = ttlMs > 0 ? this.#c.set(key, value, 'PX', Math.ceil(ttlMs)) : this.#c.unlink(key)
+    return new Promise((resolve) => {
+      let done = false
+      const timer = setTimeout(() => { if (!done) { done = true; resolve() } }, this.#writeDeadlineMs)
+      // The slot is freed only when Redis (or commandTimeout) settles the command, not at our
+      // deadline: a client that never answers then fills the slots and further writes are
+      // dropped, which keeps memory flat (T53).
+      cmd.then(() => {
+        this.#inFlight--
+        if (!done) { done = true; clearTimeout(timer); resolve() }
+      }, (err: Error) => {
+        this.#inFlight--
+        this.#failed(err)
+        if (!done) { done = true; clearTimeout(timer); resolve() }
+      })
+    })
+  }
+
+  /**
+   * Rejects when Redis could not be asked or did not answer in time: a purge must never claim
+   * a success it did not have (api.md "Purge"). On a Cluster each key is its own command, so no
+   * command is ever cross-slot (T40); one server gets batched UNLINKs.
+   */
+  async delete(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0
+    if (this.#closed || this.#c.status !== 'ready') throw new StoreUnavailableError(this.#notReady.message)
+    const ops: Promise<number>[] = []
+    if (this.kind === 'cluster') {
+      for (const key of keys) ops.push(this.#c.unlink(key))
+    } else {
+      for (let i = 0; i < keys.length; i += UNLINK_BATCH) ops.push(this.#c.unlink(...keys.slice(i, i + UNLINK_BATCH)))
+    }
+    const all = Promise.all(ops)
+    all.catch(() => {}) // a late rejection after the deadline must not go unhandled
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      const ms = this.#deleteDeadlineMs
+      timer = setTimeout(() => reject(new StoreTimeoutError(`redis store delete gave up after ${ms} ms`)), ms)
+    })
+    try {
+      const counts = await Promise.race([all, deadline])
+      let n = 0
+      for (const c of counts) n += c
+      return n
+    } catch (err) {
+      throw this.#failed(err as Error)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * Resolves true once the client is ready, false when `ms` passes first (or the store is
+   * closed); never rejects. createCache waits on it briefly at startup and carries on either way.
+   */
+  waitReady(ms: number): Promise<boolean> {
+    if (this.ready) return Promise.resolve(true)
+    if (this.#closed) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const onReady = () => { clearTimeout(timer); resolve(!this.#closed) }
+      const timer = setTimeout(() => { this.#c.off('ready', onReady); resolve(false) }, ms)
+      this.#c.once('ready', onReady)
+    })
+  }
+
+  /**
+   * T38: read `maxmemory` and `maxmemory-policy` (every master of a Cluster) and describe what is
+   * wrong for a cache, or undefined when eviction is on or CONFIG cannot be read (managed Redis
+   * often denies it: logged at debug level). `volatile-*` is fine: every entry has a PX.
+   * Emit the result once with `process.emitWarning(msg, 'CachetWarning', EVICTION_WARNING_CODE)`.
+   */
+  async checkEviction(): Promise<string | undefined> {
+    if (!this.ready) {
+      this.#log('debug', `redis store "${this.#name}": not connected, eviction settings not checked`)
+      return undefined
+    }
+    const targets = this.kind === 'cluster' && this.#c.nodes ? this.#c.nodes('master') : [this.#c]
+    const problems: string[] = []
+    for (const node of targets) {
+      const where = `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`
+      let maxmemory: string | undefined
+      let policy: string | undefined
+      try {
+        // Two calls: CONFIG GET with several parameters needs Redis >= 7.0
+        maxmemory = configValue(await this.#deadline(node.call('CONFIG', 'GET', 'maxmemory'), 1000), 'maxmemory')
+        policy = configValue(await this.#deadline(node.call('CONFIG', 'GET', 'maxmemory-policy'), 1000), 'maxmemory-policy')
+      } catch (err) {
+        this.#log('debug', `redis store "${this.#name}": CONFIG GET failed on ${where} (${(err as Error).message}); eviction settings not checked`)
+        return undefined
+      }
+      if (maxmemory === undefined || policy === undefined) {
+        this.#log('debug', `redis store "${this.#name}": CONFIG GET returned nothing on ${where}; eviction settings not checked`)
+        return undefined
+      }
+      if (policy === 'noeviction') {
+        problems.push(`${where} has maxmemory-policy noeviction: once it is full every cache write fails with OOM`)
+      } else if (maxmemory === '0') {
+        problems.push(`${where} has maxmemory 0 (no limit): the cache grows until the host runs out of memory`)
+      }
+    }
+    if (problems.length === 0) return undefined
+    return `Redis eviction is off for cache "${this.#name}": ${problems.join('; ')}. ` +
+      'Set maxmemory and maxmemory-policy allkeys-lru (or allkeys-lfu) on a Redis dedicated to the cache.'
+  }
+
+  /** Quits an owned client (1 s grace, then disconnect) so the process can exit; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#c.off('ready', this.#onReady)
+    if (!this.#owned) {
+      this.#c.off('error', this.#onError)
+      this.#c.off('node error', this.#onNodeError)
+      return
+    }
+    // The 'error' listener stays on an owned client: a late socket error must not crash anyone.
+    if (this.#c.status === 'ready') {
+      try { await this.#deadline(this.#c.quit(), 1000) } catch { /* disconnect below */ }
+    }
+    if (this.#c.status === 'end') return
+    // QUIT's reply comes before the socket closes: wait for 'end' (bounded) so that a caller
+    // that stops Redis next, or exits, finds the connection gone
+    const c = this.#c
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 1000)
+      function done() { clearTimeout(timer); c.off('end', done); resolve() }
+      c.once('end', done)
+    })
+    this.#c.disconnect()
+    await ended
+  }
+
+  #deadline<T>(p: Promise<T>, ms: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreTimeoutError(`redis command gave up after ${ms} ms`)), ms)
+      p.then((v) => { clearTimeout(timer); resolve(v) }, (e: unknown) => { clearTimeout(timer); reject(e) })
+    })
+  }
+
+  /** Count a command failure; ioredis' own commandTimeout becomes our StoreTimeoutError. */
+  #failed(err: Error): Error {
+    if (err instanceof StoreTimeoutError) { this.#stats.timeouts++; return err }
+    if (err?.message === 'Command timed out') {
+      this.#stats.timeouts++
+      return new StoreTimeoutError('redis command timed out (commandTimeout)', { cause: err })
+    }
+    this.#error(err)
+    return err
+  }
+
+  #error(err: Error, node?: string): void {
+    this.#stats.errors++
+    const now = Date.now()
+    if (now - this.#lastErrorLog < ERROR_LOG_INTERVAL_MS) { this.#suppressed++; return }
+    const more = this.#suppressed ? ` (${this.#suppressed} more errors since the last report)` : ''
+    this.#lastErrorLog = now
+    this.#suppressed = 0
+    this.#log('warn', `redis store "${this.#name}"${node ? ` node ${node}` : ''}: ${err?.message ?? String(err)}${more}`)
+  }
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt
+  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} option must be a positive number, got ${String(v)}`)
+  return v
+}
+
+/** CLIENT SETNAME refuses spaces and newlines, which would fail the connection handshake. */
+function connectionName(name: string | undefined): { connectionName?: string } {
+  return name ? { connectionName: name.replace(/[^\x21-\x7e]/g, '-') } : {}
+}
+
+/** CONFIG GET answers a flat [name, value] array (RESP2, RESP3 "legacy") or a map object ("resp3"). */
+function configValue(reply: unknown, name: string): string | undefined {
+  if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) if (String(reply[i]) === name) return String(reply[i + 1])
+    return undefined
+  }
+  if (reply && typeof reply === 'object') {
+    const v = (reply as Record<string, unknown>)[name]
+    return v === undefined ? undefined : String(v)
+  }
+  return undefined
+}
