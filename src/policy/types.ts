@@ -76,6 +76,8 @@ export interface Rule {
   readonly key: RuleKey
   /** tag templates, as written (`product:{path.2}`); empty when none */
   readonly tags: readonly string[]
+  /** also tag entries with the response's Surrogate-Key / Cache-Tag header values (opt-in) */
+  readonly tagsFromResponse?: boolean
   /** tags purged after a 2xx/3xx answer to an unsafe method; empty when none */
   readonly invalidateTags: readonly string[]
   /** ms; 0 when off */

@@ -1,0 +1,65 @@
+/**
+ * Durations and sizes as policy files write them. Pure functions, table-tested
+ * (test/policy/duration.test.ts). The JSON Schema checks the *shape* with the same patterns;
+ * these turn a valid shape into a number and refuse results that would not be exact
+ * (beyond Number.MAX_SAFE_INTEGER), so a typo of extra digits cannot wrap into a short TTL.
+ */
+
+/** `90s`, `5m`, `1h30m`, `1d`, `250ms`: one or more `<integer><unit>` parts. */
+export const DURATION_PATTERN = /^(\d+(ms|s|m|h|d))+$/
+/** `512kb`, `1.5mb`, `10B`: `<number><unit>`, units in powers of 1024, case-insensitive. */
+export const SIZE_PATTERN = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)$/i
+
+const DURATION_PART = /(\d+)(ms|s|m|h|d)/g
+
+const UNIT_MS: Readonly<Record<string, number>> = Object.freeze({
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+})
+
+const UNIT_BYTES: Readonly<Record<string, number>> = Object.freeze({
+  b: 1,
+  kb: 1024,
+  mb: 1024 ** 2,
+  gb: 1024 ** 3,
+})
+
+/**
+ * A duration in milliseconds: an integer is seconds, a string sums its parts
+ * (`1h30m` = 5,400,000). Returns undefined for anything else, including negatives,
+ * fractions and results too large to represent exactly.
+ */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) return undefined
+    return exact(value * 1000)
+  }
+  if (typeof value !== 'string' || !DURATION_PATTERN.test(value)) return undefined
+  let total = 0
+  for (const m of value.matchAll(DURATION_PART)) {
+    total += Number(m[1]) * (UNIT_MS[m[2] as string] as number)
+  }
+  return exact(total)
+}
+
+/**
+ * A size in bytes: an integer is bytes, a string is `<number><unit>` with powers of 1024
+ * (`1.5mb` = 1,572,864); a fractional byte count is rounded down. Returns undefined for
+ * anything else, including results too large to represent exactly.
+ */
+export function parseSize(value: unknown): number | undefined {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined
+  }
+  if (typeof value !== 'string') return undefined
+  const m = SIZE_PATTERN.exec(value)
+  if (!m) return undefined
+  return exact(Math.floor(Number(m[1]) * (UNIT_BYTES[(m[2] as string).toLowerCase()] as number)))
+}
+
+function exact(n: number): number | undefined {
+  return Number.isSafeInteger(n) ? n : undefined
+}

@@ -1,0 +1,210 @@
+/**
+ * Loading a policy set: folder(s) and file(s) → validated, normalised, frozen rules, or every
+ * problem found, each at file:line:col. A set is applied whole or not at all (spec "Errors"),
+ * so any error anywhere gives `{ ok: false }` and no rules.
+ *
+ * Hostile input must not stall a reload (spec "A file"; reliability-security.md T69): files are
+ * read through a bounded buffer (never more than `maxFileBytes + 1` bytes), and YAML aliases are
+ * capped with yaml's `maxAliasCount`, which weighs each alias by the aliases inside its anchor,
+ * so a "billion laughs" is refused after a few dozen steps while one reused anchor is fine.
+ *
+ * This function never throws for bad files; it throws a TypeError only for programmer misuse.
+ */
+import { resolve } from 'node:path'
+import { LineCounter, isScalar, parseDocument, visit, type Document, type Node } from 'yaml'
+import { checkFile } from './check.js'
+import { listFiles, readBounded, reason, sizeText, wholeFile, type Found } from './files.js'
+import { lintRules } from './lint.js'
+import { digest, mergeDefaults, normalizeRule, type RawPolicyFile } from './normalize.js'
+import { posAt, type ParsedFile } from './source.js'
+import type { Diagnostic, LoadResult, Rule, SourcePos } from './types.js'
+import { validateFile } from './validate.js'
+
+/** @default 1 MiB: the spec's limit for one policy file. */
+export const MAX_FILE_BYTES = 1024 * 1024
+/** @default 16: yaml's weighted alias budget per file (0 forbids aliases). */
+export const MAX_ALIAS_COUNT = 16
+
+export interface LoadOptions {
+  /** Files larger than this are rejected (POLICY_TOO_LARGE). @default MAX_FILE_BYTES */
+  maxFileBytes?: number
+  /** yaml `toJS({ maxAliasCount })`; beyond it the file is rejected (POLICY_ALIASES). @default MAX_ALIAS_COUNT */
+  maxAliasCount?: number
+  /** Relative targets resolve against it, and paths in diagnostics are shown relative to it. @default process.cwd() */
+  cwd?: string
+}
+
+/** What `validate-policies` reports besides the result: how much it looked at. */
+export interface LoadReport {
+  readonly result: LoadResult
+  /** every policy file found, as displayed */
+  readonly files: readonly string[]
+  /** rules seen in files that parsed, valid or not */
+  readonly ruleCount: number
+}
+
+/** The text of the map key that starts at `offset` (yaml reports a duplicate key by its first character). */
+function keyAt(doc: Document.Parsed, offset: number): string | undefined {
+  let name: string | undefined
+  visit(doc, {
+    Pair(_k, pair) {
+      const key = pair.key as Node | null
+      if (key?.range?.[0] === offset) {
+        name = String(isScalar(key) ? key.value : key)
+        return visit.BREAK
+      }
+      return undefined
+    },
+  })
+  return name
+}
+
+/** Reads and parses one file into a ParsedFile, or explains why it cannot. */
+async function parseFile(found: Found, options: Required<Omit<LoadOptions, 'cwd'>>, diags: Diagnostic[]): Promise<ParsedFile | undefined> {
+  const { abs, file } = found
+  let read
+  try {
+    read = await readBounded(abs, options.maxFileBytes)
+  } catch (err) {
+    diags.push(wholeFile('POLICY_READ', file, `cannot read: ${reason(err)}`))
+    return undefined
+  }
+  if ('tooLarge' in read) {
+    diags.push(wholeFile('POLICY_TOO_LARGE', file, `file is ${read.tooLarge} bytes, over the ${sizeText(options.maxFileBytes)} limit for a policy file`))
+    return undefined
+  }
+  let src: string
+  try {
+    src = new TextDecoder('utf-8', { fatal: true }).decode(read.bytes)
+  } catch {
+    diags.push(wholeFile('POLICY_READ', file, 'cannot read: not valid UTF-8'))
+    return undefined
+  }
+
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(src, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: 'error' })
+  const at = (offset: number): SourcePos => {
+    const { line, col } = lineCounter.linePos(offset)
+    return { file, line: Math.max(line, 1), col: Math.max(col, 1) }
+  }
+  for (const e of doc.errors) {
+    const p = at(e.pos[0])
+    const message = e.code === 'DUPLICATE_KEY'
+      ? `duplicate key ${JSON.stringify(keyAt(doc, e.pos[0]) ?? src.slice(e.pos[0], e.pos[1]))}: each field may appear once`
+      : e.code === 'MULTIPLE_DOCS'
+        ? 'invalid YAML: a policy file holds one document, found a second one'
+        : `invalid YAML: ${e.message}`
+    diags.push({ code: e.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'YAML_SYNTAX', severity: 'error', ...p, message })
+  }
+  for (const w of doc.warnings) {
+    diags.push({ code: 'YAML_WARNING', severity: 'warning', ...at(w.pos[0]), message: w.message })
+  }
+  if (doc.errors.length > 0) return undefined
+
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: options.maxAliasCount })
+  } catch (err) {
+    let first: Node | undefined
+    visit(doc, { Alias(_k, node) { first = node; return visit.BREAK } })
+    const p = at(first?.range?.[0] ?? 0)
+    const msg = err instanceof Error ? err.message : String(err)
+    if (/Excessive alias count|Alias resolution is disabled/.test(msg)) {
+      diags.push({ code: 'POLICY_ALIASES', severity: 'error', ...p, message: `too many YAML aliases (limit ${options.maxAliasCount}): alias expansion is capped so that a policy file cannot exhaust memory` })
+    } else {
+      diags.push({ code: 'YAML_SYNTAX', severity: 'error', ...p, message: `invalid YAML: ${msg}` })
+    }
+    return undefined
+  }
+  return { file, doc, lineCounter, data }
+}
+
+function checkOptions(target: unknown, options: LoadOptions): void {
+  const ok = typeof target === 'string' || (Array.isArray(target) && target.every((t) => typeof t === 'string'))
+  if (!ok) throw new TypeError('loadPolicies: target must be a path or a list of paths')
+  const { maxFileBytes, maxAliasCount, cwd } = options
+  if (maxFileBytes !== undefined && !(Number.isSafeInteger(maxFileBytes) && maxFileBytes > 0)) {
+    throw new TypeError('loadPolicies: maxFileBytes option must be a positive integer')
+  }
+  if (maxAliasCount !== undefined && !(Number.isSafeInteger(maxAliasCount) && maxAliasCount >= 0)) {
+    throw new TypeError('loadPolicies: maxAliasCount option must be a non-negative integer')
+  }
+  if (cwd !== undefined && typeof cwd !== 'string') throw new TypeError('loadPolicies: cwd option must be a string')
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/** Like {@link loadPolicies}, plus the counts `validate-policies` prints. */
+export async function loadPolicySet(target: string | readonly string[], options: LoadOptions = {}): Promise<LoadReport> {
+  checkOptions(target, options)
+  const cwd = resolve(options.cwd ?? process.cwd())
+  const opts = { maxFileBytes: options.maxFileBytes ?? MAX_FILE_BYTES, maxAliasCount: options.maxAliasCount ?? MAX_ALIAS_COUNT }
+  const diags: Diagnostic[] = []
+  const found = await listFiles(typeof target === 'string' ? [target] : target, cwd, diags)
+
+  const parsed: ParsedFile[] = []
+  for (const f of found) {
+    const pf = await parseFile(f, opts, diags)
+    if (pf) parsed.push(pf)
+  }
+
+  let ruleCount = 0
+  const firstId = new Map<string, SourcePos>()
+  for (const pf of parsed) {
+    const badRules = new Set<number>()
+    const { diagnostics, structural } = validateFile(pf, badRules)
+    diags.push(...diagnostics)
+    const data = pf.data
+    if (!isRecord(data) || !Array.isArray(data.rules)) continue
+    ruleCount += data.rules.length
+    // A duplicate id is reported where it appears the second time, naming the first (spec "Errors").
+    data.rules.forEach((r: unknown, i: number) => {
+      if (!isRecord(r) || typeof r.id !== 'string') return
+      const p = posAt(pf, ['rules', String(i), 'id'])
+      const first = firstId.get(r.id)
+      if (first) {
+        diags.push({ code: 'DUPLICATE_ID', severity: 'error', ...p, ruleId: r.id, message: `duplicate id, first defined at ${first.file}:${first.line}:${first.col}` })
+      } else {
+        firstId.set(r.id, p)
+      }
+    })
+    const rules = data.rules
+    const skip = new Set([...badRules, ...rules.flatMap((r: unknown, i: number) => (isRecord(r) ? [] : [i]))])
+    diags.push(...checkFile(pf, data as unknown as RawPolicyFile, skip, structural))
+  }
+
+  const files = found.map((f) => f.file)
+  const errors = diags.filter((d) => d.severity === 'error')
+  const warnings = diags.filter((d) => d.severity === 'warning')
+
+  // Normalise every file without errors; lint them even when another file failed, so one run
+  // shows everything (a warning about two valid rules is true whatever else is broken).
+  const badFiles = new Set(errors.map((e) => e.file))
+  const rules: Rule[] = []
+  const starts = new Map<Rule, SourcePos>()
+  for (const pf of parsed) {
+    if (badFiles.has(pf.file)) continue
+    const raw = pf.data as RawPolicyFile
+    raw.rules.forEach((r, i) => {
+      const rule = normalizeRule(mergeDefaults(raw.defaults, r), rules.length, posAt(pf, ['rules', String(i), 'id']))
+      starts.set(rule, posAt(pf, ['rules', String(i)]))
+      rules.push(rule)
+    })
+  }
+  warnings.push(...lintRules(rules, (r) => starts.get(r) ?? r.pos))
+  if (errors.length > 0) return { result: { ok: false, errors, warnings }, files, ruleCount }
+  const version = digest(rules.map((r) => r.version).join('\n'))
+  return { result: { ok: true, rules: Object.freeze(rules), files, warnings, version }, files, ruleCount }
+}
+
+/**
+ * Loads a policy folder (every *.yaml / *.yml in it, by name, not recursive), a file, or a list
+ * of either. Never throws for bad files: problems come back as diagnostics.
+ *
+ * @example
+ * const result = await loadPolicies('policies')
+ * if (!result.ok) console.error(formatDiagnostics(result.errors, 'text'))
+ */
+export async function loadPolicies(target: string | readonly string[], options?: LoadOptions): Promise<LoadResult> {
+  return (await loadPolicySet(target, options)).result
+}

@@ -1,0 +1,156 @@
+/**
+ * Raw (schema-shaped) rules → the frozen `Rule` objects the request path reads.
+ *
+ * Defaults: `defaults` is merged into every rule of its file, field by field; a rule's own
+ * field wins. `key` and `statuses` merge *as whole values*: a rule that sets `key` gets exactly
+ * the key it spells out, none of the default one. A partial merge would leave no way to un-key a
+ * default header in one rule, and the key of a rule should be readable in one place: it decides
+ * who shares an entry with whom.
+ *
+ * Every rule gets a `version`: a 12-hex-digit sha256 of everything that changes what is stored
+ * or served (all fields except `index` and `pos`). It joins the cache key, so a reload that changes
+ * a rule never serves entries stored under its old meaning (reliability-security.md T67/T68).
+ */
+import { createHash } from 'node:crypto'
+import { compileGlob } from '../matcher/glob.js'
+import { parseDuration, parseSize } from './duration.js'
+import { METHOD_BITS, type QueryKey, type Rule, type RuleKey, type SourcePos } from './types.js'
+
+export interface RawKey {
+  query?: 'all' | 'none' | string[] | { exclude: string[] }
+  headers?: string[]
+  cookies?: string[]
+  host?: boolean
+}
+
+/** The fields a rule and `defaults` share: the JSON Schema's shape, after validation. */
+export interface RawRuleFields {
+  host?: string
+  methods?: string[]
+  cache?: boolean
+  ttl?: number | string
+  origin?: 'respect' | 'override'
+  statuses?: number[] | Record<string, number | string>
+  key?: RawKey
+  maxBodySize?: number | string
+}
+
+export interface RawRule extends RawRuleFields {
+  id: string
+  match: string | string[]
+}
+
+export interface RawPolicyFile {
+  version: 1
+  defaults?: RawRuleFields
+  rules: RawRule[]
+}
+
+export const DEFAULT_METHODS: readonly string[] = Object.freeze(['GET', 'HEAD'])
+/** The spec's default: RFC 9110 §15.1 "heuristically cacheable" statuses minus 206 (no range
+ *  storage), 405, 414 and 501 (method- or request-shaped errors are rarely worth sharing). */
+export const DEFAULT_STATUSES: readonly number[] = Object.freeze([200, 203, 204, 300, 301, 308, 404, 410])
+export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+
+const METHOD_ORDER = Object.keys(METHOD_BITS)
+
+/** The rule as its file means it: `defaults` under the rule's own fields (whole `key`, whole `statuses`). */
+export function mergeDefaults(defaults: RawRuleFields | undefined, rule: RawRule): RawRule {
+  return defaults ? { ...defaults, ...rule } : rule
+}
+
+/** A query-name entry is a glob when it uses `*` or `?`; anything else (`filter[color]`) is a literal name. */
+export function isQueryGlob(name: string): boolean {
+  return name.includes('*') || name.includes('?')
+}
+
+/**
+ * Query names are case-sensitive (Koa's `ctx.query` keeps them as sent), unlike paths, so the
+ * shared glob options' `nocase` is dropped here: `UTM_*` must not strip `utm_source`.
+ */
+export function compileQueryGlob(glob: string): RegExp {
+  const re = compileGlob(glob)
+  return new RegExp(re.source, re.flags.replace('i', ''))
+}
+
+function queryKey(q: RawKey['query']): QueryKey {
+  if (q === undefined || q === 'all') return Object.freeze({ mode: 'all' })
+  if (q === 'none') return Object.freeze({ mode: 'none' })
+  const mode = Array.isArray(q) ? 'include' : 'exclude'
+  const list = Array.isArray(q) ? q : q.exclude
+  return Object.freeze({
+    mode,
+    names: new Set(list.filter((n) => !isQueryGlob(n))),
+    globs: Object.freeze(list.filter(isQueryGlob).map(compileQueryGlob)),
+  })
+}
+
+function must(n: number | undefined, what: string, id: string): number {
+  // check.ts has already reported every value these parsers refuse; reaching this is a bug.
+  if (n === undefined) throw new Error(`normalizeRule: rule "${id}" has an invalid ${what}; validate before normalising`)
+  return n
+}
+
+/** One merged, validated raw rule → a frozen Rule. */
+export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule {
+  const methodSet = new Set(raw.methods ?? DEFAULT_METHODS)
+  const methodList = Object.freeze(METHOD_ORDER.filter((m) => methodSet.has(m)))
+  let methods = 0
+  for (const m of methodList) methods |= METHOD_BITS[m] as number
+
+  const statuses = new Map<number, number>()
+  if (raw.statuses === undefined) for (const s of DEFAULT_STATUSES) statuses.set(s, -1)
+  else if (Array.isArray(raw.statuses)) for (const s of raw.statuses) statuses.set(s, -1)
+  else for (const [s, d] of Object.entries(raw.statuses)) statuses.set(Number(s), must(parseDuration(d), `statuses.${s}`, raw.id))
+
+  const key: RuleKey = Object.freeze({
+    query: queryKey(raw.key?.query),
+    headers: Object.freeze((raw.key?.headers ?? []).map((h) => h.toLowerCase())),
+    cookies: raw.key?.cookies === undefined ? null : Object.freeze([...raw.key.cookies]),
+    host: raw.key?.host ?? true,
+  })
+
+  const content = {
+    id: raw.id,
+    match: Object.freeze(Array.isArray(raw.match) ? [...raw.match] : [raw.match]),
+    host: raw.host ?? null,
+    methods,
+    methodList,
+    cache: raw.cache ?? true,
+    ttl: raw.ttl === undefined ? -1 : must(parseDuration(raw.ttl), 'ttl', raw.id),
+    origin: raw.origin ?? 'respect',
+    statuses,
+    key,
+    tags: Object.freeze([] as string[]),
+    invalidateTags: Object.freeze([] as string[]),
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+    maxBodySize: raw.maxBodySize === undefined ? DEFAULT_MAX_BODY_SIZE : must(parseSize(raw.maxBodySize), 'maxBodySize', raw.id),
+  }
+  return Object.freeze({ ...content, index, pos: Object.freeze({ ...pos }), version: ruleVersion(content) })
+}
+
+/** A stable text of a rule's content: Maps, Sets and RegExps spelled out, statuses sorted. */
+function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
+  const q = r.key.query
+  return JSON.stringify({
+    ...r,
+    methodList: undefined,
+    statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
+    key: {
+      ...r.key,
+      query: q.mode === 'all' || q.mode === 'none'
+        ? q.mode
+        : { mode: q.mode, names: [...q.names].sort(), globs: q.globs.map((g) => g.source) },
+    },
+  })
+}
+
+export function ruleVersion(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
+  return digest(canonical(r))
+}
+
+/** 12 hex digits of sha256: short enough for a key, long enough that collisions do not happen by accident. */
+export function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12)
+}

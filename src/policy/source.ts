@@ -1,0 +1,77 @@
+/**
+ * A parsed policy file and the one walk that turns a JSON path into a place in it.
+ * Offsets stay in the yaml nodes; line:col is computed here, at the edge (style.md §2.6).
+ * yaml v2's `doc.getIn` compares map keys by value (`'200' !== 200`), so status-map keys
+ * would not resolve: we walk YAMLMap / YAMLSeq ourselves and compare keys as strings.
+ */
+import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
+import type { SourcePos } from './types.js'
+
+export interface ParsedFile {
+  /** the path as shown to the user (relative to the working directory when inside it) */
+  readonly file: string
+  readonly doc: Document.Parsed
+  readonly lineCounter: LineCounter
+  /** `doc.toJS()`: what the schema validates */
+  readonly data: unknown
+}
+
+export type PathSegment = string | number
+
+interface Located {
+  /** the value node at the path (undefined when the path runs past the document) */
+  node: Node | undefined
+  /** the key node of the last step, when the last step went through a map */
+  keyNode: Node | undefined
+  /** the deepest node reached, for a fallback position */
+  nearest: Node | undefined
+}
+
+/** Walks `segments` from the document root; follows aliases to their anchors. */
+export function locate(pf: ParsedFile, segments: readonly PathSegment[]): Located {
+  let node: Node | undefined = pf.doc.contents ?? undefined
+  let keyNode: Node | undefined
+  let nearest = node
+  for (const seg of segments) {
+    if (node && isAlias(node)) node = node.resolve(pf.doc) ?? undefined
+    keyNode = undefined
+    if (node && isMap(node)) {
+      const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg))
+      keyNode = (pair?.key ?? undefined) as Node | undefined
+      node = (pair?.value ?? undefined) as Node | undefined
+    } else if (node && isSeq(node)) {
+      node = (node.items[Number(seg)] ?? undefined) as Node | undefined
+    } else {
+      node = undefined
+    }
+    if (!node && !keyNode) break
+    nearest = node ?? keyNode ?? nearest
+  }
+  return { node, keyNode, nearest }
+}
+
+/** The 1-based position of an offset; offsets past the end land on the last character. */
+export function posOf(pf: ParsedFile, offset: number): SourcePos {
+  const { line, col } = pf.lineCounter.linePos(offset)
+  return { file: pf.file, line: Math.max(line, 1), col: Math.max(col, 1) }
+}
+
+/**
+ * Where to point for `segments`: the value node, or with `at: 'key'` the key that names it
+ * (unknown fields, planned fields). Falls back to the nearest node that exists, then 1:1.
+ */
+export function posAt(pf: ParsedFile, segments: readonly PathSegment[], at: 'value' | 'key' = 'value'): SourcePos {
+  const { node, keyNode, nearest } = locate(pf, segments)
+  const target = at === 'key' ? keyNode ?? node : node ?? keyNode
+  // An empty value (`ttl:`) is a null scalar with an empty range: point at its key instead.
+  const chosen = target && target.range && !(isScalar(target) && target.value === null && target.range[0] === target.range[1])
+    ? target
+    : keyNode ?? nearest
+  return posOf(pf, chosen?.range?.[0] ?? 0)
+}
+
+/** JSON Pointer (ajv's instancePath) → segments; numeric segments stay strings. */
+export function pointerToPath(pointer: string): string[] {
+  if (pointer === '') return []
+  return pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+}

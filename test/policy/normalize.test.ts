@@ -1,0 +1,202 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { loadPolicies } from '../../src/policy/load.js'
+import { DEFAULT_MAX_BODY_SIZE, DEFAULT_STATUSES, normalizeRule } from '../../src/policy/normalize.js'
+import { METHOD_BITS, type Rule } from '../../src/policy/types.js'
+
+const root = new URL('../..', import.meta.url).pathname
+const dir = 'test/fixtures/policies/valid'
+
+async function rulesOf(file: string): Promise<Map<string, Rule>> {
+  const r = await loadPolicies(`${dir}/${file}`, { cwd: root })
+  if (!r.ok) throw new Error(`expected ${file} to load: ${JSON.stringify(r.errors)}`)
+  assert.equal(r.warnings, [])
+  return new Map(r.rules.map((rule) => [rule.id, rule]))
+}
+
+const get = (m: Map<string, Rule>, id: string): Rule => {
+  const r = m.get(id)
+  if (!r) throw new Error(`no rule ${id}`)
+  return r
+}
+
+const fields = suite('normalisation of every field')
+
+fields('a rule that spells out every field', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'everything')
+  assert.is(r.index, 0)
+  assert.equal(r.pos, { file: `${dir}/everything.yaml`, line: 5, col: 9 })
+  assert.equal(r.match, ['/api/items/*', '/{v1,v2}/items'])
+  assert.is(r.host, 'Shop.Example.com')
+  assert.is(r.methods, METHOD_BITS.GET! | METHOD_BITS.HEAD! | METHOD_BITS.OPTIONS!)
+  assert.equal(r.methodList, ['GET', 'HEAD', 'OPTIONS'])
+  assert.is(r.cache, true)
+  assert.is(r.ttl, 5_400_000)
+  assert.is(r.origin, 'override')
+  assert.equal([...r.statuses], [[200, 300_000], [404, 30_000], [410, 86_400_000]])
+  const q = r.key.query
+  assert.is(q.mode, 'include')
+  if (q.mode !== 'include') return
+  assert.equal([...q.names], ['page', 'sort'])
+  assert.is(q.globs.length, 1)
+  assert.ok(q.globs[0]!.test('f_color'))
+  assert.not.ok(q.globs[0]!.test('F_color'), 'query names are case-sensitive')
+  assert.not.ok(q.globs[0]!.test('page'))
+  assert.equal(r.key.headers, ['accept-language', 'x-tenant'])
+  assert.equal(r.key.cookies, ['locale', 'Theme'])
+  assert.is(r.key.host, false)
+  assert.is(r.maxBodySize, 1_572_864)
+  assert.equal(r.tags, [])
+  assert.equal(r.invalidateTags, [])
+  assert.is(r.staleWhileRevalidate, 0)
+  assert.is(r.staleIfError, 0)
+  assert.match(r.version, /^[0-9a-f]{12}$/)
+})
+
+fields('defaults of the language when a rule says nothing', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'minimal')
+  assert.is(r.index, 1)
+  assert.equal(r.match, ['/minimal'])
+  assert.is(r.host, null)
+  assert.is(r.methods, METHOD_BITS.GET! | METHOD_BITS.HEAD!)
+  assert.equal(r.methodList, ['GET', 'HEAD'])
+  assert.is(r.cache, true)
+  assert.is(r.ttl, 60_000)
+  assert.is(r.origin, 'respect')
+  assert.equal([...r.statuses], DEFAULT_STATUSES.map((s) => [s, -1]))
+  assert.equal([...r.statuses.keys()], [200, 203, 204, 300, 301, 308, 404, 410])
+  assert.equal(r.key.query, { mode: 'all' })
+  assert.equal(r.key.headers, [])
+  assert.is(r.key.cookies, null)
+  assert.is(r.key.host, true)
+  assert.is(r.maxBodySize, DEFAULT_MAX_BODY_SIZE)
+  assert.is(DEFAULT_MAX_BODY_SIZE, 1_048_576)
+})
+
+fields('a bypass rule has no ttl (-1)', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'bypass')
+  assert.is(r.cache, false)
+  assert.is(r.ttl, -1)
+})
+
+fields('query none, statuses as a list, cookies [] (strip all)', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'query-none')
+  assert.equal(r.key.query, { mode: 'none' })
+  assert.equal([...r.statuses], [[200, -1], [404, -1]])
+  assert.equal(r.key.cookies, [])
+  assert.is(r.ttl, 1000)
+})
+
+fields('query exclude: exact names in a Set, globs compiled, bracketed names stay literal', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'query-exclude')
+  const q = r.key.query
+  assert.is(q.mode, 'exclude')
+  if (q.mode !== 'exclude') return
+  assert.equal([...q.names].sort(), ['filter[color]', 'gclid'])
+  assert.is(q.globs.length, 1)
+  assert.ok(q.globs[0]!.test('utm_source'))
+  assert.not.ok(q.globs[0]!.test('UTM_SOURCE'))
+  assert.is(r.ttl, 250)
+  assert.is(r.maxBodySize, 2048)
+})
+
+fields('rules are frozen', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'everything')
+  assert.ok(Object.isFrozen(r))
+  assert.ok(Object.isFrozen(r.key))
+  assert.ok(Object.isFrozen(r.match))
+  assert.ok(Object.isFrozen(r.key.headers))
+  assert.ok(Object.isFrozen(r.pos))
+  assert.throws(() => { (r as { ttl: number }).ttl = 1 })
+})
+
+const defaults = suite('defaults')
+
+defaults('every default field reaches a rule that does not set it', async () => {
+  const r = get(await rulesOf('defaults.yaml'), 'inherits')
+  assert.is(r.host, 'shop.example.com')
+  assert.equal(r.methodList, ['GET'])
+  assert.is(r.ttl, 300_000)
+  assert.is(r.origin, 'override')
+  assert.equal([...r.statuses], [[200, -1]])
+  assert.equal(r.key.query, { mode: 'none' })
+  assert.equal(r.key.headers, ['accept-language'])
+  assert.is(r.key.cookies, null)
+  assert.is(r.maxBodySize, 65_536)
+})
+
+defaults('a rule\'s own field wins over the default', async () => {
+  const r = get(await rulesOf('defaults.yaml'), 'own-fields-win')
+  assert.is(r.host, 'api.example.com')
+  assert.equal(r.methodList, ['GET', 'HEAD'])
+  assert.is(r.ttl, 10_000)
+  assert.is(r.origin, 'respect')
+  assert.equal([...r.statuses], [[200, 60_000]])
+  assert.is(r.maxBodySize, 1024)
+})
+
+defaults('key merges as a whole object: no default key field survives a rule key', async () => {
+  const r = get(await rulesOf('defaults.yaml'), 'own-key')
+  assert.equal(r.key.query, { mode: 'all' })
+  assert.equal(r.key.headers, [])
+  assert.equal(r.key.cookies, ['locale'])
+  assert.is(r.ttl, 300_000)
+})
+
+defaults('cache: false still inherits the rest', async () => {
+  const r = get(await rulesOf('defaults.yaml'), 'bypass-inherits')
+  assert.is(r.cache, false)
+  assert.is(r.host, 'shop.example.com')
+  assert.is(r.ttl, 300_000)
+})
+
+const versions = suite('rule versions')
+
+const pos = { file: 'x.yaml', line: 1, col: 1 }
+
+versions('the version ignores index and pos, and changes with anything stored', () => {
+  const base = { id: 'a', match: '/a', ttl: '1m' }
+  const v = normalizeRule(base, 0, pos).version
+  assert.is(normalizeRule(base, 7, { file: 'y.yaml', line: 9, col: 3 }).version, v)
+  assert.is(normalizeRule({ ...base, ttl: 60 }, 0, pos).version, v, '1m and 60 mean the same')
+  const variants = [
+    { ...base, ttl: '2m' },
+    { ...base, match: '/b' },
+    { ...base, host: 'x.example' },
+    { ...base, methods: ['GET'] },
+    { ...base, cache: false },
+    { ...base, origin: 'override' as const },
+    { ...base, statuses: [200] },
+    { ...base, key: { query: 'none' as const } },
+    { ...base, key: { query: ['p'] } },
+    { ...base, key: { query: ['p*'] } },
+    { ...base, key: { query: { exclude: ['p'] } } },
+    { ...base, key: { headers: ['accept'] } },
+    { ...base, key: { cookies: [] } },
+    { ...base, key: { host: false } },
+    { ...base, maxBodySize: 10 },
+    { ...base, id: 'b' },
+  ]
+  const seen = new Set([v])
+  for (const raw of variants) {
+    const w = normalizeRule(raw, 0, pos).version
+    assert.not.ok(seen.has(w), `${JSON.stringify(raw)} should change the version`)
+    seen.add(w)
+  }
+})
+
+versions('statuses order does not change the version; header order does (it is the key order)', () => {
+  const base = { id: 'a', match: '/a', ttl: '1m' }
+  assert.is(
+    normalizeRule({ ...base, statuses: [200, 404] }, 0, pos).version,
+    normalizeRule({ ...base, statuses: [404, 200] }, 0, pos).version,
+  )
+  assert.is.not(
+    normalizeRule({ ...base, key: { headers: ['a', 'b'] } }, 0, pos).version,
+    normalizeRule({ ...base, key: { headers: ['b', 'a'] } }, 0, pos).version,
+  )
+})
+
+fields.run()
+defaults.run()
+versions.run()
