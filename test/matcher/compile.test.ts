@@ -1,0 +1,178 @@
+/**
+ * What the index does, beyond what the contract checks: which bucket each glob lands in, that a
+ * request only sees the candidates its anchors select, and that explain() reports it.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { compileMatcher, splitSource } from '../../src/matcher/compile.js'
+import { compileGlob } from '../../src/matcher/glob.js'
+import { linearMatcher } from '../../src/matcher/linear.js'
+import { makeRules } from './rules.js'
+
+const GET = 1, POST = 4
+const s = suite('compileMatcher index')
+
+const MIXED = makeRules([
+  { id: 'about', match: '/about' },                         // exact
+  { id: 'products', match: '/products/*' },                 // segment products
+  { id: 'items', match: '/api/{v1,v2}/items/*' },           // segments api/v1 and api/v2
+  { id: 'css', match: '/**/*.css' },                        // ext css
+  { id: 'assets', match: '/static/*.{js,css}' },            // segment static (both variants: one entry)
+  { id: 'range', match: '/n/{1..3}' },                      // unexpanded range, still segment n
+  { id: 'tops', match: '/{shop,store}' },                   // two exact keys
+  { id: 'alt', match: '/a|/b' },                            // `|` alternation: residual
+  { id: 'star-first', match: '/*/edit' },                   // residual
+  { id: 'all', match: '/**', methods: ['POST'] },           // residual
+])
+
+s('sorts each glob into exact, segment, ext or residual', () => {
+  const m = compileMatcher(MIXED)
+  assert.equal({ ...m.stats }, { rules: 10, exact: 3, segment: 5, ext: 1, residual: 3 })
+  assert.ok(Object.isFrozen(m.stats))
+})
+
+s('explain() names the bucket that served and the candidates it was given', () => {
+  const m = compileMatcher(MIXED)
+  const ex = (bit: number, path: string) => {
+    const e = m.explain(bit, 'example.com', path)
+    return [e.rule?.id ?? null, e.bucket, e.candidates]
+  }
+  // residual (3) is always consulted; the anchors add their own lists
+  assert.equal(ex(GET, '/about'), ['about', 'exact', 1 + 3])
+  assert.equal(ex(GET, '/ABOUT'), ['about', 'exact', 1 + 3])
+  assert.equal(ex(GET, '/store'), ['tops', 'exact', 1 + 3])
+  assert.equal(ex(GET, '/products/42'), ['products', 'segment', 1 + 3])
+  assert.equal(ex(GET, '/api/v2/items/9'), ['items', 'segment', 1 + 3])
+  assert.equal(ex(GET, '/static/app.css'), ['css', 'ext', 1 + 1 + 3])
+  assert.equal(ex(GET, '/x/app.CSS'), ['css', 'ext', 1 + 3])
+  assert.equal(ex(GET, '/n/2'), ['range', 'segment', 1 + 3])
+  assert.equal(ex(GET, '/posts/edit'), ['star-first', 'residual', 3])
+  assert.equal(ex(GET, '/a'), ['alt', 'residual', 3])
+  assert.equal(ex(POST, '/about'), ['all', 'residual', 1 + 3])
+  assert.equal(ex(GET, '/nothing/here'), [null, 'none', 3])
+})
+
+s('a request only scans the rules its first segment selects, whatever the rule count', () => {
+  const specs = []
+  for (let i = 0; i < 5000; i++) specs.push({ id: `s${i}`, match: `/s${i}/items/*` })
+  specs.push({ id: 'catch-all', match: '/**' })
+  const m = compileMatcher(makeRules(specs))
+  assert.is(m.stats.segment, 5000)
+  assert.is(m.stats.residual, 1)
+  const e = m.explain(GET, '', '/S4321/items/7')
+  assert.is(e.rule?.id, 's4321')
+  assert.is(e.bucket, 'segment')
+  assert.is(e.candidates, 2)
+  assert.is(m.explain(GET, '', '/s4321/other').rule?.id, 'catch-all')
+})
+
+s('two literal segments key the rule by both: a request scans its first- and second-level lists', () => {
+  const m = compileMatcher(makeRules([
+    { id: 'a-any', match: '/a/**', methods: ['POST'] },
+    { id: 'a-b', match: '/a/b/*' },
+    { id: 'a-c', match: '/a/c/**' },
+    { id: 'a-star', match: '/a/*' },
+    { id: 'a-b-deep', match: '/a/B/**' },
+  ]))
+  assert.equal({ ...m.stats }, { rules: 5, exact: 0, segment: 5, ext: 0, residual: 0 })
+  const ex = (path: string) => { const e = m.explain(GET, '', path); return [e.rule?.id ?? null, e.candidates] }
+  assert.equal(ex('/a/b/1'), ['a-b', 2 + 2])
+  assert.equal(ex('/A/B/1/2'), ['a-b-deep', 2 + 2])
+  assert.equal(ex('/a/c'), ['a-c', 2 + 1])
+  assert.equal(ex('/a/d'), ['a-star', 2])
+  assert.equal(ex('/a'), [null, 2])
+  assert.equal(ex('/a//b'), [null, 2])
+})
+
+s('rules sharing an anchor keep declaration order inside the bucket', () => {
+  const m = compileMatcher(makeRules([
+    { id: 'post-only', match: '/p/**', methods: ['POST'] },
+    { id: 'other-host', match: '/p/*', host: 'admin.example.com' },
+    { id: 'deep', match: '/p/**/x' },
+    { id: 'one', match: '/p/*' },
+    { id: 'any', match: '/p/**' },
+  ]))
+  assert.is(m.match(GET, 'www.example.com', '/p/1')?.id, 'one')
+  assert.is(m.match(GET, 'admin.example.com', '/p/1')?.id, 'other-host')
+  assert.is(m.match(GET, 'www.example.com', '/p/1/x')?.id, 'deep')
+  assert.is(m.match(GET, 'www.example.com', '/p/1/2')?.id, 'any')
+  assert.is(m.match(POST, 'www.example.com', '/p/1')?.id, 'post-only')
+  assert.is(m.explain(GET, 'www.example.com', '/p/1').candidates, 5)
+})
+
+s('extension anchors allow the one trailing slash picomatch allows', () => {
+  const m = compileMatcher(makeRules([{ id: 'png', match: '**/*.png' }, { id: 'tgz', match: '/dl/**/*.tar.gz' }]))
+  assert.is(m.stats.ext, 1)
+  assert.is(m.explain(GET, '', '/a/b.png/').bucket, 'ext')
+  assert.is(m.match(GET, '', '/a/b.png//'), undefined)
+  assert.is(m.match(GET, '', '/dl/x/y.TAR.GZ')?.id, 'tgz')
+})
+
+s('a method no rule names short-cuts to no match', () => {
+  const m = compileMatcher(makeRules([{ match: '/**' }]))
+  assert.is(m.match(0, '', '/x'), undefined)
+  assert.is(m.match(POST, '', '/x'), undefined)
+  assert.is(m.explain(0, '', '/x').bucket, 'none')
+})
+
+s('the same glob in many rules compiles to one shared RegExp and still answers per rule', () => {
+  const m = compileMatcher(makeRules([
+    { id: 'a', match: '/x/**', host: 'a.example.com' },
+    { id: 'b', match: '/x/**', host: 'b.example.com' },
+  ]))
+  assert.is(m.match(GET, 'a.example.com', '/x/1')?.id, 'a')
+  assert.is(m.match(GET, 'b.example.com', '/x/1')?.id, 'b')
+  assert.is(m.match(GET, 'c.example.com', '/x/1'), undefined)
+})
+
+s('linearMatcher reports every glob as one residual candidate', () => {
+  const m = linearMatcher(MIXED)
+  assert.equal({ ...m.stats }, { rules: 10, exact: 0, segment: 0, ext: 0, residual: 10 })
+  assert.equal(m.explain(GET, '', '/about'), { rule: MIXED[0], bucket: 'linear', candidates: 10 })
+})
+
+s('splitSource cuts picomatch RegExps into literal prefix, middle and literal suffix', () => {
+  const cut = (glob: string) => {
+    const c = splitSource(compileGlob(glob))
+    return c === null ? null : [c.prefix, c.suffix, c.mid === '' ? '' : 'mid']
+  }
+  assert.equal(cut('/about'), ['/about', '', ''])
+  assert.equal(cut('/Products/*'), ['/Products/', '', 'mid'])
+  assert.equal(cut('/products/**'), ['/products', '', 'mid'])
+  assert.equal(cut('/a/**/b.css'), ['/a', 'b.css', 'mid'])
+  assert.equal(cut('/**/*.css'), ['/', '.css', 'mid'])
+  assert.equal(cut('/api/{v1,v2}/x'), ['/api/', '/x', 'mid'])
+  assert.equal(cut('/a+b/$x.y'), ['/a+b/$x.y', '', ''])
+  // `/a|/b` is a top-level alternation; `!/a` a negation: no cut
+  assert.is(cut('/a|/b'), null)
+  assert.is(cut('!/a/**'), null)
+})
+
+s('splitSource only takes unquantified, identity-escaped ASCII literals', () => {
+  const cut = (re: RegExp) => {
+    const c = splitSource(re)
+    return c === null ? null : [c.prefix, c.mid, c.suffix]
+  }
+  assert.equal(cut(/^(?:\/ab?c)$/i), ['/a', 'b?', 'c'])
+  assert.equal(cut(/^(?:\/a\d)$/i), ['/a', '\\d', ''])
+  assert.equal(cut(/^(?:x\\\/)$/i), ['x\\/', '', ''])
+  assert.equal(cut(/^(?:[ab]c)$/i), ['', '[ab]', 'c'])
+  assert.equal(cut(/^(?:café)$/i), ['caf', 'é', ''])
+  assert.equal(cut(/^(?:a(b|c)d)$/i), ['a', '(b|c)', 'd'])
+  assert.is(cut(/^(?:a)$/), null, 'case-sensitive: the lower-cased prefix compare would be wrong')
+  assert.is(cut(/^(?:a)$/iu), null)
+  assert.is(cut(/^(?:a)|(?:b)$/i), null)
+  assert.is(cut(/^a$/i), null)
+})
+
+s('a cut RegExp answers as the whole one', () => {
+  const paths = ['/a', '/a/', '/a/b', '/A/B/', '/a/b/c', '/a/.x', '/a/..', '/a/b.css', '/a/B.CSS/', '/ab', '/x/a/b']
+  const globs = ['/a/*', '/a/**', '/a/**/*.css', '/a/*.{css,js}', '/a/b', '/**/b', '/a/?']
+  for (const glob of globs) {
+    const whole = compileMatcher(makeRules([{ match: glob }]))
+    const lin = linearMatcher(makeRules([{ match: glob }]))
+    for (const p of paths) assert.is(whole.match(GET, '', p)?.id, lin.match(GET, '', p)?.id, `${glob} ${p}`)
+  }
+})
+
+s.run()
