@@ -16,6 +16,9 @@ import { NAME_PATTERN, type CreateCacheOptions, type Logger } from './options.js
 import { newMetrics, type Metrics, type Runtime } from './runtime.js'
 import { PolicyError, formatOne, warnOnce } from './errors.js'
 import { defaultLogger, rateLimited } from './log.js'
+import { purgeGens, type PurgeRequest, type PurgeResult } from './purge.js'
+import { createAdmin, type AdminOptions } from './admin.js'
+import { GEN_TTL } from './capture.js'
 
 export type ReloadResult =
   | { readonly ok: true; readonly version: string; readonly changed: boolean; readonly warnings: readonly Diagnostic[] }
@@ -33,6 +36,13 @@ export interface Cache extends EventEmitter {
   reload(): Promise<ReloadResult>
   /** which rule, which key, and why, through the middleware's own decision code */
   explain(req: ExplainRequest): Explanation
+  /**
+   * Resolves once the purge is recorded in the store, so that no instance serves a covered entry
+   * afterwards; rejects when it could not be recorded (store down). See README "How purge works".
+   */
+  purge(what: PurgeRequest): Promise<PurgeResult>
+  /** the optional HTTP purge endpoint (off unless you mount it); mount it before middleware() */
+  admin(options: AdminOptions): Middleware
   /** counters since start */
   metrics(): Readonly<Metrics>
   /** stops watchers, timers and the store connections it owns; the process can exit */
@@ -59,8 +69,13 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
   if (!first.ok) throw new PolicyError([...first.errors, ...first.warnings])
   for (const w of first.warnings) log.warn(formatOne(w))
 
-  const { store, owned } = createStore(options.store, { name, log: (level, m) => log[level](m), readDeadlineMs: options.readDeadlineMs ?? 250 })
-  const cache = new CacheImpl(name, target, compilePolicySet(first), store, owned, log, clock)
+  const created = createStore(options.store, { name, log: (level, m) => log[level](m), readDeadlineMs: options.readDeadlineMs ?? 250, clock: options.clock })
+  const owned = created.owned
+  const store = interimComplete(created.store)
+  const cache = new CacheImpl({
+    name, target, set: compilePolicySet(first), store, owned, log, clock,
+    coalesceWaitMs: options.coalesceWaitMs ?? 5000, lockTtlMs: options.lockTtlMs ?? 10_000,
+  })
   await cache.connect(options.connectDeadlineMs ?? 1000)
   if (options.watch) cache.watch(options.watchDebounceMs ?? 100)
   return cache
@@ -79,8 +94,12 @@ class CacheImpl extends EventEmitter implements Cache {
   #again = false
   #closed = false
 
-  constructor(name: string, target: string | readonly string[], set: PolicySet, store: Store, owned: boolean, log: Logger, clock: { now(): number }) {
+  constructor(opts: {
+    name: string; target: string | readonly string[]; set: PolicySet; store: Store; owned: boolean; log: Logger
+    clock: { now(): number }; coalesceWaitMs: number; lockTtlMs: number
+  }) {
     super()
+    const { name, target, set, store, owned, log, clock } = opts
     this.name = name
     this.store = store
     this.#target = target
@@ -98,6 +117,9 @@ class CacheImpl extends EventEmitter implements Cache {
         metrics.storeErrors++
         logStoreError(`store error (served as a miss): ${err instanceof Error ? err.message : String(err)}`)
       },
+      log,
+      coalesceWaitMs: opts.coalesceWaitMs,
+      lockTtlMs: opts.lockTtlMs,
     }
   }
 
@@ -191,6 +213,20 @@ class CacheImpl extends EventEmitter implements Cache {
     }
   }
 
+  async purge(what: PurgeRequest): Promise<PurgeResult> {
+    const gens = purgeGens(this.#rt.policies.current, this.name, what)
+    if (gens.length > 0) await this.store.bump(gens, GEN_TTL)
+    this.#rt.metrics.purges++
+    return {
+      tags: what.tags?.length ?? 0, urls: what.urls?.length ?? 0, rules: what.rules?.length ?? 0,
+      all: what.all === true, generations: gens.length,
+    }
+  }
+
+  admin(options: AdminOptions): Middleware {
+    return createAdmin((w) => this.purge(w), options) as Middleware
+  }
+
   explain(req: ExplainRequest): Explanation {
     return explain(this.#rt.policies.current, this.name, req)
   }
@@ -208,4 +244,26 @@ class CacheImpl extends EventEmitter implements Cache {
     if (this.#reloading) await this.#reloading.catch(() => undefined)
     if (this.#owned) await this.store.close()
   }
+}
+
+// TEMPORARY (until every store implements the token methods natively): generic versions on get/set.
+function interimComplete(s: Store): Store {
+  const x = s as Store & Record<string, unknown>
+  if (typeof x.getWithTokens === 'function') return s
+  const tok = () => `0.${Math.random().toString(36).slice(2)}`
+  const readTok = async (g: string) => (await s.get(g))?.toString()
+  Object.assign(x, {
+    getWithTokens: async (key: string, gens: readonly string[]) => Promise.all([s.get(key), Promise.all(gens.map(readTok))]),
+    tokens: async (gens: readonly string[], ttl: number) => Promise.all(gens.map(async (g) => {
+      const cur = await readTok(g)
+      if (cur !== undefined) return cur
+      const t = tok()
+      await s.set(g, Buffer.from(t), ttl)
+      return t
+    })),
+    bump: async (gens: readonly string[], ttl: number) => { await Promise.all(gens.map((g) => s.set(g, Buffer.from(`${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}`), ttl))) },
+    acquire: async () => true,
+    release: async () => {},
+  })
+  return s
 }

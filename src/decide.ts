@@ -7,6 +7,7 @@ import { methodBit, type Rule } from './policy/types.js'
 import type { PolicySet } from './policy-set.js'
 import { filterCookies, filterQuery, matchPath, type Pair } from './key/sanitize.js'
 import { entryKey, keyMaterial, type KeyRequest } from './key/compose.js'
+import { allGen, pathSegments, ruleGen, tagGen, urlGen } from './tags.js'
 
 /** What a decision reads from a request: a Koa ctx satisfies it, and so does explain's stand-in. */
 export interface RequestLike extends KeyRequest {
@@ -34,6 +35,10 @@ export type Decision =
       /** the request carries Authorization (possible only when the rule keys it) */
       readonly authorized: boolean
       readonly removedQuery: boolean
+      /** generation keys the entry depends on: [all, rule, url, ...tags]; see tags.ts */
+      readonly gens: readonly string[]
+      /** the resolved tags (for explain) */
+      readonly tags: readonly string[]
     }
 
 const PASS: Decision = Object.freeze({ kind: 'pass' })
@@ -67,6 +72,14 @@ export function decide(set: PolicySet, name: string, req: RequestLike): Decision
   }
   const q = filterQuery(rule.key.query, req.querystring)
   const material = keyMaterial(rule, req, q.kept, cookies)
+  const templates = set.tags[rule.index]!
+  const gens = [allGen(name), ruleGen(name, rule.id), urlGen(name, raw, q.kept)]
+  let tags: string[] = NO_TAGS
+  if (templates.length > 0) {
+    const segments = pathSegments(path)
+    tags = templates.map((t) => t(segments, q.kept))
+    for (const t of tags) gens.push(tagGen(name, t))
+  }
   return {
     kind: 'lookup',
     rule,
@@ -76,5 +89,20 @@ export function decide(set: PolicySet, name: string, req: RequestLike): Decision
     cookie,
     authorized,
     removedQuery: q.querystring !== req.querystring,
+    gens,
+    tags,
   }
+}
+
+const NO_TAGS: string[] = []
+
+/**
+ * The GET rule and URL generation key of a URL, whatever the request carrying it (an unsafe
+ * request, a purge, a Location header): the generation every stored variant of it depends on.
+ */
+export function locate(set: PolicySet, name: string, hostname: string, rawPath: string, querystring: string): { rule: Rule; urlGen: string } | undefined {
+  const path = matchPath(rawPath)
+  const rule = set.matcher.match(1, hostname, path ?? rawPath)
+  if (rule === undefined || !rule.cache) return undefined
+  return { rule, urlGen: urlGen(name, rawPath, filterQuery(rule.key.query, querystring).kept) }
 }

@@ -5,16 +5,20 @@
  *   0..1  magic 0xCA 0xC7
  *   2     format version (1)
  *   3..6  meta length, u32 BE
- *   7..   meta: UTF-8 JSON (status, headers, times, vary) — small
+ *   7..   meta: UTF-8 JSON (status, headers, times, vary, tokens) — small
  *   ..    body bytes, raw (no base64)
  *
  * Versioned like http-cache-semantics' `toObject()`: anything else decodes to `undefined`, and the
  * middleware treats it as a miss (T33: foreign writers, older formats, truncation).
+ *
+ * A "vary" entry is the index stored at the primary key of a URL whose response carries `Vary`:
+ * it names the request headers, and each variant lives at `<key>~<digest of their values>`.
  */
 
 export interface Entry {
+  readonly kind: 'response' | 'vary'
   readonly status: number
-  /** flat [name, value, name, value…], names lower-case */
+  /** flat [name, value, name, value…] */
   readonly headers: readonly (string | readonly string[])[]
   /** ms since epoch when the response was received */
   readonly storedAt: number
@@ -22,15 +26,25 @@ export interface Entry {
   readonly expires: number
   /** seconds of age the response already had when received (origin `Age`, RFC 9111 §4.2.3) */
   readonly initialAge: number
-  /** flat [name, value…] of the request headers the response varied on; null when no Vary */
+  /** response: flat [name, value…] of the request headers it varied on, or null; vary index: the names */
   readonly vary: readonly string[] | null
   /** true when the application set no body (Koa then renders the status message itself) */
   readonly nullBody: boolean
+  /** generation tokens, aligned with the lookup's generation keys when it was stored */
+  readonly tokens: readonly string[]
+  /** tags the response named itself (Surrogate-Key / Cache-Tag), and their tokens */
+  readonly headerTags: readonly string[]
+  readonly headerTokens: readonly string[]
+  /** ms after `expires` during which it may be served while one refresh runs (RFC 5861 §3) */
+  readonly swr: number
+  /** ms after `expires` during which it may be served when the origin fails (RFC 5861 §4) */
+  readonly sie: number
   readonly body: Buffer
 }
 
 interface Meta {
   v: 1
+  k?: 1
   s: number
   h: (string | readonly string[])[]
   t: number
@@ -38,15 +52,26 @@ interface Meta {
   a: number
   y: readonly string[] | null
   n: 0 | 1
+  g: readonly string[]
+  ht?: readonly string[]
+  hg?: readonly string[]
+  w: number
+  x: number
 }
 
 const MAGIC0 = 0xca
 const MAGIC1 = 0xc7
 const VERSION = 1
 const HEAD = 7
+const NONE: readonly string[] = Object.freeze([])
 
 export function encodeEntry(e: Entry): Buffer {
-  const meta: Meta = { v: 1, s: e.status, h: e.headers as Meta['h'], t: e.storedAt, e: e.expires, a: e.initialAge, y: e.vary, n: e.nullBody ? 1 : 0 }
+  const meta: Meta = {
+    v: 1, s: e.status, h: e.headers as Meta['h'], t: e.storedAt, e: e.expires, a: e.initialAge, y: e.vary,
+    n: e.nullBody ? 1 : 0, g: e.tokens, w: e.swr, x: e.sie,
+  }
+  if (e.kind === 'vary') meta.k = 1
+  if (e.headerTags.length > 0) { meta.ht = e.headerTags; meta.hg = e.headerTokens }
   const json = Buffer.from(JSON.stringify(meta))
   const out = Buffer.allocUnsafe(HEAD + json.length + e.body.length)
   out[0] = MAGIC0
@@ -62,6 +87,8 @@ export function encodeEntry(e: Entry): Buffer {
 // by identity: a memory hit then parses nothing. Redis values are fresh Buffers each time.
 const decoded = new WeakMap<Buffer, Entry>()
 
+const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string')
+
 /** hot path: bytes → Entry, or undefined for anything that is not a complete entry of this version. */
 export function decodeEntry(buf: Buffer): Entry | undefined {
   const memo = decoded.get(buf)
@@ -76,15 +103,21 @@ export function decodeEntry(buf: Buffer): Entry | undefined {
     return undefined
   }
   if (m === null || typeof m !== 'object' || m.v !== 1 || typeof m.s !== 'number' || !Array.isArray(m.h) ||
-      typeof m.t !== 'number' || typeof m.e !== 'number') return undefined
+      typeof m.t !== 'number' || typeof m.e !== 'number' || !strings(m.g)) return undefined
   const entry: Entry = {
+    kind: m.k === 1 ? 'vary' : 'response',
     status: m.s,
     headers: m.h,
     storedAt: m.t,
     expires: m.e,
     initialAge: typeof m.a === 'number' ? m.a : 0,
-    vary: Array.isArray(m.y) ? m.y : null,
+    vary: strings(m.y) ? m.y : null,
     nullBody: m.n === 1,
+    tokens: m.g,
+    headerTags: strings(m.ht) ? m.ht : NONE,
+    headerTokens: strings(m.hg) ? m.hg : NONE,
+    swr: typeof m.w === 'number' ? m.w : 0,
+    sie: typeof m.x === 'number' ? m.x : 0,
     body: buf.subarray(HEAD + len),
   }
   decoded.set(buf, entry)

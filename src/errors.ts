@@ -25,10 +25,13 @@ export class PolicyError extends CachetError {
   }
 }
 
-/** A store read overran its deadline. Treated as a miss by the middleware. */
+/**
+ * A store command overran its deadline (ours or the client's `commandTimeout`). A read is then
+ * treated as a miss by the middleware; a purge rejects with it.
+ */
 export class StoreTimeoutError extends CachetError {
-  constructor(ms: number) {
-    super('STORE_TIMEOUT', `store did not answer within ${ms} ms`)
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_TIMEOUT', message, options)
     this.name = 'StoreTimeoutError'
   }
 }

@@ -61,10 +61,14 @@ export function parseHttpDate(v: string | undefined): number {
 }
 
 export interface Verdict {
-  /** freshness lifetime left at `now`, ms; only meaningful when `reason` is undefined */
+  /** freshness lifetime left at `now`, ms (0: stored only to be revalidated or served stale); meaningful when `reason` is undefined */
   readonly ttl: number
   /** seconds of age the response already had (origin `Age`), RFC 9111 §4.2.3 */
   readonly initialAge: number
+  /** ms after expiry it may be served while one refresh runs (RFC 5861 §3) */
+  readonly swr: number
+  /** ms after expiry it may be served when the origin fails (RFC 5861 §4) */
+  readonly sie: number
   /** why not stored: 'status' | 'set-cookie' | 'no-store' | 'private' | 'no-cache' | 'vary-star' | 'authorization' | 'expired' | 'no-lifetime' */
   readonly reason: string | undefined
 }
@@ -96,32 +100,38 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
   // response says it may. Stricter than the policy: even a keyed Authorization needs it.
   if (authorized && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) return no('authorization')
 
+  // §4.2.4: must-revalidate, proxy-revalidate (and s-maxage, which implies it for shared caches,
+  // §5.2.2.10) forbid serving stale; no-cache forbids serving without revalidation at all.
+  const noStale = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage') || cc.has('no-cache')
   const age = deltaSeconds(headerString(res.header('age'))) ?? 0
   const fallback = statusTtl >= 0 ? statusTtl : rule.ttl
   if (rule.origin === 'override') {
     if (fallback <= 0) return no('no-lifetime')
-    return { ttl: fallback, initialAge: 0, reason: undefined }
+    return { ttl: fallback, initialAge: 0, swr: noStale ? 0 : rule.staleWhileRevalidate, sie: noStale ? 0 : rule.staleIfError, reason: undefined }
   }
 
-  // origin: respect. no-cache means "always revalidate"; until revalidation exists it is not stored.
-  // (Pragma has no defined meaning in responses, RFC 9111 §5.4, and is ignored.)
-  if (cc.has('no-cache')) return no('no-cache')
+  // origin: respect. RFC 5861: the response's own stale-* directives, else the rule's windows.
+  const swr = noStale ? 0 : cc.has('stale-while-revalidate') ? (deltaSeconds(cc.get('stale-while-revalidate')) ?? 0) * 1000 : rule.staleWhileRevalidate
+  const sie = noStale ? 0 : cc.has('stale-if-error') ? (deltaSeconds(cc.get('stale-if-error')) ?? 0) * 1000 : rule.staleIfError
+  if (cc.has('no-cache')) {
+    // §5.2.2.4: may be stored, never used without revalidation: worth keeping only with a validator
+    if (res.header('etag') === undefined && res.header('last-modified') === undefined) return no('no-cache')
+    return { ttl: 0, initialAge: age, swr: 0, sie: 0, reason: undefined }
+  }
   const stated = statedLifetime(cc, res, now)
+  let left: number
   if (stated === undefined) {
     // §4.2.2 allows heuristic freshness; the rule's ttl is ours. ttl: 0 means "only what the origin states".
     if (fallback <= 0) return no('no-lifetime')
-    return { ttl: fallback - age * 1000, initialAge: age, reason: ttl0(fallback - age * 1000) }
-  }
-  const left = stated - age * 1000
-  return { ttl: left, initialAge: age, reason: ttl0(left) }
-}
-
-function ttl0(left: number): string | undefined {
-  return left > 0 ? undefined : 'expired'
+    left = fallback - age * 1000
+  } else left = stated - age * 1000
+  // An expired response is kept only when a stale window lets it be used (RFC 5861)
+  if (left <= 0 && swr <= 0 && sie <= 0) return no('expired')
+  return { ttl: Math.max(0, left), initialAge: age, swr, sie, reason: undefined }
 }
 
 function no(reason: string): Verdict {
-  return { ttl: 0, initialAge: 0, reason }
+  return { ttl: 0, initialAge: 0, swr: 0, sie: 0, reason }
 }
 
 function headerString(v: string | readonly string[] | number | undefined): string | undefined {

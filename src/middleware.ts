@@ -1,40 +1,65 @@
 /**
- * The Koa middleware: first matching rule → bypass, hit or miss → store.
+ * The Koa middleware: first matching rule → bypass, hit, stale or miss → store.
+ *
+ *   lookup ──fresh──────────────▶ hit (downstream never runs)
+ *     │ ──stale, in swr window──▶ serve stale now; one refresh after the response (RFC 5861 §3)
+ *     │ ──stale──▶ conditional request downstream ─304─▶ refresh headers, serve stored body
+ *     │                          ─5xx/throw, in sie window─▶ serve stale (RFC 5861 §4)
+ *     └─miss──▶ coalesce: one origin call per key in this process, one per fleet via a lock
  *
  * Fail open: a store error, a deadline overrun or a corrupt entry is a miss; writes are started
  * after the application answered and never awaited, so the store never delays a response.
  */
-import { Transform, type Readable } from 'node:stream'
+import { randomBytes } from 'node:crypto'
 import type { Context, Next } from 'koa'
-import { decide } from './decide.js'
+import { decide, locate, type Decision } from './decide.js'
 import { decodeEntry, encodeEntry, type Entry } from './entry.js'
 import { verdict } from './freshness.js'
 import { appendStatus, fwdStatus, hitStatus } from './cache-status.js'
+import { capture, GEN_TTL, NOT_STORED, variantKey, varyValues, type StorePlan } from './capture.js'
+import { clearResponse, detach, serveEntry, ttlSeconds } from './respond.js'
+import { pathSegments, tagGen } from './tags.js'
 import type { Runtime } from './runtime.js'
+import type { PolicySet } from './policy-set.js'
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus what a cache must never replay or must recompute. */
-const NOT_STORED = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization', 'set-cookie', 'age', 'cache-status',
-])
+type Lookup = Extract<Decision, { kind: 'lookup' }>
+
+const NO_GENS: readonly string[] = Object.freeze([])
+
+interface Read {
+  entry: Entry | undefined
+  /** the primary key held a Vary index but not this request's variant */
+  varyMiss: boolean
+}
 
 export function createMiddleware(rt: Runtime) {
   const { name, store, metrics } = rt
+  /** in-process coalescing: primary key → the leader's stored entry (null: nothing usable) */
+  const flights = new Map<string, Promise<Entry | null>>()
+  const refreshing = new Set<string>()
+  /** a store other instances share: coalesce across them with a lock */
+  const shared = store.kind !== 'memory'
 
   return async function cachet(ctx: Context, next: Next): Promise<void> {
     const set = rt.policies.current // read once: this request finishes under this set
     const d = decide(set, name, ctx)
-    if (d.kind === 'pass') return next()
+    if (d.kind === 'pass') {
+      if (!isUnsafe(ctx.method)) return next()
+      await next()
+      await invalidateAfterUnsafe(ctx, set, undefined)
+      return
+    }
     if (d.kind === 'method') {
       metrics.method++
       await next()
-      ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, fwdStatus(name, 'method')))
+      setStatus(ctx, fwdStatus(name, 'method'))
+      if (isUnsafe(ctx.method)) await invalidateAfterUnsafe(ctx, set, d)
       return
     }
     if (d.kind === 'bypass') {
       metrics.bypass++
       await next()
-      ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, fwdStatus(name, 'bypass', { detail: d.detail })))
+      setStatus(ctx, fwdStatus(name, 'bypass', { detail: d.detail }))
       return
     }
 
@@ -45,184 +70,355 @@ export function createMiddleware(rt: Runtime) {
       else ctx.req.headers.cookie = d.cookie
     }
 
-    let entry: Entry | undefined
-    let storeDown = false
+    let r: Read | undefined
     if (store.ready) {
       try {
-        const buf = await store.get(d.key)
-        if (buf !== undefined) {
-          entry = decodeEntry(buf)
-          if (entry === undefined) {
-            metrics.corrupt++
-            store.delete([d.key]).catch(rt.onStoreError)
-          }
-        }
+        r = await read(d, ctx)
       } catch (err) {
-        storeDown = true
         rt.onStoreError(err)
       }
-    } else {
-      storeDown = true
     }
-
     const now = rt.now()
-    let fwd = storeDown ? 'miss' : 'uri-miss'
+    const entry = r?.entry
     if (entry !== undefined) {
-      if (entry.vary !== null && !varyMatches(entry.vary, ctx)) fwd = 'vary-miss'
-      else if (entry.expires > now) {
+      if (entry.expires > now) {
         metrics.hits++
-        serveHit(ctx, entry, now, name)
+        serveEntry(ctx, entry, now, hitStatus(name, ttlSeconds(entry, now)))
         return
-      } else fwd = 'stale'
+      }
+      if (now - entry.expires < entry.swr && ctx.method === 'GET') {
+        // RFC 5861 §3: serve stale at once; one refresh runs after this response is sent
+        metrics.staleServed++
+        serveEntry(ctx, entry, now, hitStatus(name, ttlSeconds(entry, now)))
+        scheduleRefresh(ctx, next, d, entry)
+        return
+      }
     }
     metrics.misses++
-    const detail = storeDown ? 'store-unavailable' : undefined
+    await fetch(ctx, next, d, entry, r === undefined ? 'miss' : entry !== undefined ? 'stale' : r.varyMiss ? 'vary-miss' : 'uri-miss', r === undefined)
+  }
 
+  /** hot path: the entry for this request (following a Vary index), if present and not purged. */
+  async function read(d: Lookup, ctx: Context): Promise<Read> {
+    const [buf, tokens] = await store.getWithTokens(d.key, d.gens)
+    let entry = buf === undefined ? undefined : decode(d.key, buf)
+    let varyMiss = false
+    if (entry !== undefined && entry.kind === 'vary') {
+      const [vbuf] = await store.getWithTokens(variantKey(d.key, varyValues(entry.vary ?? [], (n) => ctx.get(n))), NO_GENS)
+      entry = vbuf === undefined ? undefined : decode(d.key, vbuf)
+      if (entry === undefined || entry.kind === 'vary') { entry = undefined; varyMiss = true }
+    }
+    if (entry === undefined) return { entry, varyMiss }
+    // A purge replaced a token, or eviction removed one: never served again (README "How purge works")
+    if (!sameTokens(entry.tokens, tokens)) {
+      metrics.purgedSeen++
+      return { entry: undefined, varyMiss: false }
+    }
+    if (entry.headerTags.length > 0) {
+      const [, current] = await store.getWithTokens(d.key, entry.headerTags.map((t) => tagGen(name, t)))
+      if (!sameTokens(entry.headerTokens, current)) {
+        metrics.purgedSeen++
+        return { entry: undefined, varyMiss: false }
+      }
+    }
+    return { entry, varyMiss }
+  }
+
+  function decode(key: string, buf: Buffer): Entry | undefined {
+    const e = decodeEntry(buf)
+    if (e === undefined) {
+      metrics.corrupt++
+      store.delete([key]).catch(rt.onStoreError)
+    }
+    return e
+  }
+
+  /** A miss or a stale entry that may not be served as is: ask the application (once per key). */
+  async function fetch(ctx: Context, next: Next, d: Lookup, stale: Entry | undefined, fwd: string, storeDown: boolean): Promise<void> {
+    const detail = storeDown ? 'store-unavailable' : undefined
     // HEAD never creates the GET entry (T27): forward it and store nothing.
     if (ctx.method === 'HEAD') {
       await next()
-      ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, fwdStatus(name, fwd, { detail })))
+      setStatus(ctx, fwdStatus(name, fwd, { detail }))
       return
     }
 
-    // Ask the application for a full response, so that it can be stored; the client's own
-    // validators are answered by us afterwards (RFC 9111 §4.3.2).
-    const inm = ctx.req.headers['if-none-match']
-    const ims = ctx.req.headers['if-modified-since']
-    if (inm !== undefined) delete ctx.req.headers['if-none-match']
-    if (ims !== undefined) delete ctx.req.headers['if-modified-since']
-    try {
-      await next()
-    } finally {
-      if (inm !== undefined) ctx.req.headers['if-none-match'] = inm
-      if (ims !== undefined) ctx.req.headers['if-modified-since'] = ims
+    let settle: ((e: Entry | null) => void) | undefined
+    let lock: string | undefined
+    const flight = flights.get(d.key)
+    if (flight !== undefined) {
+      // in-process coalescing, also while the store is down (T58: the origin stays protected)
+      const e = await bounded(flight, rt.coalesceWaitMs)
+      if (e != null && usable(e, ctx)) {
+        metrics.collapsed++
+        serveEntry(ctx, e, rt.now(), fwdStatus(name, fwd, { collapsed: true, ttl: ttlSeconds(e, rt.now()), detail }))
+        return
+      }
+      // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
+    } else {
+      flights.set(d.key, new Promise<Entry | null>((res) => { settle = res }))
+      if (shared && !storeDown) {
+        const token = randomBytes(12).toString('base64url')
+        const got = await store.acquire(lockKey(d.key), token, rt.lockTtlMs).catch(() => true)
+        if (got) lock = token
+        else {
+          const e = await awaitPeer(d, ctx)
+          if (e !== undefined) {
+            metrics.collapsed++
+            finish(d.key, settle, e, undefined)
+            serveEntry(ctx, e, rt.now(), fwdStatus(name, fwd, { collapsed: true, ttl: ttlSeconds(e, rt.now()) }))
+            return
+          }
+        }
+      }
     }
 
-    const stored = storeDown ? false : store_(ctx, rt, d.key, d.rule, d.authorized)
-    ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, fwdStatus(name, fwd, { stored, detail })))
+    let tokens: readonly string[] | null = null
+    if (!storeDown) tokens = await store.tokens(d.gens, GEN_TTL).catch((err) => { rt.onStoreError(err); return null })
+    const fetchStart = rt.now()
+
+    // Ask the application for a full response (so that it can be stored) or, with a stored
+    // validator, for a 304 (RFC 9111 §4.3.1); the client's own validators are answered by us.
+    const req = ctx.req
+    const inm = req.headers['if-none-match']
+    const ims = req.headers['if-modified-since']
+    const validated = stale !== undefined && setValidators(ctx, stale)
+    if (!validated) { delete req.headers['if-none-match']; delete req.headers['if-modified-since'] }
+    let thrown: unknown
+    try {
+      await next()
+    } catch (err) {
+      thrown = err
+    } finally {
+      if (inm !== undefined) req.headers['if-none-match'] = inm; else delete req.headers['if-none-match']
+      if (ims !== undefined) req.headers['if-modified-since'] = ims; else delete req.headers['if-modified-since']
+    }
+    const now = rt.now()
+    const failed = thrown !== undefined || ctx.status >= 500
+    if (stale !== undefined && failed) {
+      if (now - stale.expires < stale.sie) {
+        // RFC 5861 §4: the origin failed within the stale-if-error window: the stored response, not the error
+        const status = thrown !== undefined ? errorStatus(thrown) : ctx.status
+        if (thrown !== undefined) ctx.app.emit('error', thrown, ctx)
+        metrics.staleIfError++
+        clearResponse(ctx)
+        serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: status, ttl: ttlSeconds(stale, now) }))
+        finish(d.key, settle, null, lock)
+        return
+      }
+    }
+    if (thrown !== undefined) {
+      finish(d.key, settle, null, lock)
+      throw thrown
+    }
+
+    if (validated && ctx.status === 304) {
+      // RFC 9111 §4.3.4: freshen the stored response with the 304's headers, keep its body
+      const fresh = freshen(ctx, d, stale!, tokens, now)
+      clearResponse(ctx)
+      metrics.revalidated++
+      serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored, ttl: ttlSeconds(fresh.entry, now) }))
+      finish(d.key, settle, fresh.stored ? fresh.entry : null, lock)
+      return
+    }
+
+    // an error response is never stored over a good entry (RFC 5861 §4, spec "Freshness")
+    const plan: StorePlan = { key: d.key, rule: d.rule, authorized: d.authorized, tokens: stale !== undefined && failed ? null : tokens, fetchStart, background: false }
+    const c = capture(ctx, rt, plan)
+    if (settle !== undefined || lock !== undefined) void c.entry.then((e) => finish(d.key, settle, e, lock))
+    setStatus(ctx, fwdStatus(name, fwd, {
+      fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, ttl: c.storable ? c.ttl : undefined, detail,
+    }))
     if ((inm !== undefined || ims !== undefined) && ctx.fresh) ctx.status = 304
   }
-}
 
-/** hot path: replay a stored response. */
-function serveHit(ctx: Context, entry: Entry, now: number, name: string): void {
-  const res = ctx.res
-  ctx.status = entry.status
-  const h = entry.headers
-  for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string | string[])
-  // RFC 9111 §4.2.3: current_age = corrected_initial_age + resident_time
-  res.setHeader('Age', String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))))
-  res.setHeader('Cache-Status', hitStatus(name, Math.floor((entry.expires - now) / 1000)))
-  if (!entry.nullBody) ctx.body = entry.body
-  // Validators from the client against the stored response (RFC 9110 §13.1; weak comparison for If-None-Match)
-  if (ctx.fresh) ctx.status = 304
-}
-
-function normaliseVaryValue(v: string): string {
-  // RFC 9111 §4.1: whitespace around list commas may be normalised away
-  return v.trim().replace(/\s*,\s*/g, ',')
-}
-
-function varyMatches(vary: readonly string[], ctx: Context): boolean {
-  for (let i = 0; i < vary.length; i += 2) {
-    if (normaliseVaryValue(ctx.get(vary[i] as string)) !== vary[i + 1]) return false
+  function finish(key: string, settle: ((e: Entry | null) => void) | undefined, e: Entry | null, lock: string | undefined): void {
+    if (settle !== undefined) {
+      settle(e)
+      flights.delete(key)
+    }
+    if (lock !== undefined) void store.release(lockKey(key), lock)
   }
+
+  /** Another instance holds the lock: wait (bounded) for its entry to appear, then go ourselves. */
+  async function awaitPeer(d: Lookup, ctx: Context): Promise<Entry | undefined> {
+    const deadline = rt.now() + rt.coalesceWaitMs
+    let delay = 10
+    while (rt.now() < deadline) {
+      await sleep(delay)
+      delay = Math.min(delay * 2, 100)
+      try {
+        const r = await read(d, ctx)
+        if (r.entry !== undefined && r.entry.expires > rt.now()) return r.entry
+      } catch {
+        return undefined
+      }
+    }
+    return undefined
+  }
+
+  /** After a stale response is sent: run downstream once more on a detached response, store the result. */
+  function scheduleRefresh(ctx: Context, next: Next, d: Lookup, stale: Entry): void {
+    if (refreshing.has(d.key) || flights.has(d.key)) return
+    refreshing.add(d.key)
+    ctx.res.once('close', () => {
+      void refresh(ctx, next, d, stale)
+        .catch((err) => rt.log.warn(`background refresh of rule "${d.rule.id}" failed: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => refreshing.delete(d.key))
+    })
+  }
+
+  async function refresh(ctx: Context, next: Next, d: Lookup, stale: Entry): Promise<void> {
+    let lock: string | undefined
+    if (shared) {
+      const token = randomBytes(12).toString('base64url')
+      if (!(await store.acquire(lockKey(d.key), token, rt.lockTtlMs))) return // another instance refreshes
+      lock = token
+    }
+    try {
+      metrics.refreshes++
+      const tokens = await store.tokens(d.gens, GEN_TTL)
+      const fetchStart = rt.now()
+      detach(ctx)
+      const validated = setValidators(ctx, stale)
+      if (!validated) { delete ctx.req.headers['if-none-match']; delete ctx.req.headers['if-modified-since'] }
+      await next()
+      const now = rt.now()
+      if (validated && ctx.status === 304) {
+        freshen(ctx, d, stale, tokens, now)
+        metrics.revalidated++
+      } else if (ctx.status < 500) {
+        await capture(ctx, rt, { key: d.key, rule: d.rule, authorized: d.authorized, tokens, fetchStart, background: true }).entry
+      }
+    } finally {
+      if (lock !== undefined) void store.release(lockKey(d.key), lock)
+    }
+  }
+
+  /** §4.3.4: the stored response with the 304's end-to-end headers laid over it, and a new lifetime. */
+  function freshen(ctx: Context, d: Lookup, stale: Entry, tokens: readonly string[] | null, now: number): { entry: Entry; stored: boolean } {
+    const res = ctx.res
+    const headers = new Map<string, string | readonly string[]>()
+    for (let i = 0; i < stale.headers.length; i += 2) headers.set(stale.headers[i] as string, stale.headers[i + 1]!)
+    for (const n of res.getHeaderNames()) {
+      const v = res.getHeader(n)
+      // §3.2: every field of the 304 except framing (Content-Length) and what is never stored
+      if (v === undefined || NOT_STORED.has(n) || n === 'content-length' || n === 'content-type') continue
+      headers.set(n, typeof v === 'number' ? String(v) : v as string | string[])
+    }
+    if (res.getHeader('date') === undefined) headers.set('date', new Date(now).toUTCString())
+    const flat: (string | readonly string[])[] = []
+    for (const [n, v] of headers) flat.push(n, v)
+    const cookie = res.getHeader('set-cookie')
+    const v = verdict(d.rule, { status: stale.status, header: (n) => (n === 'set-cookie' ? cookie : headers.get(n.toLowerCase())) }, d.authorized, now)
+    const entry: Entry = { ...stale, headers: flat, storedAt: now, expires: now + (v.reason === undefined ? v.ttl : 0), initialAge: v.initialAge, swr: v.swr, sie: v.sie, tokens: tokens ?? stale.tokens }
+    const stored = v.reason === undefined && tokens !== null
+    if (stored) {
+      const hasValidator = headers.has('etag') || headers.has('last-modified')
+      const storeTtl = v.ttl + Math.max(v.swr, v.sie, hasValidator ? Math.max(v.ttl, 60_000) : 0)
+      store.set(entry.vary === null ? d.key : variantKey(d.key, entry.vary), encodeEntry(entry), storeTtl).catch(rt.onStoreError)
+    }
+    return { entry, stored }
+  }
+
+  /** RFC 9111 §4.4: a successful unsafe request invalidates the URL, and its Location / Content-Location when same-origin. */
+  async function invalidateAfterUnsafe(ctx: Context, set: PolicySet, d: Extract<Decision, { kind: 'method' }> | undefined): Promise<void> {
+    const status = ctx.status
+    if (status < 200 || status >= 400) return
+    const gens: string[] = []
+    const self = locate(set, name, ctx.hostname, ctx.path, ctx.querystring)
+    if (self !== undefined) gens.push(self.urlGen)
+    for (const h of ['location', 'content-location']) {
+      const v = ctx.response.get(h)
+      if (!v) continue
+      const u = sameOrigin(ctx, v)
+      if (u === undefined) continue
+      const l = locate(set, name, ctx.hostname, u.pathname, u.search.slice(1))
+      if (l !== undefined) gens.push(l.urlGen)
+    }
+    if (d !== undefined) {
+      const templates = set.invalidate[d.rule.index] ?? []
+      if (templates.length > 0) {
+        const segments = pathSegments(ctx.path)
+        const pairs = [...new URLSearchParams(ctx.querystring)] as [string, string][]
+        for (const t of templates) gens.push(tagGen(name, t(segments, pairs)))
+      }
+    }
+    if (gens.length === 0) return
+    try {
+      await store.bump(gens, GEN_TTL)
+      metrics.invalidations++
+    } catch (err) {
+      rt.onStoreError(err)
+      rt.log.warn(`invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+}
+
+function lockKey(key: string): string {
+  return `${key}~lock`
+}
+
+function setStatus(ctx: Context, mine: string): void {
+  ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, mine))
+}
+
+function isUnsafe(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE'
+}
+
+/** Every token the entry recorded is still there, unchanged. */
+function sameTokens(recorded: readonly string[], current: readonly (string | undefined)[]): boolean {
+  if (recorded.length !== current.length) return false
+  for (let i = 0; i < recorded.length; i++) if (current[i] === undefined || current[i] !== recorded[i]) return false
   return true
 }
 
-/**
- * Decides whether the response just produced can be stored and, if so, starts the write.
- * Returns true when a write was started (or, for a stream, will be when it completes).
- */
-function store_(ctx: Context, rt: Runtime, key: string, rule: import('./policy/types.js').Rule, authorized: boolean): boolean {
-  const res = ctx.res
-  if (ctx.respond === false || res.headersSent) return false
-  const now = rt.now()
-  const v = verdict(rule, { status: ctx.status, header: (n) => res.getHeader(n) }, authorized, now)
-  if (v.reason !== undefined) {
-    rt.metrics.notStored++
-    return false
+/** Puts the stored validators on the request: true when there was one to send. */
+function setValidators(ctx: Context, stale: Entry): boolean {
+  let etag: string | undefined
+  let lastModified: string | undefined
+  for (let i = 0; i < stale.headers.length; i += 2) {
+    if (stale.headers[i] === 'etag') etag = String(stale.headers[i + 1])
+    else if (stale.headers[i] === 'last-modified') lastModified = String(stale.headers[i + 1])
   }
+  if (etag === undefined && lastModified === undefined) return false
+  const h = ctx.req.headers
+  delete h['if-none-match']
+  delete h['if-modified-since']
+  if (etag !== undefined) h['if-none-match'] = etag
+  if (lastModified !== undefined) h['if-modified-since'] = lastModified
+  return true
+}
 
-  let vary: string[] | null = null
-  const varyHeader = res.getHeader('vary')
-  if (varyHeader !== undefined) {
-    vary = []
-    for (const n of String(varyHeader).split(',')) {
-      const name = n.trim().toLowerCase()
-      if (name !== '') vary.push(name, normaliseVaryValue(ctx.get(name)))
-    }
-  }
+function usable(e: Entry, ctx: Context): boolean {
+  if (e.vary === null) return true
+  const values = varyValues(e.vary.filter((_, i) => i % 2 === 0), (n) => ctx.get(n))
+  for (let i = 1; i < values.length; i += 2) if (values[i] !== e.vary[i]) return false
+  return true
+}
 
-  const body = ctx.body as unknown
-  const write = (bytes: Buffer, nullBody: boolean) => {
-    const headers: (string | string[])[] = []
-    const connection = String(res.getHeader('connection') ?? '').toLowerCase()
-    for (const [n, val] of Object.entries(res.getHeaders())) {
-      if (val === undefined || NOT_STORED.has(n) || (connection !== '' && connection.split(',').some((c) => c.trim() === n))) continue
-      headers.push(n, typeof val === 'number' ? String(val) : val)
-    }
-    if (res.getHeader('date') === undefined) headers.push('date', new Date(now).toUTCString())
-    const entry: Entry = { status: ctx.status, headers, storedAt: now, expires: now + v.ttl, initialAge: v.initialAge, vary, nullBody, body: bytes }
-    rt.metrics.stores++
-    rt.store.set(key, encodeEntry(entry), v.ttl).catch(rt.onStoreError)
-  }
+function errorStatus(err: unknown): number {
+  const s = (err as { status?: unknown; statusCode?: unknown } | null)?.status ?? (err as { statusCode?: unknown } | null)?.statusCode
+  return typeof s === 'number' && s >= 400 && s <= 599 ? s : 500
+}
 
-  if (body === null || body === undefined) {
-    write(Buffer.alloc(0), true)
-    return true
-  }
-  if (Buffer.isBuffer(body)) return sized(body) && (write(body, false), true)
-  if (typeof body === 'string') {
-    const buf = Buffer.from(body)
-    if (!sized(buf)) return false
-    ctx.body = buf
-    write(buf, false)
-    return true
-  }
-  if (isReadable(body)) {
-    // Tee: the client gets every byte as it comes; the entry is written only if the stream
-    // completes within maxBodySize (RFC 9111 §3.3: never store an incomplete response, T28).
-    const length = res.getHeader('content-length')
-    if (length !== undefined && Number(length) > rule.maxBodySize) return false
-    const chunks: Buffer[] = []
-    let size = 0
-    let ok = true
-    const tee = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        if (ok) {
-          size += chunk.length
-          if (size > rule.maxBodySize) { ok = false; chunks.length = 0 } else chunks.push(chunk)
-        }
-        cb(null, chunk)
-      },
-      flush(cb) {
-        if (ok) write(Buffer.concat(chunks, size), false)
-        cb()
-      },
-    })
-    body.once('error', (err) => tee.destroy(err))
-    body.pipe(tee)
-    ctx.body = tee
-    if (length !== undefined) ctx.set('Content-Length', String(length))
-    return false // not yet stored: Cache-Status says only what is already true
-  }
-  if (typeof body === 'object' && !(body instanceof ReadableStream) && !(body instanceof Blob) && !(body instanceof Response)) {
-    const buf = Buffer.from(JSON.stringify(body)) // exactly what Koa's respond() would send
-    if (!sized(buf)) return false
-    ctx.body = buf
-    write(buf, false)
-    return true
-  }
-  return false
-
-  function sized(buf: Buffer): boolean {
-    if (buf.length <= rule.maxBodySize) return true
-    rt.metrics.notStored++
-    return false
+function sameOrigin(ctx: Context, value: string): URL | undefined {
+  try {
+    const base = `${ctx.protocol}://${ctx.host}`
+    const u = new URL(value, `${base}${ctx.path}`)
+    return u.origin === new URL(base).origin ? u : undefined
+  } catch {
+    return undefined
   }
 }
 
-function isReadable(v: unknown): v is Readable {
-  return typeof v === 'object' && v !== null && typeof (v as Readable).pipe === 'function' && typeof (v as Readable).on === 'function'
+function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout
+  return Promise.race([p, new Promise<undefined>((res) => { timer = setTimeout(() => res(undefined), ms) })]).finally(() => clearTimeout(timer))
 }
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((res) => { setTimeout(res, ms) })
+}
+

@@ -43,6 +43,10 @@ export interface CreateCacheOptions {
   watchDebounceMs?: number
   /** Where cachet logs. @default errors and warnings on stderr; info and debug under NODE_DEBUG=cachet */
   logger?: Logger
+  /** How long concurrent misses for one key wait for the request that asks the origin, ms. @default 5000 */
+  coalesceWaitMs?: number
+  /** Life of the cross-instance fetch lock on a shared store (SET NX PX), ms. @default 10000 */
+  lockTtlMs?: number
   /** The clock (tests). @default Date */
   clock?: { now(): number }
 }

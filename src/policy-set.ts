@@ -1,10 +1,11 @@
 /**
- * A compiled, immutable policy set: the rules and the matcher built from them. Reload builds a
- * new one and swaps one reference; a request reads the reference once and finishes under the set
- * it started with (T66).
+ * A compiled, immutable policy set: the rules, the matcher built from them and each rule's tag
+ * templates. Reload builds a new one and swaps one reference; a request reads the reference once
+ * and finishes under the set it started with (T66).
  */
 import type { Diagnostic, Rule } from './policy/types.js'
 import { compileMatcher, type Matcher } from './matcher/compile.js'
+import { compileTag, type TagTemplate } from './tags.js'
 
 export interface PolicySet {
   /** digest of all normalised rules: equal content, equal version */
@@ -13,14 +14,26 @@ export interface PolicySet {
   readonly matcher: Matcher
   readonly files: readonly string[]
   readonly warnings: readonly Diagnostic[]
+  /** by rule.index: the rule's `tags` templates, compiled */
+  readonly tags: readonly (readonly TagTemplate[])[]
+  /** by rule.index: the rule's `invalidate.tags` templates, compiled */
+  readonly invalidate: readonly (readonly TagTemplate[])[]
 }
 
 export function compilePolicySet(loaded: { rules: readonly Rule[]; files: readonly string[]; warnings: readonly Diagnostic[]; version: string }): PolicySet {
+  const tags: TagTemplate[][] = []
+  const invalidate: TagTemplate[][] = []
+  for (const r of loaded.rules) {
+    tags[r.index] = r.tags.map(compileTag)
+    invalidate[r.index] = r.invalidateTags.map(compileTag)
+  }
   return Object.freeze({
     version: loaded.version,
     rules: loaded.rules,
     matcher: compileMatcher(loaded.rules),
     files: loaded.files,
     warnings: loaded.warnings,
+    tags,
+    invalidate,
   })
 }

@@ -3,6 +3,7 @@
  */
 import type { PolicySet } from './policy-set.js'
 import type { Store } from './store/types.js'
+import type { Logger } from './options.js'
 
 /** Counters; plain numbers, incremented on the request path (no allocation). */
 export interface Metrics {
@@ -16,10 +17,21 @@ export interface Metrics {
   storeErrors: number
   reloads: number
   reloadFailures: number
+  staleServed: number
+  staleIfError: number
+  revalidated: number
+  refreshes: number
+  collapsed: number
+  purgedSeen: number
+  invalidations: number
+  purges: number
 }
 
 export function newMetrics(): Metrics {
-  return { hits: 0, misses: 0, bypass: 0, method: 0, stores: 0, notStored: 0, corrupt: 0, storeErrors: 0, reloads: 0, reloadFailures: 0 }
+  return {
+    hits: 0, misses: 0, bypass: 0, method: 0, stores: 0, notStored: 0, corrupt: 0, storeErrors: 0, reloads: 0, reloadFailures: 0,
+    staleServed: 0, staleIfError: 0, revalidated: 0, refreshes: 0, collapsed: 0, purgedSeen: 0, invalidations: 0, purges: 0,
+  }
 }
 
 export interface Runtime {
@@ -31,4 +43,9 @@ export interface Runtime {
   now(): number
   /** counts and logs (rate-limited) a store failure; never throws */
   readonly onStoreError: (err: unknown) => void
+  readonly log: Logger
+  /** how long a coalesced request waits for the one that asks the origin, ms */
+  readonly coalesceWaitMs: number
+  /** life of the cross-instance fetch lock, ms */
+  readonly lockTtlMs: number
 }

@@ -49,6 +49,8 @@ export interface ServeOptions {
   store?: string
   name?: string
   timeoutMs?: number
+  /** injected time (tests): entries age by it, not by the wall clock */
+  clock?: { now(): number }
 }
 
 /** Starts the proxy (used by the command and by tests). */
@@ -60,7 +62,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     policies = join(tmp, 'default.yaml')
     writeFileSync(policies, DEFAULT_POLICY)
   }
-  const cache = await createCache({ policies, store: o.store ?? 'memory', name: o.name })
+  const cache = await createCache({ policies, store: o.store ?? 'memory', name: o.name, clock: o.clock })
   const { proxy, close } = createProxy({ upstream: o.upstream, timeoutMs: o.timeoutMs })
   const app = new Koa()
   app.silent = true

@@ -1,0 +1,217 @@
+/**
+ * After the application answered: can the response be stored, and if so, write it — never
+ * delaying the response (the write is started, not awaited) and never storing a body that did
+ * not complete (a stream is teed and written only when it ends within maxBodySize, T28).
+ */
+import { Transform, type Readable } from 'node:stream'
+import type { Context } from 'koa'
+import type { Rule } from './policy/types.js'
+import type { Runtime } from './runtime.js'
+import { encodeEntry, type Entry } from './entry.js'
+import { verdict } from './freshness.js'
+import { digest } from './key/compose.js'
+import { tagGen } from './tags.js'
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus what a cache must never replay or must recompute. */
+export const NOT_STORED: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authenticate', 'proxy-authorization', 'set-cookie', 'age', 'cache-status',
+])
+
+/** No entry outlives this, whatever lifetime a response states; generation keys outlive it. */
+export const MAX_ENTRY_TTL = 30 * 24 * 3600_000
+export const GEN_TTL = MAX_ENTRY_TTL + 24 * 3600_000
+const MAX_HEADER_TAGS = 64
+/** a purge this close before a fetch started may still have raced it (clock skew between instances) */
+const HEADER_TAG_SKEW_MS = 1000
+
+export interface StorePlan {
+  readonly key: string
+  readonly rule: Rule
+  readonly authorized: boolean
+  /** tokens of the lookup's generation keys, read before the origin was asked; null: do not store
+   *  (the entry is still built, for requests coalesced on this one) */
+  readonly tokens: readonly string[] | null
+  /** when the origin was asked */
+  readonly fetchStart: number
+  /** refresh in the background: nobody reads the body, so consume it ourselves */
+  readonly background: boolean
+}
+
+export interface Captured {
+  /** the entry will be written (for a stream: if it completes) */
+  readonly storable: boolean
+  /** freshness left, seconds (Cache-Status ttl on a stored miss) */
+  readonly ttl: number
+  /** the stored entry once written (coalesced requests are served from it), or null */
+  readonly entry: Promise<Entry | null>
+}
+
+const NOTHING: Captured = Object.freeze({ storable: false, ttl: 0, entry: Promise.resolve(null) })
+
+export function normaliseVaryValue(v: string): string {
+  // RFC 9111 §4.1: whitespace around list commas may be normalised away
+  return v.trim().replace(/\s*,\s*/g, ',')
+}
+
+/** The Vary'd request header values (flat name/value) of this request, for `names`. */
+export function varyValues(names: readonly string[], get: (n: string) => string): string[] {
+  const out: string[] = []
+  for (const n of names) out.push(n, normaliseVaryValue(get(n)))
+  return out
+}
+
+export function variantKey(key: string, values: readonly string[]): string {
+  let s = ''
+  for (const v of values) s += `${v.length}:${v}`
+  return `${key}~${digest(s)}`
+}
+
+/** Response headers as stored: end-to-end fields only, names as the application spelled them. */
+export function storedHeaders(res: Context['res'], now: number): (string | string[])[] {
+  const headers: (string | string[])[] = []
+  const connection = String(res.getHeader('connection') ?? '').toLowerCase()
+  const named = connection === '' ? null : new Set(connection.split(',').map((c) => c.trim()))
+  for (const raw of res.getHeaderNames()) {
+    const n = raw.toLowerCase()
+    const val = res.getHeader(n)
+    if (val === undefined || NOT_STORED.has(n) || named?.has(n)) continue
+    headers.push(n, typeof val === 'number' ? String(val) : (val as string | string[]))
+  }
+  if (res.getHeader('date') === undefined) headers.push('date', new Date(now).toUTCString())
+  return headers
+}
+
+export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
+  const res = ctx.res
+  const rule = plan.rule
+  if (ctx.respond === false || res.headersSent) return NOTHING
+  const now = rt.now()
+  const v = verdict(rule, { status: ctx.status, header: (n) => res.getHeader(n) }, plan.authorized, now)
+  if (v.reason !== undefined) {
+    rt.metrics.notStored++
+    return NOTHING
+  }
+  const hasValidator = res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined
+  const storeTtl = Math.min(MAX_ENTRY_TTL, v.ttl + Math.max(v.swr, v.sie, hasValidator ? Math.max(v.ttl, 60_000) : 0))
+  const ttl = Math.min(v.ttl, MAX_ENTRY_TTL)
+
+  const varyHeader = res.getHeader('vary')
+  let varyNames: string[] | null = null
+  if (varyHeader !== undefined) {
+    varyNames = []
+    for (const n of String(varyHeader).split(',')) {
+      const name = n.trim().toLowerCase()
+      if (name !== '' && !varyNames.includes(name)) varyNames.push(name)
+    }
+    if (varyNames.length === 0) varyNames = null
+  }
+  const status = ctx.status
+  const write = plan.tokens !== null
+  const tokens = plan.tokens ?? []
+  const headerTags = rule.tagsFromResponse ? responseTags(res) : []
+
+  const commit = async (body: Buffer, nullBody: boolean): Promise<Entry | null> => {
+    let headerTokens: string[] = []
+    if (write && headerTags.length > 0) {
+      headerTokens = await rt.store.tokens(headerTags.map((t) => tagGen(rt.name, t)), GEN_TTL)
+      // a tag purged while this response was being produced must not be resurrected by it
+      if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) return null
+    }
+    const vary = varyNames === null ? null : varyValues(varyNames, (n) => ctx.get(n))
+    const entry: Entry = {
+      kind: 'response', status, headers: storedHeaders(res, now), storedAt: now, expires: now + ttl,
+      initialAge: v.initialAge, vary, nullBody, tokens, headerTags, headerTokens, swr: v.swr, sie: v.sie, body,
+    }
+    if (!write) return entry
+    rt.metrics.stores++
+    if (varyNames === null) {
+      await rt.store.set(plan.key, encodeEntry(entry), storeTtl)
+    } else {
+      const index: Entry = { ...entry, kind: 'vary', vary: varyNames, headers: [], body: Buffer.alloc(0), headerTags: [], headerTokens: [] }
+      await Promise.all([
+        rt.store.set(plan.key, encodeEntry(index), storeTtl),
+        rt.store.set(variantKey(plan.key, vary!), encodeEntry(entry), storeTtl),
+      ])
+    }
+    return entry
+  }
+  const started = (body: Buffer, nullBody: boolean): Promise<Entry | null> =>
+    commit(body, nullBody).catch((err) => { rt.onStoreError(err); return null })
+
+  const body = ctx.body as unknown
+  const ttlS = Math.floor(ttl / 1000)
+  if (body === null || body === undefined) return { storable: write, ttl: ttlS, entry: started(Buffer.alloc(0), true) }
+  if (Buffer.isBuffer(body)) return sized(body) ? { storable: write, ttl: ttlS, entry: started(body, false) } : NOTHING
+  if (typeof body === 'string') {
+    const buf = Buffer.from(body)
+    if (!sized(buf)) return NOTHING
+    ctx.body = buf
+    return { storable: write, ttl: ttlS, entry: started(buf, false) }
+  }
+  if (isReadable(body)) {
+    // Tee: the client gets every byte as it comes; the entry is written only if the stream
+    // completes within maxBodySize (RFC 9111 §3.3: never store an incomplete response, T28).
+    const length = res.getHeader('content-length')
+    if (length !== undefined && Number(length) > rule.maxBodySize) return NOTHING
+    const chunks: Buffer[] = []
+    let size = 0
+    let ok = true
+    let resolveEntry!: (e: Promise<Entry | null> | null) => void
+    const entry = new Promise<Entry | null>((r) => { resolveEntry = r })
+    const tee = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (ok) {
+          size += chunk.length
+          if (size > rule.maxBodySize) { ok = false; chunks.length = 0; rt.metrics.notStored++ } else chunks.push(chunk)
+        }
+        cb(null, chunk)
+      },
+      flush(cb) {
+        resolveEntry(ok ? started(Buffer.concat(chunks, size), false) : null)
+        cb()
+      },
+    })
+    tee.once('close', () => resolveEntry(null)) // destroyed or aborted before flush: nothing stored
+    body.once('error', (err) => tee.destroy(err))
+    body.pipe(tee)
+    ctx.body = tee
+    if (length !== undefined) ctx.set('Content-Length', String(length))
+    if (plan.background) tee.resume()
+    return { storable: false, ttl: ttlS, entry } // not yet stored: Cache-Status says only what is already true
+  }
+  if (typeof body === 'object' && !(body instanceof ReadableStream) && !(body instanceof Blob) && !(body instanceof Response)) {
+    const buf = Buffer.from(JSON.stringify(body)) // exactly what Koa's respond() would send
+    if (!sized(buf)) return NOTHING
+    ctx.body = buf
+    return { storable: write, ttl: ttlS, entry: started(buf, false) }
+  }
+  return NOTHING
+
+  function sized(buf: Buffer): boolean {
+    if (buf.length <= rule.maxBodySize) return true
+    rt.metrics.notStored++
+    return false
+  }
+}
+
+/** Surrogate-Key (space-separated, Fastly) and Cache-Tag (comma-separated, Cloudflare). */
+function responseTags(res: Context['res']): string[] {
+  const out = new Set<string>()
+  const sk = res.getHeader('surrogate-key')
+  if (sk !== undefined) for (const t of String(sk).split(/\s+/)) if (t) out.add(t)
+  const ct = res.getHeader('cache-tag')
+  if (ct !== undefined) for (const t of String(ct).split(',')) if (t.trim()) out.add(t.trim())
+  return [...out].slice(0, MAX_HEADER_TAGS)
+}
+
+/** Tokens are `<ms base36>.<random>`: the time a purge set them, 0 when created on first use. */
+export function tokenTime(token: string): number {
+  const dot = token.indexOf('.')
+  const t = dot > 0 ? Number.parseInt(token.slice(0, dot), 36) : 0
+  return Number.isFinite(t) ? t : 0
+}
+
+function isReadable(v: unknown): v is Readable {
+  return typeof v === 'object' && v !== null && typeof (v as Readable).pipe === 'function' && typeof (v as Readable).on === 'function'
+}
