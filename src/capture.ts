@@ -168,6 +168,8 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
         cb(null, chunk)
       },
       flush(cb) {
+        // a body shorter than its Content-Length is incomplete (RFC 9111 §3.3)
+        if (length !== undefined && Number(length) !== size) ok = false
         resolveEntry(ok ? started(Buffer.concat(chunks, size), false) : null)
         cb()
       },

@@ -71,7 +71,7 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
 
   const created = createStore(options.store, { name, log: (level, m) => log[level](m), readDeadlineMs: options.readDeadlineMs ?? 250, clock: options.clock })
   const owned = created.owned
-  const store = interimComplete(created.store)
+  const store = created.store
   const cache = new CacheImpl({
     name, target, set: compilePolicySet(first), store, owned, log, clock,
     coalesceWaitMs: options.coalesceWaitMs ?? 5000, lockTtlMs: options.lockTtlMs ?? 10_000,
@@ -244,26 +244,4 @@ class CacheImpl extends EventEmitter implements Cache {
     if (this.#reloading) await this.#reloading.catch(() => undefined)
     if (this.#owned) await this.store.close()
   }
-}
-
-// TEMPORARY (until every store implements the token methods natively): generic versions on get/set.
-function interimComplete(s: Store): Store {
-  const x = s as Store & Record<string, unknown>
-  if (typeof x.getWithTokens === 'function') return s
-  const tok = () => `0.${Math.random().toString(36).slice(2)}`
-  const readTok = async (g: string) => (await s.get(g))?.toString()
-  Object.assign(x, {
-    getWithTokens: async (key: string, gens: readonly string[]) => Promise.all([s.get(key), Promise.all(gens.map(readTok))]),
-    tokens: async (gens: readonly string[], ttl: number) => Promise.all(gens.map(async (g) => {
-      const cur = await readTok(g)
-      if (cur !== undefined) return cur
-      const t = tok()
-      await s.set(g, Buffer.from(t), ttl)
-      return t
-    })),
-    bump: async (gens: readonly string[], ttl: number) => { await Promise.all(gens.map((g) => s.set(g, Buffer.from(`${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}`), ttl))) },
-    acquire: async () => true,
-    release: async () => {},
-  })
-  return s
 }

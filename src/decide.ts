@@ -12,6 +12,8 @@ import { allGen, pathSegments, ruleGen, tagGen, urlGen } from './tags.js'
 /** What a decision reads from a request: a Koa ctx satisfies it, and so does explain's stand-in. */
 export interface RequestLike extends KeyRequest {
   readonly method: string
+  /** the request target as received (`ctx.url`) */
+  readonly url: string
   readonly hostname: string
   readonly querystring: string
 }
@@ -54,7 +56,9 @@ export function decide(set: PolicySet, name: string, req: RequestLike): Decision
   if (rule === undefined) return PASS
   if (bit > 2) return { kind: 'method', rule }
   if (!rule.cache) return { kind: 'bypass', rule, detail: 'rule' }
-  if (path === null) return { kind: 'bypass', rule, detail: 'path' }
+  // An ambiguous path, or an absolute-form target (`GET http://other.example/x`): Koa's ctx.href
+  // and ctx.URL then name a host the key never saw.
+  if (path === null || req.url.charCodeAt(0) !== 0x2f) return { kind: 'bypass', rule, detail: 'path' }
   // a GET or HEAD with a body: an input the key cannot see (fat GET, T09)
   const cl = req.get('content-length')
   if ((cl !== '' && cl !== '0') || req.get('transfer-encoding') !== '') return { kind: 'bypass', rule, detail: 'body' }

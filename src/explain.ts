@@ -138,6 +138,7 @@ function toRequest(input: ExplainRequest): RequestLike {
     protocol,
     host,
     hostname: host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1'),
+    url,
     path: qi === -1 ? url : url.slice(0, qi),
     querystring: qi === -1 ? '' : url.slice(qi + 1),
     get: (name: string) => headers.get(name.toLowerCase()) ?? '',

@@ -19,6 +19,7 @@ import { appendStatus, fwdStatus, hitStatus } from './cache-status.js'
 import { capture, GEN_TTL, NOT_STORED, variantKey, varyValues, type StorePlan } from './capture.js'
 import { clearResponse, detach, serveEntry, ttlSeconds } from './respond.js'
 import { pathSegments, tagGen } from './tags.js'
+import { matchPath } from './key/sanitize.js'
 import type { Runtime } from './runtime.js'
 import type { PolicySet } from './policy-set.js'
 
@@ -64,7 +65,7 @@ export function createMiddleware(rt: Runtime) {
     }
 
     // What the application sees: unkeyed query parameters and cookies removed (T04, T05).
-    if (d.removedQuery) ctx.querystring = d.querystring
+    if (d.removedQuery) stripQuery(ctx, d.querystring)
     if (d.cookie !== undefined) {
       if (d.cookie === null) delete ctx.req.headers.cookie
       else ctx.req.headers.cookie = d.cookie
@@ -151,7 +152,7 @@ export function createMiddleware(rt: Runtime) {
       const e = await bounded(flight, rt.coalesceWaitMs)
       if (e != null && usable(e, ctx)) {
         metrics.collapsed++
-        serveEntry(ctx, e, rt.now(), fwdStatus(name, fwd, { collapsed: true, ttl: ttlSeconds(e, rt.now()), detail }))
+        serveEntry(ctx, e, rt.now(), fwdStatus(name, fwd, { collapsed: true, detail }))
         return
       }
       // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
@@ -166,7 +167,7 @@ export function createMiddleware(rt: Runtime) {
           if (e !== undefined) {
             metrics.collapsed++
             finish(d.key, settle, e, undefined)
-            serveEntry(ctx, e, rt.now(), fwdStatus(name, fwd, { collapsed: true, ttl: ttlSeconds(e, rt.now()) }))
+            serveEntry(ctx, e, rt.now(), fwdStatus(name, fwd, { collapsed: true }))
             return
           }
         }
@@ -202,7 +203,7 @@ export function createMiddleware(rt: Runtime) {
         if (thrown !== undefined) ctx.app.emit('error', thrown, ctx)
         metrics.staleIfError++
         clearResponse(ctx)
-        serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: status, ttl: ttlSeconds(stale, now) }))
+        serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: status }))
         finish(d.key, settle, null, lock)
         return
       }
@@ -217,7 +218,7 @@ export function createMiddleware(rt: Runtime) {
       const fresh = freshen(ctx, d, stale!, tokens, now)
       clearResponse(ctx)
       metrics.revalidated++
-      serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored, ttl: ttlSeconds(fresh.entry, now) }))
+      serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored }))
       finish(d.key, settle, fresh.stored ? fresh.entry : null, lock)
       return
     }
@@ -227,7 +228,7 @@ export function createMiddleware(rt: Runtime) {
     const c = capture(ctx, rt, plan)
     if (settle !== undefined || lock !== undefined) void c.entry.then((e) => finish(d.key, settle, e, lock))
     setStatus(ctx, fwdStatus(name, fwd, {
-      fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, ttl: c.storable ? c.ttl : undefined, detail,
+      fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, detail,
     }))
     if ((inm !== undefined || ims !== undefined) && ctx.fresh) ctx.status = 304
   }
@@ -339,7 +340,8 @@ export function createMiddleware(rt: Runtime) {
     if (d !== undefined) {
       const templates = set.invalidate[d.rule.index] ?? []
       if (templates.length > 0) {
-        const segments = pathSegments(ctx.path)
+        // the same decoded path the stored entries' tags were resolved from (decide.ts)
+        const segments = pathSegments(matchPath(ctx.path) ?? ctx.path)
         const pairs = [...new URLSearchParams(ctx.querystring)] as [string, string][]
         for (const t of templates) gens.push(tagGen(name, t(segments, pairs)))
       }
@@ -353,6 +355,20 @@ export function createMiddleware(rt: Runtime) {
       rt.log.warn(`invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`)
     }
   }
+}
+
+/**
+ * The application must not see a removed parameter anywhere: not in ctx.query/ctx.querystring
+ * (ctx.url), nor in ctx.originalUrl, ctx.href or ctx.URL, which canonical links are built from.
+ */
+function stripQuery(ctx: Context, querystring: string): void {
+  ctx.querystring = querystring
+  const orig = ctx.originalUrl
+  const q = orig.indexOf('?')
+  const rewritten = (q === -1 ? orig : orig.slice(0, q)) + (querystring === '' ? '' : `?${querystring}`)
+  ctx.originalUrl = rewritten
+  ctx.request.originalUrl = rewritten
+  ;(ctx.request as unknown as { memoizedURL?: unknown }).memoizedURL = undefined
 }
 
 function lockKey(key: string): string {

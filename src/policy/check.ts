@@ -4,12 +4,14 @@
  *
  * Field checks run once where the field is written (a bad `defaults.host` is one error, not
  * one per rule); checks of the merged rule (a cached rule needs a lifetime) run per rule.
+ * Besides errors it reports fields that can have no effect on their rule, as warnings.
  */
 import { compileGlob, expandBraces } from '../matcher/glob.js'
 import { parseDuration, parseSize } from './duration.js'
-import { compileQueryGlob, isQueryGlob, mergeDefaults, type RawPolicyFile, type RawRuleFields } from './normalize.js'
+import { compileQueryGlob, DEFAULT_METHODS, isQueryGlob, mergeDefaults, queryKey, queryKeyed, type RawKey, type RawPolicyFile, type RawRuleFields } from './normalize.js'
 import { posAt, type ParsedFile, type PathSegment } from './source.js'
-import type { Diagnostic } from './types.js'
+import { parseTagTemplate, tagQueryNames } from './tag-template.js'
+import { METHOD_BITS, type Diagnostic, type Severity } from './types.js'
 import { render } from './validate.js'
 
 /** Why a glob does not compile, in one line (picomatch's messages are already specific). */
@@ -22,11 +24,29 @@ function globProblem(compile: (g: string) => RegExp, glob: string): string | und
   }
 }
 
+const UNSAFE = ['POST', 'PUT', 'PATCH', 'DELETE']
+const METHOD_ORDER = Object.keys(METHOD_BITS)
+
+/** How a rule's key.query reads in a message about a parameter it does not key. */
+function unkeyedBecause(q: RawKey['query']): string {
+  if (q === 'none') return 'key.query is none'
+  return Array.isArray(q) ? 'key.query does not list it' : 'key.query excludes it'
+}
+
 export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: ReadonlySet<number>, skipDefaults: boolean): Diagnostic[] {
   const out: Diagnostic[] = []
-  const report = (code: string, path: readonly PathSegment[], ruleId: string | undefined, message: string) => {
-    const p = posAt(pf, path.map(String))
-    out.push({ code, severity: 'error', file: pf.file, line: p.line, col: p.col, ...(ruleId !== undefined ? { ruleId } : {}), message })
+  const report = (code: string, path: readonly PathSegment[], ruleId: string | undefined, message: string, severity: Severity = 'error', at: 'value' | 'key' = 'value') => {
+    const p = posAt(pf, path.map(String), at)
+    out.push({ code, severity, file: pf.file, line: p.line, col: p.col, ...(ruleId !== undefined ? { ruleId } : {}), message })
+  }
+  const warn = (code: string, path: readonly PathSegment[], ruleId: string | undefined, message: string) => report(code, path, ruleId, message, 'warning', 'key')
+
+  /** Template syntax of a list of tags; `where` is how the list reads in messages (`tags`, `invalidate.tags`). */
+  const checkTags = (list: readonly string[] | undefined, at: readonly PathSegment[], ruleId: string | undefined, where: string) => {
+    list?.forEach((t, i) => {
+      const parsed = parseTagTemplate(t)
+      if (!parsed.ok) report('TAG_TEMPLATE', [...at, i], ruleId, `${where}[${i}]: ${parsed.problem}`)
+    })
   }
 
   /** Checks of fields as written, in a rule or in `defaults` (`prefix` names the latter in messages). */
@@ -46,6 +66,12 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
         if (parseDuration(d) === undefined) report('DURATION_RANGE', [...base, 'statuses', s], ruleId, `${prefix}statuses.${s}: duration ${render(d)} is too large`)
       }
     }
+    for (const field of ['staleWhileRevalidate', 'staleIfError'] as const) {
+      const d = f[field]
+      if (d !== undefined && parseDuration(d) === undefined) report('DURATION_RANGE', [...base, field], ruleId, `${prefix}${field}: duration ${render(d)} is too large`)
+    }
+    checkTags(f.tags, [...base, 'tags'], ruleId, `${prefix}tags`)
+    checkTags(f.invalidate?.tags, [...base, 'invalidate', 'tags'], ruleId, `${prefix}invalidate.tags`)
     if (f.maxBodySize !== undefined && parseSize(f.maxBodySize) === undefined) {
       report('SIZE_RANGE', [...base, 'maxBodySize'], ruleId, `${prefix}maxBodySize: size ${render(f.maxBodySize)} is too large`)
     }
@@ -96,7 +122,8 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
     if (skipDefaults) return
     const merged = mergeDefaults(raw.defaults, rule)
     const cached = merged.cache !== false
-    const readable = (merged.methods ?? ['GET']).some((m) => m === 'GET' || m === 'HEAD')
+    const methods = METHOD_ORDER.filter((m) => (merged.methods ?? DEFAULT_METHODS).includes(m))
+    const readable = methods.some((m) => m === 'GET' || m === 'HEAD')
     const statusMap = merged.statuses !== undefined && !Array.isArray(merged.statuses)
     if (cached && readable && merged.ttl === undefined && !statusMap) {
       report('TTL_MISSING', base, id, 'missing ttl: a rule with cache: true needs a ttl (here or in defaults) or statuses as a map like { 200: 5m }; use cache: false to bypass')
@@ -104,6 +131,46 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
     if (cached && merged.origin === 'override' && merged.ttl !== undefined && parseDuration(merged.ttl) === 0 && !statusMap) {
       const at = rule.ttl !== undefined ? [...base, 'ttl'] : base
       report('TTL_ZERO', at, id, 'ttl: 0 with origin: override stores nothing; use cache: false to bypass')
+    }
+
+    // Tags are resolved from what the key sees (src/decide.ts passes the keyed query pairs): a
+    // parameter outside the key would read as empty, and two requests sharing one entry could
+    // otherwise disagree on its tags, so a purge by one of them would miss it.
+    if (cached && readable && merged.tags !== undefined) {
+      const own = rule.tags !== undefined
+      const q = queryKey(merged.key?.query)
+      merged.tags.forEach((t, j) => {
+        const parsed = parseTagTemplate(t)
+        if (!parsed.ok) return // reported where it is written
+        for (const name of tagQueryNames(parsed.parts)) {
+          if (queryKeyed(q, name)) continue
+          report('TAG_QUERY_UNKEYED', own ? [...base, 'tags', j] : ['defaults', 'tags', j], id,
+            `${own ? '' : 'defaults.'}tags[${j}]: {query.${name}} reads query parameter ${JSON.stringify(name)}, but ${unkeyedBecause(merged.key?.query)}: ` +
+            'a tag may only use query parameters the key sees, otherwise two requests sharing an entry could disagree on its tags')
+        }
+      })
+    }
+
+    // invalidate runs after an unsafe request (spec "Tags and invalidation"); on a rule that
+    // never matches one it would silently never run.
+    if (merged.invalidate !== undefined && !methods.some((m) => UNSAFE.includes(m))) {
+      const at = rule.invalidate !== undefined ? [...base, 'invalidate'] : rule.methods !== undefined ? [...base, 'methods'] : base
+      report('INVALIDATE_SAFE_METHODS', at, id, `invalidate applies after POST/PUT/PATCH/DELETE; this rule only matches ${methods.join(', ')}`, 'error', 'key')
+    }
+
+    // Legal but useless: said once, where the rule itself writes the field (an inherited
+    // default is meant for the file's other rules).
+    if (!cached || !readable) {
+      const why = !cached
+        ? 'with cache: false (nothing this rule matches is stored)'
+        : `on a rule that only matches ${methods.join(', ')} (only GET and HEAD responses are stored)`
+      for (const field of ['tags', 'tagsFromResponse', 'staleWhileRevalidate', 'staleIfError'] as const) {
+        if (rule[field] === undefined) continue
+        if (field === 'tags' && rule.tags?.length === 0) continue
+        if (field === 'tagsFromResponse' && rule.tagsFromResponse === false) continue
+        const hint = field === 'tags' && cached ? '; to purge tags after a write, use invalidate.tags' : ''
+        warn('FIELD_UNUSED', [...base, field], id, `${field}: has no effect ${why}${hint}`)
+      }
     }
   })
   return out

@@ -2,10 +2,11 @@
  * Raw (schema-shaped) rules → the frozen `Rule` objects the request path reads.
  *
  * Defaults: `defaults` is merged into every rule of its file, field by field; a rule's own
- * field wins. `key` and `statuses` merge *as whole values*: a rule that sets `key` gets exactly
- * the key it spells out, none of the default one. A partial merge would leave no way to un-key a
- * default header in one rule, and the key of a rule should be readable in one place: it decides
- * who shares an entry with whom.
+ * field wins. Every field merges *as a whole value*, lists and maps too (`key`, `statuses`,
+ * `tags`, `invalidate`): a rule that sets `key` gets exactly the key it spells out, none of the
+ * default one, and `tags: []` drops the default tags. A partial merge would leave no way to
+ * un-key a default header in one rule, and the key of a rule should be readable in one place:
+ * it decides who shares an entry with whom.
  *
  * Every rule gets a `version`: a 12-hex-digit sha256 of everything that changes what is stored
  * or served (all fields except `index` and `pos`). It joins the cache key, so a reload that changes
@@ -32,6 +33,11 @@ export interface RawRuleFields {
   origin?: 'respect' | 'override'
   statuses?: number[] | Record<string, number | string>
   key?: RawKey
+  tags?: string[]
+  tagsFromResponse?: boolean
+  invalidate?: { tags: string[] }
+  staleWhileRevalidate?: number | string
+  staleIfError?: number | string
   maxBodySize?: number | string
 }
 
@@ -54,7 +60,7 @@ export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 
 const METHOD_ORDER = Object.keys(METHOD_BITS)
 
-/** The rule as its file means it: `defaults` under the rule's own fields (whole `key`, whole `statuses`). */
+/** The rule as its file means it: `defaults` under the rule's own fields, each taken whole. */
 export function mergeDefaults(defaults: RawRuleFields | undefined, rule: RawRule): RawRule {
   return defaults ? { ...defaults, ...rule } : rule
 }
@@ -73,7 +79,7 @@ export function compileQueryGlob(glob: string): RegExp {
   return new RegExp(re.source, re.flags.replace('i', ''))
 }
 
-function queryKey(q: RawKey['query']): QueryKey {
+export function queryKey(q: RawKey['query']): QueryKey {
   if (q === undefined || q === 'all') return Object.freeze({ mode: 'all' })
   if (q === 'none') return Object.freeze({ mode: 'none' })
   const mode = Array.isArray(q) ? 'include' : 'exclude'
@@ -83,6 +89,18 @@ function queryKey(q: RawKey['query']): QueryKey {
     names: new Set(list.filter((n) => !isQueryGlob(n))),
     globs: Object.freeze(list.filter(isQueryGlob).map(compileQueryGlob)),
   })
+}
+
+/**
+ * Does the key see query parameter `name`? The same decision the request path makes when it
+ * strips unkeyed parameters (src/key/sanitize.ts), restated here because policy code imports no
+ * request-time module.
+ */
+export function queryKeyed(q: QueryKey, name: string): boolean {
+  if (q.mode === 'all') return true
+  if (q.mode === 'none') return false
+  const hit = q.names.has(name) || q.globs.some((re) => re.test(name))
+  return q.mode === 'include' ? hit : !hit
 }
 
 function must(n: number | undefined, what: string, id: string): number {
@@ -121,10 +139,11 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
     origin: raw.origin ?? 'respect',
     statuses,
     key,
-    tags: Object.freeze([] as string[]),
-    invalidateTags: Object.freeze([] as string[]),
-    staleWhileRevalidate: 0,
-    staleIfError: 0,
+    tags: Object.freeze([...(raw.tags ?? [])]),
+    tagsFromResponse: raw.tagsFromResponse ?? false,
+    invalidateTags: Object.freeze([...(raw.invalidate?.tags ?? [])]),
+    staleWhileRevalidate: raw.staleWhileRevalidate === undefined ? 0 : must(parseDuration(raw.staleWhileRevalidate), 'staleWhileRevalidate', raw.id),
+    staleIfError: raw.staleIfError === undefined ? 0 : must(parseDuration(raw.staleIfError), 'staleIfError', raw.id),
     maxBodySize: raw.maxBodySize === undefined ? DEFAULT_MAX_BODY_SIZE : must(parseSize(raw.maxBodySize), 'maxBodySize', raw.id),
   }
   return Object.freeze({ ...content, index, pos: Object.freeze({ ...pos }), version: ruleVersion(content) })

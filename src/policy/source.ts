@@ -58,7 +58,7 @@ export function posOf(pf: ParsedFile, offset: number): SourcePos {
 
 /**
  * Where to point for `segments`: the value node, or with `at: 'key'` the key that names it
- * (unknown fields, planned fields). Falls back to the nearest node that exists, then 1:1.
+ * (unknown fields, misplaced fields). Falls back to the nearest node that exists, then 1:1.
  */
 export function posAt(pf: ParsedFile, segments: readonly PathSegment[], at: 'value' | 'key' = 'value'): SourcePos {
   const { node, keyNode, nearest } = locate(pf, segments)

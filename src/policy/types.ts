@@ -74,15 +74,17 @@ export interface Rule {
   /** cacheable status → lifetime in ms (-1: the rule's `ttl`) */
   readonly statuses: ReadonlyMap<number, number>
   readonly key: RuleKey
-  /** tag templates, as written (`product:{path.2}`); empty when none */
+  /** tag templates, as written (`product:{path.2}`); empty when none. Placeholders are only
+   *  `{path.N}` (N >= 1) and `{query.NAME}` with NAME keyed by `key.query` (check.ts) */
   readonly tags: readonly string[]
-  /** also tag entries with the response's Surrogate-Key / Cache-Tag header values (opt-in) */
-  readonly tagsFromResponse?: boolean
-  /** tags purged after a 2xx/3xx answer to an unsafe method; empty when none */
+  /** also tag entries with the tokens of the response's Surrogate-Key (space-separated) and
+   *  Cache-Tag (comma-separated) headers. @default false */
+  readonly tagsFromResponse: boolean
+  /** `invalidate.tags` templates, purged after a 2xx/3xx answer to an unsafe method; empty when none */
   readonly invalidateTags: readonly string[]
-  /** ms; 0 when off */
+  /** RFC 5861 §3 window after expiry, in ms; 0 when off */
   readonly staleWhileRevalidate: number
-  /** ms; 0 when off */
+  /** RFC 5861 §4 window after expiry, in ms; 0 when off */
   readonly staleIfError: number
   /** bytes */
   readonly maxBodySize: number

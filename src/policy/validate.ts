@@ -11,10 +11,8 @@
  * error per failed branch plus the `oneOf`/`anyOf` itself. We collapse those: one message per
  * field, and when a deeper error exists (`match[1]` is not a string) only the deeper one.
  *
- * Planned fields (`tags`, `invalidate`, `staleWhileRevalidate`, `staleIfError`) are declared in
- * the schema as `#/$defs/planned` (`"not": {}`), so editors show them with a "not supported yet"
- * description and ajv rejects them with a `not` error, which we word as
- * `<field> is not supported yet (planned)`. Enabling one = give it its real schema there.
+ * What the schema cannot say (tag template syntax, which query parameters a tag may read, which
+ * fields a rule's methods make meaningful) is checked afterwards, in check.ts.
  */
 import { readFileSync } from 'node:fs'
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
@@ -23,7 +21,11 @@ import type { Diagnostic } from './types.js'
 
 interface SchemaShape {
   properties: Record<string, unknown>
-  $defs: { rule: { properties: Record<string, unknown> }; key: { properties: Record<string, unknown> } }
+  $defs: {
+    rule: { properties: Record<string, unknown> }
+    key: { properties: Record<string, unknown> }
+    invalidate: { properties: Record<string, unknown> }
+  }
 }
 
 // Read beside the package root (src/policy → ../../schemas, and dist/policy the same), so the
@@ -60,17 +62,15 @@ function schemaErrors(data: unknown): ErrorObject[] {
   return out
 }
 
-/** Fields the language reserves for a later version: rejected, never accepted and ignored. */
-export const PLANNED_FIELDS: ReadonlySet<string> = new Set(['tags', 'invalidate', 'staleWhileRevalidate', 'staleIfError'])
-
-const fieldsOf = (props: Record<string, unknown>) => Object.keys(props).filter((k) => !PLANNED_FIELDS.has(k))
-const ROOT_FIELDS = fieldsOf(POLICY_SCHEMA.properties)
-const RULE_FIELDS = fieldsOf(POLICY_SCHEMA.$defs.rule.properties)
+const ROOT_FIELDS = Object.keys(POLICY_SCHEMA.properties)
+const RULE_FIELDS = Object.keys(POLICY_SCHEMA.$defs.rule.properties)
 const DEFAULT_FIELDS = RULE_FIELDS.filter((f) => f !== 'id' && f !== 'match')
-const KEY_FIELDS = fieldsOf(POLICY_SCHEMA.$defs.key.properties)
+const KEY_FIELDS = Object.keys(POLICY_SCHEMA.$defs.key.properties)
+const INVALIDATE_FIELDS = Object.keys(POLICY_SCHEMA.$defs.invalidate.properties)
 
 export const EXPECT = Object.freeze({
   duration: 'a duration like "30s", "5m" or a number of seconds',
+  tag: 'a tag like "products" or "product:{path.2}" (1 to 256 characters)',
   size: 'a size like "512kb", "1mb" or a number of bytes',
   glob: 'a glob like "/products/*"',
 })
@@ -99,6 +99,14 @@ function ruleFieldKind(rest: readonly string[], statuses: unknown): Kind | undef
       if (b === undefined) return value('a list of status codes or a map of status to duration like { 200: 5m, 404: 30s }')
       return Array.isArray(statuses) ? value('a status code from 100 to 999') : value(EXPECT.duration, 'DURATION_FORMAT')
     case 'maxBodySize': return value(EXPECT.size, 'SIZE_FORMAT')
+    case 'staleWhileRevalidate':
+    case 'staleIfError': return value(EXPECT.duration, 'DURATION_FORMAT')
+    case 'tagsFromResponse': return value('true or false')
+    case 'tags': return b === undefined ? value('a list of at most 32 tags') : value(EXPECT.tag)
+    case 'invalidate':
+      if (b === undefined) return { kind: 'object', expect: 'a map with tags, like { tags: [products] }', fields: INVALIDATE_FIELDS }
+      if (b === 'tags') return c === undefined ? value('a non-empty list of at most 32 tags') : value(EXPECT.tag)
+      return undefined
     case 'key':
       switch (b) {
         case undefined: return { kind: 'object', expect: 'a map with query, headers, cookies or host', fields: KEY_FIELDS }
@@ -198,9 +206,9 @@ function suggest(name: string, fields: readonly string[], inRule: boolean): stri
   return best
 }
 
-/** `/a/b/c` → `/a/b`, `/a`, `` (and `/a/b/c` itself with `self`). */
-function ancestorsOf(pointer: string, self: boolean): string[] {
-  const out = self ? [pointer] : []
+/** `/a/b/c` → `/a/b`, `/a`, ``. */
+function ancestorsOf(pointer: string): string[] {
+  const out: string[] = []
   for (let i = pointer.lastIndexOf('/'); i >= 0; i = pointer.lastIndexOf('/', i - 1)) {
     out.push(pointer.slice(0, i))
     if (i === 0) break
@@ -220,7 +228,7 @@ export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnost
     const id = i === undefined ? undefined : pick(data, ['rules', i, 'id'])
     return typeof id === 'string' && id !== '' ? id : undefined
   }
-  const emit = (code: string, where: Where, field: string, message: string, pos: ReturnType<typeof posAt>, sep = ': ') => {
+  const emit = (code: string, where: Where, field: string, message: string, pos: ReturnType<typeof posAt>) => {
     const ruleId = ruleIdOf(where.ruleIndex)
     if (where.ruleIndex !== undefined) badRules?.add(where.ruleIndex)
     else structural = true
@@ -230,23 +238,12 @@ export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnost
     out.push({
       code, severity: 'error', file: pf.file, line: pos.line, col: pos.col,
       ...(ruleId !== undefined ? { ruleId } : {}),
-      message: full ? `${full}${sep}${message}` : message,
+      message: full ? `${full}: ${message}` : message,
     })
   }
 
-  // Planned fields: one message each; everything ajv says beneath them is noise.
-  const planned = new Set<string>()
-  for (const { e, path } of errors) {
-    const where = classify(path, data)
-    if (e.keyword === 'not' && where.rest.length === 1 && PLANNED_FIELDS.has(where.rest[0] as string)) {
-      planned.add(e.instancePath)
-      emit('FIELD_NOT_SUPPORTED', where, where.rest[0] as string, 'is not supported yet (planned)', posAt(pf, path, 'key'), ' ')
-    }
-  }
-  const live = errors.filter(({ e }) => !ancestorsOf(e.instancePath, true).some((p) => planned.has(p)))
-
   const groups = new Map<string, { path: string[]; errs: ErrorObject[] }>()
-  for (const { e, path } of live) {
+  for (const { e, path } of errors) {
     const where = classify(path, data)
     const field = displayPath(data, where.scope, where.rest)
     if (where.kind?.kind === 'object') {
@@ -271,7 +268,7 @@ export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnost
 
   // Pointers that have a deeper error below them: a Set, so a file of 50,000 bad rules stays linear.
   const hasDeeper = new Set<string>()
-  for (const pointer of groups.keys()) for (const a of ancestorsOf(pointer, false)) hasDeeper.add(a)
+  for (const pointer of groups.keys()) for (const a of ancestorsOf(pointer)) hasDeeper.add(a)
   for (const [pointer, { path, errs }] of groups) {
     const where = classify(path, data)
     const field = displayPath(data, where.scope, where.rest)

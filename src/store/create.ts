@@ -7,13 +7,20 @@
  * - `{ cluster: [<nodes>], options? }`       → an ioredis Cluster, same treatment
  * - an ioredis `Redis` or `Cluster` instance → used as is, not owned (your `quit()`), reads still
  *                                              get our deadline
- * - an object with get/set/delete/close      → your own Store, used as is
+ * - an object implementing the whole Store   → your own Store, used as is
+ * - an object with only get/set/delete/close → your own store, completed by `completeStore`:
+ *                                              tokens and locks built on get/set/delete, and a
+ *                                              read deadline on its get
  * `owned` tells the caller whether `close()` of the cache should close the store.
  */
 import type { RedisOptions, ClusterOptions, ClusterNode, Redis, Cluster } from 'ioredis'
-import { MemoryStore, type MemoryStoreOptions } from './memory.js'
+import { StoreTimeoutError, warnOnce } from '../errors.js'
+import { MemoryStore, lifeMs, newToken, type MemoryStoreOptions } from './memory.js'
 import { RedisStore, isRedisClient, type StoreLog } from './redis.js'
 import type { Store } from './types.js'
+
+/** The least a user's own store must implement; `completeStore` adds the rest. */
+export type BasicStore = Pick<Store, 'get' | 'set' | 'delete' | 'close'> & { readonly kind?: string; readonly ready?: boolean }
 
 export type StoreSpec =
   | undefined
@@ -26,6 +33,7 @@ export type StoreSpec =
   | Redis
   | Cluster
   | Store
+  | BasicStore
 
 export interface CreateStoreOptions {
   /** the cache's name: connection name in `CLIENT LIST`, log prefix */
@@ -43,23 +51,21 @@ export interface CreatedStore {
   owned: boolean
 }
 
-const warned = new Set<string>()
-
-function warnOnce(code: string, msg: string): void {
-  if (warned.has(code)) return
-  warned.add(code)
-  process.emitWarning(msg, 'CachetWarning', code)
-}
-
-function isStore(x: object): x is Store {
+function isBasicStore(x: object): x is BasicStore {
   const s = x as Record<string, unknown>
   return typeof s.get === 'function' && typeof s.set === 'function' &&
     typeof s.delete === 'function' && typeof s.close === 'function'
 }
 
+function isFullStore(x: BasicStore): x is Store {
+  const s = x as unknown as Record<string, unknown>
+  return typeof s.getWithTokens === 'function' && typeof s.tokens === 'function' &&
+    typeof s.bump === 'function' && typeof s.acquire === 'function' && typeof s.release === 'function'
+}
+
 const SPEC_HELP = 'store option must be "memory", a redis:// or rediss:// URL, { redis: options }, ' +
   '{ cluster: nodes, options? }, { memory: { maxBytes } }, an ioredis Redis or Cluster instance, ' +
-  'or an object implementing Store (get, set, delete, close)'
+  'or an object implementing Store (at least get, set, delete, close)'
 
 export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedStore {
   const redisOpts = { name: opts.name, log: opts.log, readDeadlineMs: opts.readDeadlineMs }
@@ -82,7 +88,10 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     }
     return { store: new RedisStore(spec, { ...redisOpts, owned: false }), owned: false }
   }
-  if (isStore(spec)) return { store: spec, owned: false }
+  if (isBasicStore(spec)) {
+    const store = isFullStore(spec) ? spec : completeStore(spec, { readDeadlineMs: opts.readDeadlineMs, log: opts.log })
+    return { store, owned: false }
+  }
 
   const o = spec as Record<string, unknown>
   const keys = Object.keys(o)
@@ -111,4 +120,161 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     return { store, owned: true }
   }
   throw new TypeError(`${SPEC_HELP}, got an object with keys [${keys.join(', ')}]`)
+}
+
+export interface CompleteStoreOptions {
+  /**
+   * `get`, `getWithTokens`, `tokens` and `acquire` reject after this long (all four stand between
+   * a request and its answer): the caller serves a miss. @default 250
+   */
+  readDeadlineMs?: number
+  /** `bump` (a purge) rejects after this long; `release` resolves after it at the latest. @default 2000 */
+  bumpDeadlineMs?: number
+  /** where a failed `release` is reported (debug level) */
+  log?: StoreLog
+}
+
+/**
+ * Makes a whole Store of one that only has get/set/delete/close (a user's own, api.md "Library"),
+ * with generic generation tokens and locks on top of those three, and a read deadline on `get`:
+ * a user's get may have none, and a read must never stall a request (reliability-security.md §0.3).
+ * Partial implementations of the five newer methods are not mixed in: all five are ours.
+ *
+ * Tokens are stored as small Buffers (latin1, so any string round-trips). Nothing here is atomic:
+ * - `tokens`: two instances may both find a key absent and write different tokens. The loser
+ *   records a token the store no longer holds, so its entry is a miss until stored again: a lost
+ *   race costs a false miss, never a stale hit. Each creator reads the key back after writing
+ *   and returns what is there, which makes such disagreement rare.
+ * - `tokens` cannot read a key's remaining life, so it re-writes each token with `ttlMs`: the
+ *   life is at least `ttlMs` afterwards, though a longer one may be shortened (again, misses only).
+ * - `acquire` is get-then-set-then-read-back: best-effort. Two callers can both be told they hold
+ *   the lock; the lock only coalesces origin requests, so the cost is a duplicate origin request.
+ * A purge (`bump`) is as reliable as the store's `set`: it resolves when every `set` resolved.
+ */
+export function completeStore(inner: BasicStore, opts: CompleteStoreOptions = {}): Store {
+  return new CompletedStore(inner, opts)
+}
+
+const encode = (token: string) => Buffer.from(token, 'latin1')
+const decode = (value: Buffer) => value.toString('latin1')
+
+class CompletedStore implements Store {
+  readonly kind: string
+  #s: BasicStore
+  #readDeadlineMs: number
+  #bumpDeadlineMs: number
+  #log: StoreLog | undefined
+
+  constructor(inner: BasicStore, opts: CompleteStoreOptions) {
+    this.#s = inner
+    this.kind = typeof inner.kind === 'string' ? inner.kind : 'custom'
+    this.#readDeadlineMs = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
+    this.#bumpDeadlineMs = positive(opts.bumpDeadlineMs, 2000, 'bumpDeadlineMs')
+    this.#log = opts.log
+  }
+
+  /** read through: the user's store may change its mind (a client reconnecting) */
+  get ready(): boolean {
+    return this.#s.ready ?? true
+  }
+
+  // hot path
+  get(key: string): Promise<Buffer | undefined> {
+    return within(this.#call(() => this.#s.get(key)), this.#readDeadlineMs, 'get')
+  }
+
+  set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    return this.#call(() => this.#s.set(key, value, ttlMs))
+  }
+
+  delete(keys: readonly string[]): Promise<number> {
+    return this.#call(() => this.#s.delete(keys))
+  }
+
+  close(): Promise<void> {
+    return this.#call(() => this.#s.close())
+  }
+
+  // hot path: every get sent at once, one deadline for all
+  getWithTokens(key: string, gens: readonly string[]): Promise<[Buffer | undefined, (string | undefined)[]]> {
+    const reads: Promise<Buffer | undefined>[] = [this.#call(() => this.#s.get(key))]
+    for (const g of gens) reads.push(this.#call(() => this.#s.get(g)))
+    return within(Promise.all(reads), this.#readDeadlineMs, 'get').then((values) => {
+      if (values.length === 1) return [values[0], []]
+      const tokens: (string | undefined)[] = new Array(gens.length)
+      for (let i = 0; i < gens.length; i++) {
+        const v = values[i + 1]
+        tokens[i] = v === undefined ? undefined : decode(v)
+      }
+      return [values[0], tokens]
+    })
+  }
+
+  tokens(gens: readonly string[], ttlMs: number): Promise<string[]> {
+    const ms = lifeMs(ttlMs)
+    return within(Promise.all(gens.map((g) => this.#token(g, ms))), this.#readDeadlineMs, 'tokens')
+  }
+
+  bump(gens: readonly string[], ttlMs: number): Promise<void> {
+    const ms = lifeMs(ttlMs)
+    const writes = gens.map((g) => this.#call(() => this.#s.set(g, encode(newToken(Date.now())), ms)))
+    return within(Promise.all(writes), this.#bumpDeadlineMs, 'bump').then(() => {})
+  }
+
+  acquire(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return within(this.#acquire(key, token, lifeMs(ttlMs)), this.#readDeadlineMs, 'acquire')
+  }
+
+  release(key: string, token: string): Promise<void> {
+    return within(this.#release(key, token), this.#bumpDeadlineMs, 'release').catch((err: unknown) => {
+      this.#log?.('debug', `store (${this.kind}): lock release failed, it ends with its ttl: ${(err as Error)?.message ?? String(err)}`)
+    })
+  }
+
+  async #token(gen: string, ms: number): Promise<string> {
+    const v = await this.#call(() => this.#s.get(gen))
+    if (v !== undefined) {
+      await this.#call(() => this.#s.set(gen, v, ms))
+      return decode(v)
+    }
+    const t = newToken()
+    await this.#call(() => this.#s.set(gen, encode(t), ms))
+    const back = await this.#call(() => this.#s.get(gen))
+    return back === undefined ? t : decode(back)
+  }
+
+  async #acquire(key: string, token: string, ms: number): Promise<boolean> {
+    if (await this.#call(() => this.#s.get(key)) !== undefined) return false
+    await this.#call(() => this.#s.set(key, encode(token), ms))
+    const back = await this.#call(() => this.#s.get(key))
+    return back !== undefined && decode(back) === token
+  }
+
+  async #release(key: string, token: string): Promise<void> {
+    const v = await this.#call(() => this.#s.get(key))
+    if (v !== undefined && decode(v) === token) await this.#call(() => this.#s.delete([key]))
+  }
+
+  /** A user's method that throws synchronously becomes a rejection, like any store error. */
+  #call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return Promise.resolve(fn())
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+}
+
+/** `p`, or a StoreTimeoutError after `ms`; a late settlement of `p` is ignored. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreTimeoutError(`store ${what} gave up after ${ms} ms`)), ms)
+    p.then((v) => { clearTimeout(timer); resolve(v) }, (e: unknown) => { clearTimeout(timer); reject(e) })
+  })
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt
+  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} option must be a positive number, got ${String(v)}`)
+  return v
 }

@@ -2,20 +2,47 @@
  * The embedded store: one lru-cache per process, bounded by bytes (never by entry count: one
  * 5 MB response must weigh as much as 5,000 small ones). Always "ready"; values are returned as
  * stored, without a copy: entries are immutable encoded bytes (see `entry.ts`).
+ *
+ * Generation tokens live in the same LRU as the entries, as strings, each with its own ttl: under
+ * memory pressure a token may be evicted like any entry, which is safe by design (an absent token
+ * makes every entry that recorded it a miss, types.ts). Locks live apart, in a Map: evicting a
+ * lock would only let a second caller in, but nothing is gained by risking it.
  */
+import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Store } from './types.js'
 
 const MiB = 1024 * 1024
+/** Sweep expired locks once the Map has grown past this (then past twice its live size). */
+const LOCK_SWEEP_MIN = 1024
+
+/**
+ * A fresh generation token: 128 random bits, base64url (22 characters). Shared by every store
+ * implementation so that tokens look alike wherever they were made.
+ */
+/**
+ * A generation token: `<ms base36>.<random>`. The time is when a purge set it (`bump`), 0 when it
+ * was created on first use (`tokens`): capture.ts uses it to refuse storing a response whose own
+ * Surrogate-Key tags were purged while it was being fetched.
+ */
+export function newToken(purgedAt = 0): string {
+  return `${purgedAt.toString(36)}.${randomBytes(16).toString('base64url')}`
+}
+
+/** A lifetime in whole ms for a token or lock: at least 1 (0 would mean "forever" to lru-cache, PX 0 is an error). */
+export function lifeMs(ttlMs: number): number {
+  return ttlMs >= 1 ? Math.ceil(ttlMs) : 1
+}
 
 export interface MemoryStoreOptions {
   /**
-   * Upper bound on the bytes held: each entry weighs `value.length + key.length`. Least recently
-   * used entries are evicted first; an entry larger than the whole bound is not stored.
+   * Upper bound on the bytes held: each entry weighs `value.length + key.length`, each token
+   * `token.length + key.length`. Least recently used entries and tokens are evicted first; an
+   * entry larger than the whole bound is not stored.
    * @default 67108864 (64 MiB)
    */
   maxBytes?: number
-  /** Time source for TTLs (tests inject one). @default performance */
+  /** Time source for TTLs and lock lifetimes (tests inject one). @default performance */
   clock?: { now(): number }
 }
 
@@ -24,11 +51,17 @@ export interface MemoryStoreStats {
   bytes: number
 }
 
+interface Lock { token: string; until: number }
+
 export class MemoryStore implements Store {
   readonly kind = 'memory'
   readonly ready = true
   readonly maxBytes: number
-  #lru: LRUCache<string, Buffer>
+  // a string is a generation token, a Buffer an entry (or a token someone wrote with `set`)
+  #lru: LRUCache<string, Buffer | string>
+  #locks = new Map<string, Lock>()
+  #nextSweep = LOCK_SWEEP_MIN
+  #now: () => number
 
   constructor(opts: MemoryStoreOptions = {}) {
     const maxBytes = opts.maxBytes ?? 64 * MiB
@@ -40,7 +73,8 @@ export class MemoryStore implements Store {
     }
     this.maxBytes = maxBytes
     const clock = opts.clock
-    this.#lru = new LRUCache<string, Buffer>({
+    this.#now = clock ? () => clock.now() : () => performance.now()
+    this.#lru = new LRUCache<string, Buffer | string>({
       maxSize: maxBytes,
       // lru-cache wants a positive integer; an empty value under an empty key still costs a slot
       sizeCalculation: (value, key) => value.length + key.length || 1,
@@ -52,7 +86,9 @@ export class MemoryStore implements Store {
 
   // hot path: one Map lookup plus a staleness check inside lru-cache
   get(key: string): Promise<Buffer | undefined> {
-    return Promise.resolve(this.#lru.get(key))
+    const v = this.#lru.get(key)
+    // a token read as a value: the same bytes Redis would return for it
+    return Promise.resolve(typeof v === 'string' ? Buffer.from(v) : v)
   }
 
   set(key: string, value: Buffer, ttlMs: number): Promise<void> {
@@ -72,12 +108,74 @@ export class MemoryStore implements Store {
     return Promise.resolve(n)
   }
 
+  // hot path: 1 + gens.length synchronous lookups; reading a token also keeps it recently used
+  getWithTokens(key: string, gens: readonly string[]): Promise<[Buffer | undefined, (string | undefined)[]]> {
+    const v = this.#lru.get(key)
+    const tokens: (string | undefined)[] = new Array(gens.length)
+    for (let i = 0; i < gens.length; i++) tokens[i] = this.#token(gens[i]!)
+    return Promise.resolve([typeof v === 'string' ? Buffer.from(v) : v, tokens])
+  }
+
+  /** Synchronous, hence atomic per key: concurrent callers in this process always agree. */
+  tokens(gens: readonly string[], ttlMs: number): Promise<string[]> {
+    const ttl = lifeMs(ttlMs)
+    const out: string[] = new Array(gens.length)
+    for (let i = 0; i < gens.length; i++) {
+      const g = gens[i]!
+      let t = this.#token(g)
+      if (t === undefined) {
+        t = newToken()
+        this.#lru.set(g, t, { ttl })
+      } else if (this.#lru.getRemainingTTL(g) < ttl) {
+        // re-setting restarts the ttl clock: the life is extended, never shortened
+        this.#lru.set(g, t, { ttl })
+      }
+      out[i] = t
+    }
+    return Promise.resolve(out)
+  }
+
+  bump(gens: readonly string[], ttlMs: number): Promise<void> {
+    const ttl = lifeMs(ttlMs)
+    for (const g of gens) this.#lru.set(g, newToken(Date.now()), { ttl })
+    return Promise.resolve()
+  }
+
+  acquire(key: string, token: string, ttlMs: number): Promise<boolean> {
+    const now = this.#now()
+    const held = this.#locks.get(key)
+    if (held !== undefined && held.until > now) return Promise.resolve(false)
+    this.#locks.set(key, { token, until: now + lifeMs(ttlMs) })
+    if (this.#locks.size >= this.#nextSweep) this.#sweep(now)
+    return Promise.resolve(true)
+  }
+
+  release(key: string, token: string): Promise<void> {
+    if (this.#locks.get(key)?.token === token) this.#locks.delete(key)
+    return Promise.resolve()
+  }
+
   close(): Promise<void> {
     this.#lru.clear()
+    this.#locks.clear()
     return Promise.resolve()
   }
 
   get stats(): MemoryStoreStats {
     return { entries: this.#lru.size, bytes: this.#lru.calculatedSize }
+  }
+
+  #token(gen: string): string | undefined {
+    const t = this.#lru.get(gen)
+    return typeof t === 'string' || t === undefined ? t : t.toString()
+  }
+
+  /**
+   * A lock whose holder never released it (a crashed request) would otherwise stay in the Map:
+   * drop the expired ones, amortised O(1) per acquire.
+   */
+  #sweep(now: number): void {
+    for (const [key, lock] of this.#locks) if (lock.until <= now) this.#locks.delete(key)
+    this.#nextSweep = Math.max(LOCK_SWEEP_MIN, this.#locks.size * 2)
   }
 }

@@ -6,8 +6,15 @@
  * - `get` resolves `undefined` for a missing or expired key; it may reject (the caller treats a
  *   rejection or a deadline overrun as a miss).
  * - `set` writes the whole value with its lifetime in one step: no reader ever sees half an entry.
+ *   A ttl of 0 or less removes the key.
  * - `delete` removes keys; keys may live on different Cluster slots, the store splits as needed.
  * - `close` releases connections and timers so the process can exit.
+ *
+ * Generation tokens (purge that holds under eviction, see README "How purge works"): a token is
+ * an opaque random string stored under a generation key (`<name>:g:…`). An entry records the
+ * tokens of its generation keys as they were before the origin was asked; it is served only while
+ * every one of them is still present and unchanged. A purge replaces tokens; eviction or expiry
+ * of a token key only makes it absent. Either way the entry is never served again.
  */
 export interface Store {
   /** "memory", "redis", "cluster" or the user's own */
@@ -18,4 +25,26 @@ export interface Store {
   set(key: string, value: Buffer, ttlMs: number): Promise<void>
   delete(keys: readonly string[]): Promise<number>
   close(): Promise<void>
+
+  /**
+   * hot path: the value at `key` and the current token of each generation key (undefined where
+   * absent), in one round trip where the store allows (Cluster: parallel, one per node).
+   * Rejects like `get`.
+   */
+  getWithTokens(key: string, gens: readonly string[]): Promise<[value: Buffer | undefined, tokens: (string | undefined)[]]>
+  /**
+   * The current token of each generation key, creating a fresh random one where absent
+   * (atomically per key: concurrent callers agree), and extending each key's life to at least
+   * `ttlMs`. Rejects when the store cannot answer.
+   */
+  tokens(gens: readonly string[], ttlMs: number): Promise<string[]>
+  /**
+   * A purge: gives every generation key a fresh random token with life `ttlMs`. Resolves only
+   * once every write is acknowledged; rejects otherwise (never claims a success it did not have).
+   */
+  bump(gens: readonly string[], ttlMs: number): Promise<void>
+  /** `SET key token NX PX ttl`: true when this caller now holds the lock. Rejects when the store cannot answer. */
+  acquire(key: string, token: string, ttlMs: number): Promise<boolean>
+  /** Releases the lock only if `token` still holds it (compare-and-delete). Never rejects. */
+  release(key: string, token: string): Promise<void>
 }

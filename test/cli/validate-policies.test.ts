@@ -7,6 +7,7 @@ import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, VALIDATE_USAGE, validatePolicies } f
 import { compileGlob } from '../../src/matcher/glob.js'
 import { loadPolicies } from '../../src/policy/load.js'
 import { methodBit } from '../../src/policy/types.js'
+import { compileTag, pathSegments } from '../../src/tags.js'
 
 const root = new URL('../..', import.meta.url).pathname
 let tmp = ''
@@ -36,9 +37,9 @@ cli('exit codes are named', () => {
 
 cli('the repository\'s own policies/ validate with 0 errors and 0 warnings (default path)', async () => {
   const r = await run([])
-  assert.equal(r, { code: EXIT_OK, out: 'policies: 4 files, 9 rules, 0 errors, 0 warnings\n', err: '' })
+  assert.equal(r, { code: EXIT_OK, out: 'policies: 4 files, 10 rules, 0 errors, 0 warnings\n', err: '' })
   assert.equal(await run(['policies', '--format', 'json']), { code: EXIT_OK, out: '[]\n', err: '' })
-  assert.equal(await run(['--format=github', 'policies']), { code: EXIT_OK, out: 'policies: 4 files, 9 rules, 0 errors, 0 warnings\n', err: '' })
+  assert.equal(await run(['--format=github', 'policies']), { code: EXIT_OK, out: 'policies: 4 files, 10 rules, 0 errors, 0 warnings\n', err: '' })
 })
 
 cli('errors: exit 1, text lines then the summary', async () => {
@@ -131,7 +132,11 @@ examples('the demo routes reach the intended rules (first match, linear)', async
     ['GET', '/account/orders/17', 'account'],
     ['GET', '/cart', 'cart'],
     ['GET', '/checkout/pay', 'checkout'],
+    ['PUT', '/api/products/42', 'product-writes'],
+    ['PATCH', '/api/products/42', 'product-writes'],
+    ['DELETE', '/api/products/42', 'product-writes'],
     ['POST', '/api/products', undefined],
+    ['POST', '/api/products/42', undefined],
     ['GET', '/api/products/42/reviews', undefined],
     ['GET', '/', undefined],
   ]
@@ -146,6 +151,27 @@ examples('the demo routes reach the intended rules (first match, linear)', async
   assert.equal(byId.get('pages')!.key.cookies, ['locale'])
   assert.is(byId.get('static')!.origin, 'override')
   assert.is(byId.get('account')!.cache, false)
+})
+
+examples('the catalogue tags its entries and the write rule purges them', async () => {
+  const r = await loadPolicies('policies', { cwd: root })
+  if (!r.ok) throw new Error('policies/ must load')
+  const byId = new Map(r.rules.map((x) => [x.id, x]))
+  const detail = byId.get('product-detail')!
+  assert.equal(detail.tags, ['products', 'product:{path.3}'])
+  assert.is(detail.staleWhileRevalidate, 30_000)
+  assert.is(detail.staleIfError, 600_000)
+  assert.equal(byId.get('products-list')!.tags, ['products'])
+  assert.equal(byId.get('categories')!.tags, ['products'])
+  const writes = byId.get('product-writes')!
+  assert.equal(writes.methodList, ['PUT', 'PATCH', 'DELETE'])
+  assert.equal(writes.invalidateTags, ['products', 'product:{path.3}'])
+  assert.equal(writes.tags, [])
+  assert.is(byId.get('pages')!.staleIfError, 3_600_000)
+  // /api/products/42 → ['', 'api', 'products', '42']: the write purges the tag the page carries
+  const [detailTag, writeTag] = [detail.tags[1]!, writes.invalidateTags[1]!].map((t) => compileTag(t)(pathSegments('/api/products/42'), []))
+  assert.is(detailTag, 'product:42')
+  assert.is(writeTag, 'product:42')
 })
 
 cli.run()

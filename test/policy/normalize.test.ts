@@ -46,11 +46,29 @@ fields('a rule that spells out every field', async () => {
   assert.equal(r.key.cookies, ['locale', 'Theme'])
   assert.is(r.key.host, false)
   assert.is(r.maxBodySize, 1_572_864)
-  assert.equal(r.tags, [])
+  assert.equal(r.tags, ['items', 'item:{path.3}', 'page:{query.page}', 'f:{query.f_color}', '{path.1}/{path.2}'])
+  assert.is(r.tagsFromResponse, true)
   assert.equal(r.invalidateTags, [])
-  assert.is(r.staleWhileRevalidate, 0)
-  assert.is(r.staleIfError, 0)
+  assert.is(r.staleWhileRevalidate, 30_000)
+  assert.is(r.staleIfError, 5_400_000)
   assert.match(r.version, /^[0-9a-f]{12}$/)
+})
+
+fields('a write rule: invalidate.tags as written, nothing to store', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'item-writes')
+  assert.equal(r.methodList, ['PUT', 'PATCH', 'DELETE'])
+  assert.equal(r.invalidateTags, ['items', 'item:{path.3}', 'q:{query.anything}'])
+  assert.equal(r.tags, [])
+  assert.is(r.tagsFromResponse, false)
+  assert.is(r.ttl, -1, 'no ttl needed: only GET and HEAD responses are stored')
+})
+
+fields('stale windows in seconds, and 0 (off) spelled out', async () => {
+  const r = get(await rulesOf('everything.yaml'), 'stale-seconds')
+  assert.is(r.ttl, 10_000)
+  assert.is(r.staleWhileRevalidate, 0)
+  assert.is(r.staleIfError, 600_000)
+  assert.equal(r.tags, ['q:{query.q}'])
 })
 
 fields('defaults of the language when a rule says nothing', async () => {
@@ -71,6 +89,11 @@ fields('defaults of the language when a rule says nothing', async () => {
   assert.is(r.key.host, true)
   assert.is(r.maxBodySize, DEFAULT_MAX_BODY_SIZE)
   assert.is(DEFAULT_MAX_BODY_SIZE, 1_048_576)
+  assert.equal(r.tags, [])
+  assert.is(r.tagsFromResponse, false)
+  assert.equal(r.invalidateTags, [])
+  assert.is(r.staleWhileRevalidate, 0)
+  assert.is(r.staleIfError, 0)
 })
 
 fields('a bypass rule has no ttl (-1)', async () => {
@@ -107,6 +130,8 @@ fields('rules are frozen', async () => {
   assert.ok(Object.isFrozen(r.match))
   assert.ok(Object.isFrozen(r.key.headers))
   assert.ok(Object.isFrozen(r.pos))
+  assert.ok(Object.isFrozen(r.tags))
+  assert.ok(Object.isFrozen(r.invalidateTags))
   assert.throws(() => { (r as { ttl: number }).ttl = 1 })
 })
 
@@ -123,6 +148,10 @@ defaults('every default field reaches a rule that does not set it', async () => 
   assert.equal(r.key.headers, ['accept-language'])
   assert.is(r.key.cookies, null)
   assert.is(r.maxBodySize, 65_536)
+  assert.equal(r.tags, ['shop', 'section:{path.1}'])
+  assert.is(r.tagsFromResponse, true)
+  assert.is(r.staleWhileRevalidate, 60_000)
+  assert.is(r.staleIfError, 3_600_000)
 })
 
 defaults('a rule\'s own field wins over the default', async () => {
@@ -133,6 +162,31 @@ defaults('a rule\'s own field wins over the default', async () => {
   assert.is(r.origin, 'respect')
   assert.equal([...r.statuses], [[200, 60_000]])
   assert.is(r.maxBodySize, 1024)
+  assert.equal(r.tags, ['b'], 'tags merge whole: no default tag joins the rule\'s own')
+  assert.is(r.tagsFromResponse, false)
+  assert.is(r.staleWhileRevalidate, 0, 'an explicit 0 turns a default window off')
+  assert.is(r.staleIfError, 5_000)
+})
+
+defaults('tags: [] drops the default tags', async () => {
+  const r = get(await rulesOf('defaults.yaml'), 'no-tags')
+  assert.equal(r.tags, [])
+  assert.is(r.tagsFromResponse, true)
+  assert.is(r.staleIfError, 3_600_000)
+})
+
+defaults('invalidate merges as a whole value; write rules need no ttl', async () => {
+  const rules = await rulesOf('writes.yaml')
+  const inherits = get(rules, 'inherits-invalidate')
+  assert.equal(inherits.methodList, ['POST', 'PUT', 'PATCH', 'DELETE'])
+  assert.equal(inherits.invalidateTags, ['catalog'])
+  assert.is(inherits.ttl, -1)
+  assert.equal(get(rules, 'own-invalidate').invalidateTags, ['catalog', 'product:{path.3}'])
+  const mixed = get(rules, 'read-and-write')
+  assert.equal(mixed.methodList, ['GET', 'POST'])
+  assert.equal(mixed.tags, ['cart:{path.3}'])
+  assert.equal(mixed.invalidateTags, ['cart:{path.3}'])
+  assert.is(mixed.ttl, 5_000)
 })
 
 defaults('key merges as a whole object: no default key field survives a rule key', async () => {
@@ -176,6 +230,15 @@ versions('the version ignores index and pos, and changes with anything stored', 
     { ...base, key: { host: false } },
     { ...base, maxBodySize: 10 },
     { ...base, id: 'b' },
+    { ...base, tags: ['t'] },
+    { ...base, tags: ['t', 'u'] },
+    { ...base, tags: ['t:{path.1}'] },
+    { ...base, tagsFromResponse: true },
+    { ...base, invalidate: { tags: ['t'] } },
+    { ...base, invalidate: { tags: ['u'] } },
+    { ...base, staleWhileRevalidate: '30s' },
+    { ...base, staleWhileRevalidate: '31s' },
+    { ...base, staleIfError: '30s' },
   ]
   const seen = new Set([v])
   for (const raw of variants) {
@@ -183,6 +246,23 @@ versions('the version ignores index and pos, and changes with anything stored', 
     assert.not.ok(seen.has(w), `${JSON.stringify(raw)} should change the version`)
     seen.add(w)
   }
+})
+
+versions('the new fields\' defaults are the version of a rule that does not write them', () => {
+  const base = { id: 'a', match: '/a', ttl: '1m' }
+  const v = normalizeRule(base, 0, pos).version
+  for (const raw of [
+    { ...base, tags: [] },
+    { ...base, tagsFromResponse: false },
+    { ...base, staleWhileRevalidate: 0 },
+    { ...base, staleIfError: '0s' },
+  ]) assert.is(normalizeRule(raw, 0, pos).version, v, JSON.stringify(raw))
+  // An entry stores one generation token per tag, in the rule's tag order, and a lookup compares
+  // them in order: reordered tags must not meet entries stored under the old order.
+  assert.is.not(
+    normalizeRule({ ...base, tags: ['a', 'b'] }, 0, pos).version,
+    normalizeRule({ ...base, tags: ['b', 'a'] }, 0, pos).version,
+  )
 })
 
 versions('statuses order does not change the version; header order does (it is the key order)', () => {

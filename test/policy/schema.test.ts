@@ -1,6 +1,6 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { PLANNED_FIELDS, POLICY_SCHEMA } from '../../src/policy/validate.js'
+import { POLICY_SCHEMA } from '../../src/policy/validate.js'
 
 type Json = Record<string, unknown>
 const schema = POLICY_SCHEMA as unknown as Json & { $defs: Record<string, Json> }
@@ -31,15 +31,25 @@ s('every object schema says what else it allows (unknown fields are errors)', ()
   assert.ok(seen.length >= 5, seen.join(' '))
 })
 
-s('planned fields are declared, in rules and defaults, as a schema that accepts nothing', () => {
-  assert.equal([...PLANNED_FIELDS].sort(), ['invalidate', 'staleIfError', 'staleWhileRevalidate', 'tags'])
-  assert.equal(schema.$defs.planned!.not, {})
+s('tags, tagsFromResponse, invalidate and the stale windows have real definitions, in rules and defaults', () => {
+  assert.is(schema.$defs.planned, undefined, 'no field is left "planned"')
+  assert.not.match(JSON.stringify(schema), 'planned')
   const rule = schema.$defs.rule!.properties as Record<string, Json>
   const defaults = (schema.properties as Record<string, Json>).defaults!.properties as Record<string, Json>
-  for (const f of PLANNED_FIELDS) {
-    assert.equal(rule[f], { $ref: '#/$defs/planned' }, `rules.${f}`)
-    assert.equal(defaults[f], { $ref: '#/$defs/planned' }, `defaults.${f}`)
+  for (const f of ['tags', 'tagsFromResponse', 'invalidate', 'staleWhileRevalidate', 'staleIfError']) {
+    assert.equal(rule[f], { $ref: `#/$defs/${f}` }, `rules.${f}`)
+    assert.equal(defaults[f], { $ref: `#/$defs/${f}` }, `defaults.${f}`)
+    assert.type(schema.$defs[f]!.description, 'string', `${f} is documented for editors`)
   }
+  assert.equal(schema.$defs.tags!.items, { $ref: '#/$defs/tagTemplate' })
+  assert.is(schema.$defs.tags!.maxItems, 32)
+  assert.is(schema.$defs.tagsFromResponse!.type, 'boolean')
+  const invalidate = schema.$defs.invalidate!
+  assert.equal(invalidate.required, ['tags'])
+  assert.is(invalidate.additionalProperties, false)
+  assert.is(((invalidate.properties as Record<string, Json>).tags!).minItems, 1)
+  assert.is(schema.$defs.staleWhileRevalidate!.$ref, '#/$defs/duration')
+  assert.is(schema.$defs.staleIfError!.$ref, '#/$defs/duration')
 })
 
 s('defaults hold exactly the rule fields minus id and match', () => {

@@ -47,13 +47,75 @@ v('a bad element of a list is named exactly, without the union noise about the l
   ])
 })
 
-v('each planned field is its own FIELD_NOT_SUPPORTED error, pointing at the key', async () => {
-  const errs = await errorsOf(rule('    ttl: 1m\n    tags: [a]\n    invalidate: { tags: [a] }\n    staleWhileRevalidate: 1m\n    staleIfError: oops\n'))
-  assert.equal(errs, [
-    ['FIELD_NOT_SUPPORTED', 6, 5, 'r', 'tags is not supported yet (planned)'],
-    ['FIELD_NOT_SUPPORTED', 7, 5, 'r', 'invalidate is not supported yet (planned)'],
-    ['FIELD_NOT_SUPPORTED', 8, 5, 'r', 'staleWhileRevalidate is not supported yet (planned)'],
-    ['FIELD_NOT_SUPPORTED', 9, 5, 'r', 'staleIfError is not supported yet (planned)'],
+v('tags, tagsFromResponse, invalidate and the stale windows are accepted', async () => {
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    tags: [a, "b:{path.1}", "c:{query.x}"]\n    tagsFromResponse: true\n    staleWhileRevalidate: 1m\n    staleIfError: 3600\n')), [])
+  assert.equal(await errorsOf(rule('    methods: [GET, PUT]\n    ttl: 1m\n    invalidate: { tags: [a, "b:{query.any}"] }\n')), [])
+  assert.equal(await errorsOf(rule('    methods: [DELETE]\n    invalidate: { tags: [a] }\n')), [], 'a write rule needs no ttl')
+})
+
+v('TAG_TEMPLATE at the offending item, for tags and invalidate.tags, in rules and defaults', async () => {
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    tags: [ok, "p:{path}"]\n')), [
+    ['TAG_TEMPLATE', 6, 16, 'r', 'tags[1]: unknown placeholder "{path}" in "p:{path}": expected {path.N} with N from 1, or {query.NAME}'],
+  ])
+  assert.equal(await errorsOf(rule('    methods: [POST]\n    invalidate:\n      tags: ["{path.0}"]\n')), [
+    ['TAG_TEMPLATE', 7, 14, 'r', 'invalidate.tags[0]: unknown placeholder "{path.0}" in "{path.0}": expected {path.N} with N from 1, or {query.NAME}'],
+  ])
+  assert.equal(await errorsOf('version: 1\ndefaults:\n  ttl: 1m\n  tags: ["a{b"]\nrules:\n  - id: a\n    match: /a\n  - id: b\n    match: /b\n'), [
+    ['TAG_TEMPLATE', 4, 10, undefined, 'defaults.tags[0]: unbalanced "{" in "a{b": expected {path.N} with N from 1, or {query.NAME}; braces cannot appear outside placeholders'],
+  ], 'once, in defaults, not once per rule')
+})
+
+v('TAG_QUERY_UNKEYED: a tag may only read a query parameter the key sees', async () => {
+  const why = 'a tag may only use query parameters the key sees, otherwise two requests sharing an entry could disagree on its tags'
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    key: { query: none }\n    tags: ["s:{query.q}"]\n')), [
+    ['TAG_QUERY_UNKEYED', 7, 12, 'r', `tags[0]: {query.q} reads query parameter "q", but key.query is none: ${why}`],
+  ])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    key: { query: [page] }\n    tags: ["{query.page}", "{query.Page}"]\n')), [
+    ['TAG_QUERY_UNKEYED', 7, 28, 'r', `tags[1]: {query.Page} reads query parameter "Page", but key.query does not list it: ${why}`],
+  ], 'query names are case-sensitive')
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    key: { query: { exclude: [utm_*] } }\n    tags: ["{query.q}", "{query.utm_source}"]\n')), [
+    ['TAG_QUERY_UNKEYED', 7, 25, 'r', `tags[1]: {query.utm_source} reads query parameter "utm_source", but key.query excludes it: ${why}`],
+  ])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    key: { query: ["f_*"] }\n    tags: ["{query.f_color}"]\n')), [], 'a keyed glob counts')
+  assert.equal(await errorsOf(rule('    cache: false\n    key: { query: none }\n    methods: [GET, POST]\n    invalidate: { tags: ["{query.q}"] }\n')), [], 'invalidate may read any parameter')
+  // inherited tags are checked against each rule's own key, and reported at the default
+  assert.equal(await errorsOf('version: 1\ndefaults:\n  ttl: 1m\n  tags: ["l:{query.lang}"]\nrules:\n  - id: a\n    match: /a\n  - id: b\n    match: /b\n    key: { query: none }\n'), [
+    ['TAG_QUERY_UNKEYED', 4, 10, 'b', `defaults.tags[0]: {query.lang} reads query parameter "lang", but key.query is none: ${why}`],
+  ])
+})
+
+v('INVALIDATE_SAFE_METHODS: at invalidate, or where the methods come from', async () => {
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    invalidate: { tags: [a] }\n')), [
+    ['INVALIDATE_SAFE_METHODS', 6, 5, 'r', 'invalidate applies after POST/PUT/PATCH/DELETE; this rule only matches GET, HEAD'],
+  ])
+  assert.equal(await errorsOf('version: 1\ndefaults:\n  invalidate: { tags: [a] }\nrules:\n  - id: w\n    match: /w\n    methods: [PUT]\n  - id: r\n    match: /r\n    methods: [OPTIONS, GET]\n    ttl: 1m\n'), [
+    ['INVALIDATE_SAFE_METHODS', 10, 5, 'r', 'invalidate applies after POST/PUT/PATCH/DELETE; this rule only matches GET, OPTIONS'],
+  ])
+})
+
+v('schema errors of the new fields, one message each', async () => {
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    tags: products\n')), [['POLICY_SCHEMA', 6, 11, 'r', 'tags: expected a list of at most 32 tags, got "products"']])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    tags: [""]\n')), [['POLICY_SCHEMA', 6, 12, 'r', 'tags[0]: expected a tag like "products" or "product:{path.2}" (1 to 256 characters), got ""']])
+  assert.equal(await errorsOf(rule(`    ttl: 1m\n    tags: [${'x'.repeat(257)}]\n`)).then((e) => e.map((x) => x.slice(0, 3))), [['POLICY_SCHEMA', 6, 12]])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    tagsFromResponse: 1\n')), [['POLICY_SCHEMA', 6, 23, 'r', 'tagsFromResponse: expected true or false, got 1']])
+  assert.equal(await errorsOf(rule('    methods: [POST]\n    invalidate: { tags: [] }\n')), [['POLICY_SCHEMA', 6, 25, 'r', 'invalidate.tags: expected a non-empty list of at most 32 tags, got []']])
+  assert.equal(await errorsOf(rule('    methods: [POST]\n    invalidate: { tags: [a], purge: true }\n')), [['UNKNOWN_FIELD', 6, 30, 'r', 'invalidate: unknown field "purge"; expected one of: tags']])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    staleWhileRevalidate: 30 s\n')), [['DURATION_FORMAT', 6, 27, 'r', 'staleWhileRevalidate: expected a duration like "30s", "5m" or a number of seconds, got "30 s"']])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    staleIfError: -5\n')), [['DURATION_FORMAT', 6, 19, 'r', 'staleIfError: expected a duration like "30s", "5m" or a number of seconds, got -5']])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    staleIfError: 99999999999999999d\n')), [['DURATION_RANGE', 6, 19, 'r', 'staleIfError: duration "99999999999999999d" is too large']])
+  assert.equal(await errorsOf(rule('    ttl: 1m\n    tag: [a]\n')), [['UNKNOWN_FIELD', 6, 5, 'r', 'unknown field "tag" (did you mean "tags"?)']])
+})
+
+v('warnings: fields that cannot have an effect on their rule', async () => {
+  const file = `p${n++}.yaml`
+  writeFileSync(join(tmp, file), rule('    cache: false\n    tags: [a]\n    staleIfError: 1m\n  - id: w\n    match: /w\n    methods: [POST]\n    staleWhileRevalidate: 1m\n    tagsFromResponse: true\n'))
+  const r = await loadPolicies(file, { cwd: tmp })
+  assert.ok(r.ok, 'warnings do not block a load')
+  assert.equal(r.warnings.map((w) => [w.code, w.line, w.col, w.ruleId, w.message]).sort((a, b) => (a[1] as number) - (b[1] as number)), [
+    ['FIELD_UNUSED', 6, 5, 'r', 'tags: has no effect with cache: false (nothing this rule matches is stored)'],
+    ['FIELD_UNUSED', 7, 5, 'r', 'staleIfError: has no effect with cache: false (nothing this rule matches is stored)'],
+    ['FIELD_UNUSED', 11, 5, 'w', 'staleWhileRevalidate: has no effect on a rule that only matches POST (only GET and HEAD responses are stored)'],
+    ['FIELD_UNUSED', 12, 5, 'w', 'tagsFromResponse: has no effect on a rule that only matches POST (only GET and HEAD responses are stored)'],
   ])
 })
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createStore } from '../../src/store/create.js'
-import { RedisStore } from '../../src/store/redis.js'
+import { RedisStore, StoreUnavailableError } from '../../src/store/redis.js'
 import { startCluster, type RedisClusterProc } from '../helpers/redis-cluster.js'
 import { storeContract } from './contract.js'
 
@@ -31,7 +31,9 @@ async function clusterStore(readDeadlineMs = 2000, commandTimeout = 2000): Promi
   return s
 }
 
-const contract = storeContract('redis cluster', clusterStore)
+// `redis-cli -c` follows MOVED to the key's master
+const contract = storeContract('redis cluster', clusterStore,
+  { pttl: async (k) => Number(await cluster.procs[0]!.cli('-c', 'PTTL', k)) })
 contract.before(async () => {
   cluster = await startCluster({ masters: 3, args: ['--cluster-require-full-coverage', 'no'] })
 })
@@ -71,6 +73,44 @@ s('delete of keys on different slots works (no CROSSSLOT)', async () => {
   for (const k of keys) await store.set(k, Buffer.from(k), 60_000)
   assert.is(await store.delete(keys), keys.length)
   for (const k of keys) assert.is(await store.get(k), undefined)
+})
+
+/** the masters (ports) holding each key, read from the servers themselves */
+async function holders(keys: readonly string[]): Promise<Map<string, number>> {
+  const where = new Map<string, number>()
+  for (const p of cluster.procs) {
+    for (const k of (await p.cli('KEYS', '*')).split('\n')) if (keys.includes(k)) where.set(k, p.port)
+  }
+  return where
+}
+
+s('generation keys on every master in one call: tokens, getWithTokens, bump; a CROSSSLOT never surfaces', async () => {
+  const store = await clusterStore()
+  const gens = Array.from({ length: 30 }, (_, i) => `cachet:g:t:spread-${i}`)
+  await store.set('cachet:e:entry', Buffer.from('entry'), 60_000)
+  const made = await store.tokens(gens, 60_000)
+  assert.is(new Set(made).size, 30)
+  const where = await holders(gens)
+  assert.is(where.size, 30, 'every token key was written')
+  assert.is(new Set(where.values()).size, 3, 'the keys span all three masters')
+  assert.equal(await store.getWithTokens('cachet:e:entry', gens), [Buffer.from('entry'), made])
+  await store.bump(gens, 60_000)
+  const [, after] = await store.getWithTokens('cachet:e:entry', gens)
+  for (let i = 0; i < gens.length; i++) assert.ok(after[i] !== undefined && after[i] !== made[i], `${gens[i]} bumped`)
+  assert.equal(await store.tokens(gens, 60_000), after)
+  assert.is(store.stats.errors, 0, 'no CROSSSLOT (or any other) error')
+})
+
+// A steady-state store and token keys on every master, made before T42 kills one of them.
+let survivor: RedisStore
+const purgeGens = Array.from({ length: 30 }, (_, i) => `cachet:g:t:purge-${i}`)
+let purgeHolders = new Map<string, number>()
+s('(setup for the dead-master tokens test) token keys on every master', async () => {
+  survivor = await clusterStore(1500, 1000)
+  await survivor.tokens(purgeGens, 600_000)
+  purgeHolders = await holders(purgeGens)
+  assert.is(purgeHolders.size, 30)
+  assert.is(new Set(purgeHolders.values()).size, 3)
 })
 
 s('checkEviction reads every master', async () => {
@@ -125,6 +165,31 @@ s('T42: one master shut down: its keys reject, the others still answer, nothing 
   const one = [...victimKeys][0]!
   const e = await store.get(one).then(() => undefined, (err: unknown) => err)
   assert.ok(e instanceof Error)
+})
+
+s('one master dead: tokens on it make getWithTokens, tokens and bump reject; the others still work', async () => {
+  const victimPort = cluster.procs[1]!.port // T42 killed it
+  const alive = purgeGens.filter((g) => purgeHolders.get(g) !== victimPort)
+  const dead = purgeGens.filter((g) => purgeHolders.get(g) === victimPort)
+  assert.ok(alive.length > 0 && dead.length > 0, `${alive.length} alive, ${dead.length} on ${victimPort}`)
+  // the entry key must live on a live master too: one of the token keys will do
+  const [, tokens] = await survivor.getWithTokens(alive[0]!, alive)
+  assert.ok(tokens.every((t) => typeof t === 'string'), 'tokens on live masters still read')
+  await survivor.bump(alive, 60_000)
+  const mixed = [alive[0]!, dead[0]!]
+  const rejections = (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err)
+  const results = await Promise.all([
+    rejections(survivor.getWithTokens(alive[0]!, mixed)),
+    rejections(survivor.tokens(mixed, 60_000)),
+    rejections(survivor.bump(mixed, 60_000)),
+    rejections(survivor.acquire(dead[0]!, 'me', 1000)),
+  ])
+  for (const [i, what] of ['getWithTokens', 'tokens', 'bump', 'acquire'].entries()) {
+    const e = results[i]
+    assert.ok(e instanceof Error, `${what} rejects`)
+    assert.not.ok(e instanceof StoreUnavailableError, `${what}: the client itself is still ready`)
+  }
+  assert.is(await survivor.release(dead[0]!, 'me'), undefined, 'release never rejects')
 })
 
 s('no unhandled rejection anywhere in this file', () => {

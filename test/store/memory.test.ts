@@ -83,7 +83,7 @@ c('{ memory: { maxBytes } } sets the bound', () => {
   assert.is(owned, true)
 })
 
-c('an object implementing Store is used as is, not owned', () => {
+c('an object implementing the whole Store is used as is, not owned', () => {
   const mine: Store = {
     kind: 'mine',
     ready: true,
@@ -91,10 +91,37 @@ c('an object implementing Store is used as is, not owned', () => {
     set: async () => {},
     delete: async () => 0,
     close: async () => {},
+    getWithTokens: async () => [undefined, []],
+    tokens: async () => [],
+    bump: async () => {},
+    acquire: async () => true,
+    release: async () => {},
   }
   const { store, owned } = createStore(mine, { name: 'test' })
   assert.is(store, mine)
   assert.is(owned, false)
+})
+
+c('an object with only get/set/delete/close is completed, not owned; kind and ready read through', async () => {
+  let closed = 0
+  const mine = {
+    kind: 'mine',
+    ready: false,
+    get: async () => undefined,
+    set: async () => {},
+    delete: async () => 0,
+    close: async () => { closed++ },
+  }
+  const { store, owned } = createStore(mine, { name: 'test' })
+  assert.is.not(store, mine as unknown)
+  assert.is(owned, false)
+  assert.is(store.kind, 'mine')
+  assert.is(store.ready, false)
+  mine.ready = true
+  assert.is(store.ready, true)
+  for (const m of ['getWithTokens', 'tokens', 'bump', 'acquire', 'release'] as const) assert.type(store[m], 'function')
+  await store.close()
+  assert.is(closed, 1)
 })
 
 c('anything else is a TypeError naming the store option', () => {
@@ -106,5 +133,80 @@ c('anything else is a TypeError naming the store option', () => {
   }
 })
 
+const t = suite('MemoryStore: tokens and locks')
+
+t('tokens live in the LRU: memory pressure evicts them, and getWithTokens then reads undefined', async () => {
+  const store = new MemoryStore({ maxBytes: 1000 })
+  const [token] = await store.tokens(['g:1'], 60_000)
+  assert.equal(store.stats, { entries: 1, bytes: token!.length + 'g:1'.length })
+  // four 300-byte entries overflow the bound; the token, least recently used, goes first
+  for (const k of ['k1', 'k2', 'k3', 'k4']) await store.set(k, Buffer.alloc(298), 60_000)
+  assert.equal(store.stats, { entries: 3, bytes: 900 })
+  assert.equal(await store.getWithTokens('k4', ['g:1']), [Buffer.alloc(298), [undefined]])
+  const [again] = await store.tokens(['g:1'], 60_000)
+  assert.is.not(again, token)
+})
+
+t('a token read on every request stays recently used and survives the entries', async () => {
+  const store = new MemoryStore({ maxBytes: 1000 })
+  const [token] = await store.tokens(['g:hot'], 60_000)
+  for (let i = 0; i < 10; i++) {
+    await store.set(`k${i}`, Buffer.alloc(298), 60_000)
+    assert.equal((await store.getWithTokens(`k${i}`, ['g:hot']))[1], [token])
+  }
+})
+
+t('token and lock lifetimes follow the injected clock; tokens extends a life, never shortens it', async () => {
+  let now = 5_000_000
+  const store = new MemoryStore({ clock: { now: () => now } })
+  const [a] = await store.tokens(['g:a'], 100)
+  now += 90
+  assert.equal(await store.tokens(['g:a'], 1000), [a], 'extended to 1000 ms from now')
+  now += 500
+  assert.equal(await store.tokens(['g:a'], 10), [a], 'a shorter ttl leaves the life as it is')
+  now += 400
+  assert.equal((await store.getWithTokens('x', ['g:a']))[1], [a])
+  now += 200
+  assert.equal((await store.getWithTokens('x', ['g:a']))[1], [undefined], 'gone 1000 ms after the extension')
+
+  await store.bump(['g:b'], 100)
+  now += 101
+  assert.equal((await store.getWithTokens('x', ['g:b']))[1], [undefined])
+
+  assert.is(await store.acquire('lock', 'one', 100), true)
+  now += 99
+  assert.is(await store.acquire('lock', 'two', 100), false)
+  now += 2
+  assert.is(await store.acquire('lock', 'two', 100), true, 'expired lock taken over')
+  await store.release('lock', 'one')
+  assert.is(await store.acquire('lock', 'three', 100), false, 'the late release of the old holder does not free it')
+})
+
+t('locks are not entries: a full LRU never evicts a lock', async () => {
+  const store = new MemoryStore({ maxBytes: 1000 })
+  assert.is(await store.acquire('lock', 'me', 60_000), true)
+  for (let i = 0; i < 20; i++) await store.set(`k${i}`, Buffer.alloc(298), 60_000)
+  assert.is(await store.acquire('lock', 'other', 60_000), false)
+})
+
+t('thousands of expired, never released locks are swept while new ones stay held', async () => {
+  let now = 0
+  const store = new MemoryStore({ clock: { now: () => now } })
+  for (let i = 0; i < 3000; i++) assert.is(await store.acquire(`l${i}`, 'x', 10), true)
+  now += 20
+  for (let i = 0; i < 3000; i++) assert.is(await store.acquire(`m${i}`, 'y', 60_000), true)
+  for (let i = 0; i < 3000; i += 250) {
+    assert.is(await store.acquire(`m${i}`, 'z', 60_000), false, `m${i} still held`)
+    assert.is(await store.acquire(`l${i}`, 'z', 60_000), true, `l${i} expired`)
+  }
+})
+
+t('get of a token key reads its bytes, as on Redis', async () => {
+  const store = new MemoryStore()
+  const [token] = await store.tokens(['g:1'], 60_000)
+  assert.equal((await store.get('g:1'))?.toString(), token)
+})
+
 s.run()
 c.run()
+t.run()

@@ -46,7 +46,8 @@ const settle = (p: Promise<unknown>) => p.then((v) => ({ ok: true as const, v })
 // ---------------------------------------------------------------------------------------------
 
 let contractServer: RedisProc
-const contract = storeContract('redis', () => storeOn(contractServer.url, { relaxed: true }))
+const contract = storeContract('redis', () => storeOn(contractServer.url, { relaxed: true }),
+  { pttl: async (k) => Number(await contractServer.cli('PTTL', k)) })
 contract.before(async () => { contractServer = await server() })
 contract.run()
 
@@ -261,6 +262,98 @@ s('T53: bounded in-flight writes: 200 sets on a paused Redis, excess dropped, al
     const r = await settle(store.get('w:after'))
     return r.ok && (r.v as Buffer | undefined)?.toString() === 'x'
   }, 10_000, 'writes work again')
+})
+
+s('getWithTokens on one server is one command (one round trip), and survives SCRIPT FLUSH', async () => {
+  const p = await server()
+  const store = await storeOn(p.url, { relaxed: true })
+  await store.set('e', Buffer.from('entry'), 60_000)
+  const gens = ['cachet:g:t:a', 'cachet:g:t:b', 'cachet:g:u:c']
+  const made = await store.tokens(gens, 60_000)
+  await store.getWithTokens('e', gens) // the first script call on a connection is an EVAL
+  await p.cli('CONFIG', 'RESETSTAT')
+  assert.equal(await store.getWithTokens('e', gens), [Buffer.from('entry'), made])
+  const stats = await p.cli('INFO', 'commandstats')
+  const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+  assert.is(calls('evalsha'), 1, stats)
+  // the script's own GETs are counted too: one for the entry, one per token, none from the client
+  assert.is(calls('get'), 1 + gens.length, stats)
+  assert.is(calls('mget') + calls('eval'), 0, stats)
+  // a flushed script cache (or a failover to a node without it) costs one NOSCRIPT, not a miss
+  await p.cli('SCRIPT', 'FLUSH')
+  assert.equal(await store.getWithTokens('e', gens), [Buffer.from('entry'), made])
+  assert.equal(await store.tokens(gens, 60_000), made)
+  assert.is(await store.acquire('lock', 'me', 60_000), true)
+  await p.cli('SCRIPT', 'FLUSH')
+  await store.release('lock', 'me')
+  assert.is(await p.cli('EXISTS', 'lock'), '0')
+  assert.is(store.stats.errors, 0)
+})
+
+s('tokens never shortens a key without expiry, and a lock is SET NX PX', async () => {
+  const p = await server()
+  const store = await storeOn(p.url, { relaxed: true })
+  await p.cli('SET', 'cachet:g:forever', 'tok')
+  assert.equal(await store.tokens(['cachet:g:forever'], 1000), ['tok'])
+  assert.is(await p.cli('PTTL', 'cachet:g:forever'), '-1')
+  assert.is(await store.acquire('l', 'me', 30_000), true)
+  assert.is(await p.cli('GET', 'l'), 'me')
+  const pttl = Number(await p.cli('PTTL', 'l'))
+  assert.ok(pttl > 0 && pttl <= 30_000, `PTTL ${pttl}`)
+})
+
+s('Redis absent: getWithTokens, tokens, bump and acquire reject at once; release resolves', async () => {
+  const port = await freePort()
+  const store = await storeOn(`redis://127.0.0.1:${port}`, { wait: false })
+  const results = await Promise.all([settle(store.getWithTokens('k', ['g'])), settle(store.getWithTokens('k', [])),
+    settle(store.tokens(['g'], 1000)), settle(store.bump(['g'], 1000)), settle(store.acquire('l', 't', 1000))])
+  for (const [i, what] of ['getWithTokens', 'getWithTokens, no gens', 'tokens', 'bump', 'acquire'].entries()) {
+    const r = results[i]!
+    assert.ok(!r.ok && r.e instanceof StoreUnavailableError, `${what}: ${String(!r.ok && r.e)}`)
+    assert.is((r as { e: StoreUnavailableError }).e.code, 'STORE_UNAVAILABLE')
+  }
+  assert.is(await store.release('l', 't'), undefined)
+  assert.is(store.stats.unavailable, 4)
+  assert.ok(store.stats.droppedWrites >= 1, 'the release not sent is counted')
+})
+
+s('Redis paused (SIGSTOP): getWithTokens, tokens and acquire time out, bump rejects, release resolves', async () => {
+  const p = await server()
+  const store = await storeOn(p.url) // production settings: commandTimeout 200, read deadline 250
+  const [t] = await store.tokens(['g'], 60_000)
+  await store.getWithTokens('k', ['g'])
+  await store.acquire('l', 'me', 60_000)
+  p.pause()
+  try {
+    const [gwt, tok, acq, bump, rel] = await Promise.all([settle(store.getWithTokens('k', ['g'])), settle(store.tokens(['g'], 1000)),
+      settle(store.acquire('l2', 'me', 1000)), settle(store.bump(['g'], 60_000)), settle(store.release('l', 'me'))])
+    assert.ok(!gwt.ok && gwt.e instanceof StoreTimeoutError, `getWithTokens: ${String(!gwt.ok && gwt.e)}`)
+    assert.is((gwt as { e: StoreTimeoutError }).e.code, 'STORE_TIMEOUT')
+    assert.ok(!tok.ok && tok.e instanceof StoreTimeoutError, `tokens: ${String(!tok.ok && tok.e)}`)
+    assert.ok(!acq.ok && acq.e instanceof StoreTimeoutError, `acquire: ${String(!acq.ok && acq.e)}`)
+    assert.ok(!bump.ok && bump.e instanceof StoreTimeoutError, 'a purge that was not acknowledged never claims success')
+    assert.ok(rel.ok, 'release never rejects')
+    assert.ok(store.stats.timeouts >= 4)
+  } finally {
+    p.resume()
+  }
+  // the purge is retried once Redis answers again; the old token is then never current again
+  await eventually(async () => (await settle(store.bump(['g'], 60_000))).ok, 10_000, 'bump works after SIGCONT')
+  const [t2] = await store.tokens(['g'], 60_000)
+  assert.ok(typeof t2 === 'string' && t2.length === 22 && t2 !== t, `${t2} replaced ${t}`)
+})
+
+s('bump rejects when Redis refuses a write (ACL): a purge never claims success', async () => {
+  const p = await server()
+  await p.cli('ACL', 'SETUSER', 'app', 'on', 'nopass', '~*', '+@all', '-set')
+  const { store } = createStore({ redis: { host: '127.0.0.1', port: p.port, username: 'app', commandTimeout: 2000 } }, { name: 'test' })
+  stores.push(store as RedisStore)
+  assert.ok(await (store as RedisStore).waitReady(5000))
+  const r = await settle(store.bump(['g:1', 'g:2'], 60_000))
+  assert.ok(!r.ok && /NOPERM/.test(String(r.e)), String(!r.ok && r.e))
+  // the scripts' inner SET is checked too: tokens cannot create, so it rejects as well
+  const t = await settle(store.tokens(['g:3'], 60_000))
+  assert.ok(!t.ok && /NOPERM|can't run this command/.test(String(t.e)), String(!t.ok && t.e))
 })
 
 s('close() of an owned store quits its client', async () => {
