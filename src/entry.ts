@@ -89,10 +89,15 @@ const decoded = new WeakMap<Buffer, Entry>()
 
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string')
 
-/** hot path: bytes → Entry, or undefined for anything that is not a complete entry of this version. */
-export function decodeEntry(buf: Buffer): Entry | undefined {
-  const memo = decoded.get(buf)
-  if (memo !== undefined) return memo
+/**
+ * hot path: bytes → Entry, or undefined for anything that is not a complete entry of this version.
+ * `memoise`: the store hands back the same Buffer each time (the memory store), so remember it.
+ */
+export function decodeEntry(buf: Buffer, memoise = false): Entry | undefined {
+  if (memoise) {
+    const memo = decoded.get(buf)
+    if (memo !== undefined) return memo
+  }
   if (buf.length < HEAD || buf[0] !== MAGIC0 || buf[1] !== MAGIC1 || buf[2] !== VERSION) return undefined
   const len = buf.readUInt32BE(3)
   if (HEAD + len > buf.length) return undefined
@@ -120,6 +125,6 @@ export function decodeEntry(buf: Buffer): Entry | undefined {
     sie: typeof m.x === 'number' ? m.x : 0,
     body: buf.subarray(HEAD + len),
   }
-  decoded.set(buf, entry)
+  if (memoise) decoded.set(buf, entry)
   return entry
 }

@@ -2,7 +2,7 @@
  * `cache.explain()` and `cachet explain`: which rule, which key, and why a request would or would
  * not be cached, through the very same `decide()` the middleware runs, without running anything.
  */
-import { decide, type RequestLike } from './decide.js'
+import { decide, header, hostnameOf, type Headers, type RequestLike } from './decide.js'
 import type { PolicySet } from './policy-set.js'
 import { filterCookies, filterQuery, matchPath } from './key/sanitize.js'
 import { methodBit } from './policy/types.js'
@@ -52,10 +52,11 @@ const DETAIL: Record<string, string> = {
 }
 
 export function explain(set: PolicySet, name: string, input: ExplainRequest): Explanation {
-  const req = toRequest(input)
-  const d = decide(set, name, req)
+  const { req, headers } = toRequest(input)
+  const get = (n: string) => header(headers, n)
+  const d = decide(set, name, req, headers)
   const rule = d.kind === 'pass' ? undefined : d.rule
-  const m = set.matcher.explain(methodBit(req.method), req.hostname, matchPath(req.path) ?? req.path)
+  const m = set.matcher.explain(methodBit(req.method), hostnameOf(req.host), matchPath(req.path) ?? req.path)
   const reasons: string[] = []
   let removedQuery: string[] = []
   let removedCookies: string[] = []
@@ -75,13 +76,13 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
       const q = filterQuery(r.key.query, req.querystring)
       const all = [...new URLSearchParams(req.querystring).keys()]
       removedQuery = all.filter((n) => !q.kept.some(([k]) => k === n))
-      const cookieHeader = req.get('cookie')
+      const cookieHeader: string = get('cookie')
       const c = r.key.cookies !== null && cookieHeader !== '' ? filterCookies(r.key.cookies, cookieHeader) : null
       if (cookieHeader !== '' && c !== null) {
         removedCookies = cookieHeader.split(';').map((p) => p.split('=')[0]!.trim()).filter((n) => n !== '' && !c.kept.some(([k]) => k === n))
       }
       const headers: Record<string, string | null> = {}
-      for (const h of r.key.headers) headers[h] = req.get(h) === '' ? null : req.get(h).trim()
+      for (const h of r.key.headers) headers[h] = get(h) === '' ? null : get(h).trim()
       keyParts = {
         scheme: r.key.host ? req.protocol : null,
         host: r.key.host ? req.host.toLowerCase() : null,
@@ -116,7 +117,7 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
 }
 
 /** A stand-in for Koa's ctx, parsed the way Koa parses (no WHATWG normalisation of the path). */
-function toRequest(input: ExplainRequest): RequestLike {
+function toRequest(input: ExplainRequest): { req: RequestLike; headers: Headers } {
   const headers = new Map<string, string>()
   for (const [k, v] of Object.entries(input.headers ?? {})) {
     if (v !== undefined) headers.set(k.toLowerCase(), Array.isArray(v) ? v.join(', ') : String(v))
@@ -132,15 +133,15 @@ function toRequest(input: ExplainRequest): RequestLike {
   const hash = url.indexOf('#')
   if (hash !== -1) url = url.slice(0, hash)
   const qi = url.indexOf('?')
-  const host = headers.get('host') ?? ''
   return {
-    method: (input.method ?? 'GET').toUpperCase(),
-    protocol,
-    host,
-    hostname: host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1'),
-    url,
-    path: qi === -1 ? url : url.slice(0, qi),
-    querystring: qi === -1 ? '' : url.slice(qi + 1),
-    get: (name: string) => headers.get(name.toLowerCase()) ?? '',
+    req: {
+      method: (input.method ?? 'GET').toUpperCase(),
+      protocol,
+      host: headers.get('host') ?? '',
+      url,
+      path: qi === -1 ? url : url.slice(0, qi),
+      querystring: qi === -1 ? '' : url.slice(qi + 1),
+    },
+    headers: Object.fromEntries(headers),
   }
 }

@@ -40,10 +40,30 @@ export function createMiddleware(rt: Runtime) {
   const refreshing = new Set<string>()
   /** a store other instances share: coalesce across them with a lock */
   const shared = store.kind !== 'memory'
+  const memoise = store.kind === 'memory'
+  /**
+   * primary key → the Vary names its index held last time: a hit on a Vary'd URL then reads its
+   * variant and tokens in one round trip instead of two (index, then variant). Only a hint: a
+   * wrong or stale one costs the second read, never a wrong answer.
+   */
+  const varyHints = new Map<string, readonly string[]>()
+  /** primary key + varied values → variant key: a repeated variant is hashed once */
+  const variantKeys = new Map<string, string>()
+  function variantOf(key: string, names: readonly string[], ctx: Context): string {
+    let memoKey = key
+    for (const n of names) memoKey += `\n${ctx.get(n)}`
+    let v = variantKeys.get(memoKey)
+    if (v === undefined) {
+      v = variantKey(key, varyValues(names, (n) => ctx.get(n)))
+      if (variantKeys.size >= 10_000) variantKeys.clear()
+      variantKeys.set(memoKey, v)
+    }
+    return v
+  }
 
   return async function cachet(ctx: Context, next: Next): Promise<void> {
     const set = rt.policies.current // read once: this request finishes under this set
-    const d = decide(set, name, ctx)
+    const d = decide(set, name, ctx, ctx.req.headers)
     if (d.kind === 'pass') {
       if (!isUnsafe(ctx.method)) return next()
       await next()
@@ -101,13 +121,29 @@ export function createMiddleware(rt: Runtime) {
 
   /** hot path: the entry for this request (following a Vary index), if present and not purged. */
   async function read(d: Lookup, ctx: Context): Promise<Read> {
-    const [buf, tokens] = await store.getWithTokens(d.key, d.gens)
-    let entry = buf === undefined ? undefined : decode(d.key, buf)
+    const hint = varyHints.get(d.key)
+    let entry: Entry | undefined
+    let tokens: (string | undefined)[]
     let varyMiss = false
-    if (entry !== undefined && entry.kind === 'vary') {
-      const [vbuf] = await store.getWithTokens(variantKey(d.key, varyValues(entry.vary ?? [], (n) => ctx.get(n))), NO_GENS)
-      entry = vbuf === undefined ? undefined : decode(d.key, vbuf)
-      if (entry === undefined || entry.kind === 'vary') { entry = undefined; varyMiss = true }
+    if (hint !== undefined) {
+      const vkey = variantOf(d.key, hint, ctx)
+      const [vbuf, t] = await store.getWithTokens(vkey, d.gens)
+      entry = vbuf === undefined ? undefined : decode(vkey, vbuf)
+      tokens = t
+      if (entry === undefined || entry.kind !== 'response') { varyHints.delete(d.key); return read(d, ctx) }
+    } else {
+      const [buf, t] = await store.getWithTokens(d.key, d.gens)
+      tokens = t
+      entry = buf === undefined ? undefined : decode(d.key, buf)
+      if (entry !== undefined && entry.kind === 'vary') {
+        const names = entry.vary ?? []
+        if (varyHints.size >= 10_000) varyHints.clear()
+        varyHints.set(d.key, names)
+        const vkey = variantOf(d.key, names, ctx)
+        const [vbuf] = await store.getWithTokens(vkey, NO_GENS)
+        entry = vbuf === undefined ? undefined : decode(vkey, vbuf)
+        if (entry === undefined || entry.kind === 'vary') { entry = undefined; varyMiss = true }
+      }
     }
     if (entry === undefined) return { entry, varyMiss }
     // A purge replaced a token, or eviction removed one: never served again (README "How purge works")
@@ -126,7 +162,7 @@ export function createMiddleware(rt: Runtime) {
   }
 
   function decode(key: string, buf: Buffer): Entry | undefined {
-    const e = decodeEntry(buf)
+    const e = decodeEntry(buf, memoise)
     if (e === undefined) {
       metrics.corrupt++
       store.delete([key]).catch(rt.onStoreError)

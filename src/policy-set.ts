@@ -18,6 +18,8 @@ export interface PolicySet {
   readonly tags: readonly (readonly TagTemplate[])[]
   /** by rule.index: the rule's `invalidate.tags` templates, compiled */
   readonly invalidate: readonly (readonly TagTemplate[])[]
+  /** decide.ts' memo (key material → key, generations, tags); dropped with the set on reload */
+  readonly memo: Map<string, { readonly key: string; readonly gens: readonly string[]; readonly tags: readonly string[] }>
 }
 
 export function compilePolicySet(loaded: { rules: readonly Rule[]; files: readonly string[]; warnings: readonly Diagnostic[]; version: string }): PolicySet {
@@ -35,5 +37,6 @@ export function compilePolicySet(loaded: { rules: readonly Rule[]; files: readon
     warnings: loaded.warnings,
     tags,
     invalidate,
+    memo: new Map(),
   })
 }

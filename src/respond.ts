@@ -18,8 +18,10 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
   res.setHeader('Age', String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))))
   res.setHeader('Cache-Status', status)
   if (!entry.nullBody) ctx.body = entry.body
-  // the client's validators against the stored response (RFC 9110 §13.1.2: weak comparison for If-None-Match)
-  if (ctx.fresh) ctx.status = 304
+  // the client's validators against the stored response (RFC 9110 §13.1.2: weak comparison for
+  // If-None-Match); ctx.fresh copies every response header, so only when there is one to check
+  const h2 = ctx.req.headers
+  if ((h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) && ctx.fresh) ctx.status = 304
 }
 
 /** Seconds of freshness left (negative once stale), as Cache-Status' `ttl` (RFC 9211 §2.5). */

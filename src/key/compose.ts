@@ -5,39 +5,34 @@
  * each part is `~` (absent) or `<length>:<chars>`, so two different part lists never produce the
  * same string.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Rule } from '../policy/types.js'
 import type { Pair } from './sanitize.js'
-
-/** What the key reads from a request: the values Koa gives the application (a Koa ctx is one). */
-export interface KeyRequest {
-  readonly protocol: string
-  /** `ctx.host`: host[:port], honouring X-Forwarded-Host when `app.proxy` is set */
-  readonly host: string
-  /** `ctx.path`, raw */
-  readonly path: string
-  /** header lookup, '' when absent (Koa's `ctx.get`) */
-  get(name: string): string
-}
 
 function part(s: string): string {
   return `${s.length}:${s}`
 }
 
 /**
- * The unhashed key material (shown by `explain`); the digest hashes exactly this.
- * `query` and `cookies` are the keyed pairs left after sanitising, in request order.
+ * The unhashed key material (shown by `explain`); the digest hashes exactly this. Its inputs are
+ * the values Koa gives the application: `ctx.protocol`, `ctx.host` (X-Forwarded-Host under
+ * `app.proxy`), the raw `ctx.path`, the incoming headers; `query` and `cookies` are the keyed
+ * pairs left after sanitising, in request order.
  */
-export function keyMaterial(rule: Rule, req: KeyRequest, query: readonly Pair[], cookies: readonly Pair[]): string {
+export function keyMaterial(
+  rule: Rule, protocol: string, host: string, path: string,
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>, query: readonly Pair[], cookies: readonly Pair[],
+): string {
   // rule.version joins the key: a reload that changes a rule never serves what it stored before (T67, T68)
   let s = part(rule.version) + 'G' // method class: GET and HEAD share entries
-  s += rule.key.host ? part(req.protocol) + part(req.host.toLowerCase()) : '~~'
-  s += part(req.path)
+  s += rule.key.host ? part(protocol) + part(host.toLowerCase()) : '~~'
+  s += part(path)
   s += 'q' + part(String(query.length))
   for (const [n, v] of query.length > 1 ? sortPairs(query) : query) s += part(n) + part(v)
   s += 'h'
   for (const name of rule.key.headers) {
-    const v = req.get(name)
+    const raw = headers[name]
+    const v = raw === undefined ? '' : typeof raw === 'string' ? raw : raw.join(', ')
     s += v === '' ? '~' : part(v.trim())
   }
   if (rule.key.cookies !== null && rule.key.cookies.length > 0) {
@@ -54,7 +49,8 @@ function sortPairs(pairs: readonly Pair[]): readonly Pair[] {
 
 /** 192 bits of SHA-256, base64url: fixed length whatever the request, and no `{` or `}`. */
 export function digest(material: string): string {
-  return createHash('sha256').update(material).digest('base64url').slice(0, 32)
+  // one-shot crypto.hash (Node >= 20.12): 3-4x cheaper than createHash().update().digest()
+  return hash('sha256', material, 'base64url').slice(0, 32)
 }
 
 export function entryKey(name: string, rule: Rule, material: string): string {

@@ -1,0 +1,56 @@
+/**
+ * `npm run bench`: the HTTP hit-path bench (bench/http.ts), then the matcher bench (bench/matcher.ts).
+ *
+ * Environment:
+ * - `BENCH_QUICK=1`  smoke run: 1 s rounds, 2 rounds per variant
+ * - `BENCH_JSON=FILE` also write every figure as JSON to FILE
+ * - `BENCH_ONLY=http|matcher` run one of the two
+ *
+ * How to read the figures: bench/README.md.
+ */
+import { writeFileSync } from 'node:fs'
+import { benchHttp, type HttpBenchResult } from './http.js'
+import { benchMatcher, type Row as MatcherRow } from './matcher.js'
+
+const only = process.env.BENCH_ONLY
+const quick = process.env.BENCH_QUICK === '1'
+
+async function main(): Promise<number> {
+  if (only !== undefined && only !== 'http' && only !== 'matcher') {
+    process.stderr.write(`BENCH_ONLY must be "http" or "matcher", got ${JSON.stringify(only)}\n`)
+    return 2
+  }
+  const out: { quick: boolean; http?: HttpBenchResult; matcher?: MatcherRow[] } = { quick }
+
+  if (only === undefined || only === 'http') {
+    out.http = await benchHttp()
+  }
+
+  if (only === undefined || only === 'matcher') {
+    if (out.http !== undefined) process.stdout.write('\n')
+    // a smoke run only needs every size to run and agree with the linear oracle, not steady timings
+    out.matcher = await benchMatcher(quick ? { minMs: 100 } : {})
+  }
+
+  const json = process.env.BENCH_JSON
+  if (json !== undefined && json !== '') {
+    writeFileSync(json, JSON.stringify(out, null, 2) + '\n')
+    process.stdout.write(`\nfigures written to ${json}\n`)
+  }
+  return 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+    // Everything is closed by now; if a handle still holds the process, say so instead of hanging.
+    setTimeout(() => {
+      process.stderr.write('bench: still running 5 s after the last figure: a server, socket or timer was left open\n')
+      process.exit(1)
+    }, 5000).unref()
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exit(1)
+  },
+)
