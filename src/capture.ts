@@ -45,6 +45,8 @@ export interface Captured {
   readonly ttl: number
   /** the stored entry once written (coalesced requests are served from it), or null */
   readonly entry: Promise<Entry | null>
+  /** for a stream body: the tee now set as ctx.body, which must be read for the entry to complete */
+  readonly tee?: Readable
 }
 
 const NOTHING: Captured = Object.freeze({ storable: false, ttl: 0, entry: Promise.resolve(null) })
@@ -180,7 +182,7 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     ctx.body = tee
     if (length !== undefined) ctx.set('Content-Length', String(length))
     if (plan.background) tee.resume()
-    return { storable: false, ttl: ttlS, entry } // not yet stored: Cache-Status says only what is already true
+    return { storable: false, ttl: ttlS, entry, tee } // not yet stored: Cache-Status says only what is already true
   }
   if (typeof body === 'object' && !(body instanceof ReadableStream) && !(body instanceof Blob) && !(body instanceof Response)) {
     const buf = Buffer.from(JSON.stringify(body)) // exactly what Koa's respond() would send

@@ -194,7 +194,7 @@ export function createMiddleware(rt: Runtime) {
       // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
     } else {
       flights.set(d.key, new Promise<Entry | null>((res) => { settle = res }))
-      if (shared && !storeDown) {
+      if (shared && store.ready) {
         const token = randomBytes(12).toString('base64url')
         const got = await store.acquire(lockKey(d.key), token, rt.lockTtlMs).catch(() => true)
         if (got) lock = token
@@ -208,10 +208,24 @@ export function createMiddleware(rt: Runtime) {
           }
         }
       }
+      if (stale === undefined && !storeDown) {
+        // Read once more as the leader: a flight that finished between our read and now has
+        // stored its entry (it settles only after the write), and must not be fetched again.
+        const again = await read(d, ctx).catch(() => undefined)
+        const e = again?.entry
+        if (e !== undefined && e.expires > rt.now()) {
+          metrics.collapsed++
+          finish(d.key, settle, e, lock)
+          serveEntry(ctx, e, rt.now(), hitStatus(name, ttlSeconds(e, rt.now())))
+          return
+        }
+      }
     }
 
+    // A read that failed does not mean a write will: try (with its own deadline) so that a slow
+    // moment does not turn every leader into an uncached fetch.
     let tokens: readonly string[] | null = null
-    if (!storeDown) tokens = await store.tokens(d.gens, GEN_TTL).catch((err) => { rt.onStoreError(err); return null })
+    if (store.ready) tokens = await store.tokens(d.gens, GEN_TTL).catch((err) => { rt.onStoreError(err); return null })
     const fetchStart = rt.now()
 
     // Ask the application for a full response (so that it can be stored) or, with a stored
@@ -250,6 +264,16 @@ export function createMiddleware(rt: Runtime) {
     }
 
     if (validated && ctx.status === 304) {
+      if (!sameRepresentation(stale!, ctx)) {
+        // §4.3.4: a 304 naming another representation must not update ours. The application
+        // cannot be asked twice within one request: serve what we hold, as stale, and drop it so
+        // that the next request fetches the current representation.
+        clearResponse(ctx)
+        store.delete([stale!.vary === null ? d.key : variantKey(d.key, stale!.vary)]).catch(rt.onStoreError)
+        serveEntry(ctx, stale!, now, fwdStatus(name, 'stale', { fwdStatus: 304, detail: 'validator-mismatch' }))
+        finish(d.key, settle, null, lock)
+        return
+      }
       // RFC 9111 §4.3.4: freshen the stored response with the 304's headers, keep its body
       const fresh = freshen(ctx, d, stale!, tokens, now)
       clearResponse(ctx)
@@ -266,7 +290,15 @@ export function createMiddleware(rt: Runtime) {
     setStatus(ctx, fwdStatus(name, fwd, {
       fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, detail,
     }))
-    if ((inm !== undefined || ims !== undefined) && ctx.fresh) ctx.status = 304
+    if ((inm !== undefined || ims !== undefined) && ctx.fresh) {
+      // The client's validators match: it gets a 304. A body being stored is read to its end
+      // first: Koa destroys a stream body once the response finishes, which would cut it short.
+      if (c.tee !== undefined) {
+        c.tee.resume()
+        await c.entry
+      }
+      ctx.status = 304
+    }
   }
 
   function finish(key: string, settle: ((e: Entry | null) => void) | undefined, e: Entry | null, lock: string | undefined): void {
@@ -317,15 +349,32 @@ export function createMiddleware(rt: Runtime) {
       const tokens = await store.tokens(d.gens, GEN_TTL)
       const fetchStart = rt.now()
       detach(ctx)
+      // the cache's own request: the full representation, whatever the triggering client asked
+      const h = ctx.req.headers
+      delete h.range
+      delete h['if-range']
+      delete h['if-match']
+      delete h['if-unmodified-since']
       const validated = setValidators(ctx, stale)
-      if (!validated) { delete ctx.req.headers['if-none-match']; delete ctx.req.headers['if-modified-since'] }
+      if (!validated) { delete h['if-none-match']; delete h['if-modified-since'] }
       await next()
       const now = rt.now()
       if (validated && ctx.status === 304) {
-        freshen(ctx, d, stale, tokens, now)
-        metrics.revalidated++
+        if (sameRepresentation(stale, ctx)) {
+          freshen(ctx, d, stale, tokens, now)
+          metrics.revalidated++
+        } else {
+          store.delete([stale.vary === null ? d.key : variantKey(d.key, stale.vary)]).catch(rt.onStoreError)
+        }
+        clearResponse(ctx)
       } else if (ctx.status < 500) {
-        await capture(ctx, rt, { key: d.key, rule: d.rule, authorized: d.authorized, tokens, fetchStart, background: true }).entry
+        const c = capture(ctx, rt, { key: d.key, rule: d.rule, authorized: d.authorized, tokens, fetchStart, background: true })
+        // nobody reads a body that is not being stored: release it (and the upstream connection)
+        if (c.tee === undefined) clearResponse(ctx)
+        await c.entry
+      } else {
+        // an error never overwrites a good entry (RFC 5861)
+        clearResponse(ctx)
       }
     } finally {
       if (lock !== undefined) void store.release(lockKey(d.key), lock)
@@ -424,6 +473,20 @@ function sameTokens(recorded: readonly string[], current: readonly (string | und
   if (recorded.length !== current.length) return false
   for (let i = 0; i < recorded.length; i++) if (current[i] === undefined || current[i] !== recorded[i]) return false
   return true
+}
+
+/**
+ * §4.3.4: a 304 updates a stored response only if it names the same representation: when both
+ * carry an ETag they must match (weakly: W/ prefixes aside).
+ */
+function sameRepresentation(stale: Entry, ctx: Context): boolean {
+  const fresh = ctx.res.getHeader('etag')
+  if (fresh === undefined) return true
+  let stored: string | undefined
+  for (let i = 0; i < stale.headers.length; i += 2) if (stale.headers[i] === 'etag') stored = String(stale.headers[i + 1])
+  if (stored === undefined) return true
+  const bare = (t: string) => t.trim().replace(/^W\//, '')
+  return bare(String(fresh)) === bare(stored)
 }
 
 /** Puts the stored validators on the request: true when there was one to send. */

@@ -12,6 +12,9 @@ import { CachetError } from './errors.js'
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authenticate', 'proxy-authorization',
+  // not hop-by-hop, but never meant for an origin: CGI-style stacks read it as HTTP_PROXY
+  // ("httpoxy", CVE-2016-5385)
+  'proxy',
 ])
 
 export interface ProxyOptions {

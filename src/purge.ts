@@ -31,7 +31,11 @@ export interface PurgeResult {
 
 /** The generation keys a purge must bump. Throws TypeError on malformed input. */
 export function purgeGens(set: PolicySet, name: string, what: PurgeRequest): string[] {
-  if (what === null || typeof what !== 'object') throw new TypeError('purge expects { tags?, urls?, rules?, all? }')
+  if (what === null || typeof what !== 'object' || Array.isArray(what)) throw new TypeError('purge expects { tags?, urls?, rules?, all? }')
+  // a typo (`tag:`) must not resolve as a purge of nothing
+  for (const k of Object.keys(what)) {
+    if (k !== 'tags' && k !== 'urls' && k !== 'rules' && k !== 'all') throw new TypeError(`purge: unknown field ${JSON.stringify(k)}; expected tags, urls, rules or all`)
+  }
   const gens = new Set<string>()
   const list = (field: string, v: unknown): readonly string[] => {
     if (v === undefined) return []

@@ -1,0 +1,216 @@
+/**
+ * RFC 9111 §4.2 freshness through `cachet serve` (a shared cache, origin lifetimes only):
+ * s-maxage > max-age > Expires − Date, invalid and duplicate values, and the Age arithmetic of
+ * §4.2.3 including the origin's own Age. Time is the injected clock: `clock.advance(s)`.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { envs, statusTtl } from './harness.js'
+
+const test = suite('conformance: freshness (RFC 9111 §4.2)')
+const pool = envs()
+test.after.each(pool.closeAll)
+
+const httpDate = (ms: number) => new Date(ms).toUTCString()
+
+test('RFC 9111 §4.2.1: max-age gives the lifetime; fresh until it ends, then the origin is asked again', async () => {
+  const env = await pool.start()
+  env.origin.script('/a', { headers: { 'cache-control': 'max-age=100' } })
+  const a = await env.send('/a')
+  assert.is(a.body, 'response #1')
+  assert.is(a.headers['cache-status'], 'cachet; fwd=uri-miss')
+  await env.waitStored('/a')
+  const b = await env.send('/a')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=100')
+  env.clock.advance(99)
+  const c = await env.send('/a')
+  assert.is(c.body, 'response #1')
+  assert.is(c.headers['cache-status'], 'cachet; hit; ttl=1')
+  env.clock.advance(1)
+  const d = await env.send('/a')
+  assert.is(d.body, 'response #2')
+  assert.is(env.origin.count, 2)
+})
+
+test('RFC 9111 §4.2.1: s-maxage overrides max-age for a shared cache', async () => {
+  const env = await pool.start()
+  env.origin.script('/s', { headers: { 'cache-control': 'max-age=10, s-maxage=100' } })
+  await env.send('/s')
+  await env.waitStored('/s')
+  env.clock.advance(50)
+  const b = await env.send('/s')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=50')
+  assert.is(env.origin.count, 1)
+})
+
+test('RFC 9111 §4.2.1: s-maxage=0 overrides a positive max-age: not reused', async () => {
+  const env = await pool.start()
+  env.origin.script('/s0', { headers: { 'cache-control': 's-maxage=0, max-age=600' } })
+  await env.send('/s0')
+  const b = await env.send('/s0')
+  assert.is(b.body, 'response #2')
+  assert.is(env.origin.count, 2)
+  assert.is(await env.entry('/s0'), undefined)
+})
+
+test('RFC 9111 §4.2.1: max-age overrides Expires', async () => {
+  const env = await pool.start()
+  const date = Date.now()
+  env.origin.script('/me', { headers: { 'cache-control': 'max-age=100', date: httpDate(date), expires: httpDate(date - 3600_000) } })
+  await env.send('/me')
+  await env.waitStored('/me')
+  const b = await env.send('/me')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=100')
+})
+
+test('RFC 9111 §4.2.1: Expires is counted from the response Date, not from the cache clock', async () => {
+  const env = await pool.start()
+  // Date an hour in the past, Expires two minutes after it: 120 s of freshness (a cache that
+  // compared Expires with its own clock would find it long expired)
+  const date = Math.floor(Date.now() / 1000) * 1000 - 3600_000
+  env.origin.script('/exp', { headers: { date: httpDate(date), expires: httpDate(date + 120_000) } })
+  await env.send('/exp')
+  await env.waitStored('/exp')
+  const b = await env.send('/exp')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=120')
+  env.clock.advance(120)
+  const c = await env.send('/exp')
+  assert.is(c.body, 'response #2')
+})
+
+test('RFC 9111 §5.3: an invalid Expires ("0") means already expired: not reused', async () => {
+  const env = await pool.start()
+  env.origin.script('/inv', { headers: { expires: '0' } })
+  await env.send('/inv')
+  const b = await env.send('/inv')
+  assert.is(b.body, 'response #2')
+  assert.is(env.origin.count, 2)
+})
+
+test('RFC 9111 §4.2.1: of two Expires field lines the first is used', async () => {
+  const env = await pool.start()
+  const date = Math.floor(Date.now() / 1000) * 1000
+  env.origin.script('/two-exp', { headers: { date: httpDate(date), expires: [httpDate(date + 60_000), httpDate(date + 600_000)] } })
+  await env.send('/two-exp')
+  await env.waitStored('/two-exp')
+  const b = await env.send('/two-exp')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=60')
+})
+
+test('RFC 9111 §1.2.2: a max-age that is not delta-seconds is invalid: the response is treated as stale', async () => {
+  const env = await pool.start()
+  for (const [i, cc] of ['max-age=abc', 'max-age=-5', 'max-age=1.5', 'max-age='].entries()) {
+    env.origin.script(`/bad${i}`, { headers: { 'cache-control': cc } })
+    await env.send(`/bad${i}`)
+    const b = await env.send(`/bad${i}`)
+    assert.is(b.body, `response #${2 * i + 2}`, cc)
+  }
+  assert.is(env.origin.count, 8)
+})
+
+test('RFC 9111 §4.2.1: conflicting duplicate max-age directives: the response is considered stale', async () => {
+  const env = await pool.start()
+  env.origin.script('/dup', { headers: { 'cache-control': 'max-age=60, max-age=3600' } })
+  await env.send('/dup')
+  const b = await env.send('/dup')
+  assert.is(b.body, 'response #2')
+})
+
+test('RFC 9111 §4.2.1: a duplicate max-age with the same value is harmless', async () => {
+  const env = await pool.start()
+  env.origin.script('/same', { headers: { 'cache-control': ['max-age=60', 'max-age=60'] } })
+  await env.send('/same')
+  await env.waitStored('/same')
+  const b = await env.send('/same')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=60')
+})
+
+test('RFC 9111 §4.2.1: a very large max-age is capped, never overflowing into "expired"', async () => {
+  const env = await pool.start()
+  env.origin.script('/huge', { headers: { 'cache-control': 'max-age=99999999999999999999' } })
+  await env.send('/huge')
+  await env.waitStored('/huge')
+  const b = await env.send('/huge')
+  assert.is(b.body, 'response #1')
+  assert.match(String(b.headers['cache-status']), /^cachet; hit; ttl=\d+$/)
+  assert.ok(statusTtl(b) > 86_400, `ttl ${statusTtl(b)} is more than a day`)
+})
+
+test('RFC 9111 §4.2.2: no explicit lifetime (only Last-Modified) is not stored by a plain `cachet serve`', async () => {
+  const env = await pool.start()
+  env.origin.script('/heur', { headers: { 'last-modified': httpDate(Date.now() - 86_400_000) } })
+  await env.send('/heur')
+  const b = await env.send('/heur')
+  assert.is(b.body, 'response #2')
+  assert.is(await env.entry('/heur'), undefined)
+})
+
+test('RFC 9111 §4.2.3: a hit carries Age = resident time on the cache clock', async () => {
+  const env = await pool.start()
+  env.origin.script('/age', { headers: { 'cache-control': 'max-age=100' } })
+  const a = await env.send('/age')
+  assert.is(a.headers.age, undefined)
+  await env.waitStored('/age')
+  assert.is((await env.send('/age')).headers.age, '0')
+  env.clock.advance(7)
+  const b = await env.send('/age')
+  assert.is(b.headers.age, '7')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=93')
+})
+
+test('RFC 9111 §4.2.3: the origin\'s own Age counts: it adds to the served Age and shortens the lifetime', async () => {
+  const env = await pool.start()
+  env.origin.script('/oage', { headers: { 'cache-control': 'max-age=100', age: '30' } })
+  const a = await env.send('/oage')
+  assert.is(a.headers.age, '30') // a miss forwards the origin's Age unchanged
+  await env.waitStored('/oage')
+  const b = await env.send('/oage')
+  assert.is(b.headers.age, '30')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=70')
+  env.clock.advance(10)
+  const c = await env.send('/oage')
+  assert.is(c.headers.age, '40')
+  assert.is(c.headers['cache-status'], 'cachet; hit; ttl=60')
+  env.clock.advance(60)
+  const d = await env.send('/oage')
+  assert.is(d.body, 'response #2')
+  assert.is(env.origin.count, 2)
+})
+
+test('RFC 9111 §4.2.3: an origin Age at or past max-age means the response arrives stale: not reused', async () => {
+  const env = await pool.start()
+  env.origin.script('/old', { headers: { 'cache-control': 'max-age=60', age: '60' } })
+  await env.send('/old')
+  const b = await env.send('/old')
+  assert.is(b.body, 'response #2')
+})
+
+test('RFC 9111 §5.1: an invalid Age is ignored (the lifetime is max-age)', async () => {
+  const env = await pool.start()
+  env.origin.script('/badage', { headers: { 'cache-control': 'max-age=60', age: 'soon' } })
+  await env.send('/badage')
+  await env.waitStored('/badage')
+  const b = await env.send('/badage')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=60')
+  assert.is(b.headers.age, '0')
+})
+
+test('RFC 9111 §4.2.3: Age on a hit also counts the Expires-based lifetime down', async () => {
+  const env = await pool.start()
+  const date = Math.floor(Date.now() / 1000) * 1000
+  env.origin.script('/expage', { headers: { date: httpDate(date), expires: httpDate(date + 100_000), age: '20' } })
+  await env.send('/expage')
+  await env.waitStored('/expage')
+  const b = await env.send('/expage')
+  assert.is(b.headers.age, '20')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=80')
+})
+
+test.run()

@@ -1,0 +1,116 @@
+/**
+ * Status codes through `cachet serve` (RFC 9111 §3, RFC 9110 §15): which statuses are stored when
+ * the response states its lifetime, that any status (299, 999) is forwarded untouched, that a 206
+ * is never stored (§3.3: cachet does not combine partial content), and that 1xx/5xx are not stored.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { envs, type Reply } from './harness.js'
+
+const test = suite('conformance: status codes (RFC 9111 §3)')
+const pool = envs()
+test.after.each(pool.closeAll)
+
+const STORED = [200, 203, 204, 300, 301, 302, 307, 308, 404, 405, 410, 414, 501]
+const NOT_STORED = [201, 202, 206, 299, 400, 403, 500, 502, 503, 504, 999]
+
+test('RFC 9111 §3: responses with explicit freshness and an understood, cacheable status are stored and replayed with that status', async () => {
+  const env = await pool.start()
+  let n = 0
+  for (const status of STORED) {
+    const path = `/s${status}`
+    env.origin.script(path, { status, headers: { 'cache-control': 'max-age=60', ...(status >= 300 && status < 400 ? { location: '/there' } : {}) } })
+    const a = await env.send(path)
+    n++
+    assert.is(a.status, status)
+    await env.waitStored(path)
+    const b = await env.send(path)
+    assert.is(b.status, status, `${status} replayed`)
+    assert.is(b.headers['cache-status'], 'cachet; hit; ttl=60', `${status} is a hit`)
+    assert.is(b.body, status === 204 ? '' : `response #${n}`)
+    assert.is(b.headers['x-response'], String(n))
+    if (status >= 300 && status < 400) assert.is(b.headers.location, '/there')
+  }
+  assert.is(env.origin.count, STORED.length)
+})
+
+test('RFC 9111 §3: other statuses are forwarded but not stored, even with max-age', async () => {
+  const env = await pool.start()
+  for (const status of NOT_STORED) {
+    const path = `/n${status}`
+    env.origin.script(path, { status, headers: { 'cache-control': 'max-age=60', ...(status === 206 ? { 'content-range': 'bytes 0-10/100' } : {}) } })
+    const before = env.origin.count
+    const a = await env.send(path)
+    assert.is(a.status, status)
+    const b = await env.send(path)
+    assert.is(b.status, status)
+    assert.is(b.body, `response #${before + 2}`, `${status} is not reused`)
+    assert.is(await env.entry(path), undefined, `${status} is not stored`)
+  }
+})
+
+test('RFC 9110 §15: unknown statuses (299, 999) go through untouched: status, headers and body', async () => {
+  const env = await pool.start()
+  env.origin.script('/odd', (req) => ({ status: req.n === 1 ? 299 : 999, headers: { 'x-odd': `yes ${req.n}` }, body: `odd body ${req.n}` }))
+  const a = await env.send('/odd')
+  assert.is(a.status, 299)
+  assert.is(a.headers['x-odd'], 'yes 1')
+  assert.is(a.body, 'odd body 1')
+  assert.is(a.complete, true)
+  const b = await env.send('/odd')
+  assert.is(b.status, 999)
+  assert.is(b.headers['x-odd'], 'yes 2')
+  assert.is(b.body, 'odd body 2')
+})
+
+test('RFC 9110 §14.2: a Range request that the origin answers 206 is passed on, and the 206 is never replayed to a full GET', async () => {
+  const env = await pool.start()
+  env.origin.script('/range', (req): Reply => req.headers.range !== undefined
+    ? { status: 206, headers: { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-3/20' }, body: 'resp' }
+    : { headers: { 'cache-control': 'max-age=60' } })
+  const a = await env.send('/range', { headers: { range: 'bytes=0-3' } })
+  assert.is(a.status, 206)
+  assert.is(a.body, 'resp')
+  assert.is(env.origin.requests[0]!.headers.range, 'bytes=0-3')
+  const b = await env.send('/range')
+  assert.is(b.status, 200)
+  assert.is(b.body, 'response #2')
+})
+
+test('RFC 9111 §3: a 204 is stored with no body', async () => {
+  const env = await pool.start()
+  env.origin.script('/empty', { status: 204, headers: { 'cache-control': 'max-age=60' } })
+  await env.send('/empty')
+  await env.waitStored('/empty')
+  const b = await env.send('/empty')
+  assert.is(b.status, 204)
+  assert.is(b.body, '')
+  assert.is(b.headers['content-length'], undefined)
+  assert.is(b.headers['x-response'], '1')
+})
+
+test('RFC 9110 §9.3.2: a HEAD on a cold cache is forwarded and stores nothing for GET', async () => {
+  const env = await pool.start()
+  env.origin.script('/head', { headers: { 'cache-control': 'max-age=60' } })
+  const h = await env.send('/head', { method: 'HEAD' })
+  assert.is(h.status, 200)
+  assert.is(h.body, '')
+  assert.is(env.origin.requests[0]!.method, 'HEAD')
+  const g = await env.send('/head')
+  assert.is(g.body, 'response #2')
+  assert.is(g.headers['cache-status'], 'cachet; fwd=uri-miss')
+})
+
+test('policy-format.md "Freshness": a body over maxBodySize (default 1 MiB) is relayed whole and not stored', async () => {
+  const env = await pool.start()
+  const big = Buffer.alloc(2 * 1024 * 1024, 'b')
+  env.origin.script('/huge', { headers: { 'cache-control': 'max-age=60' }, body: big })
+  const a = await env.send('/huge')
+  assert.is(a.complete, true)
+  assert.ok(a.bytes.equals(big))
+  const b = await env.send('/huge')
+  assert.is(b.headers['x-response'], '2')
+  assert.is(await env.entry('/huge'), undefined)
+})
+
+test.run()
