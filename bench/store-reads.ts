@@ -1,12 +1,14 @@
 /**
- * Why `getWithTokens` on one Redis server is one Lua script and not a pipeline: the command
- * shapes compared on a throw-away local redis-server (4 KiB entry, 1 and 3 tokens, 1 and 32
- * concurrent callers, median of 7 runs). Not a test (no assertions on speed); run by hand:
- *   node --import tsx test/store/get-with-tokens.bench.ts
+ * The command shapes for `getWithTokens` on one Redis server, compared on a throw-away local
+ * redis-server (4 KiB entry, 1 and 3 tokens, 1 and 32 concurrent callers, median of 7 runs):
+ * pipeline, parallel GET+MGET, a read-only Lua script, one MGET (what RedisStore sends, with
+ * auto-pipelining). Latency favoured the script when idle; under load the script cost
+ * redis-server 6-8x the CPU of MGET, so the store uses MGET. Not a test; run by hand:
+ *   node --import tsx bench/store-reads.ts
  */
 import { Redis } from 'ioredis'
-import { RedisStore, failOpenRedisOptions } from '../../src/store/redis.js'
-import { startRedis } from '../helpers/redis-server.js'
+import { RedisStore, failOpenRedisOptions } from '../src/store/redis.js'
+import { startRedis } from '../test/helpers/redis-server.js'
 
 type Read = (key: string, gens: string[]) => Promise<[Buffer | null | undefined, (string | null | undefined)[]]>
 
@@ -34,7 +36,11 @@ const variants: Record<string, Read> = {
     for (let i = 1; i < res.length; i++) tokens.push(res[i]?.toString() ?? null)
     return [res[0] ?? null, tokens]
   },
-  'RedisStore (Lua + deadline)': (key, gens) => store.getWithTokens(key, gens),
+  'one MGET': async (key, gens) => {
+    const res = await r.mgetBuffer(key, ...gens)
+    return [res[0] ?? null, res.slice(1).map((t) => t?.toString() ?? null)]
+  },
+  'RedisStore (MGET + deadline)': (key, gens) => store.getWithTokens(key, gens),
 }
 
 async function run(read: Read, gens: string[], n: number, concurrency: number): Promise<number> {
