@@ -19,6 +19,7 @@ import { defaultLogger, rateLimited } from './log.js'
 import { purgeGens, type PurgeRequest, type PurgeResult } from './purge.js'
 import { createAdmin, type AdminOptions } from './admin.js'
 import { GEN_TTL } from './capture.js'
+import { SharedGens } from './shared-gens.js'
 
 export type ReloadResult =
   | { readonly ok: true; readonly version: string; readonly changed: boolean; readonly warnings: readonly Diagnostic[] }
@@ -120,6 +121,7 @@ class CacheImpl extends EventEmitter implements Cache {
       log,
       coalesceWaitMs: opts.coalesceWaitMs,
       lockTtlMs: opts.lockTtlMs,
+      sharedGens: store.kind === 'memory' ? undefined : new SharedGens(store),
     }
   }
 
@@ -216,6 +218,13 @@ class CacheImpl extends EventEmitter implements Cache {
   async purge(what: PurgeRequest): Promise<PurgeResult> {
     const gens = purgeGens(this.#rt.policies.current, this.name, what)
     if (gens.length > 0) await this.store.bump(gens, GEN_TTL)
+    const shared = this.#rt.sharedGens
+    if (shared !== undefined && (what.all === true || (what.rules?.length ?? 0) > 0)) {
+      // namespace and rule tokens are held by each instance for a moment (shared-gens.ts): wait
+      // that long, so that when this resolves no instance can still serve a covered entry
+      shared.forget(gens)
+      await new Promise((res) => { setTimeout(res, shared.ttlMs + 50) })
+    }
     this.#rt.metrics.purges++
     return {
       tags: what.tags?.length ?? 0, urls: what.urls?.length ?? 0, rules: what.rules?.length ?? 0,

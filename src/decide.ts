@@ -47,6 +47,8 @@ export type Decision =
       readonly removedQuery: boolean
       /** generation keys the entry depends on: [all, rule, url, ...tags]; see tags.ts */
       readonly gens: readonly string[]
+      /** gens without the first two (namespace and rule), which shared-gens.ts may hold locally */
+      readonly rest: readonly string[]
       /** the resolved tags (for explain) */
       readonly tags: readonly string[]
     }
@@ -59,6 +61,7 @@ const MEMO_MAX = 10_000
 interface Memo {
   readonly key: string
   readonly gens: readonly string[]
+  readonly rest: readonly string[]
   readonly tags: readonly string[]
 }
 
@@ -124,7 +127,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
       tags = templates.map((t) => t(segments, q.kept))
       for (const t of tags) gens.push(tagGen(name, t))
     }
-    m = { key: entryKey(name, rule, material), gens, tags }
+    m = { key: entryKey(name, rule, material), gens, rest: gens.slice(2), tags }
     if (set.memo.size >= MEMO_MAX) set.memo.clear()
     set.memo.set(material, m)
   }
@@ -138,6 +141,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
     authorized,
     removedQuery: q.querystring !== req.querystring,
     gens: m.gens,
+    rest: m.rest,
     tags: m.tags,
   }
 }

@@ -34,7 +34,7 @@ interface Read {
 }
 
 export function createMiddleware(rt: Runtime) {
-  const { name, store, metrics } = rt
+  const { name, store, metrics, sharedGens } = rt
   /** in-process coalescing: primary key → the leader's stored entry (null: nothing usable) */
   const flights = new Map<string, Promise<Entry | null>>()
   const refreshing = new Set<string>()
@@ -119,6 +119,28 @@ export function createMiddleware(rt: Runtime) {
     await fetch(ctx, next, d, entry, r === undefined ? 'miss' : entry !== undefined ? 'stale' : r.varyMiss ? 'vary-miss' : 'uri-miss', r === undefined)
   }
 
+  /**
+   * hot path: the value at `key` and the current tokens of all of the lookup's generation keys.
+   * On a shared store the namespace and rule tokens come from shared-gens.ts (see there).
+   */
+  function getWithTokens(key: string, d: Lookup): Promise<[Buffer | undefined, (string | undefined)[]]> {
+    if (sharedGens === undefined) return store.getWithTokens(key, d.gens)
+    const a = sharedGens.peek(d.gens[0]!)
+    const r = sharedGens.peek(d.gens[1]!)
+    if (a !== undefined && r !== undefined) {
+      return store.getWithTokens(key, d.rest).then(([buf, t]) => [buf, [a, r, ...t]])
+    }
+    return Promise.all([store.getWithTokens(key, d.rest), sharedGens.load([d.gens[0]!, d.gens[1]!])])
+      .then(([[buf, t], shared]) => [buf, [...shared, ...t]])
+  }
+
+  /** The tokens a new entry records, read (created where absent) before the origin is asked. */
+  async function tokensFor(d: Lookup): Promise<string[]> {
+    if (sharedGens === undefined) return store.tokens(d.gens, GEN_TTL)
+    const [shared, rest] = await Promise.all([sharedGens.load([d.gens[0]!, d.gens[1]!]), store.tokens(d.rest, GEN_TTL)])
+    return [...shared, ...rest]
+  }
+
   /** hot path: the entry for this request (following a Vary index), if present and not purged. */
   async function read(d: Lookup, ctx: Context): Promise<Read> {
     const hint = varyHints.get(d.key)
@@ -127,12 +149,12 @@ export function createMiddleware(rt: Runtime) {
     let varyMiss = false
     if (hint !== undefined) {
       const vkey = variantOf(d.key, hint, ctx)
-      const [vbuf, t] = await store.getWithTokens(vkey, d.gens)
+      const [vbuf, t] = await getWithTokens(vkey, d)
       entry = vbuf === undefined ? undefined : decode(vkey, vbuf)
       tokens = t
       if (entry === undefined || entry.kind !== 'response') { varyHints.delete(d.key); return read(d, ctx) }
     } else {
-      const [buf, t] = await store.getWithTokens(d.key, d.gens)
+      const [buf, t] = await getWithTokens(d.key, d)
       tokens = t
       entry = buf === undefined ? undefined : decode(d.key, buf)
       if (entry !== undefined && entry.kind === 'vary') {
@@ -225,7 +247,7 @@ export function createMiddleware(rt: Runtime) {
     // A read that failed does not mean a write will: try (with its own deadline) so that a slow
     // moment does not turn every leader into an uncached fetch.
     let tokens: readonly string[] | null = null
-    if (store.ready) tokens = await store.tokens(d.gens, GEN_TTL).catch((err) => { rt.onStoreError(err); return null })
+    if (store.ready) tokens = await tokensFor(d).catch((err) => { rt.onStoreError(err); return null })
     const fetchStart = rt.now()
 
     // Ask the application for a full response (so that it can be stored) or, with a stored
@@ -346,7 +368,7 @@ export function createMiddleware(rt: Runtime) {
     }
     try {
       metrics.refreshes++
-      const tokens = await store.tokens(d.gens, GEN_TTL)
+      const tokens = await tokensFor(d)
       const fetchStart = rt.now()
       detach(ctx)
       // the cache's own request: the full representation, whatever the triggering client asked

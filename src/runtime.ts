@@ -4,6 +4,7 @@
 import type { PolicySet } from './policy-set.js'
 import type { Store } from './store/types.js'
 import type { Logger } from './options.js'
+import type { SharedGens } from './shared-gens.js'
 
 /** Counters; plain numbers, incremented on the request path (no allocation). */
 export interface Metrics {
@@ -48,4 +49,6 @@ export interface Runtime {
   readonly coalesceWaitMs: number
   /** life of the cross-instance fetch lock, ms */
   readonly lockTtlMs: number
+  /** namespace and rule tokens held locally (shared stores only; undefined for the memory store) */
+  readonly sharedGens: SharedGens | undefined
 }
