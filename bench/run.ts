@@ -4,26 +4,32 @@
  * Environment:
  * - `BENCH_QUICK=1`  smoke run: 1 s rounds, 2 rounds per variant
  * - `BENCH_JSON=FILE` also write every figure as JSON to FILE
- * - `BENCH_ONLY=http|matcher` run one of the two
+ * - `BENCH_ONLY=http|hit|matcher` run one of them (hit: bench/hit-path.ts, no network)
  *
  * How to read the figures: bench/README.md.
  */
 import { writeFileSync } from 'node:fs'
 import { benchHttp, type HttpBenchResult } from './http.js'
 import { benchMatcher, type Row as MatcherRow } from './matcher.js'
+import { benchHitPath, formatHitPath, type HitPathResult } from './hit-path.js'
 
 const only = process.env.BENCH_ONLY
 const quick = process.env.BENCH_QUICK === '1'
 
 async function main(): Promise<number> {
-  if (only !== undefined && only !== 'http' && only !== 'matcher') {
-    process.stderr.write(`BENCH_ONLY must be "http" or "matcher", got ${JSON.stringify(only)}\n`)
+  if (only !== undefined && only !== 'http' && only !== 'hit' && only !== 'matcher') {
+    process.stderr.write(`BENCH_ONLY must be "http", "hit" or "matcher", got ${JSON.stringify(only)}\n`)
     return 2
   }
-  const out: { quick: boolean; http?: HttpBenchResult; matcher?: MatcherRow[] } = { quick }
+  const out: { quick: boolean; http?: HttpBenchResult; hit?: HitPathResult; matcher?: MatcherRow[] } = { quick }
 
   if (only === undefined || only === 'http') {
     out.http = await benchHttp()
+  }
+
+  if (only === undefined || only === 'hit') {
+    out.hit = await benchHitPath(quick ? { n: 20_000, rounds: 2 } : {})
+    process.stdout.write(`\n${formatHitPath(out.hit)}\n`)
   }
 
   if (only === undefined || only === 'matcher') {

@@ -89,6 +89,26 @@ const decoded = new WeakMap<Buffer, Entry>()
 
 const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string')
 
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/
+// RFC 9110 §5.5 field values: visible ASCII, obs-text, SP and HTAB; never CR, LF or NUL
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+
+/**
+ * Stored headers are replayed without Node's per-call validation (respond.ts), so they are
+ * validated here, once per decode: lower-case token names, values without control characters.
+ * An entry that fails (a foreign or corrupted writer) is not an entry.
+ */
+function validHeaders(h: unknown[]): boolean {
+  if (h.length % 2 !== 0) return false
+  for (let i = 0; i < h.length; i += 2) {
+    const n = h[i]
+    const v = h[i + 1]
+    if (typeof n !== 'string' || !TOKEN.test(n)) return false
+    if (typeof v === 'string') { if (BAD_VALUE.test(v)) return false } else if (!strings(v) || v.some((x) => BAD_VALUE.test(x))) return false
+  }
+  return true
+}
+
 /**
  * hot path: bytes → Entry, or undefined for anything that is not a complete entry of this version.
  * `memoise`: the store hands back the same Buffer each time (the memory store), so remember it.
@@ -108,7 +128,7 @@ export function decodeEntry(buf: Buffer, memoise = false): Entry | undefined {
     return undefined
   }
   if (m === null || typeof m !== 'object' || m.v !== 1 || typeof m.s !== 'number' || !Array.isArray(m.h) ||
-      typeof m.t !== 'number' || typeof m.e !== 'number' || !strings(m.g)) return undefined
+      typeof m.t !== 'number' || typeof m.e !== 'number' || !strings(m.g) || !validHeaders(m.h)) return undefined
   const entry: Entry = {
     kind: m.k === 1 ? 'vary' : 'response',
     status: m.s,

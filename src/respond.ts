@@ -1,9 +1,25 @@
 /**
  * Answering from a stored entry, and detaching a context for a background refresh.
  */
-import { ServerResponse } from 'node:http'
+import { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'koa'
 import type { Entry } from './entry.js'
+
+/**
+ * Node keeps a response's headers in `res[kOutHeaders]` as { lower-case name: [name, value] }.
+ * setHeader() validates each name and value on every call: a fifth of a hit's JavaScript when
+ * measured (bench/hit-path.ts). Stored headers are validated once, when decoded (entry.ts), so a
+ * hit writes them there directly. Found by probing at load; if this Node keeps them elsewhere,
+ * setHeader() is used.
+ */
+const kOutHeaders: symbol | undefined = (() => {
+  const probe = new ServerResponse(new IncomingMessage(null as never))
+  probe.setHeader('x-probe', '1')
+  const k = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'kOutHeaders')
+  const store = k === undefined ? undefined : (probe as unknown as Record<symbol, unknown>)[k] as Record<string, unknown> | undefined
+  const ok = store !== undefined && Array.isArray(store['x-probe']) && (store['x-probe'] as unknown[])[1] === '1'
+  return ok ? k : undefined
+})()
 
 /**
  * hot path: replay a stored response: its status, headers and body byte for byte, a
@@ -13,7 +29,12 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
   const res = ctx.res
   ctx.status = entry.status
   const h = entry.headers
-  for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string | string[])
+  const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
+  if (out !== undefined) {
+    for (let i = 0; i < h.length; i += 2) out[h[i] as string] = [h[i] as string, h[i + 1] as string | readonly string[]]
+  } else {
+    for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string | string[])
+  }
   // RFC 9111 §4.2.3: current_age = corrected_initial_age + resident_time
   res.setHeader('Age', String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))))
   res.setHeader('Cache-Status', status)
@@ -22,6 +43,13 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
   // If-None-Match); ctx.fresh copies every response header, so only when there is one to check
   const h2 = ctx.req.headers
   if ((h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) && ctx.fresh) ctx.status = 304
+}
+
+function headerStore(res: ServerResponse, k: symbol): Record<string, unknown> {
+  const r = res as unknown as Record<symbol, Record<string, unknown> | null>
+  let out = r[k]
+  if (out === null || out === undefined) r[k] = out = Object.create(null) as Record<string, unknown>
+  return out
 }
 
 /** Seconds of freshness left (negative once stale), as Cache-Status' `ttl` (RFC 9211 §2.5). */
