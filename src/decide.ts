@@ -58,13 +58,6 @@ const NO_PAIRS: readonly Pair[] = Object.freeze([])
 /** material → key and generations: the same request shape hashes once, then is a Map lookup */
 const MEMO_MAX = 10_000
 
-interface Memo {
-  readonly key: string
-  readonly gens: readonly string[]
-  readonly rest: readonly string[]
-  readonly tags: readonly string[]
-}
-
 /** `Host` value → host name, as Koa's ctx.hostname reads it (IPv6 keeps its brackets), without re-parsing the header. */
 export function hostnameOf(host: string): string {
   if (host.charCodeAt(0) === 0x5b /* [ */) {

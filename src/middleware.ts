@@ -12,16 +12,15 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Context, Next } from 'koa'
-import { decide, locate, type Decision } from './decide.js'
-import { decodeEntry, encodeEntry, type Entry } from './entry.js'
-import { verdict } from './freshness.js'
+import { decide, type Decision } from './decide.js'
+import { decodeEntry, type Entry } from './entry.js'
 import { appendStatus, fwdStatus, hitStatus } from './cache-status.js'
-import { capture, GEN_TTL, NOT_STORED, variantKey, varyValues, type StorePlan } from './capture.js'
+import { capture, GEN_TTL, variantKey, varyValues, type StorePlan } from './capture.js'
 import { clearResponse, detach, serveEntry, ttlSeconds } from './respond.js'
-import { pathSegments, tagGen } from './tags.js'
-import { matchPath } from './key/sanitize.js'
+import { tagGen } from './tags.js'
 import type { Runtime } from './runtime.js'
-import type { PolicySet } from './policy-set.js'
+import { invalidateAfterUnsafe, isUnsafe } from './invalidate.js'
+import { freshen, sameRepresentation, setValidators } from './revalidate.js'
 
 type Lookup = Extract<Decision, { kind: 'lookup' }>
 
@@ -67,14 +66,14 @@ export function createMiddleware(rt: Runtime) {
     if (d.kind === 'pass') {
       if (!isUnsafe(ctx.method)) return next()
       await next()
-      await invalidateAfterUnsafe(ctx, set, undefined)
+      await invalidateAfterUnsafe(rt, ctx, set, undefined)
       return
     }
     if (d.kind === 'method') {
       metrics.method++
       await next()
       setStatus(ctx, fwdStatus(name, 'method'))
-      if (isUnsafe(ctx.method)) await invalidateAfterUnsafe(ctx, set, d)
+      if (isUnsafe(ctx.method)) await invalidateAfterUnsafe(rt, ctx, set, d)
       return
     }
     if (d.kind === 'bypass') {
@@ -297,7 +296,7 @@ export function createMiddleware(rt: Runtime) {
         return
       }
       // RFC 9111 §4.3.4: freshen the stored response with the 304's headers, keep its body
-      const fresh = freshen(ctx, d, stale!, tokens, now)
+      const fresh = freshen(rt, ctx, d, stale!, tokens, now)
       clearResponse(ctx)
       metrics.revalidated++
       serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored }))
@@ -383,7 +382,7 @@ export function createMiddleware(rt: Runtime) {
       const now = rt.now()
       if (validated && ctx.status === 304) {
         if (sameRepresentation(stale, ctx)) {
-          freshen(ctx, d, stale, tokens, now)
+          freshen(rt, ctx, d, stale, tokens, now)
           metrics.revalidated++
         } else {
           store.delete([stale.vary === null ? d.key : variantKey(d.key, stale.vary)]).catch(rt.onStoreError)
@@ -403,65 +402,7 @@ export function createMiddleware(rt: Runtime) {
     }
   }
 
-  /** §4.3.4: the stored response with the 304's end-to-end headers laid over it, and a new lifetime. */
-  function freshen(ctx: Context, d: Lookup, stale: Entry, tokens: readonly string[] | null, now: number): { entry: Entry; stored: boolean } {
-    const res = ctx.res
-    const headers = new Map<string, string | readonly string[]>()
-    for (let i = 0; i < stale.headers.length; i += 2) headers.set(stale.headers[i] as string, stale.headers[i + 1]!)
-    for (const n of res.getHeaderNames()) {
-      const v = res.getHeader(n)
-      // §3.2: every field of the 304 except framing (Content-Length) and what is never stored
-      if (v === undefined || NOT_STORED.has(n) || n === 'content-length' || n === 'content-type') continue
-      headers.set(n, typeof v === 'number' ? String(v) : v as string | string[])
-    }
-    if (res.getHeader('date') === undefined) headers.set('date', new Date(now).toUTCString())
-    const flat: (string | readonly string[])[] = []
-    for (const [n, v] of headers) flat.push(n, v)
-    const cookie = res.getHeader('set-cookie')
-    const v = verdict(d.rule, { status: stale.status, header: (n) => (n === 'set-cookie' ? cookie : headers.get(n.toLowerCase())) }, d.authorized, now)
-    const entry: Entry = { ...stale, headers: flat, storedAt: now, expires: now + (v.reason === undefined ? v.ttl : 0), initialAge: v.initialAge, swr: v.swr, sie: v.sie, tokens: tokens ?? stale.tokens }
-    const stored = v.reason === undefined && tokens !== null
-    if (stored) {
-      const hasValidator = headers.has('etag') || headers.has('last-modified')
-      const storeTtl = v.ttl + Math.max(v.swr, v.sie, hasValidator ? Math.max(v.ttl, 60_000) : 0)
-      store.set(entry.vary === null ? d.key : variantKey(d.key, entry.vary), encodeEntry(entry), storeTtl).catch(rt.onStoreError)
-    }
-    return { entry, stored }
-  }
 
-  /** RFC 9111 §4.4: a successful unsafe request invalidates the URL, and its Location / Content-Location when same-origin. */
-  async function invalidateAfterUnsafe(ctx: Context, set: PolicySet, d: Extract<Decision, { kind: 'method' }> | undefined): Promise<void> {
-    const status = ctx.status
-    if (status < 200 || status >= 400) return
-    const gens: string[] = []
-    const self = locate(set, name, ctx.hostname, ctx.path, ctx.querystring)
-    if (self !== undefined) gens.push(self.urlGen)
-    for (const h of ['location', 'content-location']) {
-      const v = ctx.response.get(h)
-      if (!v) continue
-      const u = sameOrigin(ctx, v)
-      if (u === undefined) continue
-      const l = locate(set, name, ctx.hostname, u.pathname, u.search.slice(1))
-      if (l !== undefined) gens.push(l.urlGen)
-    }
-    if (d !== undefined) {
-      const templates = set.invalidate[d.rule.index] ?? []
-      if (templates.length > 0) {
-        // the same decoded path the stored entries' tags were resolved from (decide.ts)
-        const segments = pathSegments(matchPath(ctx.path) ?? ctx.path)
-        const pairs = [...new URLSearchParams(ctx.querystring)] as [string, string][]
-        for (const t of templates) gens.push(tagGen(name, t(segments, pairs)))
-      }
-    }
-    if (gens.length === 0) return
-    try {
-      await store.bump(gens, GEN_TTL)
-      metrics.invalidations++
-    } catch (err) {
-      rt.onStoreError(err)
-      rt.log.warn(`invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`)
-    }
-  }
 }
 
 /**
@@ -486,45 +427,10 @@ function setStatus(ctx: Context, mine: string): void {
   ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, mine))
 }
 
-function isUnsafe(method: string): boolean {
-  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE'
-}
-
 /** Every token the entry recorded is still there, unchanged. */
 function sameTokens(recorded: readonly string[], current: readonly (string | undefined)[]): boolean {
   if (recorded.length !== current.length) return false
   for (let i = 0; i < recorded.length; i++) if (current[i] === undefined || current[i] !== recorded[i]) return false
-  return true
-}
-
-/**
- * §4.3.4: a 304 updates a stored response only if it names the same representation: when both
- * carry an ETag they must match (weakly: W/ prefixes aside).
- */
-function sameRepresentation(stale: Entry, ctx: Context): boolean {
-  const fresh = ctx.res.getHeader('etag')
-  if (fresh === undefined) return true
-  let stored: string | undefined
-  for (let i = 0; i < stale.headers.length; i += 2) if (stale.headers[i] === 'etag') stored = String(stale.headers[i + 1])
-  if (stored === undefined) return true
-  const bare = (t: string) => t.trim().replace(/^W\//, '')
-  return bare(String(fresh)) === bare(stored)
-}
-
-/** Puts the stored validators on the request: true when there was one to send. */
-function setValidators(ctx: Context, stale: Entry): boolean {
-  let etag: string | undefined
-  let lastModified: string | undefined
-  for (let i = 0; i < stale.headers.length; i += 2) {
-    if (stale.headers[i] === 'etag') etag = String(stale.headers[i + 1])
-    else if (stale.headers[i] === 'last-modified') lastModified = String(stale.headers[i + 1])
-  }
-  if (etag === undefined && lastModified === undefined) return false
-  const h = ctx.req.headers
-  delete h['if-none-match']
-  delete h['if-modified-since']
-  if (etag !== undefined) h['if-none-match'] = etag
-  if (lastModified !== undefined) h['if-modified-since'] = lastModified
   return true
 }
 
@@ -538,16 +444,6 @@ function usable(e: Entry, ctx: Context): boolean {
 function errorStatus(err: unknown): number {
   const s = (err as { status?: unknown; statusCode?: unknown } | null)?.status ?? (err as { statusCode?: unknown } | null)?.statusCode
   return typeof s === 'number' && s >= 400 && s <= 599 ? s : 500
-}
-
-function sameOrigin(ctx: Context, value: string): URL | undefined {
-  try {
-    const base = `${ctx.protocol}://${ctx.host}`
-    const u = new URL(value, `${base}${ctx.path}`)
-    return u.origin === new URL(base).origin ? u : undefined
-  } catch {
-    return undefined
-  }
 }
 
 function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {

@@ -1,0 +1,60 @@
+/**
+ * Invalidation after unsafe methods (RFC 9111 §4.4) and the rule's declarative `invalidate.tags`:
+ * both bump generation tokens (README "How purge works") before the response is sent.
+ */
+import type { Context } from 'koa'
+import { locate, type Decision } from './decide.js'
+import { GEN_TTL } from './capture.js'
+import { matchPath } from './key/sanitize.js'
+import { pathSegments, tagGen } from './tags.js'
+import type { PolicySet } from './policy-set.js'
+import type { Runtime } from './runtime.js'
+
+export function isUnsafe(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE'
+}
+
+/** RFC 9111 §4.4: a successful unsafe request invalidates the URL, and its Location / Content-Location when same-origin. */
+export async function invalidateAfterUnsafe(rt: Runtime, ctx: Context, set: PolicySet, d: Extract<Decision, { kind: 'method' }> | undefined): Promise<void> {
+  const { name, store, metrics } = rt
+  const status = ctx.status
+  if (status < 200 || status >= 400) return
+  const gens: string[] = []
+  const self = locate(set, name, ctx.hostname, ctx.path, ctx.querystring)
+  if (self !== undefined) gens.push(self.urlGen)
+  for (const h of ['location', 'content-location']) {
+    const v = ctx.response.get(h)
+    if (!v) continue
+    const u = sameOrigin(ctx, v)
+    if (u === undefined) continue
+    const l = locate(set, name, ctx.hostname, u.pathname, u.search.slice(1))
+    if (l !== undefined) gens.push(l.urlGen)
+  }
+  if (d !== undefined) {
+    const templates = set.invalidate[d.rule.index] ?? []
+    if (templates.length > 0) {
+      // the same decoded path the stored entries' tags were resolved from (decide.ts)
+      const segments = pathSegments(matchPath(ctx.path) ?? ctx.path)
+      const pairs = [...new URLSearchParams(ctx.querystring)] as [string, string][]
+      for (const t of templates) gens.push(tagGen(name, t(segments, pairs)))
+    }
+  }
+  if (gens.length === 0) return
+  try {
+    await store.bump(gens, GEN_TTL)
+    metrics.invalidations++
+  } catch (err) {
+    rt.onStoreError(err)
+    rt.log.warn(`invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
+function sameOrigin(ctx: Context, value: string): URL | undefined {
+  try {
+    const base = `${ctx.protocol}://${ctx.host}`
+    const u = new URL(value, `${base}${ctx.path}`)
+    return u.origin === new URL(base).origin ? u : undefined
+  } catch {
+    return undefined
+  }
+}
