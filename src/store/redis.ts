@@ -417,7 +417,12 @@ export class RedisStore implements Store {
     const targets = this.kind === 'cluster' && this.#c.nodes ? this.#c.nodes('master') : [this.#c]
     const problems: string[] = []
     for (const node of targets) {
-      const where = `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`
+      // with Sentinel, options hold ioredis' defaults, not the master: name the peer we talk to
+      const o = node.options as { host?: string; port?: number; sentinels?: unknown; name?: string }
+      const peer = (node as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream
+      const where = o.sentinels
+        ? `Sentinel master "${o.name ?? '?'}"${peer?.remoteAddress ? ` (${peer.remoteAddress}:${peer.remotePort})` : ''}`
+        : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}`
       let maxmemory: string | undefined
       let policy: string | undefined
       try {
