@@ -3,12 +3,12 @@
  * delaying the response (the write is started, not awaited) and never storing a body that did
  * not complete (a stream is teed and written only when it ends within maxBodySize, T28).
  */
-import { Transform, type Readable } from 'node:stream'
+import { Transform, finished, type Readable } from 'node:stream'
 import type { Context } from 'koa'
 import type { Rule } from './policy/types.js'
 import type { Runtime } from './runtime.js'
 import { encodeEntry, type Entry } from './entry.js'
-import { verdict } from './freshness.js'
+import { parseCacheControl, verdict } from './freshness.js'
 import { digest } from './key/compose.js'
 import { tagGen } from './tags.js'
 
@@ -36,6 +36,9 @@ export interface StorePlan {
   readonly fetchStart: number
   /** refresh in the background: nobody reads the body, so consume it ourselves */
   readonly background: boolean
+  /** response headers already set before downstream ran (by outer middleware: a request id…):
+   *  they belong to that request, not to the stored response, unless downstream changed them */
+  readonly preset?: ReadonlyMap<string, unknown>
 }
 
 export interface Captured {
@@ -69,8 +72,15 @@ export function variantKey(key: string, values: readonly string[]): string {
   return `${key}~${digest(s)}`
 }
 
-/** Response headers as stored: end-to-end fields only, names as the application spelled them. */
-export function storedHeaders(res: Context['res'], now: number): (string | string[])[] {
+/** The response headers set before downstream runs (usually none). */
+export function presetHeaders(res: Context['res']): ReadonlyMap<string, unknown> | undefined {
+  const names = res.getHeaderNames()
+  if (names.length === 0) return undefined
+  return new Map(names.map((n) => [n, res.getHeader(n)]))
+}
+
+/** Response headers as stored: end-to-end fields only, lower-case names. */
+export function storedHeaders(res: Context['res'], now: number, preset?: ReadonlyMap<string, unknown>): (string | string[])[] {
   const headers: (string | string[])[] = []
   const connection = String(res.getHeader('connection') ?? '').toLowerCase()
   const named = connection === '' ? null : new Set(connection.split(',').map((c) => c.trim()))
@@ -78,6 +88,7 @@ export function storedHeaders(res: Context['res'], now: number): (string | strin
     const n = raw.toLowerCase()
     const val = res.getHeader(n)
     if (val === undefined || NOT_STORED.has(n) || named?.has(n)) continue
+    if (preset !== undefined && preset.get(n) === val) continue
     headers.push(n, typeof val === 'number' ? String(val) : (val as string | string[]))
   }
   if (res.getHeader('date') === undefined) headers.push('date', new Date(now).toUTCString())
@@ -108,10 +119,28 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     }
     if (varyNames.length === 0) varyNames = null
   }
+  // A compressed body without `Vary: Accept-Encoding` (nginx's gzip_vary is off by default) would
+  // reach clients that cannot decode it: vary on it anyway.
+  if (res.getHeader('content-encoding') !== undefined && !(varyNames?.includes('accept-encoding') ?? false)) {
+    varyNames = [...(varyNames ?? []), 'accept-encoding']
+  }
   const status = ctx.status
   const write = plan.tokens !== null
   const tokens = plan.tokens ?? []
   const headerTags = rule.tagsFromResponse ? responseTags(res) : []
+  const vary = varyNames === null ? null : varyValues(varyNames, (n) => ctx.get(n))
+  // headers as downstream left them, taken once the body is settled (see each branch below)
+  let headers: (string | string[])[] = []
+  const snapshot = () => { headers = storedHeaders(res, now, plan.preset) }
+  /**
+   * Middleware outside cachet runs after it and may still add Set-Cookie or make the response
+   * private: the decision is checked again on the headers that actually went out.
+   */
+  const stillStorable = (): boolean => {
+    if (res.getHeader('set-cookie') !== undefined) return false
+    const cc = parseCacheControl(res.getHeader('cache-control'))
+    return !cc.has('no-store') && !cc.has('private')
+  }
 
   const commit = async (body: Buffer, nullBody: boolean): Promise<Entry | null> => {
     let headerTokens: string[] = []
@@ -120,9 +149,8 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
       // a tag purged while this response was being produced must not be resurrected by it
       if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) return null
     }
-    const vary = varyNames === null ? null : varyValues(varyNames, (n) => ctx.get(n))
     const entry: Entry = {
-      kind: 'response', status, headers: storedHeaders(res, now), storedAt: now, expires: now + ttl,
+      kind: 'response', status, headers, storedAt: now, expires: now + ttl,
       initialAge: v.initialAge, vary, nullBody, tokens, headerTags, headerTokens, swr: v.swr, sie: v.sie, body,
     }
     if (!write) return entry
@@ -140,16 +168,27 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   }
   const started = (body: Buffer, nullBody: boolean): Promise<Entry | null> =>
     commit(body, nullBody).catch((err) => { rt.onStoreError(err); return null })
+  /** a buffered body: written once the response has gone out with its final headers */
+  const whenFinal = (body: Buffer, nullBody: boolean): Promise<Entry | null> => {
+    snapshot()
+    if (plan.background) return started(body, nullBody)
+    return new Promise((resolve) => {
+      finished(res, () => {
+        if (stillStorable()) resolve(started(body, nullBody))
+        else { rt.metrics.notStored++; resolve(null) }
+      })
+    })
+  }
 
   const body = ctx.body as unknown
   const ttlS = Math.floor(ttl / 1000)
-  if (body === null || body === undefined) return { storable: write, ttl: ttlS, entry: started(Buffer.alloc(0), true) }
-  if (Buffer.isBuffer(body)) return sized(body) ? { storable: write, ttl: ttlS, entry: started(body, false) } : NOTHING
+  if (body === null || body === undefined) return { storable: write, ttl: ttlS, entry: whenFinal(Buffer.alloc(0), true) }
+  if (Buffer.isBuffer(body)) return sized(body) ? { storable: write, ttl: ttlS, entry: whenFinal(body, false) } : NOTHING
   if (typeof body === 'string') {
     const buf = Buffer.from(body)
     if (!sized(buf)) return NOTHING
     ctx.body = buf
-    return { storable: write, ttl: ttlS, entry: started(buf, false) }
+    return { storable: write, ttl: ttlS, entry: whenFinal(buf, false) }
   }
   if (isReadable(body)) {
     // Tee: the client gets every byte as it comes; the entry is written only if the stream
@@ -172,6 +211,8 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
       flush(cb) {
         // a body shorter than its Content-Length is incomplete (RFC 9111 §3.3)
         if (length !== undefined && Number(length) !== size) ok = false
+        // the headers are final once the body flows: outer middleware has had its say
+        if (ok && !plan.background && !stillStorable()) { ok = false; rt.metrics.notStored++ }
         resolveEntry(ok ? started(Buffer.concat(chunks, size), false) : null)
         cb()
       },
@@ -181,6 +222,7 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     body.pipe(tee)
     ctx.body = tee
     if (length !== undefined) ctx.set('Content-Length', String(length))
+    snapshot()
     if (plan.background) tee.resume()
     return { storable: false, ttl: ttlS, entry, tee } // not yet stored: Cache-Status says only what is already true
   }
@@ -188,7 +230,7 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     const buf = Buffer.from(JSON.stringify(body)) // exactly what Koa's respond() would send
     if (!sized(buf)) return NOTHING
     ctx.body = buf
-    return { storable: write, ttl: ttlS, entry: started(buf, false) }
+    return { storable: write, ttl: ttlS, entry: whenFinal(buf, false) }
   }
   return NOTHING
 

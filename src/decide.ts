@@ -113,7 +113,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
   if (m === undefined) {
     // everything below is a function of the material (rule version, raw path, keyed query)
     const templates = set.tags[rule.index]!
-    const gens = [allGen(name), ruleGen(name, rule.id), urlGen(name, raw, q.kept)]
+    const gens = [allGen(name), ruleGen(name, rule.id), urlGen(name, path, q.kept)]
     let tags: string[] = NO_TAGS
     if (templates.length > 0) {
       const segments = pathSegments(path)
@@ -149,5 +149,5 @@ export function locate(set: PolicySet, name: string, hostname: string, rawPath: 
   const path = matchPath(rawPath)
   const rule = set.matcher.match(1, hostname, path ?? rawPath)
   if (rule === undefined || !rule.cache) return undefined
-  return { rule, urlGen: urlGen(name, rawPath, filterQuery(rule.key.query, querystring).kept) }
+  return { rule, urlGen: urlGen(name, path ?? rawPath, filterQuery(rule.key.query, querystring).kept) }
 }

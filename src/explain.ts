@@ -85,7 +85,7 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
       for (const h of r.key.headers) headers[h] = get(h) === '' ? null : get(h).trim()
       keyParts = {
         scheme: r.key.host ? req.protocol : null,
-        host: r.key.host ? req.host.toLowerCase() : null,
+        host: r.key.host ? req.host : null,
         path: req.path,
         query: q.kept,
         headers,

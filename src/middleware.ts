@@ -11,11 +11,12 @@
  * after the application answered and never awaited, so the store never delays a response.
  */
 import { randomBytes } from 'node:crypto'
+import { finished } from 'node:stream'
 import type { Context, Next } from 'koa'
 import { decide, type Decision } from './decide.js'
 import { decodeEntry, type Entry } from './entry.js'
 import { appendStatus, fwdStatus, hitStatus } from './cache-status.js'
-import { capture, GEN_TTL, variantKey, varyValues, type StorePlan } from './capture.js'
+import { capture, GEN_TTL, presetHeaders, variantKey, varyValues, type StorePlan } from './capture.js'
 import { clearResponse, detach, serveEntry, ttlSeconds } from './respond.js'
 import { tagGen } from './tags.js'
 import type { Runtime } from './runtime.js'
@@ -30,6 +31,8 @@ interface Read {
   entry: Entry | undefined
   /** the primary key held a Vary index but not this request's variant */
   varyMiss: boolean
+  /** the generation tokens current at this read */
+  tokens: readonly (string | undefined)[]
 }
 
 export function createMiddleware(rt: Runtime) {
@@ -50,7 +53,7 @@ export function createMiddleware(rt: Runtime) {
   const variantKeys = new Map<string, string>()
   function variantOf(key: string, names: readonly string[], ctx: Context): string {
     let memoKey = key
-    for (const n of names) memoKey += `\n${ctx.get(n)}`
+    for (const n of names) memoKey += `\n${n}\n${ctx.get(n)}`
     let v = variantKeys.get(memoKey)
     if (v === undefined) {
       v = variantKey(key, varyValues(names, (n) => ctx.get(n)))
@@ -62,6 +65,10 @@ export function createMiddleware(rt: Runtime) {
 
   return async function cachet(ctx: Context, next: Next): Promise<void> {
     const set = rt.policies.current // read once: this request finishes under this set
+    const conn = ctx.req.headers.connection
+    // hop-by-hop fields named by Connection are dropped by any proxy downstream: drop them before
+    // keying, so the key, the Vary match and the application all see the same request
+    if (conn !== undefined && conn !== 'keep-alive' && conn !== 'close') dropConnectionNamed(ctx)
     const d = decide(set, name, ctx, ctx.req.headers)
     if (d.kind === 'pass') {
       if (!isUnsafe(ctx.method)) return next()
@@ -115,7 +122,7 @@ export function createMiddleware(rt: Runtime) {
       }
     }
     metrics.misses++
-    await fetch(ctx, next, d, entry, r === undefined ? 'miss' : entry !== undefined ? 'stale' : r.varyMiss ? 'vary-miss' : 'uri-miss', r === undefined)
+    await fetch(ctx, next, d, entry, r === undefined ? 'miss' : entry !== undefined ? 'stale' : r.varyMiss ? 'vary-miss' : 'uri-miss', r)
   }
 
   /**
@@ -166,20 +173,20 @@ export function createMiddleware(rt: Runtime) {
         if (entry === undefined || entry.kind === 'vary') { entry = undefined; varyMiss = true }
       }
     }
-    if (entry === undefined) return { entry, varyMiss }
+    if (entry === undefined) return { entry, varyMiss, tokens }
     // A purge replaced a token, or eviction removed one: never served again (README "How purge works")
     if (!sameTokens(entry.tokens, tokens)) {
       metrics.purgedSeen++
-      return { entry: undefined, varyMiss: false }
+      return { entry: undefined, varyMiss: false, tokens }
     }
     if (entry.headerTags.length > 0) {
       const [, current] = await store.getWithTokens(d.key, entry.headerTags.map((t) => tagGen(name, t)))
       if (!sameTokens(entry.headerTokens, current)) {
         metrics.purgedSeen++
-        return { entry: undefined, varyMiss: false }
+        return { entry: undefined, varyMiss: false, tokens }
       }
     }
-    return { entry, varyMiss }
+    return { entry, varyMiss, tokens }
   }
 
   function decode(key: string, buf: Buffer): Entry | undefined {
@@ -192,7 +199,8 @@ export function createMiddleware(rt: Runtime) {
   }
 
   /** A miss or a stale entry that may not be served as is: ask the application (once per key). */
-  async function fetch(ctx: Context, next: Next, d: Lookup, stale: Entry | undefined, fwd: string, storeDown: boolean): Promise<void> {
+  async function fetch(ctx: Context, next: Next, d: Lookup, stale: Entry | undefined, fwd: string, r: Read | undefined): Promise<void> {
+    const storeDown = r === undefined
     const detail = storeDown ? 'store-unavailable' : undefined
     // HEAD never creates the GET entry (T27): forward it and store nothing.
     if (ctx.method === 'HEAD') {
@@ -207,7 +215,9 @@ export function createMiddleware(rt: Runtime) {
     if (flight !== undefined) {
       // in-process coalescing, also while the store is down (T58: the origin stays protected)
       const e = await bounded(flight, rt.coalesceWaitMs)
-      if (e != null && usable(e, ctx)) {
+      // usable only if it is fresh, matches this request's Vary, and no purge came between the
+      // leader's fetch and this request's own read (its tokens are the current ones we saw)
+      if (e != null && e.expires > rt.now() && usable(e, ctx) && (r === undefined || compatibleTokens(e.tokens, r.tokens))) {
         metrics.collapsed++
         serveEntry(ctx, e, rt.now(), fwdStatus(name, fwd, { collapsed: true, detail }))
         return
@@ -254,8 +264,11 @@ export function createMiddleware(rt: Runtime) {
     const req = ctx.req
     const inm = req.headers['if-none-match']
     const ims = req.headers['if-modified-since']
-    const validated = stale !== undefined && setValidators(ctx, stale)
+    // revalidate only while the stale entry is still current: a purge since our read (new tokens)
+    // means its body must not come back through a 304
+    const validated = stale !== undefined && tokens !== null && sameTokens(stale.tokens, tokens) && setValidators(ctx, stale)
     if (!validated) { delete req.headers['if-none-match']; delete req.headers['if-modified-since'] }
+    const preset = presetHeaders(ctx.res)
     let thrown: unknown
     try {
       await next()
@@ -305,8 +318,16 @@ export function createMiddleware(rt: Runtime) {
     }
 
     // an error response is never stored over a good entry (RFC 5861 §4, spec "Freshness")
-    const plan: StorePlan = { key: d.key, rule: d.rule, authorized: d.authorized, tokens: stale !== undefined && failed ? null : tokens, fetchStart, background: false }
-    const c = capture(ctx, rt, plan)
+    const plan: StorePlan = { key: d.key, rule: d.rule, authorized: d.authorized, tokens: stale !== undefined && failed ? null : tokens, fetchStart, background: false, preset }
+    let c
+    try {
+      c = capture(ctx, rt, plan)
+    } catch (err) {
+      // e.g. a JSON body that cannot be serialised: Koa will fail the same way; never leave the
+      // flight (and the lock) hanging for every later request of this key
+      finish(d.key, settle, null, lock)
+      throw err
+    }
     if (settle !== undefined || lock !== undefined) void c.entry.then((e) => finish(d.key, settle, e, lock))
     setStatus(ctx, fwdStatus(name, fwd, {
       fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, detail,
@@ -351,7 +372,8 @@ export function createMiddleware(rt: Runtime) {
   function scheduleRefresh(ctx: Context, next: Next, d: Lookup, stale: Entry): void {
     if (refreshing.has(d.key) || flights.has(d.key)) return
     refreshing.add(d.key)
-    ctx.res.once('close', () => {
+    // finished() also fires for a response that is already closed (a client that left early)
+    finished(ctx.res, () => {
       void refresh(ctx, next, d, stale)
         .catch((err) => rt.log.warn(`background refresh of rule "${d.rule.id}" failed: ${err instanceof Error ? err.message : String(err)}`))
         .finally(() => refreshing.delete(d.key))
@@ -376,7 +398,7 @@ export function createMiddleware(rt: Runtime) {
       delete h['if-range']
       delete h['if-match']
       delete h['if-unmodified-since']
-      const validated = setValidators(ctx, stale)
+      const validated = sameTokens(stale.tokens, tokens) && setValidators(ctx, stale)
       if (!validated) { delete h['if-none-match']; delete h['if-modified-since'] }
       await next()
       const now = rt.now()
@@ -419,12 +441,31 @@ function stripQuery(ctx: Context, querystring: string): void {
   ;(ctx.request as unknown as { memoizedURL?: unknown }).memoizedURL = undefined
 }
 
+function dropConnectionNamed(ctx: Context): void {
+  const h = ctx.req.headers
+  for (const t of String(h.connection).toLowerCase().split(',')) {
+    const n = t.trim()
+    if (n !== '' && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && n !== 'host') delete h[n]
+  }
+}
+
 function lockKey(key: string): string {
   return `${key}~lock`
 }
 
 function setStatus(ctx: Context, mine: string): void {
   ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, mine))
+}
+
+/**
+ * A leader's entry may serve a request coalesced on it unless a token this request saw differs:
+ * one absent at its read was created since (by the leader itself); one present and different
+ * means a purge came in between.
+ */
+function compatibleTokens(recorded: readonly string[], seen: readonly (string | undefined)[]): boolean {
+  if (recorded.length !== seen.length) return false
+  for (let i = 0; i < recorded.length; i++) if (seen[i] !== undefined && seen[i] !== recorded[i]) return false
+  return true
 }
 
 /** Every token the entry recorded is still there, unchanged. */

@@ -17,6 +17,11 @@ const HOP_BY_HOP = new Set([
   'proxy',
 ])
 
+/** Client-supplied routing claims an origin might trust; never part of a key (T03). */
+const UNKEYED_FORWARDING = ['forwarded', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-scheme', 'x-forwarded-server', 'x-host', 'x-original-url', 'x-rewrite-url']
+/** CPDoS-HMO: a GET turned into a DELETE by the origin's method-override support (T20). */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override']
+
 export interface ProxyOptions {
   /** the origin, e.g. http://127.0.0.1:8080 (a path prefix is prepended to every request path) */
   upstream: string
@@ -60,6 +65,11 @@ export function createProxy(opts: ProxyOptions) {
     const peer = req.socket.remoteAddress ?? ''
     headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
     headers['x-forwarded-proto'] = ctx.protocol
+    // The origin may build links from these; only what the key saw may reach it (T01, T03):
+    // the host is the keyed one, and the client's own forwarding claims are dropped.
+    headers['x-forwarded-host'] = ctx.host
+    for (const h of UNKEYED_FORWARDING) delete headers[h]
+    if (req.method === 'GET' || req.method === 'HEAD') for (const h of METHOD_OVERRIDES) delete headers[h]
     // the middleware may have removed unkeyed query parameters and cookies: forward what the key saw
     const path = prefix + ctx.url
     const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined
@@ -73,6 +83,9 @@ export function createProxy(opts: ProxyOptions) {
       })
       if (headers.host === undefined) out.setHeader('host', base.host)
       const timer = setTimeout(() => { out.destroy(new UpstreamError(504, `upstream did not answer within ${timeoutMs} ms`)) }, timeoutMs)
+      // and once it answers, a body that stalls for as long is cut (the response, and every
+      // request coalesced on it, must not wait forever)
+      out.setTimeout(timeoutMs, () => out.destroy(new UpstreamError(504, `upstream stalled for ${timeoutMs} ms`)))
       out.on('information', (info) => {
         // Node can emit only these informational responses itself (101 is an upgrade, not relayed)
         const res = ctx.res

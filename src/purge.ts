@@ -5,7 +5,7 @@
  * was in flight during the purge carries the old tokens and is dead on arrival.
  */
 import type { PolicySet } from './policy-set.js'
-import { filterQuery } from './key/sanitize.js'
+import { filterQuery, matchPath } from './key/sanitize.js'
 import { allGen, ruleGen, tagGen, urlGen } from './tags.js'
 import { locate } from './decide.js'
 
@@ -67,6 +67,7 @@ function urlGens(set: PolicySet, name: string, url: string): string[] {
   // A bare path covers every host: the URL generation does not include the host, but which
   // rule (and so which query parameters are keyed) may depend on it: cover every rule's reading.
   const out = new Set<string>()
-  for (const r of set.rules) if (r.cache && (r.methods & 1) !== 0) out.add(urlGen(name, path, filterQuery(r.key.query, qs).kept))
+  const decoded = matchPath(path) ?? path
+  for (const r of set.rules) if (r.cache && (r.methods & 1) !== 0) out.add(urlGen(name, decoded, filterQuery(r.key.query, qs).kept))
   return [...out]
 }

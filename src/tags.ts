@@ -56,7 +56,10 @@ export function ruleGen(name: string, ruleId: string): string {
 export function tagGen(name: string, tag: string): string {
   return `${name}:g:t:${digest(tag)}`
 }
-/** `path` raw as Koa gives it; `query` the keyed pairs, in the key's normalised order. */
+/**
+ * `path` percent-decoded as globs see it (sanitize.ts matchPath), so `/products/%34%32` and
+ * `/products/42` are one URL to purge; `query` the keyed pairs, in the key's normalised order.
+ */
 export function urlGen(name: string, path: string, query: readonly Pair[]): string {
   let s = `${path.length}:${path}`
   for (const [n, v] of query.length > 1 ? [...query].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) : query) s += `${n.length}:${n}${v.length}:${v}`

@@ -25,7 +25,9 @@ export function keyMaterial(
 ): string {
   // rule.version joins the key: a reload that changes a rule never serves what it stored before (T67, T68)
   let s = part(rule.version) + 'G' // method class: GET and HEAD share entries
-  s += rule.key.host ? part(protocol) + part(host.toLowerCase()) : '~~'
+  // the host exactly as the application sees it: lower-casing here would let `SHOP.example`,
+  // which an application may answer differently, share `shop.example`'s entry
+  s += rule.key.host ? part(protocol) + part(host) : '~~'
   s += part(path)
   s += 'q' + part(String(query.length))
   for (const [n, v] of query.length > 1 ? sortPairs(query) : query) s += part(n) + part(v)

@@ -89,7 +89,9 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     return { store: new RedisStore(spec, { ...redisOpts, owned: false }), owned: false }
   }
   if (isBasicStore(spec)) {
-    const store = isFullStore(spec) ? spec : completeStore(spec, { readDeadlineMs: opts.readDeadlineMs, log: opts.log })
+    // a user's store gets our deadlines too: a hung store must never hang a request (api.md)
+    const dl = { readDeadlineMs: opts.readDeadlineMs, log: opts.log }
+    const store = isFullStore(spec) ? withDeadlines(spec, dl) : completeStore(spec, dl)
     return { store, owned: false }
   }
 
@@ -262,6 +264,37 @@ class CompletedStore implements Store {
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+}
+
+/**
+ * A user's complete Store, with cachet's deadlines around every call the request path awaits,
+ * and a `release` that never rejects. Calls that throw synchronously become rejections.
+ */
+export function withDeadlines(inner: Store, opts: CompleteStoreOptions = {}): Store {
+  const read = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
+  const write = positive(opts.bumpDeadlineMs, 2000, 'bumpDeadlineMs')
+  const call = <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return Promise.resolve(fn())
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+  return {
+    kind: inner.kind,
+    get ready() { return inner.ready },
+    get: (key) => within(call(() => inner.get(key)), read, 'get'),
+    set: (key, value, ttl) => within(call(() => inner.set(key, value, ttl)), write, 'set'),
+    delete: (keys) => within(call(() => inner.delete(keys)), write, 'delete'),
+    close: () => inner.close(),
+    getWithTokens: (key, gens) => within(call(() => inner.getWithTokens(key, gens)), read, 'getWithTokens'),
+    tokens: (gens, ttl) => within(call(() => inner.tokens(gens, ttl)), read, 'tokens'),
+    bump: (gens, ttl) => within(call(() => inner.bump(gens, ttl)), write, 'bump'),
+    acquire: (key, token, ttl) => within(call(() => inner.acquire(key, token, ttl)), read, 'acquire'),
+    release: (key, token) => within(call(() => inner.release(key, token)), write, 'release').catch((err: unknown) => {
+      opts.log?.('debug', `store (${inner.kind}): lock release failed, it ends with its ttl: ${(err as Error)?.message ?? String(err)}`)
+    }),
   }
 }
 

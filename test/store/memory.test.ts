@@ -83,7 +83,7 @@ c('{ memory: { maxBytes } } sets the bound', () => {
   assert.is(owned, true)
 })
 
-c('an object implementing the whole Store is used as is, not owned', () => {
+c('an object implementing the whole Store is used through deadlines, not owned: a hung get becomes STORE_TIMEOUT', async () => {
   const mine: Store = {
     kind: 'mine',
     ready: true,
@@ -97,9 +97,14 @@ c('an object implementing the whole Store is used as is, not owned', () => {
     acquire: async () => true,
     release: async () => {},
   }
+  const hung: Store = { ...mine, getWithTokens: () => new Promise(() => {}) }
   const { store, owned } = createStore(mine, { name: 'test' })
-  assert.is(store, mine)
   assert.is(owned, false)
+  assert.is(store.kind, 'mine')
+  assert.equal(await store.getWithTokens('k', []), [undefined, []])
+  const slow = createStore(hung, { name: 'test', readDeadlineMs: 20 }).store
+  const err = await slow.getWithTokens('k', []).then(() => undefined, (e: unknown) => e)
+  assert.is((err as { code?: string } | undefined)?.code, 'STORE_TIMEOUT')
 })
 
 c('an object with only get/set/delete/close is completed, not owned; kind and ready read through', async () => {
