@@ -44,7 +44,11 @@ export function createAdmin(purge: (what: PurgeRequest) => Promise<PurgeResult>,
     if (!timingSafeEqual(sha(m[1]!), expected)) return answer(ctx, 403, { error: 'wrong token' })
     let body: PurgeRequest
     try {
-      body = JSON.parse((await readBody(ctx, maxBody)) || '{}') as PurgeRequest
+      // a body parser mounted earlier may have read the body already: use what it parsed
+      const parsed = (ctx.request as unknown as { body?: unknown }).body
+      if (parsed !== undefined && typeof parsed === 'object' && parsed !== null && !Buffer.isBuffer(parsed)) body = parsed as PurgeRequest
+      else if (ctx.req.readableEnded) throw new Error('the request body was already consumed and not parsed as JSON')
+      else body = JSON.parse((await readBody(ctx, maxBody)) || '{}') as PurgeRequest
     } catch (err) {
       return answer(ctx, 400, { error: `body must be JSON { tags?, urls?, rules?, all? }: ${(err as Error).message}` })
     }
