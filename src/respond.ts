@@ -36,8 +36,15 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
     for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string | string[])
   }
   // RFC 9111 §4.2.3: current_age = corrected_initial_age + resident_time
-  res.setHeader('Age', String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))))
-  res.setHeader('Cache-Status', status)
+  const age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
+  if (out !== undefined) {
+    // both values are ours: digits, and a token name with fixed parameters
+    out.age = ['Age', age]
+    out['cache-status'] = ['Cache-Status', status]
+  } else {
+    res.setHeader('Age', age)
+    res.setHeader('Cache-Status', status)
+  }
   if (!entry.nullBody) ctx.body = entry.body
   // the client's validators against the stored response (RFC 9110 §13.1.2: weak comparison for
   // If-None-Match); ctx.fresh copies every response header, so only when there is one to check
