@@ -173,12 +173,7 @@ export function siteTracker(): { start(opts: SiteOptions): Promise<Site>; closeA
   }
 }
 
-/**
- * The Cache-Status of a response with the `ttl=` parameter of a forwarded (miss, bypass, stale)
- * member removed: RFC 9211 lets a cache state the lifetime it stored a miss for, and api.md's
- * shapes (`cachet; fwd=uri-miss; stored`) do not depend on it. Hits keep their `ttl=`.
- */
+/** The Cache-Status of a response, exactly as sent (api.md's shapes: `cachet; fwd=uri-miss; stored`). */
 export function cs(res: HttpResponse): string | undefined {
-  const v = res.headers['cache-status']
-  return v === undefined ? undefined : v.replace(/(fwd=[^;,]+(?:; [a-z-]+(?:=[^;,]*)?)*?); ttl=-?\d+/g, '$1')
+  return res.headers['cache-status']
 }

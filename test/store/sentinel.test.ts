@@ -31,7 +31,7 @@ const POLICY = yaml(`
       tags: [products, "product:{path.2}"]
 `)
 const HIT = /^cachet; hit; ttl=\d+$/
-const STORED_MISS = /^cachet; fwd=uri-miss(?:; ttl=\d+)?; stored$/
+const STORED_MISS = /^cachet; fwd=uri-miss; stored$/
 const DOWN = 'cachet; fwd=miss; detail=store-unavailable'
 const H = { host: 'shop.test' }
 
