@@ -180,7 +180,10 @@ export function createMiddleware(rt: Runtime) {
       return { entry: undefined, varyMiss: false, tokens }
     }
     if (entry.headerTags.length > 0) {
-      const [, current] = await store.getWithTokens(d.key, entry.headerTags.map((t) => tagGen(name, t)))
+      // only the tokens are wanted: the "value" read is the first token key itself (a few bytes),
+      // not the entry a second time
+      const gens = entry.headerTags.map((t) => tagGen(name, t))
+      const [, current] = await store.getWithTokens(gens[0]!, gens)
       if (!sameTokens(entry.headerTokens, current)) {
         metrics.purgedSeen++
         return { entry: undefined, varyMiss: false, tokens }
