@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url'
 import { compileMatcher, type Matcher, type MatcherStats } from '../src/matcher/compile.js'
 import { linearMatcher } from '../src/matcher/linear.js'
 import type { Rule } from '../src/policy/types.js'
+import { rng } from '../test/matcher/random.js'
 
 export interface MatcherBenchOptions {
   /** rule counts; default [10, 1000, 10000] */
@@ -49,17 +50,6 @@ export interface Row {
 const GET = 1, HEAD = 2, POST = 4
 const WORDS = ['products', 'blog', 'docs', 'api', 'account', 'search', 'media', 'shop', 'help', 'news', 'user', 'cart', 'static', 'img', 'cdn', 'tags']
 const COMMON_EXTS = ['css', 'js', 'png', 'svg', 'woff2', 'jpg', 'ico', 'map']
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function makeRule(index: number, match: string, host: string | null, methodList: readonly string[]): Rule {
   let methods = 0

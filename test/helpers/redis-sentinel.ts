@@ -8,12 +8,11 @@
  * Sentinels rewrite their config file (state, ids, the other sentinels), so each gets its own
  * writable file in a throw-away directory.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, startRedis, type RedisProc } from './redis-server.js'
+import { delay, freePort, ping, redisCli, startRedis, type RedisProc } from './redis-server.js'
 
 export interface Address { host: string; port: number }
 
@@ -56,34 +55,7 @@ process.once('exit', () => {
   }
 })
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function cli(port: number, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('redis-cli', ['-p', String(port), ...args], { timeout: 5000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`redis-cli -p ${port} ${args.join(' ')}: ${err.message}\n${stderr}`))
-      else resolve(stdout.replace(/\n$/, ''))
-    })
-  })
-}
-
-/** One raw `PING` over TCP: cheaper than spawning redis-cli in a poll loop. */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port })
-    let buf = ''
-    const done = (ok: boolean) => { sock.destroy(); resolve(ok) }
-    sock.setTimeout(500, () => done(false))
-    sock.once('error', () => done(false))
-    sock.on('data', (d) => {
-      buf += d.toString()
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'))
-    })
-    sock.once('connect', () => sock.write('PING\r\n'))
-  })
-}
+const cli = (port: number, args: string[]): Promise<string> => redisCli(port, args, 5000)
 
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null

@@ -43,6 +43,16 @@ process.once('exit', () => {
 })
 
 /** A port nobody listens on right now: bind port 0 and close (a race we absorb by retrying). */
+/** `redis-cli -p PORT args…`: its stdout without the final newline. */
+export function redisCli(port: number, args: readonly string[], timeoutMs = 10_000): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    execFile('redis-cli', ['-p', String(port), ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`redis-cli -p ${port} ${args.join(' ')}: ${err.message}\n${stderr}`))
+      else resolve(stdout.replace(/\n$/, ''))
+    })
+  })
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()
@@ -56,12 +66,12 @@ export function freePort(): Promise<number> {
   })
 }
 
-function delay(ms: number): Promise<void> {
+export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 /** One raw `PING` over TCP: cheaper than spawning redis-cli in a poll loop. */
-function ping(port: number): Promise<boolean> {
+export function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = createConnection({ host: '127.0.0.1', port })
     let buf = ''
@@ -169,12 +179,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
       await waitUp(current, port)
     },
     cli(...args: string[]) {
-      return new Promise<string>((resolve, reject) => {
-        execFile('redis-cli', ['-p', String(port), ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
-          if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}\n${stderr}`))
-          else resolve(stdout.replace(/\n$/, ''))
-        })
-      })
+      return redisCli(port, args)
     },
   }
   return proc
