@@ -44,15 +44,13 @@ export interface StorePlan {
 export interface Captured {
   /** the entry will be written (for a stream: if it completes) */
   readonly storable: boolean
-  /** freshness left, seconds (Cache-Status ttl on a stored miss) */
-  readonly ttl: number
   /** the stored entry once written (coalesced requests are served from it), or null */
   readonly entry: Promise<Entry | null>
   /** for a stream body: the tee now set as ctx.body, which must be read for the entry to complete */
   readonly tee?: Readable
 }
 
-const NOTHING: Captured = Object.freeze({ storable: false, ttl: 0, entry: Promise.resolve(null) })
+const NOTHING: Captured = Object.freeze({ storable: false, entry: Promise.resolve(null) })
 
 export function normaliseVaryValue(v: string): string {
   // RFC 9111 §4.1: whitespace around list commas may be normalised away
@@ -181,14 +179,13 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   }
 
   const body = ctx.body as unknown
-  const ttlS = Math.floor(ttl / 1000)
-  if (body === null || body === undefined) return { storable: write, ttl: ttlS, entry: whenFinal(Buffer.alloc(0), true) }
-  if (Buffer.isBuffer(body)) return sized(body) ? { storable: write, ttl: ttlS, entry: whenFinal(body, false) } : NOTHING
+  if (body === null || body === undefined) return { storable: write, entry: whenFinal(Buffer.alloc(0), true) }
+  if (Buffer.isBuffer(body)) return sized(body) ? { storable: write, entry: whenFinal(body, false) } : NOTHING
   if (typeof body === 'string') {
     const buf = Buffer.from(body)
     if (!sized(buf)) return NOTHING
     ctx.body = buf
-    return { storable: write, ttl: ttlS, entry: whenFinal(buf, false) }
+    return { storable: write, entry: whenFinal(buf, false) }
   }
   if (isReadable(body)) {
     // Tee: the client gets every byte as it comes; the entry is written only if the stream
@@ -224,13 +221,13 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     if (length !== undefined) ctx.set('Content-Length', String(length))
     snapshot()
     if (plan.background) tee.resume()
-    return { storable: false, ttl: ttlS, entry, tee } // not yet stored: Cache-Status says only what is already true
+    return { storable: false, entry, tee } // not yet stored: Cache-Status says only what is already true
   }
   if (typeof body === 'object' && !(body instanceof ReadableStream) && !(body instanceof Blob) && !(body instanceof Response)) {
     const buf = Buffer.from(JSON.stringify(body)) // exactly what Koa's respond() would send
     if (!sized(buf)) return NOTHING
     ctx.body = buf
-    return { storable: write, ttl: ttlS, entry: whenFinal(buf, false) }
+    return { storable: write, entry: whenFinal(buf, false) }
   }
   return NOTHING
 
