@@ -50,6 +50,47 @@ function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out
 }
 
+/**
+ * Why a request's framing cannot be forwarded safely, or undefined when it can. node:http's parser
+ * already refuses the ambiguous forms (CL+TE, repeated or malformed Content-Length, bad chunks,
+ * obs-fold, bare CR/LF); these are the ones it lets through:
+ * - a body on GET or HEAD: it is not part of the key, so it is unkeyed input to a cached answer,
+ *   and node:http's client sends it without framing, where the upstream reads it as the next
+ *   request on a pooled connection (request smuggling; RFC 9110 §9.3.1, §9.3.2);
+ * - Transfer-Encoding in an HTTP/1.0 request: "MUST treat the message as if the framing is
+ *   faulty" (RFC 9112 §6.1);
+ * - more than one Host field line: "MUST respond with a 400" (RFC 9112 §3.2); the key would see
+ *   one host and an upstream might use the other.
+ */
+export function framingProblem(req: IncomingMessage): string | undefined {
+  const te = req.headers['transfer-encoding']
+  const cl = req.headers['content-length']
+  if ((req.method === 'GET' || req.method === 'HEAD') && (te !== undefined || (cl !== undefined && cl !== '0'))) {
+    return `a ${req.method} request must not carry a body`
+  }
+  if (te !== undefined && req.httpVersion === '1.0') return 'Transfer-Encoding in an HTTP/1.0 request'
+  let hosts = 0
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++
+  if (hosts > 1) return 'more than one Host field'
+  return undefined
+}
+
+/**
+ * The first middleware of `cachet serve`: refuses what {@link framingProblem} names with 400,
+ * before the cache or the upstream sees it, and closes the connection (its remaining bytes
+ * cannot be trusted to be framed as the client meant).
+ */
+export function refuseBadFraming(ctx: Context, next: () => Promise<void>): Promise<void> {
+  const problem = framingProblem(ctx.req)
+  if (problem === undefined) return next()
+  ctx.status = 400
+  ctx.set('Connection', 'close')
+  ctx.set('Cache-Control', 'no-store')
+  ctx.body = `Bad Request: ${problem}\n`
+  return Promise.resolve()
+}
+
 export function createProxy(opts: ProxyOptions) {
   const base = new URL(opts.upstream)
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`upstream must be an http:// or https:// URL, got ${opts.upstream}`)
@@ -72,7 +113,15 @@ export function createProxy(opts: ProxyOptions) {
     if (req.method === 'GET' || req.method === 'HEAD') for (const h of METHOD_OVERRIDES) delete headers[h]
     // the middleware may have removed unkeyed query parameters and cookies: forward what the key saw
     const path = prefix + ctx.url
-    const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined
+    // A body is forwarded with explicit framing, never raw: node:http's client frames a body on
+    // its own only for methods it expects one on (not GET, DELETE, OPTIONS...), and unframed
+    // bytes are read by the upstream as the next request. Content-Length (end to end) is already
+    // in `headers`; a chunked body is chunked again under the client's own codings (node:http's
+    // parser refuses a request whose last coding is not chunked, so the body is what they say).
+    const te = req.headers['transfer-encoding']
+    const chunked = te !== undefined
+    if (chunked) headers['transfer-encoding'] = te
+    const hasBody = chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
       const out = (secure ? httpsRequest : httpRequest)({

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import type { Server } from 'node:http'
 import Koa from 'koa'
 import { createCache, type Cache } from '../create-cache.js'
-import { createProxy } from '../proxy.js'
+import { createProxy, refuseBadFraming } from '../proxy.js'
 import { formatOne } from '../errors.js'
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
 
@@ -66,6 +66,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   const { proxy, close } = createProxy({ upstream: o.upstream, timeoutMs: o.timeoutMs })
   const app = new Koa()
   app.silent = true
+  app.use(refuseBadFraming)
   app.use(cache.middleware())
   app.use(proxy)
   const server = app.listen(o.port ?? 3000, o.host ?? '127.0.0.1')
