@@ -8,7 +8,7 @@ import type { Context } from 'koa'
 import type { Rule } from './policy/types.js'
 import type { Runtime } from './runtime.js'
 import { encodeEntry, type Entry } from './entry.js'
-import { parseCacheControl, verdict } from './freshness.js'
+import { lifetime, MAX_ENTRY_TTL, parseCacheControl, verdict } from './freshness.js'
 import { digest } from './key/compose.js'
 import { tagGen } from './tags.js'
 
@@ -18,8 +18,7 @@ export const NOT_STORED: ReadonlySet<string> = new Set([
   'proxy-authenticate', 'proxy-authorization', 'set-cookie', 'age', 'cache-status',
 ])
 
-/** No entry outlives this, whatever lifetime a response states; generation keys outlive it. */
-export const MAX_ENTRY_TTL = 30 * 24 * 3600_000
+/** Generation keys outlive every entry that depends on them. */
 export const GEN_TTL = MAX_ENTRY_TTL + 24 * 3600_000
 const MAX_HEADER_TAGS = 64
 /** a purge this close before a fetch started may still have raced it (clock skew between instances) */
@@ -104,8 +103,7 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     return NOTHING
   }
   const hasValidator = res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined
-  const storeTtl = Math.min(MAX_ENTRY_TTL, v.ttl + Math.max(v.swr, v.sie, hasValidator ? Math.max(v.ttl, 60_000) : 0))
-  const ttl = Math.min(v.ttl, MAX_ENTRY_TTL)
+  const { fresh: ttl, keep: storeTtl } = lifetime(v, hasValidator)
 
   const varyHeader = res.getHeader('vary')
   let varyNames: string[] | null = null

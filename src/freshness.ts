@@ -130,6 +130,29 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
   return { ttl: Math.max(0, left), initialAge: age, swr, sie, reason: undefined }
 }
 
+/** No entry outlives this, whatever lifetime a response states (README "Freshness"). */
+export const MAX_ENTRY_TTL = 30 * 24 * 3600_000
+/** With a validator, an entry is kept past expiry at least this long, to be revalidated by a 304. */
+const MIN_REVALIDATION_KEEP_MS = 60_000
+
+export interface Lifetime {
+  /** ms of freshness from now: the entry's `expires` is now + fresh */
+  readonly fresh: number
+  /** ms the store keeps it (its TTL): past expiry for the stale windows, and with a validator long
+   *  enough to be revalidated (as long again as it was fresh, at least a minute) */
+  readonly keep: number
+}
+
+/**
+ * The one lifetime rule, for a new response (capture) and for one freshened by a 304 (revalidate):
+ * both freshness and store lifetime are capped at MAX_ENTRY_TTL, whatever the response states.
+ */
+export function lifetime(v: Verdict, hasValidator: boolean): Lifetime {
+  const fresh = Math.min(v.ttl, MAX_ENTRY_TTL)
+  const after = Math.max(v.swr, v.sie, hasValidator ? Math.max(fresh, MIN_REVALIDATION_KEEP_MS) : 0)
+  return { fresh, keep: Math.min(MAX_ENTRY_TTL, fresh + after) }
+}
+
 function no(reason: string): Verdict {
   return { ttl: 0, initialAge: 0, swr: 0, sie: 0, reason }
 }

@@ -5,7 +5,7 @@
 import type { Context } from 'koa'
 import type { Decision } from './decide.js'
 import { encodeEntry, type Entry } from './entry.js'
-import { verdict } from './freshness.js'
+import { lifetime, verdict } from './freshness.js'
 import { NOT_STORED, variantKey } from './capture.js'
 import type { Runtime } from './runtime.js'
 
@@ -58,12 +58,9 @@ export function freshen(rt: Runtime, ctx: Context, d: Lookup, stale: Entry, toke
   for (const [n, v] of headers) flat.push(n, v)
   const cookie = res.getHeader('set-cookie')
   const v = verdict(d.rule, { status: stale.status, header: (n) => (n === 'set-cookie' ? cookie : headers.get(n.toLowerCase())) }, d.authorized, now)
-  const entry: Entry = { ...stale, headers: flat, storedAt: now, expires: now + (v.reason === undefined ? v.ttl : 0), initialAge: v.initialAge, swr: v.swr, sie: v.sie, tokens: tokens ?? stale.tokens }
+  const life = lifetime(v, headers.has('etag') || headers.has('last-modified'))
+  const entry: Entry = { ...stale, headers: flat, storedAt: now, expires: now + (v.reason === undefined ? life.fresh : 0), initialAge: v.initialAge, swr: v.swr, sie: v.sie, tokens: tokens ?? stale.tokens }
   const stored = v.reason === undefined && tokens !== null
-  if (stored) {
-    const hasValidator = headers.has('etag') || headers.has('last-modified')
-    const storeTtl = v.ttl + Math.max(v.swr, v.sie, hasValidator ? Math.max(v.ttl, 60_000) : 0)
-    rt.store.set(entry.vary === null ? d.key : variantKey(d.key, entry.vary), encodeEntry(entry), storeTtl).catch(rt.onStoreError)
-  }
+  if (stored) rt.store.set(entry.vary === null ? d.key : variantKey(d.key, entry.vary), encodeEntry(entry), life.keep).catch(rt.onStoreError)
   return { entry, stored }
 }

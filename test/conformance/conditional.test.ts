@@ -127,6 +127,23 @@ test('RFC 9111 §4.3.4: a stale entry is revalidated with If-None-Match; the 304
   assert.is(env.origin.count, 2)
 })
 
+test('RFC 9111 §4.3.4: a 304 stating a year of freshness refreshes the entry for 30 days at most, like a new response', async () => {
+  const env = await pool.start()
+  env.origin.script('/year',
+    { headers: { 'cache-control': 'max-age=10', etag: '"y1"' } },
+    { status: 304, headers: { etag: '"y1"', 'cache-control': 'max-age=31536000' } })
+  await env.send('/year')
+  await env.waitStored('/year')
+  env.clock.advance(11)
+  const b = await env.send('/year')
+  assert.is(b.headers['cache-status'], 'cachet; fwd=stale; fwd-status=304; stored')
+  const e = await env.waitStored('/year', {}, (x) => storedHeader(x, 'cache-control') === 'max-age=31536000')
+  assert.is(e.expires - env.clock.now(), 30 * 24 * 3600_000, 'fresh for 30 days, not 365')
+  const c = await env.send('/year')
+  assert.is(c.headers['cache-status'], `cachet; hit; ttl=${30 * 24 * 3600}`)
+  assert.is(env.origin.count, 2)
+})
+
 test('RFC 9111 §4.3.4: a 304 whose strong validator names another representation does not refresh the stored one', async () => {
   const env = await pool.start()
   env.origin.script('/other',
