@@ -5,7 +5,7 @@
  */
 import type { Diagnostic, Rule } from './policy/types.js'
 import { compileMatcher, type Matcher } from './matcher/compile.js'
-import { compileTag, type TagTemplate } from './tags.js'
+import { compileTag, type TagTemplate } from './generation/keys.js'
 
 export interface PolicySet {
   /** digest of all normalised rules: equal content, equal version */

@@ -4,7 +4,7 @@
 import type { PolicySet } from './policy-set.js'
 import type { Store } from './store/types.js'
 import type { Logger } from './options.js'
-import type { SharedGens } from './shared-gens.js'
+import type { SharedGens } from './generation/shared.js'
 
 /** Counters; plain numbers, incremented on the request path (no allocation). */
 export interface Metrics {

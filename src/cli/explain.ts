@@ -6,7 +6,7 @@ import { resolve } from 'node:path'
 import { loadPolicies } from '../policy/load.js'
 import { formatDiagnostics } from '../policy/diagnostic.js'
 import { compilePolicySet } from '../policy-set.js'
-import { explain } from '../explain.js'
+import { explain } from '../request/explain.js'
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
 
 export const EXPLAIN_USAGE = `usage: cachet explain [--policies dir] [--name cachet] [--format text|json] <METHOD> <url> [-H "Name: value"]...`

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import type { Server } from 'node:http'
 import Koa from 'koa'
 import { createCache, type Cache } from '../create-cache.js'
-import { createProxy, refuseBadFraming } from '../proxy.js'
+import { createProxy, refuseBadFraming } from './proxy.js'
 import { formatOne } from '../errors.js'
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
 

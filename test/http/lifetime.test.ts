@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { lifetime, MAX_ENTRY_TTL, type Verdict } from '../../src/freshness.js'
+import { lifetime, MAX_ENTRY_TTL, type Verdict } from '../../src/http/freshness.js'
 
 const test = suite('lifetime(verdict, hasValidator)')
 const S = 1000

@@ -1,7 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseTagTemplate, tagQueryNames, type TagPart } from '../../src/policy/tag-template.js'
-import { compileTag, pathSegments } from '../../src/tags.js'
+import { compileTag, pathSegments } from '../../src/generation/keys.js'
 
 const parse = suite('tag template syntax')
 

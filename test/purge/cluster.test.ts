@@ -8,7 +8,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { allGen, ruleGen, tagGen } from '../../src/tags.js'
+import { allGen, ruleGen, tagGen } from '../../src/generation/keys.js'
 import type { RedisStore } from '../../src/store/redis.js'
 import { eventually } from '../helpers/http.js'
 import { siteTracker, type Site } from '../helpers/origin.js'

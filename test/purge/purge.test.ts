@@ -11,7 +11,7 @@ import { siteTracker, type Site } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
 import { startRedis, type RedisProc } from '../helpers/redis-server.js'
 import { eventually } from '../helpers/http.js'
-import { tagGen } from '../../src/tags.js'
+import { tagGen } from '../../src/generation/keys.js'
 
 const unhandled: unknown[] = []
 process.on('unhandledRejection', (reason) => { unhandled.push(reason) })

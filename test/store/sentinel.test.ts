@@ -11,7 +11,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { tagGen } from '../../src/tags.js'
+import { tagGen } from '../../src/generation/keys.js'
 import type { RedisStore } from '../../src/store/redis.js'
 import { eventually, type HttpResponse } from '../helpers/http.js'
 import { siteTracker, type Site } from '../helpers/origin.js'

@@ -3,12 +3,12 @@
  * both bump generation tokens (README "How purge works") before the response is sent.
  */
 import type { Context } from 'koa'
-import { locate, type Decision } from './decide.js'
-import { GEN_TTL } from './capture.js'
-import { matchPath } from './key/sanitize.js'
-import { pathSegments, tagGen } from './tags.js'
-import type { PolicySet } from './policy-set.js'
-import type { Runtime } from './runtime.js'
+import { locate, type Decision } from '../request/decide.js'
+import { GEN_TTL } from '../request/capture.js'
+import { matchPath } from '../key/sanitize.js'
+import { pathSegments, tagGen } from './keys.js'
+import type { PolicySet } from '../policy-set.js'
+import type { Runtime } from '../runtime.js'
 
 export function isUnsafe(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE'

@@ -3,7 +3,7 @@
  * read with a shared cache's eyes, plus cachet's stricter defaults where the RFC allows caching
  * that experience says is unwise (each marked "deviation").
  */
-import type { Rule } from './policy/types.js'
+import type { Rule } from '../policy/types.js'
 
 export type Directives = ReadonlyMap<string, string>
 

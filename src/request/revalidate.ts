@@ -5,9 +5,9 @@
 import type { Context } from 'koa'
 import type { Decision } from './decide.js'
 import { encodeEntry, type Entry } from './entry.js'
-import { lifetime, verdict } from './freshness.js'
+import { lifetime, verdict } from '../http/freshness.js'
 import { NOT_STORED, variantKey } from './capture.js'
-import type { Runtime } from './runtime.js'
+import type { Runtime } from '../runtime.js'
 
 type Lookup = Extract<Decision, { kind: 'lookup' }>
 

@@ -7,7 +7,7 @@
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http'
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
 import type { Context } from 'koa'
-import { CachetError } from './errors.js'
+import { CachetError } from '../errors.js'
 
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',

@@ -10,8 +10,8 @@
  * User-controlled text (paths, tags) only ever appears inside a digest, so no request can form a
  * Redis `{hash tag}` or an over-long key.
  */
-import type { Pair } from './key/sanitize.js'
-import { digest } from './key/compose.js'
+import type { Pair } from '../key/sanitize.js'
+import { digest } from '../key/compose.js'
 
 /** A compiled template: literal pieces interleaved with placeholders. */
 export type TagTemplate = (segments: readonly string[], query: readonly Pair[]) => string

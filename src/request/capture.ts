@@ -5,12 +5,12 @@
  */
 import { Transform, finished, type Readable } from 'node:stream'
 import type { Context } from 'koa'
-import type { Rule } from './policy/types.js'
-import type { Runtime } from './runtime.js'
+import type { Rule } from '../policy/types.js'
+import type { Runtime } from '../runtime.js'
 import { encodeEntry, type Entry } from './entry.js'
-import { lifetime, MAX_ENTRY_TTL, parseCacheControl, verdict } from './freshness.js'
-import { digest } from './key/compose.js'
-import { tagGen } from './tags.js'
+import { lifetime, MAX_ENTRY_TTL, parseCacheControl, verdict } from '../http/freshness.js'
+import { digest } from '../key/compose.js'
+import { tagGen } from '../generation/keys.js'
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus what a cache must never replay or must recompute. */
 export const NOT_STORED: ReadonlySet<string> = new Set([

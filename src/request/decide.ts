@@ -3,11 +3,11 @@
  * can never disagree with what a request would get. Pure: it reads the request, returns what to
  * do, and changes nothing.
  */
-import { methodBit, type Rule } from './policy/types.js'
-import type { PolicySet } from './policy-set.js'
-import { filterCookies, filterQuery, matchPath, type Pair } from './key/sanitize.js'
-import { entryKey, keyMaterial } from './key/compose.js'
-import { allGen, pathSegments, ruleGen, tagGen, urlGen } from './tags.js'
+import { methodBit, type Rule } from '../policy/types.js'
+import type { PolicySet } from '../policy-set.js'
+import { filterCookies, filterQuery, matchPath, type Pair } from '../key/sanitize.js'
+import { entryKey, keyMaterial } from '../key/compose.js'
+import { allGen, pathSegments, ruleGen, tagGen, urlGen } from '../generation/keys.js'
 
 /** What a decision reads from a request: a Koa ctx satisfies it, and so does explain's stand-in. */
 export interface RequestLike {

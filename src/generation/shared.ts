@@ -9,8 +9,8 @@
  * The validity of a cached token runs from when its read *started*: a read that began before a
  * purge and answered after it is still discarded in time.
  */
-import type { Store } from './store/types.js'
-import { GEN_TTL } from './capture.js'
+import type { Store } from '../store/types.js'
+import { GEN_TTL } from '../request/capture.js'
 
 export const SHARED_GEN_TTL_MS = 1000
 

@@ -4,10 +4,10 @@
  * even when Redis has evicted keys meanwhile (an absent token is a mismatch too), and a write that
  * was in flight during the purge carries the old tokens and is dead on arrival.
  */
-import type { PolicySet } from './policy-set.js'
-import { filterQuery, matchPath } from './key/sanitize.js'
-import { allGen, ruleGen, tagGen, urlGen } from './tags.js'
-import { locate } from './decide.js'
+import type { PolicySet } from '../policy-set.js'
+import { filterQuery, matchPath } from '../key/sanitize.js'
+import { allGen, ruleGen, tagGen, urlGen } from './keys.js'
+import { locate } from '../request/decide.js'
 
 export interface PurgeRequest {
   /** every entry carrying any of these tags */

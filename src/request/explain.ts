@@ -3,9 +3,9 @@
  * not be cached, through the very same `decide()` the middleware runs, without running anything.
  */
 import { decide, header, hostnameOf, type Headers, type RequestLike } from './decide.js'
-import type { PolicySet } from './policy-set.js'
-import { filterCookies, filterQuery, matchPath } from './key/sanitize.js'
-import { methodBit } from './policy/types.js'
+import type { PolicySet } from '../policy-set.js'
+import { filterCookies, filterQuery, matchPath } from '../key/sanitize.js'
+import { methodBit } from '../policy/types.js'
 
 export interface ExplainRequest {
   method?: string
