@@ -18,7 +18,7 @@ import { PolicyError, formatOne, warnOnce } from './errors.js'
 import { defaultLogger, rateLimited } from './log.js'
 import { purgeGens, type PurgeRequest, type PurgeResult } from './generation/purge.js'
 import { createAdmin, type AdminOptions } from './generation/admin.js'
-import { GEN_TTL } from './request/capture.js'
+import { GEN_TTL } from './generation/keys.js'
 import { SharedGens } from './generation/shared.js'
 
 export type ReloadResult =

@@ -5,7 +5,7 @@
  */
 import type { Diagnostic, Rule } from './policy/types.js'
 import { compileMatcher, type Matcher } from './matcher/compile.js'
-import { compileTag, type TagTemplate } from './generation/keys.js'
+import { compileTag, type TagTemplate } from './policy/tag-template.js'
 
 export interface PolicySet {
   /** digest of all normalised rules: equal content, equal version */

@@ -8,14 +8,13 @@ import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type 
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
 import type { Context } from 'koa'
 import { CachetError } from '../errors.js'
+import { connectionNames, HOP_BY_HOP } from '../http/headers.js'
 
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization',
-  // not hop-by-hop, but never meant for an origin: CGI-style stacks read it as HTTP_PROXY
-  // ("httpoxy", CVE-2016-5385)
-  'proxy',
-])
+/**
+ * Hop-by-hop fields, and `Proxy`: not hop-by-hop, but never meant for an origin: CGI-style stacks
+ * read it as HTTP_PROXY ("httpoxy", CVE-2016-5385).
+ */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'proxy'])
 
 /** Client-supplied routing claims an origin might trust; never part of a key (T03). */
 const UNKEYED_FORWARDING = ['forwarded', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-scheme', 'x-forwarded-server', 'x-host', 'x-original-url', 'x-rewrite-url']
@@ -42,9 +41,9 @@ export class UpstreamError extends CachetError {
 /** Removes hop-by-hop fields, and any field the Connection header names. */
 function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
-  const named = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean))
+  const named = connectionNames(headers.connection)
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || named.has(k)) continue
+    if (v === undefined || NOT_FORWARDED.has(k) || named.includes(k)) continue
     out[k] = v
   }
   return out

@@ -3,10 +3,10 @@
  * both bump generation tokens (README "How purge works") before the response is sent.
  */
 import type { Context } from 'koa'
-import { locate, type Decision } from '../request/decide.js'
-import { GEN_TTL } from '../request/capture.js'
+import type { Decision } from '../request/decide.js'
 import { matchPath } from '../key/sanitize.js'
-import { pathSegments, tagGen } from './keys.js'
+import { GEN_TTL, locate, tagGen } from './keys.js'
+import { pathSegments } from '../policy/tag-template.js'
 import type { PolicySet } from '../policy-set.js'
 import type { Runtime } from '../runtime.js'
 

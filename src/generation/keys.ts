@@ -1,7 +1,4 @@
 /**
- * Tags and generation keys. A tag template (`product:{path.2}`, `search:{query.q}`) is compiled
- * once per policy load; resolving it per request is a few string slices.
- *
  * Generation keys (see README "How purge works"): every entry depends on
  *   <name>:g:a            the whole namespace      purge({ all: true })
  *   <name>:g:r:<rule>     its rule                  purge({ rules })
@@ -10,42 +7,14 @@
  * User-controlled text (paths, tags) only ever appears inside a digest, so no request can form a
  * Redis `{hash tag}` or an over-long key.
  */
-import type { Pair } from '../key/sanitize.js'
+import { filterQuery, matchPath, type Pair } from '../key/sanitize.js'
 import { digest } from '../key/compose.js'
+import { MAX_ENTRY_TTL } from '../http/freshness.js'
+import type { Rule } from '../policy/types.js'
+import type { PolicySet } from '../policy-set.js'
 
-/** A compiled template: literal pieces interleaved with placeholders. */
-export type TagTemplate = (segments: readonly string[], query: readonly Pair[]) => string
-
-const PLACEHOLDER = /\{(path)\.(\d+)\}|\{(query)\.([^{}]+)\}/g
-
-export function compileTag(template: string): TagTemplate {
-  if (!template.includes('{')) return () => template
-  const parts: (string | { path: number } | { query: string })[] = []
-  let last = 0
-  for (const m of template.matchAll(PLACEHOLDER)) {
-    if (m.index > last) parts.push(template.slice(last, m.index))
-    parts.push(m[1] ? { path: Number(m[2]) } : { query: m[4]! })
-    last = m.index + m[0].length
-  }
-  if (last < template.length) parts.push(template.slice(last))
-  return (segments, query) => {
-    let s = ''
-    for (const p of parts) {
-      if (typeof p === 'string') s += p
-      else if ('path' in p) s += segments[p.path] ?? ''
-      else {
-        // the first value: what `ctx.query.NAME` gives for a single value; absent → empty
-        for (const [n, v] of query) if (n === p.query) { s += v; break }
-      }
-    }
-    return s
-  }
-}
-
-/** Path segments from 1: `/products/42` → ['', 'products', '42'], so segments[2] === '42'. */
-export function pathSegments(path: string): string[] {
-  return path.split('/')
-}
+/** Generation keys outlive every entry that depends on them. */
+export const GEN_TTL = MAX_ENTRY_TTL + 24 * 3600_000
 
 export function allGen(name: string): string {
   return `${name}:g:a`
@@ -64,4 +33,22 @@ export function urlGen(name: string, path: string, query: readonly Pair[]): stri
   let s = `${path.length}:${path}`
   for (const [n, v] of query.length > 1 ? [...query].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) : query) s += `${n.length}:${n}${v.length}:${v}`
   return `${name}:g:u:${digest(s)}`
+}
+
+/**
+ * The GET rule and URL generation key of a URL, whatever the request carrying it (an unsafe
+ * request, a purge, a Location header): the generation every stored variant of it depends on.
+ */
+export function locate(set: PolicySet, name: string, hostname: string, rawPath: string, querystring: string): { rule: Rule; urlGen: string } | undefined {
+  const path = matchPath(rawPath)
+  const rule = set.matcher.match(1, hostname, path ?? rawPath)
+  if (rule === undefined || !rule.cache) return undefined
+  return { rule, urlGen: urlGen(name, path ?? rawPath, filterQuery(rule.key.query, querystring).kept) }
+}
+
+/** Tokens are `<ms base36>.<random>`: the time a purge set them, 0 when created on first use. */
+export function tokenTime(token: string): number {
+  const dot = token.indexOf('.')
+  const t = dot > 0 ? Number.parseInt(token.slice(0, dot), 36) : 0
+  return Number.isFinite(t) ? t : 0
 }

@@ -6,8 +6,7 @@
  */
 import type { PolicySet } from '../policy-set.js'
 import { filterQuery, matchPath } from '../key/sanitize.js'
-import { allGen, ruleGen, tagGen, urlGen } from './keys.js'
-import { locate } from '../request/decide.js'
+import { allGen, locate, ruleGen, tagGen, urlGen } from './keys.js'
 
 export interface PurgeRequest {
   /** every entry carrying any of these tags */

@@ -10,7 +10,7 @@
  * purge and answered after it is still discarded in time.
  */
 import type { Store } from '../store/types.js'
-import { GEN_TTL } from '../request/capture.js'
+import { GEN_TTL } from './keys.js'
 
 export const SHARED_GEN_TTL_MS = 1000
 

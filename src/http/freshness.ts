@@ -4,6 +4,7 @@
  * that experience says is unwise (each marked "deviation").
  */
 import type { Rule } from '../policy/types.js'
+import { headerString } from './headers.js'
 
 export type Directives = ReadonlyMap<string, string>
 
@@ -155,10 +156,6 @@ export function lifetime(v: Verdict, hasValidator: boolean): Lifetime {
 
 function no(reason: string): Verdict {
   return { ttl: 0, initialAge: 0, swr: 0, sie: 0, reason }
-}
-
-function headerString(v: string | readonly string[] | number | undefined): string | undefined {
-  return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v)
 }
 
 /** §4.2.1: s-maxage (shared caches), else max-age, else Expires − Date. ms, or undefined when none. */

@@ -1,11 +1,10 @@
 /**
- * The syntax of a tag template (`products`, `product:{path.3}`, `search:{query.q}`), checked
- * when a policy loads. The request path compiles the same templates with `compileTag`
- * (src/tags.ts), which reads every `{path.N}` and `{query.NAME}` it finds and leaves any other
- * text alone: so a stray `{` or `{path}` would silently become part of a literal tag there. The
- * loader refuses those here instead, and what it accepts compiles to exactly the placeholders
- * parsed below (test/policy/tag-template.test.ts holds the two to each other).
+ * Tag templates (`products`, `product:{path.3}`, `search:{query.q}`): one grammar, parsed here
+ * when a policy loads (a stray `{` or an unknown placeholder is refused with its position) and
+ * compiled from the very same parse for the request path, where resolving one is a few string
+ * slices.
  */
+import type { Pair } from '../key/sanitize.js'
 
 /** A piece of a template: literal text, the Nth path segment (from 1), or a query parameter. */
 export type TagPart = string | { readonly path: number } | { readonly query: string }
@@ -53,4 +52,36 @@ export function tagQueryNames(parts: readonly TagPart[]): string[] {
   const out: string[] = []
   for (const p of parts) if (typeof p !== 'string' && 'query' in p) out.push(p.query)
   return out
+}
+
+/** A compiled template: the tag for a request's path segments and keyed query pairs. */
+export type TagTemplate = (segments: readonly string[], query: readonly Pair[]) => string
+
+/** Compiles a template the loader accepted; throws on one it would have refused. */
+export function compileTag(template: string): TagTemplate {
+  const parsed = parseTagTemplate(template)
+  if (!parsed.ok) throw new TypeError(parsed.problem)
+  const parts = parsed.parts
+  if (parts.length === 1 && typeof parts[0] === 'string') {
+    const literal = parts[0]
+    return () => literal
+  }
+  if (parts.length === 0) return () => ''
+  return (segments, query) => {
+    let s = ''
+    for (const p of parts) {
+      if (typeof p === 'string') s += p
+      else if ('path' in p) s += segments[p.path] ?? ''
+      else {
+        // the first value: what `ctx.query.NAME` gives for a single value; absent → empty
+        for (const [n, v] of query) if (n === p.query) { s += v; break }
+      }
+    }
+    return s
+  }
+}
+
+/** Path segments from 1: `/products/42` → ['', 'products', '42'], so segments[2] === '42'. */
+export function pathSegments(path: string): string[] {
+  return path.split('/')
 }

@@ -8,18 +8,11 @@ import type { Context } from 'koa'
 import type { Rule } from '../policy/types.js'
 import type { Runtime } from '../runtime.js'
 import { encodeEntry, type Entry } from './entry.js'
-import { lifetime, MAX_ENTRY_TTL, parseCacheControl, verdict } from '../http/freshness.js'
-import { digest } from '../key/compose.js'
-import { tagGen } from '../generation/keys.js'
+import { lifetime, parseCacheControl, verdict } from '../http/freshness.js'
+import { connectionNames, NOT_STORED } from '../http/headers.js'
+import { variantKey, varyNames, varyValues } from '../key/variant.js'
+import { GEN_TTL, tagGen, tokenTime } from '../generation/keys.js'
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus what a cache must never replay or must recompute. */
-export const NOT_STORED: ReadonlySet<string> = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization', 'set-cookie', 'age', 'cache-status',
-])
-
-/** Generation keys outlive every entry that depends on them. */
-export const GEN_TTL = MAX_ENTRY_TTL + 24 * 3600_000
 const MAX_HEADER_TAGS = 64
 /** a purge this close before a fetch started may still have raced it (clock skew between instances) */
 const HEADER_TAG_SKEW_MS = 1000
@@ -51,24 +44,6 @@ export interface Captured {
 
 const NOTHING: Captured = Object.freeze({ storable: false, entry: Promise.resolve(null) })
 
-export function normaliseVaryValue(v: string): string {
-  // RFC 9111 §4.1: whitespace around list commas may be normalised away
-  return v.trim().replace(/\s*,\s*/g, ',')
-}
-
-/** The Vary'd request header values (flat name/value) of this request, for `names`. */
-export function varyValues(names: readonly string[], get: (n: string) => string): string[] {
-  const out: string[] = []
-  for (const n of names) out.push(n, normaliseVaryValue(get(n)))
-  return out
-}
-
-export function variantKey(key: string, values: readonly string[]): string {
-  let s = ''
-  for (const v of values) s += `${v.length}:${v}`
-  return `${key}~${digest(s)}`
-}
-
 /** The response headers set before downstream runs (usually none). */
 export function presetHeaders(res: Context['res']): ReadonlyMap<string, unknown> | undefined {
   const names = res.getHeaderNames()
@@ -79,8 +54,8 @@ export function presetHeaders(res: Context['res']): ReadonlyMap<string, unknown>
 /** Response headers as stored: end-to-end fields only, lower-case names. */
 export function storedHeaders(res: Context['res'], now: number, preset?: ReadonlyMap<string, unknown>): (string | string[])[] {
   const headers: (string | string[])[] = []
-  const connection = String(res.getHeader('connection') ?? '').toLowerCase()
-  const named = connection === '' ? null : new Set(connection.split(',').map((c) => c.trim()))
+  const listed = connectionNames(res.getHeader('connection'))
+  const named = listed.length === 0 ? null : new Set(listed)
   for (const raw of res.getHeaderNames()) {
     const n = raw.toLowerCase()
     const val = res.getHeader(n)
@@ -105,26 +80,17 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   const hasValidator = res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined
   const { fresh: ttl, keep: storeTtl } = lifetime(v, hasValidator)
 
-  const varyHeader = res.getHeader('vary')
-  let varyNames: string[] | null = null
-  if (varyHeader !== undefined) {
-    varyNames = []
-    for (const n of String(varyHeader).split(',')) {
-      const name = n.trim().toLowerCase()
-      if (name !== '' && !varyNames.includes(name)) varyNames.push(name)
-    }
-    if (varyNames.length === 0) varyNames = null
-  }
+  let names = varyNames(res.getHeader('vary'))
   // A compressed body without `Vary: Accept-Encoding` (nginx's gzip_vary is off by default) would
   // reach clients that cannot decode it: vary on it anyway.
-  if (res.getHeader('content-encoding') !== undefined && !(varyNames?.includes('accept-encoding') ?? false)) {
-    varyNames = [...(varyNames ?? []), 'accept-encoding']
+  if (res.getHeader('content-encoding') !== undefined && !(names?.includes('accept-encoding') ?? false)) {
+    names = [...(names ?? []), 'accept-encoding']
   }
   const status = ctx.status
   const write = plan.tokens !== null
   const tokens = plan.tokens ?? []
   const headerTags = rule.tagsFromResponse ? responseTags(res) : []
-  const vary = varyNames === null ? null : varyValues(varyNames, (n) => ctx.get(n))
+  const variant = names === null ? null : varyValues(names, (n) => ctx.get(n))
   // headers as downstream left them, taken once the body is settled (see each branch below)
   let headers: (string | string[])[] = []
   const snapshot = () => { headers = storedHeaders(res, now, plan.preset) }
@@ -147,17 +113,19 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     }
     const entry: Entry = {
       kind: 'response', status, headers, storedAt: now, expires: now + ttl,
-      initialAge: v.initialAge, vary, nullBody, tokens, headerTags, headerTokens, swr: v.swr, sie: v.sie, body,
+      initialAge: v.initialAge, variant, varyNames: null, nullBody, tokens, headerTags, headerTokens, swr: v.swr, sie: v.sie, body,
     }
     if (!write) return entry
     rt.metrics.stores++
-    if (varyNames === null) {
+    if (variant === null) {
       await rt.store.set(plan.key, encodeEntry(entry), storeTtl)
     } else {
-      const index: Entry = { ...entry, kind: 'vary', vary: varyNames, headers: [], body: Buffer.alloc(0), headerTags: [], headerTokens: [] }
+      const index: Entry = {
+        ...entry, kind: 'vary', variant: null, varyNames: names, headers: [], body: Buffer.alloc(0), headerTags: [], headerTokens: [],
+      }
       await Promise.all([
         rt.store.set(plan.key, encodeEntry(index), storeTtl),
-        rt.store.set(variantKey(plan.key, vary!), encodeEntry(entry), storeTtl),
+        rt.store.set(variantKey(plan.key, variant), encodeEntry(entry), storeTtl),
       ])
     }
     return entry
@@ -244,13 +212,6 @@ function responseTags(res: Context['res']): string[] {
   const ct = res.getHeader('cache-tag')
   if (ct !== undefined) for (const t of String(ct).split(',')) if (t.trim()) out.add(t.trim())
   return [...out].slice(0, MAX_HEADER_TAGS)
-}
-
-/** Tokens are `<ms base36>.<random>`: the time a purge set them, 0 when created on first use. */
-export function tokenTime(token: string): number {
-  const dot = token.indexOf('.')
-  const t = dot > 0 ? Number.parseInt(token.slice(0, dot), 36) : 0
-  return Number.isFinite(t) ? t : 0
 }
 
 function isReadable(v: unknown): v is Readable {

@@ -7,7 +7,8 @@ import { methodBit, type Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 import { filterCookies, filterQuery, matchPath, type Pair } from '../key/sanitize.js'
 import { entryKey, keyMaterial } from '../key/compose.js'
-import { allGen, pathSegments, ruleGen, tagGen, urlGen } from '../generation/keys.js'
+import { allGen, ruleGen, tagGen, urlGen } from '../generation/keys.js'
+import { pathSegments } from '../policy/tag-template.js'
 
 /** What a decision reads from a request: a Koa ctx satisfies it, and so does explain's stand-in. */
 export interface RequestLike {
@@ -140,14 +141,3 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
 }
 
 const NO_TAGS: string[] = []
-
-/**
- * The GET rule and URL generation key of a URL, whatever the request carrying it (an unsafe
- * request, a purge, a Location header): the generation every stored variant of it depends on.
- */
-export function locate(set: PolicySet, name: string, hostname: string, rawPath: string, querystring: string): { rule: Rule; urlGen: string } | undefined {
-  const path = matchPath(rawPath)
-  const rule = set.matcher.match(1, hostname, path ?? rawPath)
-  if (rule === undefined || !rule.cache) return undefined
-  return { rule, urlGen: urlGen(name, path ?? rawPath, filterQuery(rule.key.query, querystring).kept) }
-}

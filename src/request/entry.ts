@@ -26,8 +26,11 @@ export interface Entry {
   readonly expires: number
   /** seconds of age the response already had when received (origin `Age`, RFC 9111 §4.2.3) */
   readonly initialAge: number
-  /** response: flat [name, value…] of the request headers it varied on, or null; vary index: the names */
-  readonly vary: readonly string[] | null
+  /** a response: flat [name, value…] of the request header values it was selected by, or null
+   *  when it did not vary; always null on a vary index */
+  readonly variant: readonly string[] | null
+  /** a vary index: the request header names its variants vary on; always null on a response */
+  readonly varyNames: readonly string[] | null
   /** true when the application set no body (Koa then renders the status message itself) */
   readonly nullBody: boolean
   /** generation tokens, aligned with the lookup's generation keys when it was stored */
@@ -50,6 +53,7 @@ interface Meta {
   t: number
   e: number
   a: number
+  /** the variant's request header values (a response) or the vary names (an index) */
   y: readonly string[] | null
   n: 0 | 1
   g: readonly string[]
@@ -67,7 +71,8 @@ const NONE: readonly string[] = Object.freeze([])
 
 export function encodeEntry(e: Entry): Buffer {
   const meta: Meta = {
-    v: 1, s: e.status, h: e.headers as Meta['h'], t: e.storedAt, e: e.expires, a: e.initialAge, y: e.vary,
+    v: 1, s: e.status, h: e.headers as Meta['h'], t: e.storedAt, e: e.expires, a: e.initialAge,
+    y: e.kind === 'vary' ? e.varyNames : e.variant,
     n: e.nullBody ? 1 : 0, g: e.tokens, w: e.swr, x: e.sie,
   }
   if (e.kind === 'vary') meta.k = 1
@@ -129,14 +134,17 @@ export function decodeEntry(buf: Buffer, memoise = false): Entry | undefined {
   }
   if (m === null || typeof m !== 'object' || m.v !== 1 || typeof m.s !== 'number' || !Array.isArray(m.h) ||
       typeof m.t !== 'number' || typeof m.e !== 'number' || !strings(m.g) || !validHeaders(m.h)) return undefined
+  const kind = m.k === 1 ? 'vary' : 'response'
+  const y = strings(m.y) ? m.y : null
   const entry: Entry = {
-    kind: m.k === 1 ? 'vary' : 'response',
+    kind,
     status: m.s,
     headers: m.h,
     storedAt: m.t,
     expires: m.e,
     initialAge: typeof m.a === 'number' ? m.a : 0,
-    vary: strings(m.y) ? m.y : null,
+    variant: kind === 'response' ? y : null,
+    varyNames: kind === 'vary' ? y : null,
     nullBody: m.n === 1,
     tokens: m.g,
     headerTags: strings(m.ht) ? m.ht : NONE,

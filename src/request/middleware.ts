@@ -16,7 +16,10 @@ import type { Context, Next } from 'koa'
 import { decide, type Decision } from './decide.js'
 import { decodeEntry, type Entry } from './entry.js'
 import { appendStatus, fwdStatus, hitStatus } from '../http/cache-status.js'
-import { capture, GEN_TTL, presetHeaders, variantKey, varyValues, type StorePlan } from './capture.js'
+import { capture, presetHeaders, type StorePlan } from './capture.js'
+import { matchesVariant, storageKey, variantKey, varyValues } from '../key/variant.js'
+import { GEN_TTL } from '../generation/keys.js'
+import { connectionNames } from '../http/headers.js'
 import { clearResponse, detach, serveEntry, ttlSeconds } from './respond.js'
 import { tagGen } from '../generation/keys.js'
 import type { Runtime } from '../runtime.js'
@@ -164,7 +167,7 @@ export function createMiddleware(rt: Runtime) {
       tokens = t
       entry = buf === undefined ? undefined : decode(d.key, buf)
       if (entry !== undefined && entry.kind === 'vary') {
-        const names = entry.vary ?? []
+        const names = entry.varyNames ?? []
         if (varyHints.size >= 10_000) varyHints.clear()
         varyHints.set(d.key, names)
         const vkey = variantOf(d.key, names, ctx)
@@ -306,7 +309,7 @@ export function createMiddleware(rt: Runtime) {
         // cannot be asked twice within one request: serve what we hold, as stale, and drop it so
         // that the next request fetches the current representation.
         clearResponse(ctx)
-        store.delete([stale!.vary === null ? d.key : variantKey(d.key, stale!.vary)]).catch(rt.onStoreError)
+        store.delete([storageKey(d.key, stale!.variant)]).catch(rt.onStoreError)
         serveEntry(ctx, stale!, now, fwdStatus(name, 'stale', { fwdStatus: 304, detail: 'validator-mismatch' }))
         finish(d.key, settle, null, lock)
         return
@@ -410,7 +413,7 @@ export function createMiddleware(rt: Runtime) {
           freshen(rt, ctx, d, stale, tokens, now)
           metrics.revalidated++
         } else {
-          store.delete([stale.vary === null ? d.key : variantKey(d.key, stale.vary)]).catch(rt.onStoreError)
+          store.delete([storageKey(d.key, stale.variant)]).catch(rt.onStoreError)
         }
         clearResponse(ctx)
       } else if (ctx.status < 500) {
@@ -446,9 +449,8 @@ function stripQuery(ctx: Context, querystring: string): void {
 
 function dropConnectionNamed(ctx: Context): void {
   const h = ctx.req.headers
-  for (const t of String(h.connection).toLowerCase().split(',')) {
-    const n = t.trim()
-    if (n !== '' && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && n !== 'host') delete h[n]
+  for (const n of connectionNames(h.connection)) {
+    if (n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && n !== 'host') delete h[n]
   }
 }
 
@@ -479,10 +481,7 @@ function sameTokens(recorded: readonly string[], current: readonly (string | und
 }
 
 function usable(e: Entry, ctx: Context): boolean {
-  if (e.vary === null) return true
-  const values = varyValues(e.vary.filter((_, i) => i % 2 === 0), (n) => ctx.get(n))
-  for (let i = 1; i < values.length; i += 2) if (values[i] !== e.vary[i]) return false
-  return true
+  return e.variant === null || matchesVariant(e.variant, (n) => ctx.get(n))
 }
 
 function errorStatus(err: unknown): number {

@@ -6,7 +6,8 @@ import type { Context } from 'koa'
 import type { Decision } from './decide.js'
 import { encodeEntry, type Entry } from './entry.js'
 import { lifetime, verdict } from '../http/freshness.js'
-import { NOT_STORED, variantKey } from './capture.js'
+import { NOT_STORED } from '../http/headers.js'
+import { storageKey } from '../key/variant.js'
 import type { Runtime } from '../runtime.js'
 
 type Lookup = Extract<Decision, { kind: 'lookup' }>
@@ -61,6 +62,6 @@ export function freshen(rt: Runtime, ctx: Context, d: Lookup, stale: Entry, toke
   const life = lifetime(v, headers.has('etag') || headers.has('last-modified'))
   const entry: Entry = { ...stale, headers: flat, storedAt: now, expires: now + (v.reason === undefined ? life.fresh : 0), initialAge: v.initialAge, swr: v.swr, sie: v.sie, tokens: tokens ?? stale.tokens }
   const stored = v.reason === undefined && tokens !== null
-  if (stored) rt.store.set(entry.vary === null ? d.key : variantKey(d.key, entry.vary), encodeEntry(entry), life.keep).catch(rt.onStoreError)
+  if (stored) rt.store.set(storageKey(d.key, entry.variant), encodeEntry(entry), life.keep).catch(rt.onStoreError)
   return { entry, stored }
 }

@@ -7,7 +7,7 @@ import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, VALIDATE_USAGE, validatePolicies } f
 import { compileGlob } from '../../src/matcher/glob.js'
 import { loadPolicies } from '../../src/policy/load.js'
 import { methodBit } from '../../src/policy/types.js'
-import { compileTag, pathSegments } from '../../src/generation/keys.js'
+import { compileTag, pathSegments } from '../../src/policy/tag-template.js'
 
 const root = new URL('../..', import.meta.url).pathname
 let tmp = ''

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServe, type Serving } from '../../src/cli/serve.js'
 import { decodeEntry, type Entry } from '../../src/request/entry.js'
-import { variantKey, varyValues } from '../../src/request/capture.js'
+import { variantKey, varyValues } from '../../src/key/variant.js'
 import { startScriptedOrigin, eventually, type ScriptedOrigin } from '../helpers/scripted-origin.js'
 
 export { gate, eventually, type Gate, type Reply, type Received } from '../helpers/scripted-origin.js'
@@ -137,7 +137,7 @@ export async function setup(o: EnvOptions = {}): Promise<Env> {
     const buf = await cache.store.get(key)
     const e = buf === undefined ? undefined : decodeEntry(buf)
     if (e === undefined || e.kind === 'response') return e
-    const vbuf = await cache.store.get(variantKey(key, varyValues(e.vary ?? [], (n) => lower[n] ?? '')))
+    const vbuf = await cache.store.get(variantKey(key, varyValues(e.varyNames ?? [], (n) => lower[n] ?? '')))
     return vbuf === undefined ? undefined : decodeEntry(vbuf)
   }
 

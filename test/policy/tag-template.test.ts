@@ -1,7 +1,6 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseTagTemplate, tagQueryNames, type TagPart } from '../../src/policy/tag-template.js'
-import { compileTag, pathSegments } from '../../src/generation/keys.js'
+import { compileTag, parseTagTemplate, pathSegments, tagQueryNames, type TagPart } from '../../src/policy/tag-template.js'
 
 const parse = suite('tag template syntax')
 

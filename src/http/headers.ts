@@ -1,0 +1,31 @@
+/**
+ * Header sets and field parsers the cache, the proxy and the request path share: one copy each.
+ */
+
+/** RFC 9110 §7.6.1: fields meant for one connection, never forwarded nor stored. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authenticate', 'proxy-authorization',
+])
+
+/** Never stored: hop-by-hop fields, and what a cache must never replay (Set-Cookie) or must recompute. */
+export const NOT_STORED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'set-cookie', 'age', 'cache-status'])
+
+/**
+ * The field names a Connection header lists (RFC 9110 §7.6.1), lower-case, without empty members;
+ * `value` as node:http gives it (a string, a list of lines, a number, or undefined).
+ */
+export function connectionNames(value: unknown): string[] {
+  if (value === undefined || value === null) return []
+  const out: string[] = []
+  for (const t of (Array.isArray(value) ? value.join(',') : String(value)).toLowerCase().split(',')) {
+    const n = t.trim()
+    if (n !== '') out.push(n)
+  }
+  return out
+}
+
+/** A header's value as one string (lists joined with ", "), or undefined when absent. */
+export function headerString(v: string | readonly string[] | number | undefined): string | undefined {
+  return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v)
+}

@@ -1,0 +1,48 @@
+/**
+ * Vary (RFC 9111 §4.1): a URL whose response varies keeps an index at its primary key naming the
+ * request headers, and each variant at `<key>~<digest of their values>`.
+ */
+import { digest } from './compose.js'
+
+export function normaliseVaryValue(v: string): string {
+  // RFC 9111 §4.1: whitespace around list commas may be normalised away
+  return v.trim().replace(/\s*,\s*/g, ',')
+}
+
+/** The Vary'd request header values (flat name/value) of this request, for `names`. */
+export function varyValues(names: readonly string[], get: (n: string) => string): string[] {
+  const out: string[] = []
+  for (const n of names) out.push(n, normaliseVaryValue(get(n)))
+  return out
+}
+
+/** The key of the variant whose request header values are `values` (flat name/value). */
+export function variantKey(key: string, values: readonly string[]): string {
+  let s = ''
+  for (const v of values) s += `${v.length}:${v}`
+  return `${key}~${digest(s)}`
+}
+
+/** Where a response entry lives: at the primary key, or at its variant's key when it varied. */
+export function storageKey(key: string, requestValues: readonly string[] | null): string {
+  return requestValues === null ? key : variantKey(key, requestValues)
+}
+
+/** A Vary header → the distinct lower-case names it lists, or null for none. */
+export function varyNames(header: unknown): string[] | null {
+  if (header === undefined || header === null) return null
+  const names: string[] = []
+  for (const n of String(header).split(',')) {
+    const name = n.trim().toLowerCase()
+    if (name !== '' && !names.includes(name)) names.push(name)
+  }
+  return names.length === 0 ? null : names
+}
+
+/** Whether a request's header values match a stored variant's (flat name/value). */
+export function matchesVariant(requestValues: readonly string[], get: (n: string) => string): boolean {
+  for (let i = 0; i < requestValues.length; i += 2) {
+    if (normaliseVaryValue(get(requestValues[i]!)) !== requestValues[i + 1]) return false
+  }
+  return true
+}
