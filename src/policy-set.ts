@@ -19,7 +19,7 @@ export interface PolicySet {
   /** by rule.index: the rule's `invalidate.tags` templates, compiled */
   readonly invalidate: readonly (readonly TagTemplate[])[]
   /** decide.ts' memo (key material → key, generations, tags); dropped with the set on reload */
-  readonly memo: Map<string, { readonly key: string; readonly gens: readonly string[]; readonly rest: readonly string[]; readonly tags: readonly string[] }>
+  readonly memo: Map<string, { readonly key: string; readonly gens: readonly string[]; readonly urlAndTagGens: readonly string[]; readonly tags: readonly string[] }>
 }
 
 export function compilePolicySet(loaded: { rules: readonly Rule[]; files: readonly string[]; warnings: readonly Diagnostic[]; version: string }): PolicySet {

@@ -3,7 +3,7 @@
  * both bump generation tokens (README "How purge works") before the response is sent.
  */
 import type { Context } from 'koa'
-import type { Decision } from '../request/decide.js'
+import type { Rule } from '../policy/types.js'
 import { matchPath } from '../key/sanitize.js'
 import { GEN_TTL, locate, tagGen } from './keys.js'
 import { pathSegments } from '../policy/tag-template.js'
@@ -14,8 +14,11 @@ export function isUnsafe(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE'
 }
 
-/** RFC 9111 §4.4: a successful unsafe request invalidates the URL, and its Location / Content-Location when same-origin. */
-export async function invalidateAfterUnsafe(rt: Runtime, ctx: Context, set: PolicySet, d: Extract<Decision, { kind: 'method' }> | undefined): Promise<void> {
+/**
+ * RFC 9111 §4.4: a successful unsafe request invalidates its URL, and its Location /
+ * Content-Location when same-origin; plus `rule`'s `invalidate.tags` when a rule matched it.
+ */
+export async function invalidateAfterUnsafe(rt: Runtime, ctx: Context, set: PolicySet, rule: Rule | undefined): Promise<void> {
   const { name, store, metrics } = rt
   const status = ctx.status
   if (status < 200 || status >= 400) return
@@ -30,8 +33,8 @@ export async function invalidateAfterUnsafe(rt: Runtime, ctx: Context, set: Poli
     const l = locate(set, name, ctx.hostname, u.pathname, u.search.slice(1))
     if (l !== undefined) gens.push(l.urlGen)
   }
-  if (d !== undefined) {
-    const templates = set.invalidate[d.rule.index] ?? []
+  if (rule !== undefined) {
+    const templates = set.invalidate[rule.index] ?? []
     if (templates.length > 0) {
       // the same decoded path the stored entries' tags were resolved from (decide.ts)
       const segments = pathSegments(matchPath(ctx.path) ?? ctx.path)

@@ -52,3 +52,24 @@ export function tokenTime(token: string): number {
   const t = dot > 0 ? Number.parseInt(token.slice(0, dot), 36) : 0
   return Number.isFinite(t) ? t : 0
 }
+
+/**
+ * An entry is served only while every token it recorded is still there, unchanged: a purge
+ * replaced one, or eviction removed one, and it is never served again (README "How purge works").
+ */
+export function sameTokens(recorded: readonly string[], current: readonly (string | undefined)[]): boolean {
+  if (recorded.length !== current.length) return false
+  for (let i = 0; i < recorded.length; i++) if (current[i] === undefined || current[i] !== recorded[i]) return false
+  return true
+}
+
+/**
+ * A leader's entry may serve a request coalesced on it unless a token this request saw differs:
+ * one absent at its read was created since (by the leader itself); one present and different
+ * means a purge came in between.
+ */
+export function compatibleTokens(recorded: readonly string[], seen: readonly (string | undefined)[]): boolean {
+  if (recorded.length !== seen.length) return false
+  for (let i = 0; i < recorded.length; i++) if (seen[i] !== undefined && seen[i] !== recorded[i]) return false
+  return true
+}

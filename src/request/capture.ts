@@ -8,7 +8,7 @@ import type { Context } from 'koa'
 import type { Rule } from '../policy/types.js'
 import type { Runtime } from '../runtime.js'
 import { encodeEntry, type Entry } from './entry.js'
-import { lifetime, parseCacheControl, verdict } from '../http/freshness.js'
+import { lifetime, parseCacheControl, verdict, type Lifetime, type Verdict } from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
 import { variantKey, varyNames, varyValues } from '../key/variant.js'
 import { GEN_TTL, tagGen, tokenTime } from '../generation/keys.js'
@@ -69,94 +69,97 @@ export function storedHeaders(res: Context['res'], now: number, preset?: Readonl
 
 export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   const res = ctx.res
-  const rule = plan.rule
   if (ctx.respond === false || res.headersSent) return NOTHING
   const now = rt.now()
-  const v = verdict(rule, { status: ctx.status, header: (n) => res.getHeader(n) }, plan.authorized, now)
+  const v = verdict(plan.rule, { status: ctx.status, header: (n) => res.getHeader(n) }, plan.authorized, now)
   if (v.reason !== undefined) {
     rt.metrics.notStored++
     return NOTHING
   }
-  const hasValidator = res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined
-  const { fresh: ttl, keep: storeTtl } = lifetime(v, hasValidator)
-
-  let names = varyNames(res.getHeader('vary'))
-  // A compressed body without `Vary: Accept-Encoding` (nginx's gzip_vary is off by default) would
-  // reach clients that cannot decode it: vary on it anyway.
-  if (res.getHeader('content-encoding') !== undefined && !(names?.includes('accept-encoding') ?? false)) {
-    names = [...(names ?? []), 'accept-encoding']
+  const draft = new Draft(ctx, rt, plan, v, now)
+  const body = ctx.body as unknown
+  if (body === null || body === undefined) return draft.buffered(Buffer.alloc(0), true, false)
+  if (Buffer.isBuffer(body)) return draft.buffered(body, false, false)
+  if (typeof body === 'string') return draft.buffered(Buffer.from(body), false, true)
+  if (isReadable(body)) return draft.stream(body)
+  if (typeof body === 'object' && !(body instanceof ReadableStream) && !(body instanceof Blob) && !(body instanceof Response)) {
+    return draft.buffered(Buffer.from(JSON.stringify(body)), false, true) // exactly what Koa's respond() would send
   }
-  const status = ctx.status
-  const write = plan.tokens !== null
-  const tokens = plan.tokens ?? []
-  const headerTags = rule.tagsFromResponse ? responseTags(res) : []
-  const variant = names === null ? null : varyValues(names, (n) => ctx.get(n))
-  // headers as downstream left them, taken once the body is settled (see each branch below)
-  let headers: (string | string[])[] = []
-  const snapshot = () => { headers = storedHeaders(res, now, plan.preset) }
+  return NOTHING
+}
+
+/** A storable response on its way into the store: what the entry will be, short of its body. */
+class Draft {
+  readonly #ctx: Context
+  readonly #rt: Runtime
+  readonly #plan: StorePlan
+  readonly #now: number
+  readonly #verdict: Verdict
+  readonly #life: Lifetime
+  readonly #status: number
+  /** the Vary names of the response, and this request's values for them (null: no Vary) */
+  readonly #names: string[] | null
+  readonly #variant: string[] | null
+  readonly #headerTags: string[]
+  /** headers as downstream left them, taken once the body is settled (see buffered/stream) */
+  #headers: (string | string[])[] = []
+
+  constructor(ctx: Context, rt: Runtime, plan: StorePlan, v: Verdict, now: number) {
+    const res = ctx.res
+    this.#ctx = ctx
+    this.#rt = rt
+    this.#plan = plan
+    this.#now = now
+    this.#verdict = v
+    this.#status = ctx.status
+    this.#life = lifetime(v, res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined)
+    let names = varyNames(res.getHeader('vary'))
+    // A compressed body without `Vary: Accept-Encoding` (nginx's gzip_vary is off by default) would
+    // reach clients that cannot decode it: vary on it anyway.
+    if (res.getHeader('content-encoding') !== undefined && !(names?.includes('accept-encoding') ?? false)) {
+      names = [...(names ?? []), 'accept-encoding']
+    }
+    this.#names = names
+    this.#variant = names === null ? null : varyValues(names, (n) => ctx.get(n))
+    this.#headerTags = plan.rule.tagsFromResponse ? responseTags(res) : []
+  }
+
+  /** whether the entry is written at all (else it is only built, for coalesced requests) */
+  get #write(): boolean {
+    return this.#plan.tokens !== null
+  }
+
   /**
-   * Middleware outside cachet runs after it and may still add Set-Cookie or make the response
-   * private: the decision is checked again on the headers that actually went out.
+   * A body in hand, written once the response has gone out with its final headers. `replace`:
+   * the body is the serialised form of ctx.body, which then sends exactly these bytes.
    */
-  const stillStorable = (): boolean => {
-    if (res.getHeader('set-cookie') !== undefined) return false
-    const cc = parseCacheControl(res.getHeader('cache-control'))
-    return !cc.has('no-store') && !cc.has('private')
-  }
-
-  const commit = async (body: Buffer, nullBody: boolean): Promise<Entry | null> => {
-    let headerTokens: string[] = []
-    if (write && headerTags.length > 0) {
-      headerTokens = await rt.store.tokens(headerTags.map((t) => tagGen(rt.name, t)), GEN_TTL)
-      // a tag purged while this response was being produced must not be resurrected by it
-      if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) return null
+  buffered(body: Buffer, nullBody: boolean, replace: boolean): Captured {
+    if (body.length > this.#plan.rule.maxBodySize) {
+      this.#rt.metrics.notStored++
+      return NOTHING
     }
-    const entry: Entry = {
-      kind: 'response', status, headers, storedAt: now, expires: now + ttl,
-      initialAge: v.initialAge, variant, varyNames: null, nullBody, tokens, headerTags, headerTokens, swr: v.swr, sie: v.sie, body,
-    }
-    if (!write) return entry
-    rt.metrics.stores++
-    if (variant === null) {
-      await rt.store.set(plan.key, encodeEntry(entry), storeTtl)
-    } else {
-      const index: Entry = {
-        ...entry, kind: 'vary', variant: null, varyNames: names, headers: [], body: Buffer.alloc(0), headerTags: [], headerTokens: [],
-      }
-      await Promise.all([
-        rt.store.set(plan.key, encodeEntry(index), storeTtl),
-        rt.store.set(variantKey(plan.key, variant), encodeEntry(entry), storeTtl),
-      ])
-    }
-    return entry
-  }
-  const started = (body: Buffer, nullBody: boolean): Promise<Entry | null> =>
-    commit(body, nullBody).catch((err) => { rt.onStoreError(err); return null })
-  /** a buffered body: written once the response has gone out with its final headers */
-  const whenFinal = (body: Buffer, nullBody: boolean): Promise<Entry | null> => {
-    snapshot()
-    if (plan.background) return started(body, nullBody)
-    return new Promise((resolve) => {
-      finished(res, () => {
-        if (stillStorable()) resolve(started(body, nullBody))
-        else { rt.metrics.notStored++; resolve(null) }
+    if (replace) this.#ctx.body = body
+    this.#snapshot()
+    if (this.#plan.background) return { storable: this.#write, entry: this.#commit(body, nullBody) }
+    const entry = new Promise<Entry | null>((resolve) => {
+      finished(this.#ctx.res, () => {
+        if (this.#stillStorable()) resolve(this.#commit(body, nullBody))
+        else {
+          this.#rt.metrics.notStored++
+          resolve(null)
+        }
       })
     })
+    return { storable: this.#write, entry }
   }
 
-  const body = ctx.body as unknown
-  if (body === null || body === undefined) return { storable: write, entry: whenFinal(Buffer.alloc(0), true) }
-  if (Buffer.isBuffer(body)) return sized(body) ? { storable: write, entry: whenFinal(body, false) } : NOTHING
-  if (typeof body === 'string') {
-    const buf = Buffer.from(body)
-    if (!sized(buf)) return NOTHING
-    ctx.body = buf
-    return { storable: write, entry: whenFinal(buf, false) }
-  }
-  if (isReadable(body)) {
-    // Tee: the client gets every byte as it comes; the entry is written only if the stream
-    // completes within maxBodySize (RFC 9111 §3.3: never store an incomplete response, T28).
-    const length = res.getHeader('content-length')
+  /**
+   * A stream body, teed: the client gets every byte as it comes; the entry is written only if the
+   * stream completes within maxBodySize (RFC 9111 §3.3: never store an incomplete response, T28).
+   */
+  stream(body: Readable): Captured {
+    const { rule, background } = this.#plan
+    const length = this.#ctx.res.getHeader('content-length')
     if (length !== undefined && Number(length) > rule.maxBodySize) return NOTHING
     const chunks: Buffer[] = []
     let size = 0
@@ -164,44 +167,96 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     let resolveEntry!: (e: Promise<Entry | null> | null) => void
     const entry = new Promise<Entry | null>((r) => { resolveEntry = r })
     const tee = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
+      transform: (chunk: Buffer, _enc, cb) => {
         if (ok) {
           size += chunk.length
-          if (size > rule.maxBodySize) { ok = false; chunks.length = 0; rt.metrics.notStored++ } else chunks.push(chunk)
+          if (size <= rule.maxBodySize) chunks.push(chunk)
+          else {
+            ok = false
+            chunks.length = 0
+            this.#rt.metrics.notStored++
+          }
         }
         cb(null, chunk)
       },
-      flush(cb) {
+      flush: (cb) => {
         // a body shorter than its Content-Length is incomplete (RFC 9111 §3.3)
         if (length !== undefined && Number(length) !== size) ok = false
         // the headers are final once the body flows: outer middleware has had its say
-        if (ok && !plan.background && !stillStorable()) { ok = false; rt.metrics.notStored++ }
-        resolveEntry(ok ? started(Buffer.concat(chunks, size), false) : null)
+        if (ok && !background && !this.#stillStorable()) {
+          ok = false
+          this.#rt.metrics.notStored++
+        }
+        resolveEntry(ok ? this.#commit(Buffer.concat(chunks, size), false) : null)
         cb()
       },
     })
     tee.once('close', () => resolveEntry(null)) // destroyed or aborted before flush: nothing stored
     body.once('error', (err) => tee.destroy(err))
     body.pipe(tee)
-    ctx.body = tee
-    if (length !== undefined) ctx.set('Content-Length', String(length))
-    snapshot()
-    if (plan.background) tee.resume()
+    this.#ctx.body = tee
+    if (length !== undefined) this.#ctx.set('Content-Length', String(length))
+    this.#snapshot()
+    if (background) tee.resume()
     return { storable: false, entry, tee } // not yet stored: Cache-Status says only what is already true
   }
-  if (typeof body === 'object' && !(body instanceof ReadableStream) && !(body instanceof Blob) && !(body instanceof Response)) {
-    const buf = Buffer.from(JSON.stringify(body)) // exactly what Koa's respond() would send
-    if (!sized(buf)) return NOTHING
-    ctx.body = buf
-    return { storable: write, entry: whenFinal(buf, false) }
-  }
-  return NOTHING
 
-  function sized(buf: Buffer): boolean {
-    if (buf.length <= rule.maxBodySize) return true
-    rt.metrics.notStored++
-    return false
+  #snapshot(): void {
+    this.#headers = storedHeaders(this.#ctx.res, this.#now, this.#plan.preset)
   }
+
+  /**
+   * Middleware outside cachet runs after it and may still add Set-Cookie or make the response
+   * private: the decision is checked again on the headers that actually went out.
+   */
+  #stillStorable(): boolean {
+    const res = this.#ctx.res
+    if (res.getHeader('set-cookie') !== undefined) return false
+    const cc = parseCacheControl(res.getHeader('cache-control'))
+    return !cc.has('no-store') && !cc.has('private')
+  }
+
+  /** Builds the entry and (unless told not to) writes it; never rejects: a store error is null. */
+  #commit(body: Buffer, nullBody: boolean): Promise<Entry | null> {
+    return this.#build(body, nullBody).catch((err) => {
+      this.#rt.onStoreError(err)
+      return null
+    })
+  }
+
+  async #build(body: Buffer, nullBody: boolean): Promise<Entry | null> {
+    const rt = this.#rt
+    const plan = this.#plan
+    let headerTokens: string[] = []
+    if (this.#write && this.#headerTags.length > 0) {
+      headerTokens = await rt.store.tokens(this.#headerTags.map((t) => tagGen(rt.name, t)), GEN_TTL)
+      // a tag purged while this response was being produced must not be resurrected by it
+      if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) return null
+    }
+    const v = this.#verdict
+    const entry: Entry = {
+      kind: 'response', status: this.#status, headers: this.#headers, storedAt: this.#now,
+      expires: this.#now + this.#life.fresh, initialAge: v.initialAge, variant: this.#variant, varyNames: null, nullBody,
+      tokens: plan.tokens ?? [], headerTags: this.#headerTags, headerTokens, swr: v.swr, sie: v.sie, body,
+    }
+    if (!this.#write) return entry
+    rt.metrics.stores++
+    const keep = this.#life.keep
+    if (this.#variant === null) {
+      await rt.store.set(plan.key, encodeEntry(entry), keep)
+    } else {
+      const index: Entry = {
+        ...entry, kind: 'vary', variant: null, varyNames: this.#names, headers: [], body: Buffer.alloc(0),
+        headerTags: [], headerTokens: [],
+      }
+      await Promise.all([
+        rt.store.set(plan.key, encodeEntry(index), keep),
+        rt.store.set(variantKey(plan.key, this.#variant), encodeEntry(entry), keep),
+      ])
+    }
+    return entry
+  }
+
 }
 
 /** Surrogate-Key (space-separated, Fastly) and Cache-Tag (comma-separated, Cloudflare). */

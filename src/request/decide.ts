@@ -32,8 +32,8 @@ export type Decision =
   | { readonly kind: 'pass' }
   /** a rule matched but the request must not be cached; `detail` says why */
   | { readonly kind: 'bypass'; readonly rule: Rule; readonly detail: string }
-  /** an unsafe method matched a rule: forwarded, never stored */
-  | { readonly kind: 'method'; readonly rule: Rule }
+  /** an unsafe method (POST, PUT, PATCH, DELETE…) matched a rule: forwarded, never stored */
+  | { readonly kind: 'unsafe'; readonly rule: Rule }
   | {
       readonly kind: 'lookup'
       readonly rule: Rule
@@ -46,13 +46,18 @@ export type Decision =
       /** the request carries Authorization (possible only when the rule keys it) */
       readonly authorized: boolean
       readonly removedQuery: boolean
-      /** generation keys the entry depends on: [all, rule, url, ...tags]; see tags.ts */
+      /** generation keys the entry depends on, in the order its tokens are recorded:
+       *  [namespace, rule, url, ...tags] (generation/keys.ts) */
       readonly gens: readonly string[]
-      /** gens without the first two (namespace and rule), which shared-gens.ts may hold locally */
-      readonly rest: readonly string[]
+      /** gens[2..]: the URL and tag generations, read with the entry itself (lookup.ts); the
+       *  namespace and rule ones may be held per instance (generation/shared.ts) */
+      readonly urlAndTagGens: readonly string[]
       /** the resolved tags (for explain) */
       readonly tags: readonly string[]
     }
+
+/** A decision to look the request up in the cache. */
+export type LookupDecision = Extract<Decision, { kind: 'lookup' }>
 
 const PASS: Decision = Object.freeze({ kind: 'pass' })
 const NO_PAIRS: readonly Pair[] = Object.freeze([])
@@ -88,7 +93,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
   const host = req.host
   const rule = set.matcher.match(bit, hostnameOf(host), path ?? raw)
   if (rule === undefined) return PASS
-  if (bit > 2) return { kind: 'method', rule }
+  if (bit > 2) return { kind: 'unsafe', rule }
   if (!rule.cache) return { kind: 'bypass', rule, detail: 'rule' }
   // An ambiguous path, or an absolute-form target (`GET http://other.example/x`): Koa's ctx.href
   // and ctx.URL then name a host the key never saw.
@@ -121,7 +126,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
       tags = templates.map((t) => t(segments, q.kept))
       for (const t of tags) gens.push(tagGen(name, t))
     }
-    m = { key: entryKey(name, rule, material), gens, rest: gens.slice(2), tags }
+    m = { key: entryKey(name, rule, material), gens, urlAndTagGens: gens.slice(2), tags }
     if (set.memo.size >= MEMO_MAX) set.memo.clear()
     set.memo.set(material, m)
   }
@@ -135,7 +140,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
     authorized,
     removedQuery: q.querystring !== req.querystring,
     gens: m.gens,
-    rest: m.rest,
+    urlAndTagGens: m.urlAndTagGens,
     tags: m.tags,
   }
 }

@@ -21,7 +21,7 @@ export interface Explanation {
   readonly rule: string | null
   /** where the rule is defined: file:line:col */
   readonly ruleAt: string | null
-  /** pass: no rule; bypass: matched but never cached; method: unsafe method, forwarded; lookup: read from / stored in the cache */
+  /** pass: no rule; bypass: matched but never cached; method: an unsafe method, forwarded; lookup: read from / stored in the cache */
   readonly decision: 'pass' | 'bypass' | 'method' | 'lookup'
   /** which matcher index served the lookup (exact, segment, ext, residual) */
   readonly index: string
@@ -65,7 +65,7 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
     case 'pass':
       reasons.push('no rule matches: passed through untouched, nothing read or stored, no Cache-Status')
       break
-    case 'method':
+    case 'unsafe':
       reasons.push(`${req.method} is never served from the cache; a 2xx/3xx answer invalidates the URL`)
       break
     case 'bypass':
@@ -106,7 +106,8 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
     url: input.url,
     rule: rule?.id ?? null,
     ruleAt: rule ? `${rule.pos.file}:${rule.pos.line}:${rule.pos.col}` : null,
-    decision: d.kind,
+    // 'method' in explain's output, as in Cache-Status' fwd=method (RFC 9211 §2.2)
+    decision: d.kind === 'unsafe' ? 'method' : d.kind,
     index: m.bucket,
     key: d.kind === 'lookup' ? d.key : null,
     keyParts,

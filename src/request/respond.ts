@@ -4,6 +4,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'koa'
 import type { Entry } from './entry.js'
+import { appendStatus } from '../http/cache-status.js'
 
 /**
  * Node keeps a response's headers in `res[kOutHeaders]` as { lower-case name: [name, value] }.
@@ -92,4 +93,9 @@ export function detach(ctx: Context): void {
   ctx.request.res = res
   ctx.response.res = res
   resetBody(ctx)
+}
+
+/** Appends our Cache-Status member to whatever an inner cache (or the application) set (RFC 9211 §2). */
+export function setStatus(ctx: Context, mine: string): void {
+  ctx.set('Cache-Status', appendStatus(ctx.response.get('Cache-Status') || undefined, mine))
 }

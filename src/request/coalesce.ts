@@ -1,0 +1,153 @@
+/**
+ * Request coalescing: one origin request per key in this process (a flight the others wait on),
+ * and one per fleet when the store is shared (a lock in the store at `<key>~lock`, which other
+ * instances wait on by polling the store for the entry it produces).
+ */
+import { randomBytes } from 'node:crypto'
+import type { Entry } from './entry.js'
+import type { Runtime } from '../runtime.js'
+
+/** What requests waiting on a flight get: the entry it stored, or null when nothing usable. */
+export type Outcome = Entry | null
+
+export class Coalescer {
+  readonly #rt: Runtime
+  /** primary key → the leader's outcome */
+  readonly #flights = new Map<string, Promise<Outcome>>()
+  /** the store is shared with other instances: coalesce across them too */
+  readonly #shared: boolean
+
+  constructor(rt: Runtime) {
+    this.#rt = rt
+    this.#shared = rt.store.kind !== 'memory'
+  }
+
+  /** The store is shared with other instances: coalescing spans the fleet. */
+  get shared(): boolean {
+    return this.#shared
+  }
+
+  /** The flight of another request of this process that is asking the origin for `key`. */
+  pending(key: string): Promise<Outcome> | undefined {
+    return this.#flights.get(key)
+  }
+
+  /** A request of this process is asking the origin for `key`. */
+  busy(key: string): boolean {
+    return this.#flights.has(key)
+  }
+
+  /** Waits for a pending flight, at most `coalesceWaitMs`: its outcome, or undefined on time-out. */
+  follow(flight: Promise<Outcome>): Promise<Outcome | undefined> {
+    return bounded(flight, this.#rt.coalesceWaitMs)
+  }
+
+  /** This request asks the origin for `key`; the others of this process wait for its outcome. */
+  lead(key: string): Flight {
+    let resolve!: (o: Outcome) => void
+    this.#flights.set(key, new Promise<Outcome>((r) => { resolve = r }))
+    return new Flight(this.#rt, this.#shared, key, resolve, () => this.#flights.delete(key))
+  }
+
+  /**
+   * The fleet lock for `key` (a background refresh): its token, or undefined when another
+   * instance holds it. Rejects when the store does.
+   */
+  async tryLock(key: string): Promise<string | undefined> {
+    const token = newLockToken()
+    return (await this.#rt.store.acquire(lockKey(key), token, this.#rt.lockTtlMs)) ? token : undefined
+  }
+
+  /** Releases a lock this instance holds (never rejects, not awaited). */
+  unlock(key: string, token: string): void {
+    void this.#rt.store.release(lockKey(key), token)
+  }
+
+}
+
+/** One request's turn at the origin for a key. Its `settle()` runs once, in the caller's `finally`. */
+export class Flight {
+  readonly #rt: Runtime
+  readonly #shared: boolean
+  readonly #key: string
+  readonly #resolve: (o: Outcome) => void
+  readonly #landed: () => void
+  #lock: string | undefined
+  #settled = false
+
+  constructor(rt: Runtime, shared: boolean, key: string, resolve: (o: Outcome) => void, landed: () => void) {
+    this.#rt = rt
+    this.#shared = shared
+    this.#key = key
+    this.#resolve = resolve
+    this.#landed = landed
+  }
+
+  /**
+   * On a shared store, takes the fleet lock: false when another instance holds it (then
+   * `awaitPeer`). A store that cannot answer counts as taken by us: we ask the origin ourselves.
+   */
+  async lock(): Promise<boolean> {
+    const rt = this.#rt
+    if (!this.#shared || !rt.store.ready) return true
+    const token = newLockToken()
+    const got = await rt.store.acquire(lockKey(this.#key), token, rt.lockTtlMs).catch(() => true)
+    if (got) this.#lock = token
+    return got
+  }
+
+  /**
+   * Another instance holds the lock: waits (at most `coalesceWaitMs`) for the entry it stores,
+   * reading with `read`. Undefined when none came: ask the origin ourselves.
+   */
+  async awaitPeer(read: () => Promise<Entry | undefined>): Promise<Entry | undefined> {
+    const rt = this.#rt
+    const deadline = rt.now() + rt.coalesceWaitMs
+    let delay = 10
+    while (rt.now() < deadline) {
+      await sleep(delay)
+      delay = Math.min(delay * 2, 100)
+      try {
+        const e = await read()
+        if (e !== undefined && e.expires > rt.now()) return e
+      } catch {
+        return undefined
+      }
+    }
+    return undefined
+  }
+
+  /**
+   * What the requests waiting on this flight get, once `outcome` resolves; then the fleet lock is
+   * released. Runs once: later calls do nothing.
+   */
+  settle(outcome: Outcome | Promise<Outcome>): void {
+    if (this.#settled) return
+    this.#settled = true
+    const land = (o: Outcome) => {
+      this.#resolve(o)
+      this.#landed()
+      if (this.#lock !== undefined) void this.#rt.store.release(lockKey(this.#key), this.#lock)
+    }
+    if (outcome === null || !(outcome instanceof Promise)) land(outcome)
+    else outcome.then(land, () => land(null))
+  }
+}
+
+function lockKey(key: string): string {
+  return `${key}~lock`
+}
+
+function newLockToken(): string {
+  return randomBytes(12).toString('base64url')
+}
+
+function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout
+  const timeout = new Promise<undefined>((res) => { timer = setTimeout(() => res(undefined), ms) })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((res) => { setTimeout(res, ms) })
+}

@@ -1,0 +1,141 @@
+/**
+ * The store read of a lookup: the entry for this request (following a Vary index), and the
+ * current tokens of every generation key it depends on, checked against the ones it recorded.
+ * Only this module knows which generation keys come from where: on a shared store the namespace
+ * and rule tokens are held per instance (generation/shared.ts), the URL and tag ones are read
+ * with the entry in the same round trip.
+ */
+import type { Context } from 'koa'
+import type { LookupDecision } from './decide.js'
+import { decodeEntry, type Entry } from './entry.js'
+import { variantKey, varyValues } from '../key/variant.js'
+import { GEN_TTL, sameTokens, tagGen } from '../generation/keys.js'
+import type { Runtime } from '../runtime.js'
+
+const NO_GENS: readonly string[] = Object.freeze([])
+/** bound of each per-instance memo below; cleared whole when full (cheap, and only a hint) */
+const MEMO_MAX = 10_000
+
+export interface Read {
+  /** the entry to serve or revalidate; undefined: none, or one that was purged */
+  readonly entry: Entry | undefined
+  /** the primary key held a Vary index but not this request's variant */
+  readonly varyMiss: boolean
+  /** the current token of each of the lookup's generation keys, in `d.gens` order (undefined: absent) */
+  readonly tokens: readonly (string | undefined)[]
+}
+
+export class Lookup {
+  readonly #rt: Runtime
+  /** the memory store hands back the Buffer it was given: decoded entries are memoised by identity */
+  readonly #memoise: boolean
+  /**
+   * primary key → the Vary names its index held last time: a hit on a Vary'd URL then reads its
+   * variant and tokens in one round trip instead of two (index, then variant). Only a hint: a
+   * wrong or stale one costs the second read, never a wrong answer.
+   */
+  readonly #varyHints = new Map<string, readonly string[]>()
+  /** primary key + varied values → variant key: a repeated variant is hashed once */
+  readonly #variantKeys = new Map<string, string>()
+
+  constructor(rt: Runtime) {
+    this.#rt = rt
+    this.#memoise = rt.store.kind === 'memory'
+  }
+
+  /** hot path: the entry for this request, if present and not purged. Rejects when the store does. */
+  async read(d: LookupDecision, ctx: Context): Promise<Read> {
+    const hint = this.#varyHints.get(d.key)
+    let entry: Entry | undefined
+    let tokens: (string | undefined)[]
+    let varyMiss = false
+    if (hint !== undefined) {
+      const vkey = this.#variantOf(d.key, hint, ctx)
+      const [vbuf, t] = await this.#getWithTokens(vkey, d)
+      entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
+      tokens = t
+      if (entry === undefined || entry.kind !== 'response') {
+        this.#varyHints.delete(d.key)
+        return this.read(d, ctx)
+      }
+    } else {
+      const [buf, t] = await this.#getWithTokens(d.key, d)
+      tokens = t
+      entry = buf === undefined ? undefined : this.#decode(d.key, buf)
+      if (entry !== undefined && entry.kind === 'vary') {
+        const names = entry.varyNames ?? []
+        if (this.#varyHints.size >= MEMO_MAX) this.#varyHints.clear()
+        this.#varyHints.set(d.key, names)
+        const vkey = this.#variantOf(d.key, names, ctx)
+        const [vbuf] = await this.#rt.store.getWithTokens(vkey, NO_GENS)
+        entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
+        if (entry === undefined || entry.kind === 'vary') {
+          entry = undefined
+          varyMiss = true
+        }
+      }
+    }
+    if (entry === undefined) return { entry, varyMiss, tokens }
+    // (the header-tag check only when there are header tags: no extra promise on a plain hit)
+    if (!sameTokens(entry.tokens, tokens) || (entry.headerTags.length > 0 && !(await this.#headerTagsCurrent(entry)))) {
+      this.#rt.metrics.purgedSeen++
+      return { entry: undefined, varyMiss: false, tokens }
+    }
+    return { entry, varyMiss, tokens }
+  }
+
+  /** The tokens a new entry records, read (created where absent) before the origin is asked. */
+  async tokensFor(d: LookupDecision): Promise<string[]> {
+    const { store, sharedGens } = this.#rt
+    if (sharedGens === undefined) return store.tokens(d.gens, GEN_TTL)
+    const [shared, own] = await Promise.all([
+      sharedGens.load([d.gens[0]!, d.gens[1]!]),
+      store.tokens(d.urlAndTagGens, GEN_TTL),
+    ])
+    return [...shared, ...own]
+  }
+
+  /** hot path: the value at `key` and the current tokens of all of the lookup's generation keys. */
+  #getWithTokens(key: string, d: LookupDecision): Promise<[Buffer | undefined, (string | undefined)[]]> {
+    const { store, sharedGens } = this.#rt
+    if (sharedGens === undefined) return store.getWithTokens(key, d.gens)
+    const a = sharedGens.peek(d.gens[0]!)
+    const r = sharedGens.peek(d.gens[1]!)
+    if (a !== undefined && r !== undefined) {
+      return store.getWithTokens(key, d.urlAndTagGens).then(([buf, t]) => [buf, [a, r, ...t]])
+    }
+    return Promise.all([store.getWithTokens(key, d.urlAndTagGens), sharedGens.load([d.gens[0]!, d.gens[1]!])])
+      .then(([[buf, t], shared]) => [buf, [...shared, ...t]])
+  }
+
+  /** The response's own tags (Surrogate-Key / Cache-Tag) are still unpurged. */
+  async #headerTagsCurrent(entry: Entry): Promise<boolean> {
+    // only the tokens are wanted: the "value" read is the first token key itself (a few bytes),
+    // not the entry a second time
+    const gens = entry.headerTags.map((t) => tagGen(this.#rt.name, t))
+    const [, current] = await this.#rt.store.getWithTokens(gens[0]!, gens)
+    return sameTokens(entry.headerTokens, current)
+  }
+
+  #variantOf(key: string, names: readonly string[], ctx: Context): string {
+    let memoKey = key
+    for (const n of names) memoKey += `\n${n}\n${ctx.get(n)}`
+    let v = this.#variantKeys.get(memoKey)
+    if (v === undefined) {
+      v = variantKey(key, varyValues(names, (n) => ctx.get(n)))
+      if (this.#variantKeys.size >= MEMO_MAX) this.#variantKeys.clear()
+      this.#variantKeys.set(memoKey, v)
+    }
+    return v
+  }
+
+  /** A value that is not an entry of this version is a miss, and is removed (not awaited). */
+  #decode(key: string, buf: Buffer): Entry | undefined {
+    const e = decodeEntry(buf, this.#memoise)
+    if (e === undefined) {
+      this.#rt.metrics.corrupt++
+      this.#rt.store.delete([key]).catch(this.#rt.onStoreError)
+    }
+    return e
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The miss path: a request the cache cannot answer from a fresh entry (none, or a stale one that
+ * may not be served as is). One request per key asks the origin (coalesce.ts); what comes back is
+ * stored (capture.ts), freshens the stale entry (revalidate.ts), or gives way to the stale one.
+ *
+ *   follower ──▶ the leader's entry, when usable here; else asks the origin itself
+ *   leader   ──▶ fleet lock (else the peer's entry) ─▶ read again ─▶ tokens ─▶ ask the origin
+ *            ──▶ 304-same: freshen · 304-other: serve stale, drop it · 5xx/throw in the
+ *                stale-if-error window: serve stale · otherwise capture
+ */
+import type { Context, Next } from 'koa'
+import type { LookupDecision } from './decide.js'
+import type { Entry } from './entry.js'
+import type { Read } from './lookup.js'
+import type { Flight, Outcome } from './coalesce.js'
+import type { Stages } from './stages.js'
+import { capture } from './capture.js'
+import { askOrigin, errorStatus } from './origin.js'
+import { freshen } from './revalidate.js'
+import { clearResponse, serveEntry, setStatus, ttlSeconds } from './respond.js'
+import { fwdStatus, hitStatus } from '../http/cache-status.js'
+import { compatibleTokens, sameTokens } from '../generation/keys.js'
+import { matchesVariant, storageKey } from '../key/variant.js'
+
+/**
+ * `fwd`: the Cache-Status reason (uri-miss, vary-miss, stale, miss); `read`: what the lookup
+ * found, undefined when the store could not answer.
+ */
+export async function miss(
+  s: Stages, ctx: Context, next: Next, d: LookupDecision, stale: Entry | undefined, fwd: string, read: Read | undefined,
+): Promise<void> {
+  const { rt } = s
+  // HEAD never creates the GET entry (T27): forward it and store nothing.
+  if (ctx.method === 'HEAD') {
+    await next()
+    setStatus(ctx, fwdStatus(rt.name, fwd, { detail: read === undefined ? 'store-unavailable' : undefined }))
+    return
+  }
+  const pending = s.flights.pending(d.key)
+  if (pending !== undefined) {
+    // in-process coalescing, also while the store is down (T58: the origin stays protected)
+    if (await follow(s, ctx, pending, fwd, read)) return
+    // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
+    await fetch(s, ctx, next, d, stale, fwd, read)
+    return
+  }
+  const flight = s.flights.lead(d.key)
+  let outcome: Outcome | Promise<Outcome> = null
+  try {
+    const found = await served(s, ctx, d, flight, stale, read)
+    if (found !== undefined) {
+      rt.metrics.collapsed++
+      const now = rt.now()
+      serveEntry(ctx, found.entry, now, found.peer ? fwdStatus(rt.name, fwd, { collapsed: true }) : hitStatus(rt.name, ttlSeconds(found.entry, now)))
+      outcome = found.entry
+      return
+    }
+    outcome = (await fetch(s, ctx, next, d, stale, fwd, read)).outcome
+  } finally {
+    flight.settle(outcome)
+  }
+}
+
+/** A follower: served the leader's entry when it is usable for this request (true), else not. */
+async function follow(s: Stages, ctx: Context, pending: Promise<Outcome>, fwd: string, read: Read | undefined): Promise<boolean> {
+  const { rt } = s
+  const e = await s.flights.follow(pending)
+  // usable only if it is fresh, matches this request's Vary, and no purge came between the
+  // leader's fetch and this request's own read (its tokens are the current ones we saw)
+  if (e == null || e.expires <= rt.now()) return false
+  if (e.variant !== null && !matchesVariant(e.variant, (n) => ctx.get(n))) return false
+  if (read !== undefined && !compatibleTokens(e.tokens, read.tokens)) return false
+  rt.metrics.collapsed++
+  const detail = read === undefined ? 'store-unavailable' : undefined
+  serveEntry(ctx, e, rt.now(), fwdStatus(rt.name, fwd, { collapsed: true, detail }))
+  return true
+}
+
+/**
+ * The leader, before asking the origin: an entry another instance (holding the fleet lock) or a
+ * flight that just finished has stored meanwhile, if any.
+ */
+async function served(
+  s: Stages, ctx: Context, d: LookupDecision, flight: Flight, stale: Entry | undefined,
+  read: Read | undefined,
+): Promise<{ entry: Entry; peer: boolean } | undefined> {
+  const { rt } = s
+  if (!(await flight.lock())) {
+    const e = await flight.awaitPeer(async () => (await s.lookup.read(d, ctx)).entry)
+    if (e !== undefined) return { entry: e, peer: true }
+  }
+  if (stale !== undefined || read === undefined) return undefined
+  // Read once more as the leader: a flight that finished between our read and now has stored
+  // its entry (it settles only after the write), and must not be fetched again.
+  const again = await s.lookup.read(d, ctx).catch(() => undefined)
+  const e = again?.entry
+  return e !== undefined && e.expires > rt.now() ? { entry: e, peer: false } : undefined
+}
+
+/**
+ * Asks the origin and acts on its answer; resolves with what coalesced requests get, wrapped:
+ * an entry still being stored is a promise that settles only after this response has gone out.
+ */
+async function fetch(
+  s: Stages, ctx: Context, next: Next, d: LookupDecision, stale: Entry | undefined, fwd: string, read: Read | undefined,
+): Promise<{ readonly outcome: Outcome | Promise<Outcome> }> {
+  const { rt } = s
+  const { name, store } = rt
+  // A read that failed does not mean a write will: try (with its own deadline) so that a slow
+  // moment does not turn every leader into an uncached fetch.
+  let tokens: readonly string[] | null = null
+  if (store.ready) tokens = await s.lookup.tokensFor(d).catch((err) => { rt.onStoreError(err); return null })
+  // revalidate only while the stale entry is still current: a purge since our read (new tokens)
+  // means its body must not come back through a 304
+  const current = stale !== undefined && tokens !== null && sameTokens(stale.tokens, tokens)
+  const o = await askOrigin(ctx, next, current ? stale : undefined, rt.now)
+  const now = rt.now()
+  const failed = o.kind === 'thrown' || o.kind === 'error'
+  if (stale !== undefined && failed && now - stale.expires < stale.sie) {
+    // RFC 5861 §4: the origin failed within the stale-if-error window: the stored response, not the error
+    const status = o.kind === 'thrown' ? errorStatus(o.error) : ctx.status
+    if (o.kind === 'thrown') ctx.app.emit('error', o.error, ctx)
+    rt.metrics.staleIfError++
+    clearResponse(ctx)
+    serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: status }))
+    return NO_OUTCOME
+  }
+  if (o.kind === 'thrown') throw o.error
+  if (o.kind === '304-other') {
+    // §4.3.4: a 304 naming another representation must not update ours. The application
+    // cannot be asked twice within one request: serve what we hold, as stale, and drop it so
+    // that the next request fetches the current representation.
+    clearResponse(ctx)
+    store.delete([storageKey(d.key, stale!.variant)]).catch(rt.onStoreError)
+    serveEntry(ctx, stale!, now, fwdStatus(name, 'stale', { fwdStatus: 304, detail: 'validator-mismatch' }))
+    return NO_OUTCOME
+  }
+  if (o.kind === '304-same') {
+    // RFC 9111 §4.3.4: freshen the stored response with the 304's headers, keep its body
+    const fresh = freshen(rt, ctx, d, stale!, tokens, now)
+    clearResponse(ctx)
+    rt.metrics.revalidated++
+    serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored }))
+    return fresh.stored ? { outcome: fresh.entry } : NO_OUTCOME
+  }
+  // an error response is never stored over a good entry (RFC 5861 §4, spec "Freshness")
+  const c = capture(ctx, rt, {
+    key: d.key, rule: d.rule, authorized: d.authorized, tokens: stale !== undefined && failed ? null : tokens,
+    fetchStart: o.startedAt, background: false, preset: o.preset,
+  })
+  const detail = read === undefined ? 'store-unavailable' : undefined
+  setStatus(ctx, fwdStatus(name, fwd, { fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, detail }))
+  const h = ctx.req.headers
+  if ((h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) && ctx.fresh) {
+    // The client's validators match: it gets a 304. A body being stored is read to its end
+    // first: Koa destroys a stream body once the response finishes, which would cut it short.
+    if (c.tee !== undefined) {
+      c.tee.resume()
+      await c.entry
+    }
+    ctx.status = 304
+  }
+  return { outcome: c.entry }
+}
+
+const NO_OUTCOME = Object.freeze({ outcome: null })

@@ -1,0 +1,70 @@
+/**
+ * Asking the origin (downstream middleware) once, for the miss path and the background refresh
+ * alike: our validators on the request or none of the client's, `next()`, the request restored,
+ * and what came back classified as data for the caller to act on (http-cache-semantics' style).
+ */
+import type { Context, Next } from 'koa'
+import type { Entry } from './entry.js'
+import { presetHeaders } from './capture.js'
+import { sameRepresentation, setValidators } from '../http/validators.js'
+
+export interface OriginAnswer {
+  /**
+   * - `thrown`: downstream threw (`error`);
+   * - `error`: it answered 5xx;
+   * - `304-same`: a 304 to our validators, for the representation we hold (RFC 9111 §4.3.4);
+   * - `304-other`: a 304 to our validators naming another representation;
+   * - `full`: any other answer (a full response, or a 304 nobody asked us to interpret).
+   */
+  readonly kind: 'thrown' | 'error' | '304-same' | '304-other' | 'full'
+  readonly error?: unknown
+  /** when the origin was asked (a purge after this may have raced the response) */
+  readonly startedAt: number
+  /** response headers set before downstream ran (outer middleware's): not the origin's */
+  readonly preset: ReadonlyMap<string, unknown> | undefined
+}
+
+/**
+ * Runs downstream once. With `stale` (its tokens still current), the request carries the stored
+ * validators (RFC 9111 §4.3.1), so that the origin may answer 304; without, the client's own
+ * validators are withheld: the cache wants a full response to store, and answers them itself.
+ */
+export async function askOrigin(ctx: Context, next: Next, stale: Entry | undefined, now: () => number): Promise<OriginAnswer> {
+  const h = ctx.req.headers
+  const inm = h['if-none-match']
+  const ims = h['if-modified-since']
+  const validated = stale !== undefined && setValidators(h, stale.headers)
+  if (!validated) {
+    delete h['if-none-match']
+    delete h['if-modified-since']
+  }
+  const preset = presetHeaders(ctx.res)
+  const startedAt = now()
+  let thrown = false
+  let error: unknown
+  try {
+    await next()
+  } catch (err) {
+    thrown = true
+    error = err
+  } finally {
+    if (inm !== undefined) h['if-none-match'] = inm
+    else delete h['if-none-match']
+    if (ims !== undefined) h['if-modified-since'] = ims
+    else delete h['if-modified-since']
+  }
+  if (thrown) return { kind: 'thrown', error, startedAt, preset }
+  if (ctx.status >= 500) return { kind: 'error', startedAt, preset }
+  if (validated && ctx.status === 304) {
+    const same = sameRepresentation(stale.headers, ctx.res.getHeader('etag'))
+    return { kind: same ? '304-same' : '304-other', startedAt, preset }
+  }
+  return { kind: 'full', startedAt, preset }
+}
+
+/** The status an error stands for (Koa's `err.status`), for `fwd-status`. */
+export function errorStatus(err: unknown): number {
+  const e = err as { status?: unknown; statusCode?: unknown } | null
+  const s = e?.status ?? e?.statusCode
+  return typeof s === 'number' && s >= 400 && s <= 599 ? s : 500
+}
