@@ -2,10 +2,9 @@
  * The composition root: load → compile → store → middleware; reload(), explain(), close().
  */
 import { EventEmitter } from 'node:events'
-import { watch as fsWatch, statSync, type FSWatcher } from 'node:fs'
-import { basename, dirname, resolve } from 'node:path'
 import type { Middleware } from 'koa'
 import { loadPolicies } from './policy/load.js'
+import { loadForReload, watchPolicies, type PolicyWatcher } from './policy/reload.js'
 import type { Diagnostic } from './policy/types.js'
 import { compilePolicySet, type PolicySet } from './policy-set.js'
 import { createMiddleware } from './request/middleware.js'
@@ -89,8 +88,7 @@ class CacheImpl extends EventEmitter implements Cache {
   readonly #owned: boolean
   readonly #log: Logger
   readonly #rt: Runtime
-  #watchers: FSWatcher[] = []
-  #debounce: NodeJS.Timeout | undefined
+  #watcher: PolicyWatcher | undefined
   #reloading: Promise<ReloadResult> | undefined
   #again = false
   #closed = false
@@ -170,7 +168,7 @@ class CacheImpl extends EventEmitter implements Cache {
     const rt = this.#rt
     let loaded
     try {
-      loaded = await loadPolicies(this.#target)
+      loaded = await loadForReload(this.#target, rt.policies.current.files.length > 0)
     } catch (err) {
       loaded = { ok: false as const, warnings: [], errors: [{ code: 'POLICY_READ', severity: 'error' as const, file: String(this.#target), line: 0, col: 0, message: err instanceof Error ? err.message : String(err) }] }
     }
@@ -193,26 +191,9 @@ class CacheImpl extends EventEmitter implements Cache {
     return { ok: true, version: loaded.version, changed, warnings: loaded.warnings }
   }
 
-  /** fs.watch on each policy folder (a file's folder for a file): editors save by rename-and-replace. */
+  /** Reloads after policy files change: ConfigMap swaps, folder swaps and editors' saves (policy/reload.ts). */
   watch(debounceMs: number): void {
-    const targets = typeof this.#target === 'string' ? [this.#target] : this.#target
-    for (const t of targets) {
-      let dir = resolve(t)
-      let only: string | undefined
-      try {
-        if (!statSync(dir).isDirectory()) { only = basename(dir); dir = dirname(dir) }
-      } catch {
-        continue
-      }
-      const w = fsWatch(dir, (_event, file) => {
-        if (only !== undefined && file !== null && file !== only) return
-        if (only === undefined && file !== null && !/\.ya?ml$/i.test(String(file))) return
-        clearTimeout(this.#debounce)
-        this.#debounce = setTimeout(() => { void this.reload() }, debounceMs)
-      })
-      w.on('error', (err) => this.#log.warn(`policy watcher: ${err.message}`))
-      this.#watchers.push(w)
-    }
+    this.#watcher ??= watchPolicies(this.#target, { debounceMs, log: this.#log, onChange: () => { void this.reload() } })
   }
 
   async purge(what: PurgeRequest): Promise<PurgeResult> {
@@ -247,9 +228,7 @@ class CacheImpl extends EventEmitter implements Cache {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearTimeout(this.#debounce)
-    for (const w of this.#watchers) w.close()
-    this.#watchers = []
+    this.#watcher?.close()
     if (this.#reloading) await this.#reloading.catch(() => undefined)
     if (this.#owned) await this.store.close()
   }

@@ -31,7 +31,11 @@ export interface CreateCacheOptions {
   policies?: string | readonly string[]
   /** @default "memory" */
   store?: StoreOption
-  /** Reload when a policy file changes (fs.watch on the folder, debounced). @default false */
+  /**
+   * Reload when a policy file changes: fs.watch on the folder and its parent (editors' saves,
+   * ConfigMap `..data` swaps, the folder replaced by rename), plus a stat poll every second where
+   * events are missing; debounced. See src/policy/reload.ts. @default false
+   */
   watch?: boolean
   /** The cache's name in Cache-Status, metrics and the key namespace; [a-z0-9][a-z0-9._-]*. @default "cachet" */
   name?: string

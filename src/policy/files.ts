@@ -6,7 +6,8 @@ import { open, readdir, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import type { Diagnostic } from './types.js'
 
-const isPolicyName = (name: string) => !name.startsWith('.') && /\.ya?ml$/.test(name)
+/** What the loader reads from a folder (and the watcher follows): `*.yaml` / `*.yml`, not hidden. */
+export const isPolicyName = (name: string) => !name.startsWith('.') && /\.ya?ml$/.test(name)
 
 export function wholeFile(code: string, file: string, message: string, severity: 'error' | 'warning' = 'error'): Diagnostic {
   return { code, severity, file, line: 0, col: 0, message }
