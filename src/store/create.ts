@@ -15,8 +15,9 @@
  */
 import type { RedisOptions, ClusterOptions, ClusterNode, Redis, Cluster } from 'ioredis'
 import { StoreTimeoutError, warnOnce } from '../errors.js'
-import { MemoryStore, lifeMs, newToken, type MemoryStoreOptions } from './memory.js'
+import { MemoryStore, type MemoryStoreOptions } from './memory.js'
 import { RedisStore, isRedisClient, type StoreLog } from './redis.js'
+import { lifeMs, newToken } from './tokens.js'
 import type { Store } from './types.js'
 
 /** The least a user's own store must implement; `completeStore` adds the rest. */

@@ -8,31 +8,13 @@
  * makes every entry that recorded it a miss, types.ts). Locks live apart, in a Map: evicting a
  * lock would only let a second caller in, but nothing is gained by risking it.
  */
-import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { lifeMs, newToken } from './tokens.js'
 import type { Store } from './types.js'
 
 const MiB = 1024 * 1024
 /** Sweep expired locks once the Map has grown past this (then past twice its live size). */
 const LOCK_SWEEP_MIN = 1024
-
-/**
- * A fresh generation token: 128 random bits, base64url (22 characters). Shared by every store
- * implementation so that tokens look alike wherever they were made.
- */
-/**
- * A generation token: `<ms base36>.<random>`. The time is when a purge set it (`bump`), 0 when it
- * was created on first use (`tokens`): capture.ts uses it to refuse storing a response whose own
- * Surrogate-Key tags were purged while it was being fetched.
- */
-export function newToken(purgedAt = 0): string {
-  return `${purgedAt.toString(36)}.${randomBytes(16).toString('base64url')}`
-}
-
-/** A lifetime in whole ms for a token or lock: at least 1 (0 would mean "forever" to lru-cache, PX 0 is an error). */
-export function lifeMs(ttlMs: number): number {
-  return ttlMs >= 1 ? Math.ceil(ttlMs) : 1
-}
 
 export interface MemoryStoreOptions {
   /**

@@ -19,7 +19,7 @@
 import { debuglog } from 'node:util'
 import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode } from 'ioredis'
 import { CachetError, StoreTimeoutError } from '../errors.js'
-import { lifeMs, newToken } from './memory.js'
+import { lifeMs, newToken } from './tokens.js'
 import type { Store } from './types.js'
 
 export { StoreTimeoutError }
