@@ -12,7 +12,9 @@ import { randomBytes } from 'node:crypto'
  * purged while it was being fetched.
  */
 export function newToken(purgedAt = 0): string {
-  return `${purgedAt.toString(36)}.${randomBytes(16).toString('base64url')}`
+  // join, not a template: V8 would keep a concatenation as a tree of three strings (~94 bytes on
+  // the heap), join builds one flat string (~40); the memory store holds one per URL.
+  return [purgedAt.toString(36), randomBytes(16).toString('base64url')].join('.')
 }
 
 /**
