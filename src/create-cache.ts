@@ -129,7 +129,7 @@ class CacheImpl extends EventEmitter implements Cache {
 
   /** Waits a short while for the store; a store that is down only means misses. */
   async connect(deadlineMs: number): Promise<void> {
-    const s = this.store as Store & { waitReady?(ms: number): Promise<boolean>; checkEviction?(): Promise<string | undefined> }
+    const s = this.store
     if (typeof s.waitReady !== 'function') return
     const ready = await s.waitReady(deadlineMs)
     if (!ready) {

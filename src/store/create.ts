@@ -14,9 +14,12 @@
  * `owned` tells the caller whether `close()` of the cache should close the store.
  */
 import type { RedisOptions, ClusterOptions, ClusterNode, Redis, Cluster } from 'ioredis'
-import { StoreTimeoutError, warnOnce } from '../errors.js'
-import { MemoryStore, lifeMs, newToken, type MemoryStoreOptions } from './memory.js'
+import { warnOnce } from '../errors.js'
+import { giveUp, within } from './deadline.js'
+import { MemoryStore, type MemoryStoreOptions } from './memory.js'
+import { positive } from './options.js'
 import { RedisStore, isRedisClient, type StoreLog } from './redis.js'
+import { lifeMs, newToken } from './tokens.js'
 import type { Store } from './types.js'
 
 /** The least a user's own store must implement; `completeStore` adds the rest. */
@@ -182,26 +185,26 @@ class CompletedStore implements Store {
 
   // hot path
   get(key: string): Promise<Buffer | undefined> {
-    return within(this.#call(() => this.#s.get(key)), this.#readDeadlineMs, 'get')
+    return this.#read(call(() => this.#s.get(key)), 'get')
   }
 
   set(key: string, value: Buffer, ttlMs: number): Promise<void> {
-    return this.#call(() => this.#s.set(key, value, ttlMs))
+    return call(() => this.#s.set(key, value, ttlMs))
   }
 
   delete(keys: readonly string[]): Promise<number> {
-    return this.#call(() => this.#s.delete(keys))
+    return call(() => this.#s.delete(keys))
   }
 
   close(): Promise<void> {
-    return this.#call(() => this.#s.close())
+    return call(() => this.#s.close())
   }
 
   // hot path: every get sent at once, one deadline for all
   getWithTokens(key: string, gens: readonly string[]): Promise<[Buffer | undefined, (string | undefined)[]]> {
-    const reads: Promise<Buffer | undefined>[] = [this.#call(() => this.#s.get(key))]
-    for (const g of gens) reads.push(this.#call(() => this.#s.get(g)))
-    return within(Promise.all(reads), this.#readDeadlineMs, 'get').then((values) => {
+    const reads: Promise<Buffer | undefined>[] = [call(() => this.#s.get(key))]
+    for (const g of gens) reads.push(call(() => this.#s.get(g)))
+    return this.#read(Promise.all(reads), 'get').then((values) => {
       if (values.length === 1) return [values[0], []]
       const tokens: (string | undefined)[] = new Array(gens.length)
       for (let i = 0; i < gens.length; i++) {
@@ -214,56 +217,54 @@ class CompletedStore implements Store {
 
   tokens(gens: readonly string[], ttlMs: number): Promise<string[]> {
     const ms = lifeMs(ttlMs)
-    return within(Promise.all(gens.map((g) => this.#token(g, ms))), this.#readDeadlineMs, 'tokens')
+    return this.#read(Promise.all(gens.map((g) => this.#token(g, ms))), 'tokens')
   }
 
   bump(gens: readonly string[], ttlMs: number): Promise<void> {
     const ms = lifeMs(ttlMs)
-    const writes = gens.map((g) => this.#call(() => this.#s.set(g, encode(newToken(Date.now())), ms)))
-    return within(Promise.all(writes), this.#bumpDeadlineMs, 'bump').then(() => {})
+    const writes = gens.map((g) => call(() => this.#s.set(g, encode(newToken(Date.now())), ms)))
+    return this.#write(Promise.all(writes), 'bump').then(() => {})
   }
 
   acquire(key: string, token: string, ttlMs: number): Promise<boolean> {
-    return within(this.#acquire(key, token, lifeMs(ttlMs)), this.#readDeadlineMs, 'acquire')
+    return this.#read(this.#acquire(key, token, lifeMs(ttlMs)), 'acquire')
   }
 
   release(key: string, token: string): Promise<void> {
-    return within(this.#release(key, token), this.#bumpDeadlineMs, 'release').catch((err: unknown) => {
-      this.#log?.('debug', `store (${this.kind}): lock release failed, it ends with its ttl: ${(err as Error)?.message ?? String(err)}`)
-    })
+    return this.#write(this.#release(key, token), 'release')
+      .catch((err: unknown) => releaseFailed(this.#log, this.kind, err))
   }
 
   async #token(gen: string, ms: number): Promise<string> {
-    const v = await this.#call(() => this.#s.get(gen))
+    const v = await call(() => this.#s.get(gen))
     if (v !== undefined) {
-      await this.#call(() => this.#s.set(gen, v, ms))
+      await call(() => this.#s.set(gen, v, ms))
       return decode(v)
     }
     const t = newToken()
-    await this.#call(() => this.#s.set(gen, encode(t), ms))
-    const back = await this.#call(() => this.#s.get(gen))
+    await call(() => this.#s.set(gen, encode(t), ms))
+    const back = await call(() => this.#s.get(gen))
     return back === undefined ? t : decode(back)
   }
 
   async #acquire(key: string, token: string, ms: number): Promise<boolean> {
-    if (await this.#call(() => this.#s.get(key)) !== undefined) return false
-    await this.#call(() => this.#s.set(key, encode(token), ms))
-    const back = await this.#call(() => this.#s.get(key))
+    if (await call(() => this.#s.get(key)) !== undefined) return false
+    await call(() => this.#s.set(key, encode(token), ms))
+    const back = await call(() => this.#s.get(key))
     return back !== undefined && decode(back) === token
   }
 
   async #release(key: string, token: string): Promise<void> {
-    const v = await this.#call(() => this.#s.get(key))
-    if (v !== undefined && decode(v) === token) await this.#call(() => this.#s.delete([key]))
+    const v = await call(() => this.#s.get(key))
+    if (v !== undefined && decode(v) === token) await call(() => this.#s.delete([key]))
   }
 
-  /** A user's method that throws synchronously becomes a rejection, like any store error. */
-  #call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return Promise.resolve(fn())
-    } catch (err) {
-      return Promise.reject(err)
-    }
+  #read<T>(work: Promise<T>, what: string): Promise<T> {
+    return within(work, this.#readDeadlineMs, giveUp(`store ${what}`, this.#readDeadlineMs))
+  }
+
+  #write<T>(work: Promise<T>, what: string): Promise<T> {
+    return within(work, this.#bumpDeadlineMs, giveUp(`store ${what}`, this.#bumpDeadlineMs))
   }
 }
 
@@ -272,42 +273,39 @@ class CompletedStore implements Store {
  * and a `release` that never rejects. Calls that throw synchronously become rejections.
  */
 export function withDeadlines(inner: Store, opts: CompleteStoreOptions = {}): Store {
-  const read = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
-  const write = positive(opts.bumpDeadlineMs, 2000, 'bumpDeadlineMs')
-  const call = <T>(fn: () => Promise<T>): Promise<T> => {
-    try {
-      return Promise.resolve(fn())
-    } catch (err) {
-      return Promise.reject(err)
-    }
-  }
+  const readMs = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
+  const writeMs = positive(opts.bumpDeadlineMs, 2000, 'bumpDeadlineMs')
+  const read = <T>(what: string, fn: () => Promise<T>) =>
+    within(call(fn), readMs, giveUp(`store ${what}`, readMs))
+  const write = <T>(what: string, fn: () => Promise<T>) =>
+    within(call(fn), writeMs, giveUp(`store ${what}`, writeMs))
   return {
     kind: inner.kind,
     get ready() { return inner.ready },
-    get: (key) => within(call(() => inner.get(key)), read, 'get'),
-    set: (key, value, ttl) => within(call(() => inner.set(key, value, ttl)), write, 'set'),
-    delete: (keys) => within(call(() => inner.delete(keys)), write, 'delete'),
+    get: (key) => read('get', () => inner.get(key)),
+    set: (key, value, ttl) => write('set', () => inner.set(key, value, ttl)),
+    delete: (keys) => write('delete', () => inner.delete(keys)),
     close: () => inner.close(),
-    getWithTokens: (key, gens) => within(call(() => inner.getWithTokens(key, gens)), read, 'getWithTokens'),
-    tokens: (gens, ttl) => within(call(() => inner.tokens(gens, ttl)), read, 'tokens'),
-    bump: (gens, ttl) => within(call(() => inner.bump(gens, ttl)), write, 'bump'),
-    acquire: (key, token, ttl) => within(call(() => inner.acquire(key, token, ttl)), read, 'acquire'),
-    release: (key, token) => within(call(() => inner.release(key, token)), write, 'release').catch((err: unknown) => {
-      opts.log?.('debug', `store (${inner.kind}): lock release failed, it ends with its ttl: ${(err as Error)?.message ?? String(err)}`)
-    }),
+    getWithTokens: (key, gens) => read('getWithTokens', () => inner.getWithTokens(key, gens)),
+    tokens: (gens, ttl) => read('tokens', () => inner.tokens(gens, ttl)),
+    bump: (gens, ttl) => write('bump', () => inner.bump(gens, ttl)),
+    acquire: (key, token, ttl) => read('acquire', () => inner.acquire(key, token, ttl)),
+    release: (key, token) => write('release', () => inner.release(key, token))
+      .catch((err: unknown) => releaseFailed(opts.log, inner.kind, err)),
   }
 }
 
-/** `p`, or a StoreTimeoutError after `ms`; a late settlement of `p` is ignored. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StoreTimeoutError(`store ${what} gave up after ${ms} ms`)), ms)
-    p.then((v) => { clearTimeout(timer); resolve(v) }, (e: unknown) => { clearTimeout(timer); reject(e) })
-  })
+/** A user's method that throws synchronously becomes a rejection, like any store error. */
+function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn())
+  } catch (err) {
+    return Promise.reject(err)
+  }
 }
 
-function positive(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt
-  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} option must be a positive number, got ${String(v)}`)
-  return v
+/** A lock release never rejects: the lock then ends with its own ttl, which is worth a debug line. */
+function releaseFailed(log: StoreLog | undefined, kind: string, err: unknown): void {
+  const why = (err as Error)?.message ?? String(err)
+  log?.('debug', `store (${kind}): lock release failed, it ends with its ttl: ${why}`)
 }

@@ -1,44 +1,76 @@
 /**
  * The embedded store: one lru-cache per process, bounded by bytes (never by entry count: one
- * 5 MB response must weigh as much as 5,000 small ones). Always "ready"; values are returned as
- * stored, without a copy: entries are immutable encoded bytes (see `entry.ts`).
+ * 5 MB response must weigh as much as 5,000 small ones). Always "ready"; `get` returns the stored
+ * Buffer itself, without a copy: entries are immutable encoded bytes (see `entry.ts`).
+ *
+ * The bound is on what the process really holds, not on the bytes the caller sees (issue 12:
+ * counting key and value bytes only let a flood of small entries grow the process to ~5x the
+ * bound). `entryCost` adds what V8 and lru-cache spend around them, and `set` copies a Buffer
+ * that is a view into a larger ArrayBuffer (Node's 8 KiB allocation pool: `Buffer.from`,
+ * `allocUnsafe` and small `concat`s share one), so that a stored entry never pins its
+ * neighbours' garbage. Measured with bench/memory-flood.ts; README "Memory store bound" states
+ * the factor.
  *
  * Generation tokens live in the same LRU as the entries, as strings, each with its own ttl: under
  * memory pressure a token may be evicted like any entry, which is safe by design (an absent token
- * makes every entry that recorded it a miss, types.ts). Locks live apart, in a Map: evicting a
- * lock would only let a second caller in, but nothing is gained by risking it.
+ * makes every entry that recorded it a miss, types.ts). Locks live apart, in a Map, outside the
+ * bound (one per miss in flight, expired ones swept): evicting a lock would only let a second
+ * caller in, but nothing is gained by risking it.
  */
-import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import { lifeMs, newToken } from './tokens.js'
 import type { Store } from './types.js'
 
 const MiB = 1024 * 1024
 /** Sweep expired locks once the Map has grown past this (then past twice its live size). */
 const LOCK_SWEEP_MIN = 1024
 
+// What an entry costs beyond its own characters and bytes (Node 20 on x64, whose V8 does not
+// compress pointers), rounded up from process.memoryUsage() over 100k entries of each kind:
+/** lru-cache: a slot in its key Map and in 7 parallel arrays (key, value, next, prev, size, ttl, start) */
+const ENTRY_OVERHEAD = 160
+/** a V8 sequential string: 16 bytes of header, and the characters rounded up to 8 */
+const STRING_OVERHEAD = 24
 /**
- * A fresh generation token: 128 random bits, base64url (22 characters). Shared by every store
- * implementation so that tokens look alike wherever they were made.
+ * a Buffer that owns its memory: Uint8Array and ArrayBuffer objects on the JS heap (~180), the
+ * BackingStore, its extension and malloc's header outside it (~170)
  */
+const BUFFER_OVERHEAD = 360
+/** any character beyond Latin-1 makes V8 store the whole string with two bytes per character */
+const WIDE = /[^\x00-\xff]/
+
 /**
- * A generation token: `<ms base36>.<random>`. The time is when a purge set it (`bump`), 0 when it
- * was created on first use (`tokens`): capture.ts uses it to refuse storing a response whose own
- * Surrogate-Key tags were purged while it was being fetched.
+ * The bytes `key` and `value` cost the process while stored: what `maxBytes` bounds, and what
+ * `stats.bytes` adds up.
  */
-export function newToken(purgedAt = 0): string {
-  return `${purgedAt.toString(36)}.${randomBytes(16).toString('base64url')}`
+export function entryCost(key: string, value: Buffer | string): number {
+  const v = typeof value === 'string' ? stringCost(value) : BUFFER_OVERHEAD + value.length
+  return ENTRY_OVERHEAD + stringCost(key) + v
 }
 
-/** A lifetime in whole ms for a token or lock: at least 1 (0 would mean "forever" to lru-cache, PX 0 is an error). */
-export function lifeMs(ttlMs: number): number {
-  return ttlMs >= 1 ? Math.ceil(ttlMs) : 1
+function stringCost(s: string): number {
+  return STRING_OVERHEAD + (WIDE.test(s) ? 2 * s.length : s.length)
+}
+
+/**
+ * `value` itself when it owns its ArrayBuffer; otherwise a copy that does. A view into Node's
+ * shared pool would keep the whole 8 KiB slab alive, garbage and other entries' spent buffers
+ * included, for as long as it stays in the LRU.
+ */
+function owned(value: Buffer): Buffer {
+  if (value.byteLength === value.buffer.byteLength) return value
+  const copy = Buffer.allocUnsafeSlow(value.byteLength)
+  value.copy(copy)
+  return copy
 }
 
 export interface MemoryStoreOptions {
   /**
-   * Upper bound on the bytes held: each entry weighs `value.length + key.length`, each token
-   * `token.length + key.length`. Least recently used entries and tokens are evicted first; an
-   * entry larger than the whole bound is not stored.
+   * Upper bound on the bytes held, counted as the process pays for them (`entryCost`): each
+   * entry weighs its key and value plus ~550 bytes of V8 and lru-cache overhead, each generation
+   * token its key and token plus ~210. Least recently used entries and tokens are evicted first;
+   * an entry larger than the whole bound is not stored. Under a flood the live heap grows by
+   * about this much and RSS by at most about 3x this (README "Memory store bound").
    * @default 67108864 (64 MiB)
    */
   maxBytes?: number
@@ -76,8 +108,7 @@ export class MemoryStore implements Store {
     this.#now = clock ? () => clock.now() : () => performance.now()
     this.#lru = new LRUCache<string, Buffer | string>({
       maxSize: maxBytes,
-      // lru-cache wants a positive integer; an empty value under an empty key still costs a slot
-      sizeCalculation: (value, key) => value.length + key.length || 1,
+      sizeCalculation: (value, key) => entryCost(key, value),
       // An injected clock is read on every check (tests step it); the default caches `now` for
       // 1 ms, lru-cache's own trade-off for the hot path.
       ...(clock ? { perf: { now: () => clock.now() }, ttlResolution: 0 } : {}),
@@ -94,7 +125,7 @@ export class MemoryStore implements Store {
   set(key: string, value: Buffer, ttlMs: number): Promise<void> {
     // ttl 0 means "forever" to lru-cache; for us a lifetime that is already over means "gone"
     if (!(ttlMs > 0)) this.#lru.delete(key)
-    else this.#lru.set(key, value, { ttl: Math.ceil(ttlMs) })
+    else this.#lru.set(key, owned(value), { ttl: Math.ceil(ttlMs) })
     return Promise.resolve()
   }
 

@@ -19,7 +19,10 @@
 import { debuglog } from 'node:util'
 import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode } from 'ioredis'
 import { CachetError, StoreTimeoutError } from '../errors.js'
-import { lifeMs, newToken } from './memory.js'
+import { rateLimited } from '../log.js'
+import { giveUp, within } from './deadline.js'
+import { positive } from './options.js'
+import { lifeMs, newToken } from './tokens.js'
 import type { Store } from './types.js'
 
 export { StoreTimeoutError }
@@ -138,6 +141,7 @@ const ERROR_LOG_INTERVAL_MS = 10_000
 /** Standalone UNLINK batch: one command, one round trip, well under any proto limit. */
 const UNLINK_BATCH = 256
 const RESOLVED: Promise<void> = Promise.resolve()
+const nothing = (): void => {}
 
 /**
  * "GET, or SET a fresh token if absent", and extend the key's life to at least ARGV[2] ms; never
@@ -175,9 +179,10 @@ export class RedisStore implements Store {
   #inFlight = 0
   #closed = false
   #everReady = false
-  #lastErrorLog = 0
-  #suppressed = 0
+  /** errors are logged at most once per interval, with a count of the ones left out */
+  #warn: (msg: string) => void
   #notReady: StoreUnavailableError
+  #readTimedOut: () => never
   #stats: RedisStoreStats = { hits: 0, misses: 0, errors: 0, timeouts: 0, droppedWrites: 0, unavailable: 0 }
   #onError = (err: Error) => this.#error(err)
   #onNodeError = (err: Error, key?: string) => this.#error(err, key)
@@ -194,6 +199,7 @@ export class RedisStore implements Store {
     this.#name = opts.name ?? 'cachet'
     this.#owned = opts.owned ?? false
     this.#log = opts.log ?? defaultLog
+    this.#warn = rateLimited((m) => this.#log('warn', m), ERROR_LOG_INTERVAL_MS)
     this.#readDeadlineMs = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
     this.#writeDeadlineMs = positive(opts.writeDeadlineMs, 1000, 'writeDeadlineMs')
     this.#deleteDeadlineMs = positive(opts.deleteDeadlineMs, 2000, 'deleteDeadlineMs')
@@ -201,6 +207,7 @@ export class RedisStore implements Store {
     this.#maxInFlight = positive(opts.maxInFlightWrites, 64, 'maxInFlightWrites')
     // One shared instance: while Redis is down every request takes this path, so no stack capture.
     this.#notReady = new StoreUnavailableError(`redis store "${this.#name}" is not connected`)
+    this.#readTimedOut = giveUp('redis store read', this.#readDeadlineMs)
     this.#everReady = this.#c.status === 'ready'
     defineScripts(this.#c)
     this.#c.on('error', this.#onError)
@@ -243,11 +250,7 @@ export class RedisStore implements Store {
 
   // hot path: a rejection (not ready, error, deadline) is a miss for the caller
   get(key: string): Promise<Buffer | undefined> {
-    if (this.#closed || this.#c.status !== 'ready') {
-      this.#stats.unavailable++
-      return Promise.reject(this.#notReady)
-    }
-    return this.#read(this.#c.getBuffer(key)).then(this.#counted)
+    return this.#unavailable('read') ?? this.#read(this.#c.getBuffer(key)).then(this.#counted)
   }
 
   /**
@@ -257,10 +260,8 @@ export class RedisStore implements Store {
    */
   getWithTokens(key: string, gens: readonly string[]): Promise<[Buffer | undefined, (string | undefined)[]]> {
     if (gens.length === 0) return this.get(key).then(withoutTokens)
-    if (this.#closed || this.#c.status !== 'ready') {
-      this.#stats.unavailable++
-      return Promise.reject(this.#notReady)
-    }
+    const refused = this.#unavailable('read')
+    if (refused) return refused
     if (this.kind === 'cluster') {
       const ops: Promise<Buffer | string | null>[] = [this.#c.getBuffer(key)]
       for (const g of gens) ops.push(this.#c.get(g))
@@ -278,10 +279,8 @@ export class RedisStore implements Store {
    */
   tokens(gens: readonly string[], ttlMs: number): Promise<string[]> {
     if (gens.length === 0) return Promise.resolve([])
-    if (this.#closed || this.#c.status !== 'ready') {
-      this.#stats.unavailable++
-      return Promise.reject(this.#notReady)
-    }
+    const refused = this.#unavailable('read')
+    if (refused) return refused
     const ms = lifeMs(ttlMs)
     const ops: Promise<string>[] = []
     for (const g of gens) ops.push(this.#c.cachetToken(g, newToken(), ms))
@@ -296,7 +295,8 @@ export class RedisStore implements Store {
    */
   async bump(gens: readonly string[], ttlMs: number): Promise<void> {
     if (gens.length === 0) return
-    if (this.#closed || this.#c.status !== 'ready') throw new StoreUnavailableError(this.#notReady.message)
+    const refused = this.#unavailable('purge')
+    if (refused) return refused
     const ms = lifeMs(ttlMs)
     const ops: Promise<unknown>[] = []
     for (const g of gens) ops.push(this.#c.set(g, newToken(Date.now()), 'PX', ms))
@@ -309,10 +309,8 @@ export class RedisStore implements Store {
    * nobody waits for a holder that does not know it holds it.
    */
   acquire(key: string, token: string, ttlMs: number): Promise<boolean> {
-    if (this.#closed || this.#c.status !== 'ready') {
-      this.#stats.unavailable++
-      return Promise.reject(this.#notReady)
-    }
+    const refused = this.#unavailable('read')
+    if (refused) return refused
     const cmd = this.#c.set(key, token, 'PX', lifeMs(ttlMs), 'NX')
     return this.#read(cmd).then(isOk, (err: unknown) => {
       cmd.then((reply) => { if (reply === 'OK') void this.release(key, token) }, () => {})
@@ -325,19 +323,10 @@ export class RedisStore implements Store {
    * lock then ends with its own PX. Resolves at the latest after the write deadline.
    */
   release(key: string, token: string): Promise<void> {
-    if (this.#closed || this.#c.status !== 'ready') {
-      this.#stats.droppedWrites++
-      return RESOLVED
-    }
-    const cmd = this.#c.cachetRelease(key, token)
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.#writeDeadlineMs)
-      cmd.then(() => { clearTimeout(timer); resolve() }, (err: Error) => {
-        this.#failed(err)
-        clearTimeout(timer)
-        resolve()
-      })
-    })
+    const refused = this.#unavailable('write')
+    if (refused) return refused
+    const sent = this.#c.cachetRelease(key, token).then(nothing, (err: Error) => { this.#failed(err) })
+    return within(sent, this.#writeDeadlineMs, nothing)
   }
 
   /**
@@ -345,28 +334,23 @@ export class RedisStore implements Store {
    * when the write deadline passed, or at once when the write was dropped.
    */
   set(key: string, value: Buffer, ttlMs: number): Promise<void> {
-    if (this.#closed || this.#c.status !== 'ready' || this.#inFlight >= this.#maxInFlight) {
+    const refused = this.#unavailable('write')
+    if (refused) return refused
+    if (this.#inFlight >= this.#maxInFlight) {
       this.#stats.droppedWrites++
       return RESOLVED
     }
     this.#inFlight++
     // PX 0 is an error for Redis; a lifetime already over means the entry must go
     const cmd = ttlMs > 0 ? this.#c.set(key, value, 'PX', Math.ceil(ttlMs)) : this.#c.unlink(key)
-    return new Promise((resolve) => {
-      let done = false
-      const timer = setTimeout(() => { if (!done) { done = true; resolve() } }, this.#writeDeadlineMs)
-      // The slot is freed only when Redis (or commandTimeout) settles the command, not at our
-      // deadline: a client that never answers then fills the slots and further writes are
-      // dropped, which keeps memory flat (T53).
-      cmd.then(() => {
-        this.#inFlight--
-        if (!done) { done = true; clearTimeout(timer); resolve() }
-      }, (err: Error) => {
-        this.#inFlight--
-        this.#failed(err)
-        if (!done) { done = true; clearTimeout(timer); resolve() }
-      })
+    // The slot is freed only when Redis (or commandTimeout) settles the command, not at our
+    // deadline: a client that never answers then fills the slots and further writes are
+    // dropped, which keeps memory flat (T53).
+    const settled = cmd.then(() => { this.#inFlight-- }, (err: Error) => {
+      this.#inFlight--
+      this.#failed(err)
     })
+    return within(settled, this.#writeDeadlineMs, nothing)
   }
 
   /**
@@ -376,7 +360,8 @@ export class RedisStore implements Store {
    */
   async delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0
-    if (this.#closed || this.#c.status !== 'ready') throw new StoreUnavailableError(this.#notReady.message)
+    const refused = this.#unavailable('purge')
+    if (refused) return refused
     const ops: Promise<number>[] = []
     if (this.kind === 'cluster') {
       for (const key of keys) ops.push(this.#c.unlink(key))
@@ -396,10 +381,14 @@ export class RedisStore implements Store {
   waitReady(ms: number): Promise<boolean> {
     if (this.ready) return Promise.resolve(true)
     if (this.#closed) return Promise.resolve(false)
-    return new Promise((resolve) => {
-      const onReady = () => { clearTimeout(timer); resolve(!this.#closed) }
-      const timer = setTimeout(() => { this.#c.off('ready', onReady); resolve(false) }, ms)
+    let onReady: () => void
+    const ready = new Promise<boolean>((resolve) => {
+      onReady = () => resolve(!this.#closed)
       this.#c.once('ready', onReady)
+    })
+    return within(ready, ms, () => {
+      this.#c.off('ready', onReady)
+      return false
     })
   }
 
@@ -427,8 +416,10 @@ export class RedisStore implements Store {
       let policy: string | undefined
       try {
         // Two calls: CONFIG GET with several parameters needs Redis >= 7.0
-        maxmemory = configValue(await this.#deadline(node.call('CONFIG', 'GET', 'maxmemory'), 1000), 'maxmemory')
-        policy = configValue(await this.#deadline(node.call('CONFIG', 'GET', 'maxmemory-policy'), 1000), 'maxmemory-policy')
+        const config = (name: string) =>
+          within(node.call('CONFIG', 'GET', name), 1000, giveUp('redis CONFIG GET', 1000))
+        maxmemory = configValue(await config('maxmemory'), 'maxmemory')
+        policy = configValue(await config('maxmemory-policy'), 'maxmemory-policy')
       } catch (err) {
         this.#log('debug', `redis store "${this.#name}": CONFIG GET failed on ${where} (${(err as Error).message}); eviction settings not checked`)
         return undefined
@@ -460,45 +451,53 @@ export class RedisStore implements Store {
     }
     // The 'error' listener stays on an owned client: a late socket error must not crash anyone.
     if (this.#c.status === 'ready') {
-      try { await this.#deadline(this.#c.quit(), 1000) } catch { /* disconnect below */ }
+      try { await within(this.#c.quit(), 1000, giveUp('redis QUIT', 1000)) } catch { /* disconnect below */ }
     }
     if (this.#c.status === 'end') return
     // QUIT's reply comes before the socket closes: wait for 'end' (bounded) so that a caller
     // that stops Redis next, or exits, finds the connection gone
     const c = this.#c
+    let done: () => void
     const ended = new Promise<void>((resolve) => {
-      const timer = setTimeout(done, 1000)
-      function done() { clearTimeout(timer); c.off('end', done); resolve() }
+      done = resolve
       c.once('end', done)
     })
     this.#c.disconnect()
-    await ended
+    await within(ended, 1000, () => { c.off('end', done) })
   }
 
-  /** A read under the read deadline (not-ready is the caller's check): counts timeouts and errors. */
+  /**
+   * The one readiness guard (T49): undefined while the client can answer, so the caller goes on
+   * (`return this.#unavailable('read') ?? …`); otherwise what the call gives instead, with no
+   * round trip. A read rejects with the one shared StoreUnavailableError (while Redis is down
+   * every request takes this path: no stack capture) and counts as `unavailable`; a write (`set`,
+   * `release`) is dropped and counted; a purge rejects with an error of its own.
+   */
+  #unavailable(call: 'read' | 'purge'): Promise<never> | undefined
+  #unavailable(call: 'write'): Promise<void> | undefined
+  #unavailable(call: 'read' | 'write' | 'purge'): Promise<void> | undefined {
+    if (this.ready) return undefined
+    if (call === 'read') {
+      this.#stats.unavailable++
+      return Promise.reject(this.#notReady)
+    }
+    if (call === 'write') {
+      this.#stats.droppedWrites++
+      return RESOLVED
+    }
+    return Promise.reject(new StoreUnavailableError(this.#notReady.message))
+  }
+
+  /**
+   * A read under the read deadline: counts timeouts and errors. An answer or an error that comes
+   * after the deadline is dropped (the read was already counted as a timeout).
+   */
   #read<T>(cmd: Promise<T>): Promise<T> {
-    const ms = this.#readDeadlineMs
-    return new Promise((resolve, reject) => {
-      let done = false
-      const timer = setTimeout(() => {
-        if (done) return
-        done = true
-        this.#stats.timeouts++
-        reject(new StoreTimeoutError(`redis store read gave up after ${ms} ms`))
-      }, ms)
-      cmd.then((value) => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        resolve(value)
-      }, (err: Error) => {
-        // after our deadline fired the read is settled (and counted as a timeout): swallow it
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        reject(this.#failed(err))
-      })
-    })
+    return within(cmd, this.#readDeadlineMs, this.#readTimedOut).catch(this.#rethrowFailed)
+  }
+
+  #rethrowFailed = (err: Error): never => {
+    throw this.#failed(err)
   }
 
   #counted = (value: Buffer | null): Buffer | undefined => {
@@ -518,26 +517,8 @@ export class RedisStore implements Store {
   }
 
   /** A purge's writes: rejects on the first error or after `ms`, never resolves on a partial success. */
-  async #purge<T>(all: Promise<T>, ms: number, what: string): Promise<T> {
-    all.catch(() => {}) // a late rejection after the deadline must not go unhandled
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreTimeoutError(`redis store ${what} gave up after ${ms} ms`)), ms)
-    })
-    try {
-      return await Promise.race([all, deadline])
-    } catch (err) {
-      throw this.#failed(err as Error)
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  #deadline<T>(p: Promise<T>, ms: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreTimeoutError(`redis command gave up after ${ms} ms`)), ms)
-      p.then((v) => { clearTimeout(timer); resolve(v) }, (e: unknown) => { clearTimeout(timer); reject(e) })
-    })
+  #purge<T>(all: Promise<T>, ms: number, what: string): Promise<T> {
+    return within(all, ms, giveUp(`redis store ${what}`, ms)).catch(this.#rethrowFailed)
   }
 
   /** Count a command failure; ioredis' own commandTimeout becomes our StoreTimeoutError. */
@@ -553,12 +534,7 @@ export class RedisStore implements Store {
 
   #error(err: Error, node?: string): void {
     this.#stats.errors++
-    const now = Date.now()
-    if (now - this.#lastErrorLog < ERROR_LOG_INTERVAL_MS) { this.#suppressed++; return }
-    const more = this.#suppressed ? ` (${this.#suppressed} more errors since the last report)` : ''
-    this.#lastErrorLog = now
-    this.#suppressed = 0
-    this.#log('warn', `redis store "${this.#name}"${node ? ` node ${node}` : ''}: ${err?.message ?? String(err)}${more}`)
+    this.#warn(`redis store "${this.#name}"${node ? ` node ${node}` : ''}: ${err?.message ?? String(err)}`)
   }
 }
 
@@ -575,12 +551,6 @@ function defineScripts(c: Client): void {
   if (typeof c.defineCommand !== 'function') throw new TypeError('RedisStore needs an ioredis Redis or Cluster instance (no defineCommand)')
   if (typeof c.cachetToken !== 'function') c.defineCommand('cachetToken', { lua: TOKEN_LUA, numberOfKeys: 1 })
   if (typeof c.cachetRelease !== 'function') c.defineCommand('cachetRelease', { lua: RELEASE_LUA, numberOfKeys: 1 })
-}
-
-function positive(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt
-  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} option must be a positive number, got ${String(v)}`)
-  return v
 }
 
 /** CLIENT SETNAME refuses spaces and newlines, which would fail the connection handshake. */

@@ -47,4 +47,16 @@ export interface Store {
   acquire(key: string, token: string, ttlMs: number): Promise<boolean>
   /** Releases the lock only if `token` still holds it (compare-and-delete). Never rejects. */
   release(key: string, token: string): Promise<void>
+
+  /**
+   * Optional, for stores that connect: resolves true once the store can answer, false when `ms`
+   * passes first; never rejects. createCache waits on it briefly at startup and carries on either
+   * way (a store that is down only means misses).
+   */
+  waitReady?(ms: number): Promise<boolean>
+  /**
+   * Optional: describes a server setting that is wrong for a cache (Redis without eviction), or
+   * undefined when all is well or it cannot tell. createCache warns once with it.
+   */
+  checkEviction?(): Promise<string | undefined>
 }

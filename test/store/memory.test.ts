@@ -1,11 +1,15 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MemoryStore } from '../../src/store/memory.js'
+import { MemoryStore, entryCost } from '../../src/store/memory.js'
 import { createStore } from '../../src/store/create.js'
 import type { Store } from '../../src/store/types.js'
 import { storeContract } from './contract.js'
 
 storeContract('memory', () => new MemoryStore()).run()
+
+// what one 298-byte entry under a 2-character key costs, and a bound with room for three of them
+const E = entryCost('k1', Buffer.alloc(298))
+const ROOM_FOR_3 = 3 * E + Math.floor(E / 2)
 
 const s = suite('MemoryStore')
 
@@ -17,29 +21,43 @@ s('is always ready and of kind "memory"', () => {
 
 s('get returns the stored Buffer itself (no copy)', async () => {
   const store = new MemoryStore()
-  const value = Buffer.from('same object')
+  const value = Buffer.allocUnsafeSlow(11).fill('same object')
   await store.set('k', value, 1000)
   assert.is(await store.get('k'), value)
 })
 
-s('bounded by bytes: value.length + key.length, least recently used evicted first', async () => {
-  const store = new MemoryStore({ maxBytes: 1000 })
-  // keys are 2 chars, values 298 bytes: 300 bytes an entry, three fit in 1000
+s('a view into a shared pool is copied once, on set: every get returns that one copy', async () => {
+  const store = new MemoryStore()
+  const value = Buffer.from('pooled') // a slice of Node's 8 KiB allocation pool
+  assert.ok(value.buffer.byteLength > value.byteLength, 'the test needs a pooled Buffer')
+  await store.set('k', value, 1000)
+  const got = await store.get('k')
+  assert.is.not(got, value)
+  assert.is(got!.toString(), 'pooled')
+  assert.is(got!.buffer.byteLength, got!.byteLength, 'the stored copy owns its memory')
+  assert.is(await store.get('k'), got)
+})
+
+s('bounded by entryCost (key, value and their overhead), least recently used evicted first', async () => {
+  const store = new MemoryStore({ maxBytes: ROOM_FOR_3 })
+  // keys are 2 chars, values 298 bytes: E bytes an entry, three fit
+  assert.ok(E > 300 + 2 * 16, `an entry costs more than its key and value bytes (${E})`)
   await store.set('k1', Buffer.alloc(298, 1), 60_000)
   await store.set('k2', Buffer.alloc(298, 2), 60_000)
   await store.set('k3', Buffer.alloc(298, 3), 60_000)
-  assert.equal(store.stats, { entries: 3, bytes: 900 })
+  assert.equal(store.stats, { entries: 3, bytes: 3 * E })
   await store.get('k1') // k1 becomes most recently used; k2 is now the oldest
   await store.set('k4', Buffer.alloc(298, 4), 60_000)
-  assert.equal(store.stats, { entries: 3, bytes: 900 })
+  assert.equal(store.stats, { entries: 3, bytes: 3 * E })
   assert.is(await store.get('k2'), undefined)
   assert.equal((await store.get('k1'))?.[0], 1)
   assert.equal((await store.get('k4'))?.[0], 4)
 })
 
 s('an entry larger than the whole bound is not stored, and drops the old value of its key', async () => {
-  const store = new MemoryStore({ maxBytes: 100 })
+  const store = new MemoryStore({ maxBytes: entryCost('big', Buffer.alloc(50)) })
   await store.set('big', Buffer.alloc(50), 60_000)
+  assert.is((await store.get('big'))?.length, 50)
   await store.set('big', Buffer.alloc(200), 60_000)
   assert.is(await store.get('big'), undefined)
   assert.equal(store.stats, { entries: 0, bytes: 0 })
@@ -141,19 +159,19 @@ c('anything else is a TypeError naming the store option', () => {
 const t = suite('MemoryStore: tokens and locks')
 
 t('tokens live in the LRU: memory pressure evicts them, and getWithTokens then reads undefined', async () => {
-  const store = new MemoryStore({ maxBytes: 1000 })
+  const store = new MemoryStore({ maxBytes: ROOM_FOR_3 })
   const [token] = await store.tokens(['g:1'], 60_000)
-  assert.equal(store.stats, { entries: 1, bytes: token!.length + 'g:1'.length })
-  // four 300-byte entries overflow the bound; the token, least recently used, goes first
+  assert.equal(store.stats, { entries: 1, bytes: entryCost('g:1', token!) })
+  // four entries overflow the bound; the token, least recently used, goes first
   for (const k of ['k1', 'k2', 'k3', 'k4']) await store.set(k, Buffer.alloc(298), 60_000)
-  assert.equal(store.stats, { entries: 3, bytes: 900 })
+  assert.equal(store.stats, { entries: 3, bytes: 3 * E })
   assert.equal(await store.getWithTokens('k4', ['g:1']), [Buffer.alloc(298), [undefined]])
   const [again] = await store.tokens(['g:1'], 60_000)
   assert.is.not(again, token)
 })
 
 t('a token read on every request stays recently used and survives the entries', async () => {
-  const store = new MemoryStore({ maxBytes: 1000 })
+  const store = new MemoryStore({ maxBytes: ROOM_FOR_3 })
   const [token] = await store.tokens(['g:hot'], 60_000)
   for (let i = 0; i < 10; i++) {
     await store.set(`k${i}`, Buffer.alloc(298), 60_000)
@@ -188,7 +206,7 @@ t('token and lock lifetimes follow the injected clock; tokens extends a life, ne
 })
 
 t('locks are not entries: a full LRU never evicts a lock', async () => {
-  const store = new MemoryStore({ maxBytes: 1000 })
+  const store = new MemoryStore({ maxBytes: ROOM_FOR_3 })
   assert.is(await store.acquire('lock', 'me', 60_000), true)
   for (let i = 0; i < 20; i++) await store.set(`k${i}`, Buffer.alloc(298), 60_000)
   assert.is(await store.acquire('lock', 'other', 60_000), false)
