@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto'
 import type { Entry } from './entry.js'
 import type { Runtime } from '../runtime.js'
 
+/** the longest pause between two polls of a waiter for another instance's entry */
+const MAX_POLL_MS = 50
+
 /** What requests waiting on a flight get: the entry it stored, or null when nothing usable. */
 export type Outcome = Entry | null
 
@@ -98,23 +101,43 @@ export class Flight {
 
   /**
    * Another instance holds the lock: waits (at most `coalesceWaitMs`) for the entry it stores,
-   * reading with `read`. Undefined when none came: ask the origin ourselves.
+   * reading with `read`. Undefined when none is coming: the holder's flight ended without one
+   * (its answer was not storable: its lock is gone and no entry is there), or the wait ran out,
+   * or the store failed. Then this request asks the origin itself.
    */
   async awaitPeer(read: () => Promise<Entry | undefined>): Promise<Entry | undefined> {
     const rt = this.#rt
     const deadline = rt.now() + rt.coalesceWaitMs
     let delay = 10
-    while (rt.now() < deadline) {
-      await sleep(delay)
-      delay = Math.min(delay * 2, 100)
-      try {
+    try {
+      while (rt.now() < deadline) {
+        await sleep(delay)
+        delay = Math.min(delay * 2, MAX_POLL_MS)
         const e = await read()
         if (e !== undefined && e.expires > rt.now()) return e
-      } catch {
-        return undefined
+        if (await this.#lockFree()) {
+          // the holder writes its entry before it releases the lock: one more read sees it
+          const last = await read()
+          return last !== undefined && last.expires > rt.now() ? last : undefined
+        }
       }
+    } catch {
+      // the store failed: ask the origin (fail open)
     }
     return undefined
+  }
+
+  /**
+   * Whether nobody holds the fleet lock any more. Taking it is how we learn; it is given straight
+   * back, so that every other waiter learns the same on its next poll (none becomes a new
+   * holder that the others would queue behind, one after another, when answers are not storable).
+   */
+  async #lockFree(): Promise<boolean> {
+    const { store, lockTtlMs } = this.#rt
+    const token = newLockToken()
+    if (!(await store.acquire(lockKey(this.#key), token, lockTtlMs))) return false
+    void store.release(lockKey(this.#key), token)
+    return true
   }
 
   /**
