@@ -69,12 +69,13 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
   if (!first.ok) throw new PolicyError([...first.errors, ...first.warnings])
   for (const w of first.warnings) log.warn(formatOne(w))
 
-  const created = createStore(options.store, { name, log: (level, m) => log[level](m), readDeadlineMs: options.readDeadlineMs ?? 250, clock: options.clock })
+  const readDeadlineMs = options.readDeadlineMs ?? 250
+  const created = createStore(options.store, { name, log: (level, m) => log[level](m), readDeadlineMs, clock: options.clock })
   const owned = created.owned
   const store = created.store
   const cache = new CacheImpl({
     name, target, set: compilePolicySet(first), store, owned, log, clock,
-    coalesceWaitMs: options.coalesceWaitMs ?? 5000, lockTtlMs: options.lockTtlMs ?? 10_000,
+    coalesceWaitMs: options.coalesceWaitMs ?? 5000, lockTtlMs: options.lockTtlMs ?? 10_000, readDeadlineMs,
   })
   await cache.connect(options.connectDeadlineMs ?? 1000)
   if (options.watch) cache.watch(options.watchDebounceMs ?? 100)
@@ -95,7 +96,7 @@ class CacheImpl extends EventEmitter implements Cache {
 
   constructor(opts: {
     name: string; target: string | readonly string[]; set: PolicySet; store: Store; owned: boolean; log: Logger
-    clock: { now(): number }; coalesceWaitMs: number; lockTtlMs: number
+    clock: { now(): number }; coalesceWaitMs: number; lockTtlMs: number; readDeadlineMs: number
   }) {
     super()
     const { name, target, set, store, owned, log, clock } = opts
@@ -118,6 +119,7 @@ class CacheImpl extends EventEmitter implements Cache {
       },
       log,
       coalesceWaitMs: opts.coalesceWaitMs,
+      readDeadlineMs: opts.readDeadlineMs,
       lockTtlMs: opts.lockTtlMs,
       sharedGens: store.kind === 'memory' ? undefined : new SharedGens(store),
     }

@@ -39,7 +39,11 @@ export interface CreateCacheOptions {
   watch?: boolean
   /** The cache's name in Cache-Status, metrics and the key namespace; [a-z0-9][a-z0-9._-]*. @default "cachet" */
   name?: string
-  /** Longest wait for one store read before it counts as a miss, ms. @default 250 */
+  /**
+   * Longest wait for the store, per request, ms: a hit's read, and on a miss everything it waits
+   * on before asking the origin (read, fleet lock, second read, tokens) together. Past it the
+   * request is answered as a miss, and not stored. @default 250
+   */
   readDeadlineMs?: number
   /** Longest wait at createCache for the store to connect; it keeps connecting afterwards, ms. @default 1000 */
   connectDeadlineMs?: number

@@ -45,6 +45,8 @@ export interface Runtime {
   /** counts and logs (rate-limited) a store failure; never throws */
   readonly onStoreError: (err: unknown) => void
   readonly log: Logger
+  /** all the store work one request waits on shares this deadline, ms (request/budget.ts) */
+  readonly readDeadlineMs: number
   /** how long a coalesced request waits for the one that asks the origin, ms */
   readonly coalesceWaitMs: number
   /** life of the cross-instance fetch lock, ms */

@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import type { Entry } from './entry.js'
 import type { Runtime } from '../runtime.js'
+import type { Budget } from './budget.js'
+import { within } from '../store/deadline.js'
 
 /** the longest pause between two polls of a waiter for another instance's entry */
 const MAX_POLL_MS = 50
@@ -42,7 +44,7 @@ export class Coalescer {
 
   /** Waits for a pending flight, at most `coalesceWaitMs`: its outcome, or undefined on time-out. */
   follow(flight: Promise<Outcome>): Promise<Outcome | undefined> {
-    return bounded(flight, this.#rt.coalesceWaitMs)
+    return within(flight, this.#rt.coalesceWaitMs, () => undefined)
   }
 
   /** This request asks the origin for `key`; the others of this process wait for its outcome. */
@@ -88,13 +90,14 @@ export class Flight {
 
   /**
    * On a shared store, takes the fleet lock: false when another instance holds it (then
-   * `awaitPeer`). A store that cannot answer counts as taken by us: we ask the origin ourselves.
+   * `awaitPeer`). A store that cannot answer (within the request's budget) counts as taken by
+   * us: we ask the origin ourselves.
    */
-  async lock(): Promise<boolean> {
+  async lock(budget: Budget): Promise<boolean> {
     const rt = this.#rt
     if (!this.#shared || !rt.store.ready) return true
     const token = newLockToken()
-    const got = await rt.store.acquire(lockKey(this.#key), token, rt.lockTtlMs).catch(() => true)
+    const got = await budget.run(() => rt.store.acquire(lockKey(this.#key), token, rt.lockTtlMs), 'fleet lock').catch(() => true)
     if (got) this.#lock = token
     return got
   }
@@ -163,12 +166,6 @@ function lockKey(key: string): string {
 
 function newLockToken(): string {
   return randomBytes(12).toString('base64url')
-}
-
-function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout
-  const timeout = new Promise<undefined>((res) => { timer = setTimeout(() => res(undefined), ms) })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 function sleep(ms: number): Promise<void> {

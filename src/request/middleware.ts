@@ -17,6 +17,7 @@ import { Lookup, type Read } from './lookup.js'
 import { Coalescer } from './coalesce.js'
 import type { Stages } from './stages.js'
 import { miss } from './miss.js'
+import { Budget } from './budget.js'
 import { scheduleRefresh } from './refresh.js'
 import { serveEntry, setStatus, ttlSeconds } from './respond.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
@@ -76,6 +77,7 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
     else ctx.req.headers.cookie = d.cookie
   }
   let r: Read | undefined
+  const readAt = performance.now() // the request's store budget starts here (budget.ts)
   if (rt.store.ready) {
     try {
       r = await s.lookup.read(d, ctx)
@@ -101,7 +103,7 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
   }
   rt.metrics.misses++
   const fwd = r === undefined ? 'miss' : entry !== undefined ? 'stale' : r.varyMiss ? 'vary-miss' : 'uri-miss'
-  return miss(s, ctx, next, d, entry, fwd, r)
+  return miss(s, ctx, next, d, entry, fwd, r, new Budget(readAt, rt.readDeadlineMs))
 }
 
 /**

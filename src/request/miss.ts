@@ -14,6 +14,7 @@ import type { Entry } from './entry.js'
 import type { Read } from './lookup.js'
 import type { Flight, Outcome } from './coalesce.js'
 import type { Stages } from './stages.js'
+import type { Budget } from './budget.js'
 import { capture } from './capture.js'
 import { askOrigin, errorStatus } from './origin.js'
 import { freshen } from './revalidate.js'
@@ -24,10 +25,12 @@ import { matchesVariant, storageKey } from '../key/variant.js'
 
 /**
  * `fwd`: the Cache-Status reason (uri-miss, vary-miss, stale, miss); `read`: what the lookup
- * found, undefined when the store could not answer.
+ * found, undefined when the store could not answer; `budget`: what is left of the request's
+ * store deadline, shared by every store call below that the response waits on.
  */
 export async function miss(
   s: Stages, ctx: Context, next: Next, d: LookupDecision, stale: Entry | undefined, fwd: string, read: Read | undefined,
+  budget: Budget,
 ): Promise<void> {
   const { rt } = s
   // HEAD never creates the GET entry (T27): forward it and store nothing.
@@ -41,13 +44,13 @@ export async function miss(
     // in-process coalescing, also while the store is down (T58: the origin stays protected)
     if (await follow(s, ctx, pending, fwd, read)) return
     // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
-    await fetch(s, ctx, next, d, stale, fwd, read)
+    await fetch(s, ctx, next, d, stale, fwd, read, budget)
     return
   }
   const flight = s.flights.lead(d.key)
   let outcome: Outcome | Promise<Outcome> = null
   try {
-    const found = await served(s, ctx, d, flight, stale, read)
+    const found = await served(s, ctx, d, flight, stale, read, budget)
     if (found !== undefined) {
       rt.metrics.collapsed++
       const now = rt.now()
@@ -55,7 +58,7 @@ export async function miss(
       outcome = found.entry
       return
     }
-    outcome = (await fetch(s, ctx, next, d, stale, fwd, read)).outcome
+    outcome = (await fetch(s, ctx, next, d, stale, fwd, read, budget)).outcome
   } finally {
     flight.settle(outcome)
   }
@@ -82,17 +85,17 @@ async function follow(s: Stages, ctx: Context, pending: Promise<Outcome>, fwd: s
  */
 async function served(
   s: Stages, ctx: Context, d: LookupDecision, flight: Flight, stale: Entry | undefined,
-  read: Read | undefined,
+  read: Read | undefined, budget: Budget,
 ): Promise<{ entry: Entry; peer: boolean } | undefined> {
   const { rt } = s
-  if (!(await flight.lock())) {
+  if (!(await flight.lock(budget))) {
     const e = await flight.awaitPeer(async () => (await s.lookup.read(d, ctx)).entry)
     if (e !== undefined) return { entry: e, peer: true }
   }
   if (stale !== undefined || read === undefined) return undefined
   // Read once more as the leader: a flight that finished between our read and now has stored
   // its entry (it settles only after the write), and must not be fetched again.
-  const again = await s.lookup.read(d, ctx).catch(() => undefined)
+  const again = await budget.run(() => s.lookup.read(d, ctx), 'second read').catch(() => undefined)
   const e = again?.entry
   return e !== undefined && e.expires > rt.now() ? { entry: e, peer: false } : undefined
 }
@@ -103,13 +106,19 @@ async function served(
  */
 async function fetch(
   s: Stages, ctx: Context, next: Next, d: LookupDecision, stale: Entry | undefined, fwd: string, read: Read | undefined,
+  budget: Budget,
 ): Promise<{ readonly outcome: Outcome | Promise<Outcome> }> {
   const { rt } = s
   const { name, store } = rt
-  // A read that failed does not mean a write will: try (with its own deadline) so that a slow
-  // moment does not turn every leader into an uncached fetch.
+  // A read that failed does not mean a write will: try (within what is left of the budget) so
+  // that a failed moment does not turn every leader into an uncached fetch.
   let tokens: readonly string[] | null = null
-  if (store.ready) tokens = await s.lookup.tokensFor(d).catch((err) => { rt.onStoreError(err); return null })
+  if (store.ready) {
+    tokens = await budget.run(() => s.lookup.tokensFor(d), 'token read').catch((err) => {
+      rt.onStoreError(err)
+      return null
+    })
+  }
   // revalidate only while the stale entry is still current: a purge since our read (new tokens)
   // means its body must not come back through a 304
   const current = stale !== undefined && tokens !== null && sameTokens(stale.tokens, tokens)
