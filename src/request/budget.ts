@@ -9,11 +9,24 @@ import { giveUp, within } from '../store/deadline.js'
 import { StoreTimeoutError } from '../errors.js'
 
 export class Budget {
-  readonly #until: number
+  #until: number
 
   /** `startedAt`: performance.now() when the request's first store read began */
   constructor(startedAt: number, ms: number) {
     this.#until = startedAt + ms
+  }
+
+  /**
+   * `wait()`, which is not store work (waiting for another request's or instance's flight,
+   * bounded by coalesceWaitMs): the time it takes is not taken from the budget.
+   */
+  async notCounting<T>(wait: () => Promise<T>): Promise<T> {
+    const started = performance.now()
+    try {
+      return await wait()
+    } finally {
+      this.#until += performance.now() - started
+    }
   }
 
   /** `work()` within what is left; rejects with STORE_TIMEOUT, without starting it, once spent. */

@@ -42,7 +42,7 @@ export async function miss(
   const pending = s.flights.pending(d.key)
   if (pending !== undefined) {
     // in-process coalescing, also while the store is down (T58: the origin stays protected)
-    if (await follow(s, ctx, pending, fwd, read)) return
+    if (await budget.notCounting(() => follow(s, ctx, pending, fwd, read))) return
     // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
     await fetch(s, ctx, next, d, stale, fwd, read, budget)
     return
@@ -89,7 +89,7 @@ async function served(
 ): Promise<{ entry: Entry; peer: boolean } | undefined> {
   const { rt } = s
   if (!(await flight.lock(budget))) {
-    const e = await flight.awaitPeer(async () => (await s.lookup.read(d, ctx)).entry)
+    const e = await budget.notCounting(() => flight.awaitPeer(async () => (await s.lookup.read(d, ctx)).entry))
     if (e !== undefined) return { entry: e, peer: true }
   }
   if (stale !== undefined || read === undefined) return undefined

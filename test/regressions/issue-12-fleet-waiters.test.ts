@@ -11,7 +11,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createCache } from '../../src/create-cache.js'
+import { createCache, type Cache } from '../../src/create-cache.js'
 import { cs, siteTracker, type Site } from '../helpers/origin.js'
 import { eventually } from '../helpers/http.js'
 import { policyDir, yaml } from '../helpers/policies.js'
@@ -34,7 +34,11 @@ const sites = siteTracker()
 let r: RedisProc
 
 test.before(async () => { r = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] }) })
-test.after.each(() => sites.closeAll())
+const caches: Cache[] = []
+test.after.each(async () => {
+  await sites.closeAll()
+  for (const c of caches.splice(0)) await c.close()
+})
 test.after(() => r.stop())
 
 async function mgets(): Promise<number> {
@@ -51,8 +55,9 @@ function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 async function instances(): Promise<[Site, Site]> {
   const opts = { policies: dir, store: r.url as `redis://${string}`, coalesceWaitMs: 60_000, lockTtlMs: 120_000 }
-  const a = await sites.start({ policies: dir, cache: await createCache(opts) })
-  const b = await sites.start({ policies: dir, cache: await createCache(opts) })
+  caches.push(await createCache(opts), await createCache(opts))
+  const a = await sites.start({ policies: dir, cache: caches[0]! })
+  const b = await sites.start({ policies: dir, cache: caches[1]! })
   return [a, b]
 }
 
@@ -90,8 +95,6 @@ for (const [what, answer] of Object.entries(UNSTORABLE)) {
     assert.is(cs(rb), 'cachet; fwd=uri-miss; stored')
     assert.is(b.origin.calls(path), 1, 'B asked its own origin once')
     assert.is(a.origin.calls(path), 1)
-    await a.cache.close()
-    await b.cache.close()
   })
 }
 
@@ -112,8 +115,6 @@ test('a waiter still gets the holder\'s entry when it was stored (no extra origi
   assert.is(rb.body, 'from a')
   assert.is(cs(rb), 'cachet; fwd=uri-miss; collapsed')
   assert.is(b.origin.calls('/items/y'), 0)
-  await a.cache.close()
-  await b.cache.close()
 })
 
 test.run()
