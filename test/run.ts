@@ -2,7 +2,9 @@
  * The test command. uvu prints `Total/Passed/Skipped` per file and hangs if a socket stays open,
  * so each test file runs in its own `node --import tsx` process: we add up the counts, treat a
  * crash before the summary as a failure, kill a file that outlives its budget (and count it as a
- * failure: something leaked), and end with the line CI reads: `N passed, N failed`.
+ * failure: something leaked), and end with the line CI reads: `N passed, N failed`. Files run with
+ * --unhandled-rejections=strict: an unhandled rejection crashes the file, which counts as a failure,
+ * so no test file needs a listener of its own to catch one.
  *
  * Usage: npm test [-- pattern ...]   (patterns are substrings of the test file path)
  */

@@ -132,8 +132,10 @@ export function decodeEntry(buf: Buffer, memoise = false): Entry | undefined {
   } catch {
     return undefined
   }
-  if (m === null || typeof m !== 'object' || m.v !== 1 || typeof m.s !== 'number' || !Array.isArray(m.h) ||
-      typeof m.t !== 'number' || typeof m.e !== 'number' || !strings(m.g) || !validHeaders(m.h)) return undefined
+  // a status Koa cannot set (an integer in 100-999) would turn every hit on this entry into a 500
+  if (m === null || typeof m !== 'object' || m.v !== 1 || !Number.isInteger(m.s) || m.s < 100 || m.s > 999 ||
+      !Array.isArray(m.h) || typeof m.t !== 'number' || typeof m.e !== 'number' || !strings(m.g) ||
+      !validHeaders(m.h)) return undefined
   const kind = m.k === 1 ? 'vary' : 'response'
   const y = strings(m.y) ? m.y : null
   const entry: Entry = {

@@ -13,9 +13,11 @@ import { join } from 'node:path'
 import { startServe, type Serving } from '../../src/cli/serve.js'
 import { decodeEntry, type Entry } from '../../src/request/entry.js'
 import { variantKey, varyValues } from '../../src/key/variant.js'
-import { startScriptedOrigin, eventually, type ScriptedOrigin } from '../helpers/scripted-origin.js'
+import { startScriptedOrigin, type ScriptedOrigin } from '../helpers/scripted-origin.js'
+import { eventually } from '../helpers/http.js'
 
-export { gate, eventually, type Gate, type Reply, type Received } from '../helpers/scripted-origin.js'
+export { gate, type Gate, type Reply, type Received } from '../helpers/scripted-origin.js'
+export { eventually } from '../helpers/http.js'
 
 /** A clock the test moves; starts at the wall clock so origin `Date` headers stay plausible. */
 export interface TestClock {

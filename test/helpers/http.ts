@@ -114,7 +114,11 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
   })
 }
 
-/** Polls until `fn` holds; fails after `ms`. A bound for a background write, not a timing assertion. */
+/**
+ * Polls until `fn` holds, every 10 ms, failing after `ms`: the one `eventually` of the test helpers.
+ * It bounds a background event (a store write, a refresh, a reload); it asserts nothing about how
+ * long the event took.
+ */
 export async function eventually(fn: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
   const until = Date.now() + ms
   for (;;) {

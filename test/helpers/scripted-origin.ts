@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { eventually } from './http.js'
 
 export interface Reply {
   /** @default 200 */
@@ -169,17 +170,4 @@ export function gate(): Gate {
   let open!: () => void
   const promise = new Promise<void>((resolve) => { open = resolve })
   return { promise, open }
-}
-
-/**
- * Polls until `fn` holds, every few ms, failing after `ms`. This bounds a background event (a
- * store write, a refresh); it asserts nothing about how long the event took.
- */
-export async function eventually(fn: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const until = Date.now() + ms
-  for (;;) {
-    if (await fn()) return
-    if (Date.now() > until) throw new Error(`${what}: did not happen within ${ms} ms`)
-    await new Promise<void>((resolve) => setTimeout(resolve, 5))
-  }
 }
