@@ -24,11 +24,36 @@ export interface ConnectionCap {
 /** How often (ms) the cap being reached is reported at most. */
 const WARN_EVERY_MS = 60_000
 
+interface Tracked {
+  readonly socket: Socket
+  /** requests in flight (pipelining allows more than one) */
+  busy: number
+  /** neighbours in the idle list while busy is 0 */
+  prev: Tracked | undefined
+  next: Tracked | undefined
+}
+
 export function capConnections(server: Server, max: number, warn?: (message: string) => void): ConnectionCap {
-  // connections without a request in flight, in the order they became so: the first is the longest
-  // idle (a Set iterates in insertion order); and those with one, with how many (pipelining)
-  const idle = new Set<Socket>()
-  const busy = new Map<Socket, number>()
+  const open = new Map<Socket, Tracked>()
+  // connections with no request in flight, longest idle first: a linked list, since taking the
+  // first entry of a Set or Map that keeps losing its first entries scans over the holes they
+  // leave (V8's ordered hash tables), 14 µs an eviction at 10,000 entries and 80 µs at 100,000
+  let head: Tracked | undefined
+  let tail: Tracked | undefined
+  const unlink = (t: Tracked) => {
+    if (t.prev) t.prev.next = t.next
+    else if (head === t) head = t.next
+    if (t.next) t.next.prev = t.prev
+    else if (tail === t) tail = t.prev
+    t.prev = t.next = undefined
+  }
+  const append = (t: Tracked) => {
+    t.prev = tail
+    t.next = undefined
+    if (tail) tail.next = t
+    else head = t
+    tail = t
+  }
   const stats = { evicted: 0, refused: 0 }
   let warned = -Infinity
   const report = () => {
@@ -39,36 +64,38 @@ export function capConnections(server: Server, max: number, warn?: (message: str
   }
 
   server.on('connection', (socket: Socket) => {
-    if (idle.size + busy.size >= max) {
-      const oldest = idle.values().next()
-      if (oldest.done) {
+    if (open.size >= max) {
+      const oldest = head
+      if (oldest === undefined) {
         stats.refused++
         report()
         socket.destroy()
         return
       }
-      idle.delete(oldest.value)
-      oldest.value.destroy()
+      unlink(oldest)
+      open.delete(oldest.socket)
+      oldest.socket.destroy()
       stats.evicted++
       report()
     }
-    idle.add(socket)
+    const t: Tracked = { socket, busy: 0, prev: undefined, next: undefined }
+    open.set(socket, t)
+    append(t)
     socket.once('close', () => {
-      idle.delete(socket)
-      busy.delete(socket)
+      if (open.get(socket) !== t) return
+      open.delete(socket)
+      if (t.busy === 0) unlink(t)
     })
   })
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket
-    // a socket closed to make room, or refused, is no longer counted
-    if (!idle.delete(socket) && !busy.has(socket)) return
-    busy.set(socket, (busy.get(socket) ?? 0) + 1)
+    // a connection closed to make room, or refused, is no longer counted
+    const t = open.get(req.socket)
+    if (t === undefined) return
+    if (t.busy++ === 0) unlink(t)
     res.once('close', () => {
-      const left = (busy.get(socket) ?? 1) - 1
-      if (left > 0) { busy.set(socket, left); return }
-      if (!busy.delete(socket) || socket.destroyed) return
-      idle.add(socket)
+      if (--t.busy > 0 || open.get(t.socket) !== t || t.socket.destroyed) return
+      append(t)
     })
   })
 

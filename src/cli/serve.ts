@@ -248,8 +248,9 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       warn: (m) => io.stderr.write(`cachet serve: ${m}\n`),
     })
   } catch (err) {
+    // a TypeError names an option (a contradictory pair of flags); anything else is the policies
     io.stderr.write(`cachet serve: ${(err as Error).message}\n`)
-    return EXIT_INVALID
+    return err instanceof TypeError ? EXIT_USAGE : EXIT_INVALID
   }
   io.stdout.write(`cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)\n`)
   const onHup = () => {
