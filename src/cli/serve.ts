@@ -55,7 +55,8 @@ export function openFileLimit(): number {
 export function connectionBudget(nofile: number, upstreamSockets?: number): { maxConnections: number; upstreamSockets: number } {
   const budget = Math.max(nofile - FD_RESERVE, 8)
   const upstream = upstreamSockets ?? Math.max(2, Math.min(256, Math.floor(budget / 4)))
-  return { upstreamSockets: upstream, maxConnections: Math.max(1, budget - upstream) }
+  // an --upstream-sockets beyond the budget leaves clients half of it (startServe then warns)
+  return { upstreamSockets: upstream, maxConnections: Math.max(Math.floor(budget / 2), budget - upstream) }
 }
 
 /**
@@ -137,7 +138,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   }
   const keepAliveTimeout = checkMs('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 5000)
   const nofile = openFileLimit()
-  const budget = connectionBudget(nofile, o.upstreamSockets === undefined ? undefined : checkMs('upstreamSockets', o.upstreamSockets, 0))
+  const budget = connectionBudget(nofile, o.upstreamSockets === undefined ? undefined : checkMs('upstreamSockets', o.upstreamSockets, 256))
   const maxConnections = checkMs('maxConnections', o.maxConnections, budget.maxConnections)
   if (maxConnections + budget.upstreamSockets + FD_RESERVE > nofile) {
     o.warn?.(`--max-connections ${maxConnections} and --upstream-sockets ${budget.upstreamSockets} may exceed the open-file limit (${nofile}): `
@@ -161,7 +162,8 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   const server = createServer({
     headersTimeout, requestTimeout, keepAliveTimeout,
     // node:http enforces both timeouts only when it sweeps its connections, every 30 s by
-    // default: a quarter of the shorter deadline, so a connection outlives it by 25% at most
+    // default: here every quarter of the shorter deadline, 1 s at most, so that a connection
+    // outlives its deadline by a quarter of it at most
     connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4))),
   }, app.callback())
   // node:http's maxHeadersCount (2000) stays: a lower one silently drops fields, which the cache
