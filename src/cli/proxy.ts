@@ -26,6 +26,12 @@ export interface ProxyOptions {
   upstream: string
   /** no response headers from the upstream within this many ms → 504. @default 30000 */
   timeoutMs?: number
+  /**
+   * connections to the upstream at most, busy and idle keep-alive ones together (node's Agent
+   * counts both against maxSockets); a request beyond them waits for one, within `timeoutMs`.
+   * Unbounded, a burst of misses could take every file descriptor. @default 256
+   */
+  maxSockets?: number
 }
 
 export class UpstreamError extends CachetError {
@@ -94,7 +100,10 @@ export function createProxy(opts: ProxyOptions) {
   const base = new URL(opts.upstream)
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`upstream must be an http:// or https:// URL, got ${opts.upstream}`)
   const secure = base.protocol === 'https:'
-  const agent = secure ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true })
+  const maxSockets = opts.maxSockets ?? 256
+  if (!Number.isInteger(maxSockets) || maxSockets < 1) throw new TypeError(`maxSockets must be a positive integer, got ${String(opts.maxSockets)}`)
+  const pool = { keepAlive: true, maxSockets, maxTotalSockets: maxSockets, maxFreeSockets: maxSockets }
+  const agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool)
   const prefix = base.pathname.replace(/\/$/, '')
   const timeoutMs = opts.timeoutMs ?? 30_000
 

@@ -4,17 +4,60 @@
  * SIGHUP reloads the policies; SIGTERM (and SIGINT) drain in-flight requests, then exit.
  */
 import { parseArgs } from 'node:util'
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import type { Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import Koa from 'koa'
 import { createCache, type Cache } from '../create-cache.js'
 import { createProxy, refuseBadFraming } from './proxy.js'
+import { capConnections } from './connection-cap.js'
 import { formatOne } from '../errors.js'
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
 
-export const SERVE_USAGE = `usage: cachet serve --upstream <url> [--port 3000] [--host 127.0.0.1] [--policies dir] [--redis url] [--name cachet] [--timeout ms]`
+export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
+  --upstream <url>            the origin, http:// or https:// (required)
+  --port <n>                  port to listen on (default 3000; 0: any free port)
+  --host <address>            address to listen on (default 127.0.0.1)
+  --policies <dir>            policy files (default: a plain RFC 9111 shared cache)
+  --redis <url>               a Redis store (default: the in-process memory store)
+  --name <name>               the cache's namespace (default cachet)
+  --timeout <ms>              upstream response headers within this, else 504 (default 30000)
+  --headers-timeout <ms>      a request head must arrive within this, else 408 and close (default 10000)
+  --request-timeout <ms>      a whole request, head and body, within this, else 408; 0: none (default 60000)
+  --keep-alive-timeout <ms>   an idle client connection is closed after this (default 5000)
+  --max-connections <n>       client connections open at once; at the cap a new one closes the
+                              oldest idle one (default: open-file limit - upstream sockets - 64)
+  --upstream-sockets <n>      connections to the upstream at most, busy and idle; more requests
+                              wait for one (default: (open-file limit - 64) / 4, at most 256)`
+
+/** File descriptors kept out of every budget: stdio, policy files and their watchers, Redis, node itself. */
+const FD_RESERVE = 64
+
+/**
+ * The process's open-file limit, from /proc (Linux); node raises the soft limit to the hard one
+ * at startup, so this is what the process can use. Elsewhere, a conservative 1024.
+ */
+export function openFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    if (m) return m[1] === 'unlimited' ? 1 << 20 : Number(m[1])
+  } catch { /* not Linux */ }
+  return 1024
+}
+
+/**
+ * Defaults that keep every socket under the open-file limit: the upstream pool is bounded, and
+ * client connections get what is left. Without this, half-open client connections took every
+ * descriptor, and visitors' requests failed on the upstream side with EMFILE (502) or had their
+ * connections reset on accept (issue 12.11).
+ */
+export function connectionBudget(nofile: number, upstreamSockets?: number): { maxConnections: number; upstreamSockets: number } {
+  const budget = Math.max(nofile - FD_RESERVE, 8)
+  const upstream = upstreamSockets ?? Math.max(2, Math.min(256, Math.floor(budget / 4)))
+  // an --upstream-sockets beyond the budget leaves clients half of it (startServe then warns)
+  return { upstreamSockets: upstream, maxConnections: Math.max(Math.floor(budget / 2), budget - upstream) }
+}
 
 /**
  * Without --policies, cachet serve is a plain RFC 9111 shared cache: every path, the origin's
@@ -48,13 +91,60 @@ export interface ServeOptions {
   policies?: string
   store?: string
   name?: string
+  /** upstream response headers within this many ms, else 504. @default 30000 */
   timeoutMs?: number
+  /**
+   * a request head not wholly received within this many ms of the connection opening (or of the
+   * previous response, on a kept-alive one) is answered 408 and its connection closed, however
+   * the bytes trickle in (node:http's `server.headersTimeout`). @default 10000
+   */
+  headersTimeoutMs?: number
+  /**
+   * the whole request, head and body, within this many ms, else 408 and close (node:http's
+   * `server.requestTimeout`); 0: no limit on the body. At least `headersTimeoutMs`. @default 60000
+   */
+  requestTimeoutMs?: number
+  /** an idle kept-alive client connection is closed after this many ms. @default 5000 */
+  keepAliveTimeoutMs?: number
+  /**
+   * client connections open at once. At the cap a new connection closes the oldest one with no
+   * request in flight (idle, or its request head unfinished); when every one has a request in
+   * flight, the new connection is closed. @default the open-file limit − upstreamSockets − 64
+   */
+  maxConnections?: number
+  /**
+   * connections to the upstream at most, busy and idle together; further requests wait for one
+   * (within `timeoutMs`). @default (the open-file limit − 64) / 4, at most 256
+   */
+  upstreamSockets?: number
+  /** where warnings go (the command: stderr), e.g. the connection cap being reached */
+  warn?: (message: string) => void
   /** injected time (tests): entries age by it, not by the wall clock */
   clock?: { now(): number }
 }
 
+function checkMs(name: string, v: number | undefined, d: number, zero = false): number {
+  if (v === undefined) return d
+  if (!Number.isInteger(v) || v < (zero ? 0 : 1)) throw new TypeError(`${name} must be ${zero ? 'a non-negative' : 'a positive'} integer, got ${String(v)}`)
+  return v
+}
+
 /** Starts the proxy (used by the command and by tests). */
 export async function startServe(o: ServeOptions): Promise<Serving> {
+  const headersTimeout = checkMs('headersTimeoutMs', o.headersTimeoutMs, 10_000)
+  const requestTimeout = checkMs('requestTimeoutMs', o.requestTimeoutMs, 60_000, true)
+  if (requestTimeout > 0 && requestTimeout < headersTimeout) {
+    throw new TypeError(`requestTimeoutMs (${requestTimeout}) must be 0 or at least headersTimeoutMs (${headersTimeout})`)
+  }
+  const keepAliveTimeout = checkMs('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 5000)
+  const nofile = openFileLimit()
+  const budget = connectionBudget(nofile, o.upstreamSockets === undefined ? undefined : checkMs('upstreamSockets', o.upstreamSockets, 256))
+  const maxConnections = checkMs('maxConnections', o.maxConnections, budget.maxConnections)
+  if (maxConnections + budget.upstreamSockets + FD_RESERVE > nofile) {
+    o.warn?.(`--max-connections ${maxConnections} and --upstream-sockets ${budget.upstreamSockets} may exceed the open-file limit (${nofile}): `
+      + 'once it is reached, connections are reset and upstream requests fail (raise ulimit -n)')
+  }
+
   let tmp: string | undefined
   let policies = o.policies
   if (policies === undefined) {
@@ -63,13 +153,24 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     writeFileSync(policies, DEFAULT_POLICY)
   }
   const cache = await createCache({ policies, store: o.store ?? 'memory', name: o.name, clock: o.clock })
-  const { proxy, close } = createProxy({ upstream: o.upstream, timeoutMs: o.timeoutMs })
+  const { proxy, close } = createProxy({ upstream: o.upstream, timeoutMs: o.timeoutMs, maxSockets: budget.upstreamSockets })
   const app = new Koa()
   app.silent = true
   app.use(refuseBadFraming)
   app.use(cache.middleware())
   app.use(proxy)
-  const server = app.listen(o.port ?? 3000, o.host ?? '127.0.0.1')
+  const server = createServer({
+    headersTimeout, requestTimeout, keepAliveTimeout,
+    // node:http enforces both timeouts only when it sweeps its connections, every 30 s by
+    // default: here every quarter of the shorter deadline, 1 s at most, so that a connection
+    // outlives its deadline by a quarter of it at most
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4))),
+  }, app.callback())
+  // node:http's maxHeadersCount (2000) stays: a lower one silently drops fields, which the cache
+  // and the upstream would then not see alike; maxHeaderSize (16 KB) bounds the head already.
+  server.keepAliveTimeout = keepAliveTimeout
+  capConnections(server, maxConnections, o.warn)
+  server.listen(o.port ?? 3000, o.host ?? '127.0.0.1')
   await new Promise<void>((res, rej) => { server.once('listening', res); server.once('error', rej) })
   const addr = server.address()
   const url = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr)
@@ -107,6 +208,11 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         redis: { type: 'string' },
         name: { type: 'string' },
         timeout: { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        'request-timeout': { type: 'string' },
+        'keep-alive-timeout': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'upstream-sockets': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -120,16 +226,33 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`cachet serve: --upstream <http(s)://host:port> is required, --port must be 0-65535\n${SERVE_USAGE}\n`)
     return EXIT_USAGE
   }
+  // numeric flags: whole numbers only ("10s" or "1e3" is a usage error, never a silent NaN)
+  const numbers: Record<string, number | undefined> = {}
+  for (const flag of ['timeout', 'headers-timeout', 'request-timeout', 'keep-alive-timeout', 'max-connections', 'upstream-sockets'] as const) {
+    const v = values[flag]
+    if (v === undefined) continue
+    const zero = flag === 'request-timeout'
+    if (!/^\d+$/.test(v) || (!zero && Number(v) === 0)) {
+      io.stderr.write(`cachet serve: --${flag} must be a ${zero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}\n${SERVE_USAGE}\n`)
+      return EXIT_USAGE
+    }
+    numbers[flag] = Number(v)
+  }
   let s: Serving
   try {
     s = await startServe({
       upstream: values.upstream, port, host: values.host, name: values.name,
       policies: values.policies === undefined ? undefined : resolve(io.cwd, values.policies),
-      store: values.redis, timeoutMs: values.timeout === undefined ? undefined : Number(values.timeout),
+      store: values.redis, timeoutMs: numbers.timeout,
+      headersTimeoutMs: numbers['headers-timeout'], requestTimeoutMs: numbers['request-timeout'],
+      keepAliveTimeoutMs: numbers['keep-alive-timeout'], maxConnections: numbers['max-connections'],
+      upstreamSockets: numbers['upstream-sockets'],
+      warn: (m) => io.stderr.write(`cachet serve: ${m}\n`),
     })
   } catch (err) {
+    // a TypeError names an option (a contradictory pair of flags); anything else is the policies
     io.stderr.write(`cachet serve: ${(err as Error).message}\n`)
-    return EXIT_INVALID
+    return err instanceof TypeError ? EXIT_USAGE : EXIT_INVALID
   }
   io.stdout.write(`cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)\n`)
   const onHup = () => {

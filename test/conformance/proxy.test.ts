@@ -12,6 +12,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { envs, eventually, gate, send } from './harness.js'
 import { startScriptedOrigin, type ScriptedOrigin } from '../helpers/scripted-origin.js'
+import { serveCommand, SERVE_USAGE } from '../../src/cli/serve.js'
+import { EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js'
 
 const test = suite('conformance: reverse proxy (RFC 9110 §7.6, §9)')
 const pool = envs()
@@ -183,6 +185,37 @@ test('api.md: SIGHUP reloads the policies; a bad edit keeps the last good set', 
   assert.is(c.headers['cache-status'], 'cachet; fwd=bypass; detail=rule', 'the last good set stays')
   s.child.kill('SIGTERM')
   assert.is(await s.exited, 0)
+})
+
+/** `cachet serve` driven in-process with captured output (only for runs that exit at once). */
+async function serveCli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  const code = await serveCommand(argv, { stdout: { write: (t: string) => { stdout += t } }, stderr: { write: (t: string) => { stderr += t } }, cwd: process.cwd() })
+  return { code, stdout, stderr }
+}
+
+test('--help lists every flag, the limits on slow clients and their defaults included', async () => {
+  const r = await serveCli(['--help'])
+  assert.is(r.code, EXIT_OK)
+  assert.is(r.stdout, `${SERVE_USAGE}\n`)
+  for (const flag of ['--upstream', '--port', '--host', '--policies', '--redis', '--name', '--timeout', '--headers-timeout',
+    '--request-timeout', '--keep-alive-timeout', '--max-connections', '--upstream-sockets']) {
+    assert.match(r.stdout, new RegExp(`\\n  ${flag} `), flag)
+  }
+})
+
+test('numeric flags: anything but a whole number is a usage error naming the flag, before anything starts', async () => {
+  const up = ['--upstream', 'http://127.0.0.1:9', '--port', '0']
+  for (const [flag, value] of [['--headers-timeout', '10s'], ['--max-connections', '0'], ['--upstream-sockets', '-1'],
+    ['--keep-alive-timeout', '1e3'], ['--request-timeout', 'none'], ['--timeout', '']] as const) {
+    const r = await serveCli([...up, `${flag}=${value}`])
+    assert.is(r.code, EXIT_USAGE, `${flag} ${value}`)
+    assert.match(r.stderr, `${flag} must be a`)
+  }
+  const r = await serveCli([...up, '--headers-timeout', '5000', '--request-timeout', '1000'])
+  assert.is(r.code, EXIT_USAGE)
+  assert.match(r.stderr, 'requestTimeoutMs (1000) must be 0 or at least headersTimeoutMs (5000)')
 })
 
 test.run()
