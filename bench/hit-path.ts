@@ -10,12 +10,13 @@
  *
  *   npx tsx bench/hit-path.ts
  */
-import Koa, { type Context } from 'koa'
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Koa, { type Context } from 'koa'
 import { createCache } from '../src/index.js'
 
 export interface HitPathResult {
@@ -29,7 +30,10 @@ export async function benchHitPath(opts: { n?: number; rounds?: number } = {}): 
   const n = opts.n ?? 200_000
   const rounds = opts.rounds ?? 5
   const dir = mkdtempSync(join(tmpdir(), 'cachet-bench-'))
-  writeFileSync(join(dir, 'bench.yaml'), 'version: 1\nrules:\n  - id: product\n    match: /products/*\n    ttl: 5m\n')
+  writeFileSync(
+    join(dir, 'bench.yaml'),
+    'version: 1\nrules:\n  - id: product\n    match: /products/*\n    ttl: 5m\n',
+  )
   const body = Buffer.from(JSON.stringify({ id: 42, name: 'Product 42', description: 'x'.repeat(880) }))
   const app = new Koa()
   const cache = await createCache({ policies: dir, store: 'memory' })
@@ -49,7 +53,12 @@ export async function benchHitPath(opts: { n?: number; rounds?: number } = {}): 
       const req = new IncomingMessage(socket)
       req.method = 'GET'
       req.url = '/products/42'
-      req.headers = { host: '127.0.0.1:3000', 'accept-encoding': 'gzip, deflate', 'user-agent': 'bench', accept: '*/*' }
+      req.headers = {
+        host: '127.0.0.1:3000',
+        'accept-encoding': 'gzip, deflate',
+        'user-agent': 'bench',
+        accept: '*/*',
+      }
       return app.createContext(req, new ServerResponse(req)) as unknown as Context
     }
     const miss = mkctx()
@@ -59,11 +68,16 @@ export async function benchHitPath(opts: { n?: number; rounds?: number } = {}): 
     miss.res.emit('close')
     for (let i = 0; i < 100; i++) {
       const c = mkctx()
-      await mw(c, async () => { throw new Error('the bench expects every request to be a hit') })
-      if (i === 99 && !/^cachet; hit/.test(String(c.response.get('Cache-Status')))) throw new Error('not a hit')
+      await mw(c, async () => {
+        throw new Error('the bench expects every request to be a hit')
+      })
+      if (i === 99 && !/^cachet; hit/.test(String(c.response.get('Cache-Status'))))
+        throw new Error('not a hit')
       await new Promise((r) => setImmediate(r))
     }
-    const fail = async () => { throw new Error('not a hit') }
+    const fail = async () => {
+      throw new Error('not a hit')
+    }
     const ctxOnly: number[] = []
     const bare: number[] = []
     const hit: number[] = []

@@ -15,17 +15,23 @@
  *
  * Run it through `npm run bench` (bench/run.ts); `BENCH_QUICK=1` makes it a smoke run.
  */
-import http from 'node:http'
+
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PerformanceObserver, performance, constants as perfConstants, type EventLoopUtilization } from 'node:perf_hooks'
-import type { AddressInfo } from 'node:net'
-import Koa from 'koa'
+import {
+  type EventLoopUtilization,
+  PerformanceObserver,
+  constants as perfConstants,
+  performance,
+} from 'node:perf_hooks'
 import autocannon from 'autocannon'
-import { createCache, type Cache } from '../src/index.js'
-import { startRedis, type RedisProc } from '../test/helpers/redis-server.js'
+import Koa from 'koa'
+import { type Cache, createCache } from '../src/index.js'
+import { type RedisProc, startRedis } from '../test/helpers/redis-server.js'
 
 export type VariantName = 'bare' | 'memory' | 'redis'
 
@@ -101,7 +107,15 @@ export interface HttpBenchResult {
     memoryCostRatio: number | null
     redisCostRatio: number | null
   }
-  config: { roundSeconds: number; rounds: number; warmupSeconds: number; connections: number; pipelining: 1; bodyBytes: number; url: string }
+  config: {
+    roundSeconds: number
+    rounds: number
+    warmupSeconds: number
+    connections: number
+    pipelining: 1
+    bodyBytes: number
+    url: string
+  }
   machine: { node: string; cpus: number; cpuModel: string; platform: string; loadAvgAtStart: number }
   notes: string[]
 }
@@ -116,8 +130,15 @@ function productBody(): string {
     price: { amount: 12900, currency: 'EUR', vatIncluded: true },
     availability: { status: 'in_stock', quantity: 17, warehouse: 'AMS-2' },
     categories: ['outerwear', 'jackets', 'rain'],
-    attributes: { colour: 'blue', size: 'M', material: '3-layer recycled nylon', weightGrams: 540, waterproofMm: 20000 },
-    description: 'A light, fully taped three-layer shell for wet city commutes and long days on the trail: ' +
+    attributes: {
+      colour: 'blue',
+      size: 'M',
+      material: '3-layer recycled nylon',
+      weightGrams: 540,
+      waterproofMm: 20000,
+    },
+    description:
+      'A light, fully taped three-layer shell for wet city commutes and long days on the trail: ' +
       'pit zips, a helmet-compatible hood and two chest pockets that stay reachable under a hip belt.',
     images: [
       { url: '/img/products/42/front.jpg', width: 1200, height: 1600, alt: 'front' },
@@ -144,7 +165,9 @@ function originApp(body: string, cache?: Cache): Koa {
   const app = new Koa()
   // A 500 must fail the bench with its cause, not print a stack per request.
   app.silent = true
-  app.on('error', (err: unknown) => { appErrors.push(err) })
+  app.on('error', (err: unknown) => {
+    appErrors.push(err)
+  })
   if (cache !== undefined) app.use(cache.middleware())
   app.use(async function origin(ctx) {
     if (ctx.path !== PATH) {
@@ -167,7 +190,7 @@ const appErrors: unknown[] = []
 function lastAppError(): string {
   const err = appErrors.at(-1)
   if (err === undefined) return ''
-  return `: ${err instanceof Error ? err.stack ?? err.message : String(err)}`
+  return `: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`
 }
 
 interface Variant {
@@ -202,8 +225,16 @@ function probe(url: string): Promise<{ status: number; cacheStatus: string; byte
   return new Promise((resolve, reject) => {
     const req = http.get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
       let bytes = 0
-      res.on('data', (c: Buffer) => { bytes += c.length })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, cacheStatus: String(res.headers['cache-status'] ?? ''), bytes }))
+      res.on('data', (c: Buffer) => {
+        bytes += c.length
+      })
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          cacheStatus: String(res.headers['cache-status'] ?? ''),
+          bytes,
+        }),
+      )
       res.on('error', reject)
     })
     req.on('error', reject)
@@ -218,13 +249,23 @@ function writePolicy(): string {
 }
 
 const quietLogger = {
-  error: (m: string) => { process.stderr.write(`cachet: error: ${m}\n`) },
-  warn: (m: string) => { process.stderr.write(`cachet: warning: ${m}\n`) },
+  error: (m: string) => {
+    process.stderr.write(`cachet: error: ${m}\n`)
+  },
+  warn: (m: string) => {
+    process.stderr.write(`cachet: warning: ${m}\n`)
+  },
   info: () => {},
   debug: () => {},
 }
 
-async function cachedVariant(name: 'memory' | 'redis', label: string, body: string, policies: string, store: string): Promise<Variant> {
+async function cachedVariant(
+  name: 'memory' | 'redis',
+  label: string,
+  body: string,
+  policies: string,
+  store: string,
+): Promise<Variant> {
   const cache = await createCache({ policies, store, logger: quietLogger })
   let server: http.Server | undefined
   try {
@@ -233,11 +274,14 @@ async function cachedVariant(name: 'memory' | 'redis', label: string, body: stri
     const url = listening.url
     // Warm the entry: the first request is a miss that stores it, the second must be a hit.
     const first = await probe(url)
-    if (first.status !== 200) throw new Error(`${name}: warming request got status ${first.status}${lastAppError()}`)
+    if (first.status !== 200)
+      throw new Error(`${name}: warming request got status ${first.status}${lastAppError()}`)
     await settle(cache)
     const second = await probe(url)
     if (!isHit(second.cacheStatus)) {
-      throw new Error(`${name}: after warming, expected "Cache-Status: cachet; hit; …", got ${JSON.stringify(second.cacheStatus)} (first: ${JSON.stringify(first.cacheStatus)})`)
+      throw new Error(
+        `${name}: after warming, expected "Cache-Status: cachet; hit; …", got ${JSON.stringify(second.cacheStatus)} (first: ${JSON.stringify(first.cacheStatus)})`,
+      )
     }
     return { name, label, server, url, cache }
   } catch (err) {
@@ -265,7 +309,7 @@ function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN
   const s = [...xs].sort((a, b) => a - b)
   const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid] as number : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
 }
 
 /**
@@ -283,7 +327,10 @@ const CLK_TCK = (() => {
 
 function cpuMs(pid: number, tid?: number): number | null {
   try {
-    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
+    const stat = readFileSync(
+      tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`,
+      'utf8',
+    )
     // fields after "pid (comm) ": state is [0], utime [11], stime [12] (proc(5))
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK
@@ -310,9 +357,15 @@ class GcCounter {
     }
   })
 
-  start(): void { this.#obs.observe({ entryTypes: ['gc'] }) }
-  stop(): void { this.#obs.disconnect() }
-  snapshot(): { minor: number; major: number; ms: number } { return { minor: this.minor, major: this.major, ms: this.ms } }
+  start(): void {
+    this.#obs.observe({ entryTypes: ['gc'] })
+  }
+  stop(): void {
+    this.#obs.disconnect()
+  }
+  snapshot(): { minor: number; major: number; ms: number } {
+    return { minor: this.minor, major: this.major, ms: this.ms }
+  }
 }
 
 function cannon(url: string, seconds: number, connections: number): Promise<autocannon.Result> {
@@ -323,11 +376,21 @@ function cannon(url: string, seconds: number, connections: number): Promise<auto
   })
 }
 
-async function measure(v: Variant, round: number, seconds: number, connections: number, gc: GcCounter, redisPid: number | undefined): Promise<HttpRound> {
+async function measure(
+  v: Variant,
+  round: number,
+  seconds: number,
+  connections: number,
+  gc: GcCounter,
+  redisPid: number | undefined,
+): Promise<HttpRound> {
   let before = v.cache?.metrics()
   if (v.cache !== undefined) {
     const p = await probe(v.url)
-    if (!isHit(p.cacheStatus)) throw new Error(`${v.name} round ${round}: the first response was not a hit: Cache-Status ${JSON.stringify(p.cacheStatus)}`)
+    if (!isHit(p.cacheStatus))
+      throw new Error(
+        `${v.name} round ${round}: the first response was not a hit: Cache-Status ${JSON.stringify(p.cacheStatus)}`,
+      )
     before = v.cache.metrics()
   }
   const rpid = v.name === 'redis' ? redisPid : undefined
@@ -342,13 +405,18 @@ async function measure(v: Variant, round: number, seconds: number, connections: 
   const g1 = gc.snapshot()
   const requests = r.requests.total
   const bad = r.errors + r.timeouts + r.non2xx
-  if (bad > 0) throw new Error(`${v.name} round ${round}: ${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx responses${lastAppError()}`)
+  if (bad > 0)
+    throw new Error(
+      `${v.name} round ${round}: ${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx responses${lastAppError()}`,
+    )
   if (v.cache !== undefined && before !== undefined) {
     const after = v.cache.metrics()
     const misses = after.misses - before.misses
     const hits = after.hits - before.hits
     if (misses !== 0 || hits < requests) {
-      throw new Error(`${v.name} round ${round}: not every request was a hit (${hits} hits, ${misses} misses for ${requests} requests, ${after.storeErrors - before.storeErrors} store errors)`)
+      throw new Error(
+        `${v.name} round ${round}: not every request was a hit (${hits} hits, ${misses} misses for ${requests} requests, ${after.storeErrors - before.storeErrors} store errors)`,
+      )
     }
   }
   return {
@@ -403,7 +471,19 @@ function fmtRatio(x: number | null): string {
 
 export function formatHttpTable(res: HttpBenchResult): string {
   const bare = res.variants.find((v) => v.name === 'bare')
-  const head = ['variant', 'req/s (median)', 'vs bare', 'p50 ms', 'p99 ms', 'spread', 'CPU µs/req', 'cost vs bare', 'ELU', 'minor GC/10k', 'GC ms/10k']
+  const head = [
+    'variant',
+    'req/s (median)',
+    'vs bare',
+    'p50 ms',
+    'p99 ms',
+    'spread',
+    'CPU µs/req',
+    'cost vs bare',
+    'ELU',
+    'minor GC/10k',
+    'GC ms/10k',
+  ]
   const us = (x: number | null) => (x === null ? '-' : x.toFixed(1))
   const rows = res.variants.map((v) => [
     v.label,
@@ -419,8 +499,9 @@ export function formatHttpTable(res: HttpBenchResult): string {
     v.gcMsPer10k.toFixed(1),
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => pad(c, widths[i] as number, i > 0)).join(' | ') + ' |'
-  const sep = '|' + widths.map((w, i) => (i > 0 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|'
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => pad(c, widths[i] as number, i > 0)).join(' | ')} |`
+  const sep = `|${widths.map((w, i) => (i > 0 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`
   const c = res.config
   const out = [
     `HTTP hit path: ${c.rounds} interleaved rounds x ${c.roundSeconds} s per variant (after ${c.warmupSeconds} s warm-up), ` +
@@ -433,8 +514,9 @@ export function formatHttpTable(res: HttpBenchResult): string {
     ...rows.map(line),
     '',
     `memory/bare = ${res.ratios.memoryOverBare.toFixed(3)} (aim >= 0.95: ${res.ratios.memoryOverBare >= 0.95 ? 'met' : 'NOT met'})` +
-      (res.ratios.redisOverBare === null ? '; redis: skipped' :
-        `, redis/bare = ${res.ratios.redisOverBare.toFixed(3)} (aim >= 0.90: ${res.ratios.redisOverBare >= 0.9 ? 'met' : 'NOT met'})`),
+      (res.ratios.redisOverBare === null
+        ? '; redis: skipped'
+        : `, redis/bare = ${res.ratios.redisOverBare.toFixed(3)} (aim >= 0.90: ${res.ratios.redisOverBare >= 0.9 ? 'met' : 'NOT met'})`),
     `server-thread CPU cost ratios (bare µs/req ÷ variant µs/req): memory ${fmtRatio(res.ratios.memoryCostRatio)}, redis ${fmtRatio(res.ratios.redisCostRatio)}`,
     ...res.notes.map((n) => `note: ${n}`),
   ]
@@ -449,7 +531,9 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
   const warmupSeconds = opts.warmupSeconds ?? (quick ? 0.5 : 1)
   const connections = opts.connections ?? 50
   const print = opts.print ?? true
-  const log = (m: string) => { if (print) process.stdout.write(m + '\n') }
+  const log = (m: string) => {
+    if (print) process.stdout.write(`${m}\n`)
+  }
   const notes: string[] = [
     'peers: none installed (no other Koa cache middleware in node_modules), so none measured',
     'the origin serves a pre-serialised body: the ratios are the cost of a hit, not the saving of skipping real work',
@@ -458,7 +542,9 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
   const loadAvgAtStart = loadavg()[0] ?? 0
   const cores = cpus().length
   if (loadAvgAtStart > cores / 2) {
-    notes.push(`load average was ${loadAvgAtStart.toFixed(2)} on ${cores} cores at start: other processes compete for the CPU, so req/s is noisy; the CPU µs/req columns are steadier`)
+    notes.push(
+      `load average was ${loadAvgAtStart.toFixed(2)} on ${cores} cores at start: other processes compete for the CPU, so req/s is noisy; the CPU µs/req columns are steadier`,
+    )
   }
   const body = productBody()
   const policies = writePolicy()
@@ -474,13 +560,17 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
         // a bound and an LRU policy, as the README's Redis setup asks (and no eviction warning)
         redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
       } catch (err) {
-        notes.push(`redis variant skipped: could not start redis-server (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`)
+        notes.push(
+          `redis variant skipped: could not start redis-server (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`,
+        )
       }
-      if (redis !== undefined) variants.push(await cachedVariant('redis', 'Koa + cachet (redis)', body, policies, redis.url))
+      if (redis !== undefined)
+        variants.push(await cachedVariant('redis', 'Koa + cachet (redis)', body, policies, redis.url))
     }
 
     const check = await probe(variants[0]!.url)
-    if (check.status !== 200 || check.bytes !== Buffer.byteLength(body)) throw new Error(`bare server answered ${check.status} with ${check.bytes} bytes`)
+    if (check.status !== 200 || check.bytes !== Buffer.byteLength(body))
+      throw new Error(`bare server answered ${check.status} with ${check.bytes} bytes`)
 
     log(`warming up (${warmupSeconds} s per variant)…`)
     for (const v of variants) await cannon(v.url, warmupSeconds, connections)
@@ -493,7 +583,9 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
         const v = variants[(round - 1 + k) % variants.length]!
         const r = await measure(v, round, roundSeconds, connections, gc, redis?.pid)
         perVariant.get(v.name)!.push(r)
-        log(`  round ${round}/${rounds} ${pad(v.label, 22)} ${pad(Math.round(r.rps).toLocaleString('en-US'), 8, true)} req/s  p99 ${r.p99Ms} ms`)
+        log(
+          `  round ${round}/${rounds} ${pad(v.label, 22)} ${pad(Math.round(r.rps).toLocaleString('en-US'), 8, true)} req/s  p99 ${r.p99Ms} ms`,
+        )
       }
     }
     gc.stop()
@@ -510,8 +602,22 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
         memoryCostRatio: costRatio(byName('bare'), byName('memory')),
         redisCostRatio: costRatio(byName('bare'), redisRes),
       },
-      config: { roundSeconds, rounds, warmupSeconds, connections, pipelining: 1, bodyBytes: Buffer.byteLength(body), url: variants[0]!.url },
-      machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', platform: `${process.platform}/${process.arch}`, loadAvgAtStart },
+      config: {
+        roundSeconds,
+        rounds,
+        warmupSeconds,
+        connections,
+        pipelining: 1,
+        bodyBytes: Buffer.byteLength(body),
+        url: variants[0]!.url,
+      },
+      machine: {
+        node: process.version,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+        platform: `${process.platform}/${process.arch}`,
+        loadAvgAtStart,
+      },
       notes,
     }
     log('')

@@ -11,19 +11,23 @@ import { policyDir, yaml } from '../test/helpers/policies.js'
 import { startRedis } from '../test/helpers/redis-server.js'
 
 const N = 20
-const dir = policyDir(yaml(`
+const dir = policyDir(
+  yaml(`
   version: 1
   rules:
     - id: items
       match: /items/**
       ttl: 1m
-`))
+`),
+)
 const r = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
 const quiet = { error() {}, warn() {}, info() {}, debug() {} }
 const cache = await createCache({ policies: dir, store: r.url, logger: quiet })
 const app = new Koa()
 app.use(cache.middleware())
-app.use((ctx) => { ctx.body = 'ok' })
+app.use((ctx) => {
+  ctx.body = 'ok'
+})
 const srv = await listen(app)
 await request(`${srv.url}/items/warm`)
 r.pause()
@@ -36,7 +40,9 @@ for (let i = 0; i < N; i++) {
 r.resume()
 times.sort((a, b) => a - b)
 const f = (x: number) => x.toFixed(0)
-process.stdout.write(`Redis stopped (SIGSTOP), ${N} misses, readDeadlineMs 250: median ${f(times[N >> 1]!)} ms, max ${f(times[N - 1]!)} ms\n`)
+process.stdout.write(
+  `Redis stopped (SIGSTOP), ${N} misses, readDeadlineMs 250: median ${f(times[N >> 1]!)} ms, max ${f(times[N - 1]!)} ms\n`,
+)
 await srv.close()
 await cache.close()
 await r.stop()

@@ -47,24 +47,62 @@ export interface Row {
   readonly stats: MatcherStats
 }
 
-const GET = 1, HEAD = 2, POST = 4
-const WORDS = ['products', 'blog', 'docs', 'api', 'account', 'search', 'media', 'shop', 'help', 'news', 'user', 'cart', 'static', 'img', 'cdn', 'tags']
+const GET = 1,
+  HEAD = 2,
+  POST = 4
+const WORDS = [
+  'products',
+  'blog',
+  'docs',
+  'api',
+  'account',
+  'search',
+  'media',
+  'shop',
+  'help',
+  'news',
+  'user',
+  'cart',
+  'static',
+  'img',
+  'cdn',
+  'tags',
+]
 const COMMON_EXTS = ['css', 'js', 'png', 'svg', 'woff2', 'jpg', 'ico', 'map']
 
 function makeRule(index: number, match: string, host: string | null, methodList: readonly string[]): Rule {
   let methods = 0
-  for (const m of methodList) methods |= m === 'GET' ? GET : m === 'HEAD' ? HEAD : m === 'POST' ? POST : m === 'PUT' ? 8 : 32
+  for (const m of methodList)
+    methods |= m === 'GET' ? GET : m === 'HEAD' ? HEAD : m === 'POST' ? POST : m === 'PUT' ? 8 : 32
   // a cast, not an annotation: the matcher reads only id/index/match/host/methods, and the shared
   // Rule type may grow fields this benchmark has no reason to know
   return {
-    id: `r${index}`, index, pos: { file: 'bench.yaml', line: index + 1, col: 5 }, match: [match], host, methods, methodList,
-    cache: true, ttl: 60_000, origin: 'respect', statuses: new Map([[200, -1]]),
-    key: { query: { mode: 'all' }, headers: [], cookies: null, host: true }, tags: [], tagsFromResponse: false,
-    invalidateTags: [], staleWhileRevalidate: 0, staleIfError: 0, maxBodySize: 1 << 20, version: `v${index}`,
+    id: `r${index}`,
+    index,
+    pos: { file: 'bench.yaml', line: index + 1, col: 5 },
+    match: [match],
+    host,
+    methods,
+    methodList,
+    cache: true,
+    ttl: 60_000,
+    origin: 'respect',
+    statuses: new Map([[200, -1]]),
+    key: { query: { mode: 'all' }, headers: [], cookies: null, host: true },
+    tags: [],
+    tagsFromResponse: false,
+    invalidateTags: [],
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+    maxBodySize: 1 << 20,
+    version: `v${index}`,
   } as Rule
 }
 
-interface Shape { rules: Rule[]; hit: (() => string)[] }
+interface Shape {
+  rules: Rule[]
+  hit: (() => string)[]
+}
 
 /** N rules: N-1 policy-shaped rules, then the catch-all; plus a path maker per rule that hits it. */
 function ruleSet(n: number, rand: () => number): Shape {
@@ -88,12 +126,17 @@ function ruleSet(n: number, rand: () => number): Shape {
     const name = `item-${i}`
     const kind = int(10)
     const [glob, make] =
-      kind < 2 ? [`/${seg}/${name}`, () => `/${seg}/${name}`]
-      : kind < 5 ? [`/${seg}/${name}/*`, () => `/${seg}/${name}/${int(100000)}`]
-      : kind < 7 ? [`/${seg}/${name}/**`, () => `/${seg}/${name}${'/p'.repeat(int(4))}`]
-      : kind < 8 ? [`/${seg}/{a,b}-${name}/*`, () => `/${seg}/${int(2) ? 'a' : 'b'}-${name}/x`]
-      : kind < 9 ? [`/${seg}/${name}/*.{json,xml}`, () => `/${seg}/${name}/feed.${int(2) ? 'json' : 'xml'}`]
-      : [`/${seg}/**/${name}`, () => `/${seg}/${'d/'.repeat(int(3))}${name}`]
+      kind < 2
+        ? [`/${seg}/${name}`, () => `/${seg}/${name}`]
+        : kind < 5
+          ? [`/${seg}/${name}/*`, () => `/${seg}/${name}/${int(100000)}`]
+          : kind < 7
+            ? [`/${seg}/${name}/**`, () => `/${seg}/${name}${'/p'.repeat(int(4))}`]
+            : kind < 8
+              ? [`/${seg}/{a,b}-${name}/*`, () => `/${seg}/${int(2) ? 'a' : 'b'}-${name}/x`]
+              : kind < 9
+                ? [`/${seg}/${name}/*.{json,xml}`, () => `/${seg}/${name}/feed.${int(2) ? 'json' : 'xml'}`]
+                : [`/${seg}/**/${name}`, () => `/${seg}/${'d/'.repeat(int(3))}${name}`]
     rules.push(makeRule(i, glob, host, methods))
     hit.push(make)
   }
@@ -102,16 +145,24 @@ function ruleSet(n: number, rand: () => number): Shape {
 }
 
 /** ~60% aimed at a rule (at its depth), ~15% at extension rules, ~25% misses; some upper case. */
-function requests(shape: Shape, count: number, rand: () => number): { bit: Int32Array; host: string[]; path: string[] } {
+function requests(
+  shape: Shape,
+  count: number,
+  rand: () => number,
+): { bit: Int32Array; host: string[]; path: string[] } {
   const int = (k: number) => Math.floor(rand() * k)
-  const bit = new Int32Array(count), host: string[] = [], path: string[] = []
+  const bit = new Int32Array(count),
+    host: string[] = [],
+    path: string[] = []
   const extMakers = shape.hit.filter((_, i) => i % 10 === 9)
   for (let q = 0; q < count; q++) {
     const r = rand()
     let p: string
     if (r < 0.6 && shape.hit.length > 0) p = shape.hit[int(shape.hit.length)]!()
     else if (r < 0.75 && extMakers.length > 0) p = extMakers[int(extMakers.length)]!()
-    else p = rand() < 0.5 ? `/nope-${int(1000)}/x/${int(50)}` : `/${WORDS[int(WORDS.length)]}/unknown/${int(1000)}`
+    else
+      p =
+        rand() < 0.5 ? `/nope-${int(1000)}/x/${int(50)}` : `/${WORDS[int(WORDS.length)]}/unknown/${int(1000)}`
     if (rand() < 0.05) p = p.toUpperCase()
     path.push(p)
     const m = rand()
@@ -141,10 +192,16 @@ function cpuMs(): number {
 
 /** Runs whole passes over the requests until minMs of CPU time passed (a slow linear pass is
  *  cut short: the clock is read every 256 matches). */
-function timeMatches(m: Matcher, req: ReturnType<typeof requests>, minMs: number, out: Int32Array): { us: number; wallUs: number; matches: number } {
+function timeMatches(
+  m: Matcher,
+  req: ReturnType<typeof requests>,
+  minMs: number,
+  out: Int32Array,
+): { us: number; wallUs: number; matches: number } {
   const n = req.path.length
   let matches = 0
-  const c0 = cpuMs(), t0 = performance.now()
+  const c0 = cpuMs(),
+    t0 = performance.now()
   let elapsed = 0
   do {
     for (let q = 0; q < n; q++) {
@@ -165,24 +222,41 @@ export async function benchMatcher(opts: MatcherBenchOptions = {}): Promise<Row[
     const req = requests(shape, paths, rand)
     const compiles: number[] = []
     let indexed!: Matcher
-    for (let k = 0; k < 3; k++) compiles.push(timeMs(() => { indexed = compileMatcher(shape.rules) }))
+    for (let k = 0; k < 3; k++)
+      compiles.push(
+        timeMs(() => {
+          indexed = compileMatcher(shape.rules)
+        }),
+      )
     let linear!: Matcher
-    const linearCompileMs = timeMs(() => { linear = linearMatcher(shape.rules) })
+    const linearCompileMs = timeMs(() => {
+      linear = linearMatcher(shape.rules)
+    })
 
-    const a = new Int32Array(paths), b = new Int32Array(paths)
+    const a = new Int32Array(paths),
+      b = new Int32Array(paths)
     // warm-up: two passes, so V8 has optimised the hot path and compiled every RegExp it meets
-    for (let k = 0; k < 2; k++) for (let q = 0; q < paths; q++) indexed.match(req.bit[q]!, req.host[q]!, req.path[q]!)
+    for (let k = 0; k < 2; k++)
+      for (let q = 0; q < paths; q++) indexed.match(req.bit[q]!, req.host[q]!, req.path[q]!)
     const ti = timeMatches(indexed, req, minMs, a)
     const tl = timeMatches(linear, req, minMs, b)
     const checked = Math.min(paths, tl.matches)
     let hits = 0
     for (let q = 0; q < paths; q++) {
-      if (q < checked && a[q] !== b[q]) throw new Error(`matcher disagreement at ${req.path[q]}: indexed r${a[q]}, linear r${b[q]}`)
+      if (q < checked && a[q] !== b[q])
+        throw new Error(`matcher disagreement at ${req.path[q]}: indexed r${a[q]}, linear r${b[q]}`)
       if (a[q] !== -1 && a[q] !== n - 1) hits++
     }
     const row: Row = {
-      rules: shape.rules.length, compileMs: median(compiles), linearCompileMs, indexedUs: ti.us, indexedWallUs: ti.wallUs, linearUs: tl.us,
-      linearMatches: tl.matches, hitRate: hits / paths, stats: indexed.stats,
+      rules: shape.rules.length,
+      compileMs: median(compiles),
+      linearCompileMs,
+      indexedUs: ti.us,
+      indexedWallUs: ti.wallUs,
+      linearUs: tl.us,
+      linearMatches: tl.matches,
+      hitRate: hits / paths,
+      stats: indexed.stats,
     }
     rows.push(row)
     log(`matcher: ${n} rules done (checked ${checked} answers against the linear loop)`)
@@ -192,20 +266,36 @@ export async function benchMatcher(opts: MatcherBenchOptions = {}): Promise<Row[
 }
 
 export function formatTable(rows: readonly Row[]): string {
-  const head = ['rules', 'compile ms', 'linear compile ms', 'indexed µs/match (wall)', 'linear µs/match', 'speed-up', 'hits', 'exact/segment/ext/residual']
+  const head = [
+    'rules',
+    'compile ms',
+    'linear compile ms',
+    'indexed µs/match (wall)',
+    'linear µs/match',
+    'speed-up',
+    'hits',
+    'exact/segment/ext/residual',
+  ]
   const body = rows.map((r) => [
-    String(r.rules), r.compileMs.toFixed(1), r.linearCompileMs.toFixed(1), `${r.indexedUs.toFixed(3)} (${r.indexedWallUs.toFixed(3)})`,
+    String(r.rules),
+    r.compileMs.toFixed(1),
+    r.linearCompileMs.toFixed(1),
+    `${r.indexedUs.toFixed(3)} (${r.indexedWallUs.toFixed(3)})`,
     r.linearUs.toFixed(2) + (r.linearMatches < 20_000 ? ` (${r.linearMatches} req)` : ''),
-    `${(r.linearUs / r.indexedUs).toFixed(r.linearUs < 10 * r.indexedUs ? 1 : 0)}x`, `${(r.hitRate * 100).toFixed(0)}%`,
+    `${(r.linearUs / r.indexedUs).toFixed(r.linearUs < 10 * r.indexedUs ? 1 : 0)}x`,
+    `${(r.hitRate * 100).toFixed(0)}%`,
     `${r.stats.exact}/${r.stats.segment}/${r.stats.ext}/${r.stats.residual}`,
   ])
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
-  const line = (cells: readonly string[]) => '| ' + cells.map((c, i) => c.padEnd(width[i]!)).join(' | ') + ' |'
-  return [line(head), '|' + width.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n')
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`
+  return [line(head), `|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n')
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const sizes = process.argv.slice(2).map(Number).filter((x) => Number.isInteger(x) && x > 0)
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => Number.isInteger(x) && x > 0)
   console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`)
   await benchMatcher(sizes.length > 0 ? { sizes } : {})
 }

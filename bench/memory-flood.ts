@@ -16,18 +16,18 @@
  * The figures are for one machine and one Node version (V8's heap layout decides the per-entry
  * overhead): read them as the ratio growth ÷ maxBytes, which is what the README states.
  */
-import { fork, type ChildProcess } from 'node:child_process'
-import http from 'node:http'
+import { type ChildProcess, fork } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import Koa from 'koa'
 import autocannon from 'autocannon'
+import Koa from 'koa'
 import { createCache } from '../src/index.js'
 import type { MemoryStore } from '../src/store/memory.js'
-import { memoryFigures, type MemoryFigures } from '../test/store/flood.js'
+import { type MemoryFigures, memoryFigures } from '../test/store/flood.js'
 
 const MiB = 1024 * 1024
 
@@ -60,7 +60,11 @@ export interface HttpFloodResult {
   stores: number
 }
 
-interface ChildReady { type: 'ready'; port: number; before: MemoryFigures }
+interface ChildReady {
+  type: 'ready'
+  port: number
+  before: MemoryFigures
+}
 interface ChildFigures {
   type: 'figures'
   after: MemoryFigures
@@ -93,7 +97,10 @@ export async function floodHttp(opts: HttpFloodOptions = {}): Promise<HttpFloodR
     child.send({ type: 'measure' })
     const figures = await message<ChildFigures>(child, 'figures')
     return {
-      urls, maxBytes, bodyBytes, seconds,
+      urls,
+      maxBytes,
+      bodyBytes,
+      seconds,
       bad: result.non2xx + result.errors + result.timeouts,
       before: ready.before,
       after: figures.after,
@@ -167,9 +174,11 @@ export function formatHttpFlood(r: HttpFloodResult): string {
   const times = (n: number) => `${(n / r.maxBytes).toFixed(2)}×`
   const row = (label: string, m: MemoryFigures, growth: boolean, live: boolean) => {
     const liveGrowth = m.heapUsed + m.arrayBuffers - b.heapUsed - b.arrayBuffers
-    return `| ${label} | ${mb(m.rss)} | ${mb(m.heapUsed)} | ${mb(m.arrayBuffers)} | ` +
+    return (
+      `| ${label} | ${mb(m.rss)} | ${mb(m.heapUsed)} | ${mb(m.arrayBuffers)} | ` +
       (growth ? `${mb(m.rss - b.rss)} | ${times(m.rss - b.rss)} | ` : '| | ') +
       (live ? `${mb(liveGrowth)} (${times(liveGrowth)}) |` : '|')
+    )
   }
   return [
     `flood: ${r.urls} distinct URLs, ${r.bodyBytes}-byte bodies, memory store maxBytes ${mb(r.maxBytes)}, ` +
@@ -195,6 +204,6 @@ if (process.argv[2] === '--serve') {
     connections: env('FLOOD_CONNECTIONS'),
   })
   process.stdout.write(`${formatHttpFlood(r)}\n`)
-  if (process.env.FLOOD_JSON) writeFileSync(process.env.FLOOD_JSON, JSON.stringify(r, null, 2) + '\n')
+  if (process.env.FLOOD_JSON) writeFileSync(process.env.FLOOD_JSON, `${JSON.stringify(r, null, 2)}\n`)
   if (r.bad > 0) process.exitCode = 1
 }

@@ -9,13 +9,13 @@
  * `benchPurge(opts)` returns the figures as data (bench/README.md).
  */
 import http from 'node:http'
-import { pathToFileURL } from 'node:url'
-import { performance } from 'node:perf_hooks'
 import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
 import Koa from 'koa'
 import { createCache } from '../src/create-cache.js'
-import { startRedis } from '../test/helpers/redis-server.js'
 import { policyDir, yaml } from '../test/helpers/policies.js'
+import { startRedis } from '../test/helpers/redis-server.js'
 
 export interface PurgeBenchOptions {
   /** entries sharing the purged tag. @default 10000 */
@@ -57,58 +57,77 @@ export async function benchPurge(opts: PurgeBenchOptions = {}): Promise<PurgeBen
   const concurrency = opts.concurrency ?? 32
   const repeats = opts.repeats ?? 5
   const print = opts.print ?? true
-  const say = (s: string) => { if (print) process.stdout.write(`${s}\n`) }
+  const say = (s: string) => {
+    if (print) process.stdout.write(`${s}\n`)
+  }
 
   const redis = await startRedis({ args: ['--maxmemory', '512mb', '--maxmemory-policy', 'allkeys-lru'] })
   const cache = await createCache({
     name: NAME,
     store: redis.url as `redis://${string}`,
-    policies: policyDir(yaml(`
+    policies: policyDir(
+      yaml(`
       version: 1
       rules:
         - id: items
           match: /items/*
           ttl: 1h
           tags: [${TAG}, "item:{path.2}"]
-    `)),
+    `),
+    ),
     logger: { error: (m) => process.stderr.write(`${m}\n`), warn: () => {}, info: () => {}, debug: () => {} },
   })
   const app = new Koa()
   app.use(cache.middleware())
   app.use((ctx) => {
     ctx.type = 'application/json'
-    ctx.body = JSON.stringify({ id: ctx.path.slice(7), name: `item ${ctx.path.slice(7)}`, price: 100, pad: 'x'.repeat(120) })
+    ctx.body = JSON.stringify({
+      id: ctx.path.slice(7),
+      name: `item ${ctx.path.slice(7)}`,
+      price: 100,
+      pad: 'x'.repeat(120),
+    })
   })
   const server = app.listen(0, '127.0.0.1')
   await new Promise<void>((resolve) => server.once('listening', () => resolve()))
   const port = (server.address() as AddressInfo).port
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
 
-  const get = (path: string): Promise<{ status: number; cacheStatus: string }> => new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host: 'shop.test' } }, (res) => {
-      res.resume()
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, cacheStatus: String(res.headers['cache-status'] ?? '') }))
-      res.once('error', reject)
+  const get = (path: string): Promise<{ status: number; cacheStatus: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, path, agent, headers: { host: 'shop.test' } },
+        (res) => {
+          res.resume()
+          res.once('end', () =>
+            resolve({ status: res.statusCode ?? 0, cacheStatus: String(res.headers['cache-status'] ?? '') }),
+          )
+          res.once('error', reject)
+        },
+      )
+      req.once('error', reject)
+      req.end()
     })
-    req.once('error', reject)
-    req.end()
-  })
   const all = async (paths: readonly string[]) => {
     let next = 0
     const out: { status: number; cacheStatus: string }[] = new Array(paths.length)
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < paths.length) {
-        const i = next++
-        out[i] = await get(paths[i]!)
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < paths.length) {
+          const i = next++
+          out[i] = await get(paths[i]!)
+        }
+      }),
+    )
     return out
   }
   const stored = async () => {
     let n = 0
     let cursor = '0'
     do {
-      const [c, ...keys] = (await redis.cli('--no-raw', 'SCAN', cursor, 'MATCH', `${NAME}:items:*`, 'COUNT', '5000')).split('\n')
+      const [c, ...keys] = (
+        await redis.cli('--no-raw', 'SCAN', cursor, 'MATCH', `${NAME}:items:*`, 'COUNT', '5000')
+      ).split('\n')
       cursor = (c ?? '0').replace(/^1\) "?|"$/g, '')
       n += keys.filter((k) => k.trim() !== '' && !/\(empty/.test(k)).length
     } while (cursor !== '0')
@@ -178,19 +197,37 @@ export async function benchPurge(opts: PurgeBenchOptions = {}): Promise<PurgeBen
     // one cold miss, counted (a path never requested)
     await redis.cli('CONFIG', 'RESETSTAT')
     const miss = await get(`/items/cold-${Date.now()}`)
-    if (!miss.cacheStatus.includes('fwd=uri-miss')) throw new Error(`expected a miss, got ${miss.cacheStatus}`)
+    if (!miss.cacheStatus.includes('fwd=uri-miss'))
+      throw new Error(`expected a miss, got ${miss.cacheStatus}`)
     await new Promise((r) => setTimeout(r, 200)) // its write and lock release are fire-and-forget
     const missBreakdown = await commandStats()
 
     const out: PurgeBenchResult = {
-      entries, firstPurgeMs, medianPurgeMs, purgeCommands: sum(purgeBreakdown), purgeBreakdown,
-      hitCommands: sum(hitBreakdown), hitBreakdown, missCommands: sum(missBreakdown), missBreakdown,
-      servedAfterPurge, fillMs,
+      entries,
+      firstPurgeMs,
+      medianPurgeMs,
+      purgeCommands: sum(purgeBreakdown),
+      purgeBreakdown,
+      hitCommands: sum(hitBreakdown),
+      hitBreakdown,
+      missCommands: sum(missBreakdown),
+      missBreakdown,
+      servedAfterPurge,
+      fillMs,
     }
-    const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(', ')
-    say(`stored ${entries.toLocaleString('en-US')} entries tagged "${TAG}" through real requests in ${(fillMs / 1000).toFixed(1)} s`)
-    say(`purge of one tag covering ${entries.toLocaleString('en-US')} entries: ${firstPurgeMs.toFixed(2)} ms, ${out.purgeCommands} Redis commands (${fmt(purgeBreakdown)}); median of ${repeats}: ${medianPurgeMs.toFixed(2)} ms`)
-    say(`a hit issues ${out.hitCommands} Redis command(s) (${fmt(hitBreakdown)}); a cold miss ${out.missCommands} (${fmt(missBreakdown)}; commands run inside scripts included)`)
+    const fmt = (o: Record<string, number>) =>
+      Object.entries(o)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')
+    say(
+      `stored ${entries.toLocaleString('en-US')} entries tagged "${TAG}" through real requests in ${(fillMs / 1000).toFixed(1)} s`,
+    )
+    say(
+      `purge of one tag covering ${entries.toLocaleString('en-US')} entries: ${firstPurgeMs.toFixed(2)} ms, ${out.purgeCommands} Redis commands (${fmt(purgeBreakdown)}); median of ${repeats}: ${medianPurgeMs.toFixed(2)} ms`,
+    )
+    say(
+      `a hit issues ${out.hitCommands} Redis command(s) (${fmt(hitBreakdown)}); a cold miss ${out.missCommands} (${fmt(missBreakdown)}; commands run inside scripts included)`,
+    )
     say(`after the purge, ${servedAfterPurge} of ${sample.length} sampled entries were served from the cache`)
     return out
   } finally {
@@ -204,7 +241,12 @@ export async function benchPurge(opts: PurgeBenchOptions = {}): Promise<PurgeBen
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   benchPurge().then(
-    (r) => { process.exitCode = r.servedAfterPurge === 0 ? 0 : 1 },
-    (err: unknown) => { process.stderr.write(`bench/purge: ${err instanceof Error ? err.stack : String(err)}\n`); process.exitCode = 1 },
+    (r) => {
+      process.exitCode = r.servedAfterPurge === 0 ? 0 : 1
+    },
+    (err: unknown) => {
+      process.stderr.write(`bench/purge: ${err instanceof Error ? err.stack : String(err)}\n`)
+      process.exitCode = 1
+    },
   )
 }

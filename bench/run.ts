@@ -9,9 +9,9 @@
  * How to read the figures: bench/README.md.
  */
 import { writeFileSync } from 'node:fs'
+import { benchHitPath, formatHitPath, type HitPathResult } from './hit-path.js'
 import { benchHttp, type HttpBenchResult } from './http.js'
 import { benchMatcher, type Row as MatcherRow } from './matcher.js'
-import { benchHitPath, formatHitPath, type HitPathResult } from './hit-path.js'
 
 const only = process.env.BENCH_ONLY
 const quick = process.env.BENCH_QUICK === '1'
@@ -21,7 +21,9 @@ async function main(): Promise<number> {
     process.stderr.write(`BENCH_ONLY must be "http", "hit" or "matcher", got ${JSON.stringify(only)}\n`)
     return 2
   }
-  const out: { quick: boolean; http?: HttpBenchResult; hit?: HitPathResult; matcher?: MatcherRow[] } = { quick }
+  const out: { quick: boolean; http?: HttpBenchResult; hit?: HitPathResult; matcher?: MatcherRow[] } = {
+    quick,
+  }
 
   if (only === undefined || only === 'http') {
     out.http = await benchHttp()
@@ -40,7 +42,7 @@ async function main(): Promise<number> {
 
   const json = process.env.BENCH_JSON
   if (json !== undefined && json !== '') {
-    writeFileSync(json, JSON.stringify(out, null, 2) + '\n')
+    writeFileSync(json, `${JSON.stringify(out, null, 2)}\n`)
     process.stdout.write(`\nfigures written to ${json}\n`)
   }
   return 0
@@ -51,12 +53,14 @@ main().then(
     process.exitCode = code
     // Everything is closed by now; if a handle still holds the process, say so instead of hanging.
     setTimeout(() => {
-      process.stderr.write('bench: still running 5 s after the last figure: a server, socket or timer was left open\n')
+      process.stderr.write(
+        'bench: still running 5 s after the last figure: a server, socket or timer was left open\n',
+      )
       process.exit(1)
     }, 5000).unref()
   },
   (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
     process.exit(1)
   },
 )

@@ -7,18 +7,25 @@
  *   node --import tsx bench/store-reads.ts
  */
 import { Redis } from 'ioredis'
-import { RedisStore, failOpenRedisOptions } from '../src/store/redis.js'
+import { failOpenRedisOptions, RedisStore } from '../src/store/redis.js'
 import { startRedis } from '../test/helpers/redis-server.js'
 
-type Read = (key: string, gens: string[]) => Promise<[Buffer | null | undefined, (string | null | undefined)[]]>
+type Read = (
+  key: string,
+  gens: string[],
+) => Promise<[Buffer | null | undefined, (string | null | undefined)[]]>
 
 const p = await startRedis()
 const r = new Redis({ ...failOpenRedisOptions(2000), host: '127.0.0.1', port: p.port })
 r.on('error', () => {})
 const store = new RedisStore(r, { readDeadlineMs: 2000 })
 await store.waitReady(5000)
-r.defineCommand('benchGetAll', { lua: `local r = {} for i = 1, #KEYS do r[i] = redis.call('GET', KEYS[i]) end return r` })
-const scripted = r as unknown as { benchGetAllBuffer(n: number, ...keys: string[]): Promise<(Buffer | null)[]> }
+r.defineCommand('benchGetAll', {
+  lua: `local r = {} for i = 1, #KEYS do r[i] = redis.call('GET', KEYS[i]) end return r`,
+})
+const scripted = r as unknown as {
+  benchGetAllBuffer(n: number, ...keys: string[]): Promise<(Buffer | null)[]>
+}
 
 await r.set('entry', Buffer.alloc(4096, 7))
 const allGens = ['cachet:g:t:product:42', 'cachet:g:t:catalog', 'cachet:g:u:abcdef']
@@ -26,7 +33,11 @@ for (const g of allGens) await r.set(g, 'AAAAAAAAAAAAAAAAAAAAAA')
 
 const variants: Record<string, Read> = {
   'pipeline GET+MGET': async (key, gens) => {
-    const res = await r.pipeline().getBuffer(key).mget(...gens).exec()
+    const res = await r
+      .pipeline()
+      .getBuffer(key)
+      .mget(...gens)
+      .exec()
     return [res![0]![1] as Buffer | null, res![1]![1] as (string | null)[]]
   },
   'GET, MGET in parallel': async (key, gens) => Promise.all([r.getBuffer(key), r.mget(...gens)]),
@@ -46,13 +57,15 @@ const variants: Record<string, Read> = {
 async function run(read: Read, gens: string[], n: number, concurrency: number): Promise<number> {
   let i = 0
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (i++ < n) {
-      const [v, t] = await read('entry', gens)
-      if (!v || t.length !== gens.length) throw new Error('wrong answer')
-    }
-  }))
-  return (performance.now() - t0) * 1000 / n
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i++ < n) {
+        const [v, t] = await read('entry', gens)
+        if (!v || t.length !== gens.length) throw new Error('wrong answer')
+      }
+    }),
+  )
+  return ((performance.now() - t0) * 1000) / n
 }
 
 for (const count of [1, 3]) {
@@ -62,12 +75,15 @@ for (const count of [1, 3]) {
     for (const read of Object.values(variants)) await run(read, gens, 2000, concurrency) // warm-up
     const us: Record<string, number[]> = {}
     for (let rep = 0; rep < 7; rep++) {
-      for (const [name, read] of Object.entries(variants)) (us[name] ??= []).push(await run(read, gens, n, concurrency))
+      for (const [name, read] of Object.entries(variants))
+        (us[name] ??= []).push(await run(read, gens, n, concurrency))
     }
     for (const [name, xs] of Object.entries(us)) {
       xs.sort((a, b) => a - b)
-      console.log(`${count} token(s), ${String(concurrency).padStart(2)} concurrent  ${name.padEnd(28)} ` +
-        `median ${xs[3]!.toFixed(1)} µs/op (best ${xs[0]!.toFixed(1)})`)
+      console.log(
+        `${count} token(s), ${String(concurrency).padStart(2)} concurrent  ${name.padEnd(28)} ` +
+          `median ${xs[3]!.toFixed(1)} µs/op (best ${xs[0]!.toFixed(1)})`,
+      )
     }
   }
 }

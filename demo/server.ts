@@ -20,6 +20,9 @@ Try (look at Cache-Status, Age and X-Response-Time):
 Ctrl-C to stop.
 `)
 })
-const stop = () => { server.close(); void cache.close() }
+const stop = () => {
+  server.close()
+  void cache.close()
+}
 process.once('SIGINT', stop)
 process.once('SIGTERM', stop)
