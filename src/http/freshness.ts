@@ -55,10 +55,16 @@ function deltaSeconds(v: string | undefined): number | undefined {
   return n > 2147483648 ? 2147483648 : n
 }
 
-/** HTTP-date → ms, or NaN when invalid (RFC 9111 §5.3: an invalid Expires means "already expired"). */
+/**
+ * HTTP-date → ms, or NaN when invalid (RFC 9111 §5.3: an invalid Expires means "already expired").
+ * RFC 9110 §5.6.7: IMF-fixdate, and the obsolete rfc850-date (a full day name) and asctime-date
+ * forms a recipient must accept; asctime carries no zone and means GMT, never the process's zone.
+ */
 export function parseHttpDate(v: string | undefined): number {
-  if (v === undefined || !/^[A-Za-z]{3},? /.test(v.trim())) return NaN
-  return Date.parse(v)
+  if (v === undefined) return NaN
+  const t = v.trim()
+  if (!/^[A-Za-z]{3,9},? /.test(t)) return NaN
+  return Date.parse(/ \d{4}$/.test(t) ? `${t} GMT` : t)
 }
 
 export interface Verdict {
