@@ -21,16 +21,20 @@
  * Each process has the shell's `ulimit -n` (raise it first for a larger N). Figures are for one
  * machine: read them as "did visitors get through, and how long did they wait".
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process'
-import http from 'node:http'
-import net from 'node:net'
+import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { readdirSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
 
 const env = (name: string, d: number) => (process.env[name] === undefined ? d : Number(process.env[name]))
 
-interface Visit { t: number; ms: number; status: number | string }
+interface Visit {
+  t: number
+  ms: number
+  status: number | string
+}
 
 async function attacker(): Promise<void> {
   const port = Number(process.env.SLOW_PORT)
@@ -57,7 +61,10 @@ async function attacker(): Promise<void> {
     s.once('error', () => {})
     s.once('close', (hadError) => {
       if (open.delete(s)) closedByServer++
-      else { pending--; failed++ }
+      else {
+        pending--
+        failed++
+      }
       void hadError
       if (!stopping) setTimeout(one, 50)
     })
@@ -88,27 +95,43 @@ async function attacker(): Promise<void> {
 }
 
 // SLOW_VISIT_KEEPALIVE=1: visitors reuse 4 kept-alive connections, opened before the attack
-const keepAlive = process.env.SLOW_VISIT_KEEPALIVE === '1' ? new http.Agent({ keepAlive: true, maxSockets: 4 }) : false
+const keepAlive =
+  process.env.SLOW_VISIT_KEEPALIVE === '1' ? new http.Agent({ keepAlive: true, maxSockets: 4 }) : false
 
 function visit(url: string, i: number): Promise<Visit> {
   const t0 = performance.now()
   return new Promise((resolve) => {
-    const req = http.get(`${url}/visit/${i}`, { agent: keepAlive, timeout: 5000, headers: { host: 'shop.example' } }, (res) => {
-      res.resume()
-      res.once('end', () => resolve({ t: t0, ms: performance.now() - t0, status: res.statusCode ?? 0 }))
-    })
+    const req = http.get(
+      `${url}/visit/${i}`,
+      { agent: keepAlive, timeout: 5000, headers: { host: 'shop.example' } },
+      (res) => {
+        res.resume()
+        res.once('end', () => resolve({ t: t0, ms: performance.now() - t0, status: res.statusCode ?? 0 }))
+      },
+    )
     req.once('timeout', () => req.destroy(new Error('timeout')))
-    req.once('error', (e: NodeJS.ErrnoException) => resolve({ t: t0, ms: performance.now() - t0, status: e.code ?? e.message }))
+    req.once('error', (e: NodeJS.ErrnoException) =>
+      resolve({ t: t0, ms: performance.now() - t0, status: e.code ?? e.message }),
+    )
   })
 }
 
 function summary(vs: Visit[]) {
   const ok = vs.filter((v) => v.status === 200)
   const ms = ok.map((v) => v.ms).sort((a, b) => a - b)
-  const q = (p: number) => (ms.length ? Number(ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]!.toFixed(1)) : null)
+  const q = (p: number) =>
+    ms.length ? Number(ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]!.toFixed(1)) : null
   const kinds: Record<string, number> = {}
   for (const v of vs) kinds[String(v.status)] = (kinds[String(v.status)] ?? 0) + 1
-  return { requests: vs.length, ok: ok.length, successRate: vs.length ? Number((ok.length / vs.length).toFixed(3)) : null, p50: q(0.5), p99: q(0.99), max: q(1), outcomes: kinds }
+  return {
+    requests: vs.length,
+    ok: ok.length,
+    successRate: vs.length ? Number((ok.length / vs.length).toFixed(3)) : null,
+    p50: q(0.5),
+    p99: q(0.99),
+    max: q(1),
+    outcomes: kinds,
+  }
 }
 
 async function main(): Promise<void> {
@@ -125,14 +148,30 @@ async function main(): Promise<void> {
   const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
   const root = fileURLToPath(new URL('..', import.meta.url))
   const extra = (process.env.SLOW_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean)
-  const args = ['--import', 'tsx', 'src/cli/bin-cachet.ts', 'serve', '--upstream', up, '--port', '0', ...extra]
+  const args = [
+    '--import',
+    'tsx',
+    'src/cli/bin-cachet.ts',
+    'serve',
+    '--upstream',
+    up,
+    '--port',
+    '0',
+    ...extra,
+  ]
   // SLOW_SERVE_NOFILE: cachet serve's own descriptor limit, lower than the attacker's
   const nofile = process.env.SLOW_SERVE_NOFILE
-  const serve = nofile === undefined
-    ? spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn('/bin/sh', ['-c', `ulimit -n ${Number(nofile)} && exec "$0" "$@"`, process.execPath, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const serve =
+    nofile === undefined
+      ? spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('/bin/sh', ['-c', `ulimit -n ${Number(nofile)} && exec "$0" "$@"`, process.execPath, ...args], {
+          cwd: root,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
   let serveErr = ''
-  serve.stderr!.on('data', (c: Buffer) => { serveErr += c.toString() })
+  serve.stderr!.on('data', (c: Buffer) => {
+    serveErr += c.toString()
+  })
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
     serve.stdout!.on('data', (c: Buffer) => {
@@ -142,13 +181,25 @@ async function main(): Promise<void> {
     })
     serve.once('exit', (code) => reject(new Error(`cachet serve exited ${code}: ${serveErr}`)))
   })
-  const fds = () => { try { return readdirSync(`/proc/${serve.pid}/fd`).length } catch { return -1 } }
+  const fds = () => {
+    try {
+      return readdirSync(`/proc/${serve.pid}/fd`).length
+    } catch {
+      return -1
+    }
+  }
 
   const visits: Visit[] = []
   const phases: { name: string; from: number; to: number }[] = []
   let i = 0
   let inflight = 0
-  const visitor = setInterval(() => { inflight++; void visit(url, ++i).then((v) => { inflight--; visits.push(v) }) }, visitMs)
+  const visitor = setInterval(() => {
+    inflight++
+    void visit(url, ++i).then((v) => {
+      inflight--
+      visits.push(v)
+    })
+  }, visitMs)
   const samples: { t: number; open: number; fds: number }[] = []
   let last = { open: 0, opened: 0, closedByServer: 0, failed: 0 }
   const t0 = performance.now()
@@ -156,8 +207,14 @@ async function main(): Promise<void> {
 
   await sleep(3000)
   phases.push({ name: 'before', from: t0, to: performance.now() })
-  const att: ChildProcess = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, SLOW_ROLE: 'attacker', SLOW_PORT: new URL(url).port }, execArgv: ['--import', 'tsx'] })
-  att.on('message', (m) => { last = m as typeof last; samples.push({ t: (performance.now() - t0) / 1000, open: last.open, fds: fds() }) })
+  const att: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
+    env: { ...process.env, SLOW_ROLE: 'attacker', SLOW_PORT: new URL(url).port },
+    execArgv: ['--import', 'tsx'],
+  })
+  att.on('message', (m) => {
+    last = m as typeof last
+    samples.push({ t: (performance.now() - t0) / 1000, open: last.open, fds: fds() })
+  })
   const a0 = performance.now()
   await sleep(attackS * 1000)
   phases.push({ name: 'under attack', from: a0, to: performance.now() })
@@ -171,10 +228,22 @@ async function main(): Promise<void> {
 
   const peak = samples.reduce((m, s) => Math.max(m, s.open), 0)
   const result = {
-    serveArgs: extra, serveNofile: nofile ?? null, upstreamClose: process.env.SLOW_UPSTREAM_CLOSE === '1', visitKeepAlive: keepAlive !== false, attackMode: process.env.SLOW_MODE ?? 'partial', attackConnections: env('SLOW_N', 19_000), attackSeconds: attackS,
-    attackerPeakOpen: peak, attacker: last, servePeakFds: samples.reduce((m, s) => Math.max(m, s.fds), 0),
-    phases: Object.fromEntries(phases.map((p) => [p.name, summary(visits.filter((v) => v.t >= p.from && v.t < p.to))])),
-    timeline: samples.filter((_, k) => k % 3 === 0).map((s) => `${s.t.toFixed(0)}s open=${s.open} fds=${s.fds}`),
+    serveArgs: extra,
+    serveNofile: nofile ?? null,
+    upstreamClose: process.env.SLOW_UPSTREAM_CLOSE === '1',
+    visitKeepAlive: keepAlive !== false,
+    attackMode: process.env.SLOW_MODE ?? 'partial',
+    attackConnections: env('SLOW_N', 19_000),
+    attackSeconds: attackS,
+    attackerPeakOpen: peak,
+    attacker: last,
+    servePeakFds: samples.reduce((m, s) => Math.max(m, s.fds), 0),
+    phases: Object.fromEntries(
+      phases.map((p) => [p.name, summary(visits.filter((v) => v.t >= p.from && v.t < p.to))]),
+    ),
+    timeline: samples
+      .filter((_, k) => k % 3 === 0)
+      .map((s) => `${s.t.toFixed(0)}s open=${s.open} fds=${s.fds}`),
   }
   console.log(JSON.stringify(result, null, 2))
   if (process.env.SLOW_JSON) writeFileSync(process.env.SLOW_JSON, JSON.stringify(result, null, 2))

@@ -3,25 +3,30 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Middleware } from 'koa'
+import { formatOne, PolicyError, warnOnce } from './errors.js'
+import { type AdminOptions, createAdmin } from './generation/admin.js'
+import { GEN_TTL } from './generation/keys.js'
+import { type PurgeRequest, type PurgeResult, purgeGens } from './generation/purge.js'
+import { SharedGens } from './generation/shared.js'
+import { defaultLogger, rateLimited } from './log.js'
+import { type CreateCacheOptions, type Logger, NAME_PATTERN } from './options.js'
 import { loadPolicies } from './policy/load.js'
-import { loadForReload, watchPolicies, type PolicyWatcher } from './policy/reload.js'
+import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
 import type { Diagnostic } from './policy/types.js'
 import { compilePolicySet, type PolicySet } from './policy-set.js'
+import { type ExplainRequest, type Explanation, explain } from './request/explain.js'
 import { createMiddleware } from './request/middleware.js'
-import { explain, type ExplainRequest, type Explanation } from './request/explain.js'
+import { type Metrics, newMetrics, type Runtime } from './runtime.js'
 import { createStore } from './store/create.js'
 import type { Store } from './store/types.js'
-import { NAME_PATTERN, type CreateCacheOptions, type Logger } from './options.js'
-import { newMetrics, type Metrics, type Runtime } from './runtime.js'
-import { PolicyError, formatOne, warnOnce } from './errors.js'
-import { defaultLogger, rateLimited } from './log.js'
-import { purgeGens, type PurgeRequest, type PurgeResult } from './generation/purge.js'
-import { createAdmin, type AdminOptions } from './generation/admin.js'
-import { GEN_TTL } from './generation/keys.js'
-import { SharedGens } from './generation/shared.js'
 
 export type ReloadResult =
-  | { readonly ok: true; readonly version: string; readonly changed: boolean; readonly warnings: readonly Diagnostic[] }
+  | {
+      readonly ok: true
+      readonly version: string
+      readonly changed: boolean
+      readonly warnings: readonly Diagnostic[]
+    }
   | { readonly ok: false; readonly errors: readonly Diagnostic[]; readonly version: string }
 
 export interface Cache extends EventEmitter {
@@ -60,7 +65,10 @@ export interface Cache extends EventEmitter {
  */
 export async function createCache(options: CreateCacheOptions = {}): Promise<Cache> {
   const name = options.name ?? 'cachet'
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw new TypeError(`name option must match ${NAME_PATTERN} (it becomes a key prefix and a Cache-Status token), got ${JSON.stringify(name)}`)
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name))
+    throw new TypeError(
+      `name option must match ${NAME_PATTERN} (it becomes a key prefix and a Cache-Status token), got ${JSON.stringify(name)}`,
+    )
   const target = options.policies ?? 'policies'
   const log = options.logger ?? defaultLogger
   const clock = options.clock ?? Date
@@ -70,12 +78,25 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
   for (const w of first.warnings) log.warn(formatOne(w))
 
   const readDeadlineMs = options.readDeadlineMs ?? 250
-  const created = createStore(options.store, { name, log: (level, m) => log[level](m), readDeadlineMs, clock: options.clock })
+  const created = createStore(options.store, {
+    name,
+    log: (level, m) => log[level](m),
+    readDeadlineMs,
+    clock: options.clock,
+  })
   const owned = created.owned
   const store = created.store
   const cache = new CacheImpl({
-    name, target, set: compilePolicySet(first), store, owned, log, clock,
-    coalesceWaitMs: options.coalesceWaitMs ?? 5000, lockTtlMs: options.lockTtlMs ?? 10_000, readDeadlineMs,
+    name,
+    target,
+    set: compilePolicySet(first),
+    store,
+    owned,
+    log,
+    clock,
+    coalesceWaitMs: options.coalesceWaitMs ?? 5000,
+    lockTtlMs: options.lockTtlMs ?? 10_000,
+    readDeadlineMs,
   })
   await cache.connect(options.connectDeadlineMs ?? 1000)
   if (options.watch) cache.watch(options.watchDebounceMs ?? 100)
@@ -95,8 +116,16 @@ class CacheImpl extends EventEmitter implements Cache {
   #closed = false
 
   constructor(opts: {
-    name: string; target: string | readonly string[]; set: PolicySet; store: Store; owned: boolean; log: Logger
-    clock: { now(): number }; coalesceWaitMs: number; lockTtlMs: number; readDeadlineMs: number
+    name: string
+    target: string | readonly string[]
+    set: PolicySet
+    store: Store
+    owned: boolean
+    log: Logger
+    clock: { now(): number }
+    coalesceWaitMs: number
+    lockTtlMs: number
+    readDeadlineMs: number
   }) {
     super()
     const { name, target, set, store, owned, log, clock } = opts
@@ -135,7 +164,9 @@ class CacheImpl extends EventEmitter implements Cache {
     if (typeof s.waitReady !== 'function') return
     const ready = await s.waitReady(deadlineMs)
     if (!ready) {
-      this.#log.warn(`store (${s.kind}) not reachable within ${deadlineMs} ms: serving as misses while it reconnects`)
+      this.#log.warn(
+        `store (${s.kind}) not reachable within ${deadlineMs} ms: serving as misses while it reconnects`,
+      )
       return
     }
     if (typeof s.checkEviction === 'function') {
@@ -162,7 +193,9 @@ class CacheImpl extends EventEmitter implements Cache {
       } while (this.#again && !this.#closed)
       return result
     }
-    this.#reloading = run().finally(() => { this.#reloading = undefined })
+    this.#reloading = run().finally(() => {
+      this.#reloading = undefined
+    })
     return this.#reloading
   }
 
@@ -172,7 +205,20 @@ class CacheImpl extends EventEmitter implements Cache {
     try {
       loaded = await loadForReload(this.#target, rt.policies.current.files.length > 0)
     } catch (err) {
-      loaded = { ok: false as const, warnings: [], errors: [{ code: 'POLICY_READ', severity: 'error' as const, file: String(this.#target), line: 0, col: 0, message: err instanceof Error ? err.message : String(err) }] }
+      loaded = {
+        ok: false as const,
+        warnings: [],
+        errors: [
+          {
+            code: 'POLICY_READ',
+            severity: 'error' as const,
+            file: String(this.#target),
+            line: 0,
+            col: 0,
+            message: err instanceof Error ? err.message : String(err),
+          },
+        ],
+      }
     }
     if (!loaded.ok) {
       rt.metrics.reloadFailures++
@@ -195,7 +241,13 @@ class CacheImpl extends EventEmitter implements Cache {
 
   /** Reloads after policy files change: ConfigMap swaps, folder swaps and editors' saves (policy/reload.ts). */
   watch(debounceMs: number): void {
-    this.#watcher ??= watchPolicies(this.#target, { debounceMs, log: this.#log, onChange: () => { void this.reload() } })
+    this.#watcher ??= watchPolicies(this.#target, {
+      debounceMs,
+      log: this.#log,
+      onChange: () => {
+        void this.reload()
+      },
+    })
   }
 
   async purge(what: PurgeRequest): Promise<PurgeResult> {
@@ -206,12 +258,17 @@ class CacheImpl extends EventEmitter implements Cache {
       // namespace and rule tokens are held by each instance for a moment (shared-gens.ts): wait
       // that long, so that when this resolves no instance can still serve a covered entry
       shared.forget(gens)
-      await new Promise((res) => { setTimeout(res, shared.ttlMs + 50) })
+      await new Promise((res) => {
+        setTimeout(res, shared.ttlMs + 50)
+      })
     }
     this.#rt.metrics.purges++
     return {
-      tags: what.tags?.length ?? 0, urls: what.urls?.length ?? 0, rules: what.rules?.length ?? 0,
-      all: what.all === true, generations: gens.length,
+      tags: what.tags?.length ?? 0,
+      urls: what.urls?.length ?? 0,
+      rules: what.rules?.length ?? 0,
+      all: what.all === true,
+      generations: gens.length,
     }
   }
 

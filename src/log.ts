@@ -4,8 +4,12 @@ import type { Logger } from './options.js'
 const debug = debuglog('cachet')
 
 export const defaultLogger: Logger = {
-  error: (m) => { process.stderr.write(`cachet: error: ${m}\n`) },
-  warn: (m) => { process.stderr.write(`cachet: warning: ${m}\n`) },
+  error: (m) => {
+    process.stderr.write(`cachet: error: ${m}\n`)
+  },
+  warn: (m) => {
+    process.stderr.write(`cachet: warning: ${m}\n`)
+  },
   info: (m) => debug('%s', m),
   debug: (m) => debug('%s', m),
 }
@@ -16,7 +20,10 @@ export function rateLimited(log: (m: string) => void, intervalMs = 10_000): (m: 
   let suppressed = 0
   return (m) => {
     const now = Date.now()
-    if (now - last < intervalMs) { suppressed++; return }
+    if (now - last < intervalMs) {
+      suppressed++
+      return
+    }
     log(suppressed > 0 ? `${m} (and ${suppressed} more since the last report)` : m)
     last = now
     suppressed = 0

@@ -3,9 +3,10 @@
  * templates. Reload builds a new one and swaps one reference; a request reads the reference once
  * and finishes under the set it started with (T66).
  */
-import type { Diagnostic, Rule } from './policy/types.js'
+
 import { compileMatcher, type Matcher } from './matcher/compile.js'
 import { compileTag, type TagTemplate } from './policy/tag-template.js'
+import type { Diagnostic, Rule } from './policy/types.js'
 
 export interface PolicySet {
   /** digest of all normalised rules: equal content, equal version */
@@ -19,10 +20,23 @@ export interface PolicySet {
   /** by rule.index: the rule's `invalidate.tags` templates, compiled */
   readonly invalidate: readonly (readonly TagTemplate[])[]
   /** decide.ts' memo (key material → key, generations, tags); dropped with the set on reload */
-  readonly memo: Map<string, { readonly key: string; readonly gens: readonly string[]; readonly urlAndTagGens: readonly string[]; readonly tags: readonly string[] }>
+  readonly memo: Map<
+    string,
+    {
+      readonly key: string
+      readonly gens: readonly string[]
+      readonly urlAndTagGens: readonly string[]
+      readonly tags: readonly string[]
+    }
+  >
 }
 
-export function compilePolicySet(loaded: { rules: readonly Rule[]; files: readonly string[]; warnings: readonly Diagnostic[]; version: string }): PolicySet {
+export function compilePolicySet(loaded: {
+  rules: readonly Rule[]
+  files: readonly string[]
+  warnings: readonly Diagnostic[]
+  version: string
+}): PolicySet {
   const tags: TagTemplate[][] = []
   const invalidate: TagTemplate[][] = []
   for (const r of loaded.rules) {

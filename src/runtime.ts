@@ -1,10 +1,11 @@
 /**
  * What the middleware, explain and purge share at run time: one object built by createCache.
  */
+
+import type { SharedGens } from './generation/shared.js'
+import type { Logger } from './options.js'
 import type { PolicySet } from './policy-set.js'
 import type { Store } from './store/types.js'
-import type { Logger } from './options.js'
-import type { SharedGens } from './generation/shared.js'
 
 /** Counters; plain numbers, incremented on the request path (no allocation). */
 export interface Metrics {
@@ -30,8 +31,24 @@ export interface Metrics {
 
 export function newMetrics(): Metrics {
   return {
-    hits: 0, misses: 0, bypass: 0, method: 0, stores: 0, notStored: 0, corrupt: 0, storeErrors: 0, reloads: 0, reloadFailures: 0,
-    staleServed: 0, staleIfError: 0, revalidated: 0, refreshes: 0, collapsed: 0, purgedSeen: 0, invalidations: 0, purges: 0,
+    hits: 0,
+    misses: 0,
+    bypass: 0,
+    method: 0,
+    stores: 0,
+    notStored: 0,
+    corrupt: 0,
+    storeErrors: 0,
+    reloads: 0,
+    reloadFailures: 0,
+    staleServed: 0,
+    staleIfError: 0,
+    revalidated: 0,
+    refreshes: 0,
+    collapsed: 0,
+    purgedSeen: 0,
+    invalidations: 0,
+    purges: 0,
   }
 }
 

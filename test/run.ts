@@ -26,7 +26,13 @@ function find(dir: string, out: string[]): string[] {
   return out
 }
 
-interface Outcome { file: string; passed: number; failed: number; skipped: number; note?: string }
+interface Outcome {
+  file: string
+  passed: number
+  failed: number
+  skipped: number
+  note?: string
+}
 
 function runFile(file: string): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -45,40 +51,71 @@ function runFile(file: string): Promise<Outcome> {
       if (!summaryAt && /Duration:/.test(out)) {
         summaryAt = Date.now()
         setTimeout(() => {
-          if (child.exitCode === null) { note = 'did not exit after its summary (an open handle)'; child.kill('SIGKILL') }
+          if (child.exitCode === null) {
+            note = 'did not exit after its summary (an open handle)'
+            child.kill('SIGKILL')
+          }
         }, AFTER_SUMMARY_MS).unref()
       }
     }
     child.stdout.on('data', onData)
-    child.stderr.on('data', (c: Buffer) => { process.stderr.write(c) })
-    const budget = setTimeout(() => { note = `exceeded ${FILE_BUDGET_MS} ms`; child.kill('SIGKILL') }, FILE_BUDGET_MS)
+    child.stderr.on('data', (c: Buffer) => {
+      process.stderr.write(c)
+    })
+    const budget = setTimeout(() => {
+      note = `exceeded ${FILE_BUDGET_MS} ms`
+      child.kill('SIGKILL')
+    }, FILE_BUDGET_MS)
     child.on('close', (code) => {
       clearTimeout(budget)
       const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(out)?.[1] ?? NaN)
-      const total = num('Total'), passed = num('Passed'), skipped = num('Skipped')
+      const total = num('Total'),
+        passed = num('Passed'),
+        skipped = num('Skipped')
       if (Number.isNaN(total)) {
-        resolve({ file, passed: 0, failed: 1, skipped: 0, note: note ?? `crashed (exit ${code}) before its summary` })
+        resolve({
+          file,
+          passed: 0,
+          failed: 1,
+          skipped: 0,
+          note: note ?? `crashed (exit ${code}) before its summary`,
+        })
         return
       }
       let failed = total - passed - skipped
       if (note || (code !== 0 && failed === 0)) failed += 1
-      resolve({ file, passed, failed, skipped, note: note ?? (code !== 0 && total === passed ? `exit ${code}` : undefined) })
+      resolve({
+        file,
+        passed,
+        failed,
+        skipped,
+        note: note ?? (code !== 0 && total === passed ? `exit ${code}` : undefined),
+      })
     })
   })
 }
 
 const patterns = process.argv.slice(2)
-const files = find(join(root, 'test'), []).filter((f) => patterns.length === 0 || patterns.some((p) => f.includes(p)))
-let passed = 0, failed = 0, skipped = 0
+const files = find(join(root, 'test'), []).filter(
+  (f) => patterns.length === 0 || patterns.some((p) => f.includes(p)),
+)
+let passed = 0,
+  failed = 0,
+  skipped = 0
 const bad: string[] = []
 for (const file of files) {
   const rel = relative(root, file)
   process.stdout.write(`\n# ${rel}\n`)
   const o = await runFile(file)
-  passed += o.passed; failed += o.failed; skipped += o.skipped
+  passed += o.passed
+  failed += o.failed
+  skipped += o.skipped
   if (o.failed) bad.push(`${rel}: ${o.failed} failed${o.note ? ` (${o.note})` : ''}`)
 }
-if (files.length === 0) { bad.push('no test files matched'); failed += 1 }
+if (files.length === 0) {
+  bad.push('no test files matched')
+  failed += 1
+}
 process.stdout.write('\n')
 for (const b of bad) process.stdout.write(`FAILED ${b}\n`)
 process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`)

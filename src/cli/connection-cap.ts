@@ -60,7 +60,9 @@ export function capConnections(server: Server, max: number, warn?: (message: str
     const now = Date.now()
     if (warn === undefined || now - warned < WARN_EVERY_MS) return
     warned = now
-    warn(`${max} connections open (--max-connections): closing the oldest idle ones (${stats.evicted} so far, ${stats.refused} refused)`)
+    warn(
+      `${max} connections open (--max-connections): closing the oldest idle ones (${stats.evicted} so far, ${stats.refused} refused)`,
+    )
   }
 
   server.on('connection', (socket: Socket) => {

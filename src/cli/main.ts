@@ -2,9 +2,10 @@
  * `cachet <command>`: validate | explain | serve. Takes its I/O as arguments (tests drive it);
  * the bin shims only set the exit code.
  */
-import { validatePolicies } from './validate.js'
+
 import { explainCommand } from './explain.js'
-import { EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
+import { type CliIO, EXIT_OK, EXIT_USAGE } from './io.js'
+import { validatePolicies } from './validate.js'
 
 export const USAGE = `usage: cachet <command> [options]
 

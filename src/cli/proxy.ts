@@ -4,8 +4,14 @@
  * (RFC 9110 §7.6.1), keeps the client's Host, appends X-Forwarded-For / -Proto, and relays 1xx
  * informational responses where Node allows (100, 102, 103).
  */
-import { request as httpRequest, Agent as HttpAgent, type IncomingMessage, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http'
-import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { Context } from 'koa'
 import { CachetError } from '../errors.js'
 import { connectionNames, HOP_BY_HOP } from '../http/headers.js'
@@ -17,7 +23,16 @@ import { connectionNames, HOP_BY_HOP } from '../http/headers.js'
 const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'proxy'])
 
 /** Client-supplied routing claims an origin might trust; never part of a key (T03). */
-const UNKEYED_FORWARDING = ['forwarded', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-scheme', 'x-forwarded-server', 'x-host', 'x-original-url', 'x-rewrite-url']
+const UNKEYED_FORWARDING = [
+  'forwarded',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-scheme',
+  'x-forwarded-server',
+  'x-host',
+  'x-original-url',
+  'x-rewrite-url',
+]
 /** CPDoS-HMO: a GET turned into a DELETE by the origin's method-override support (T20). */
 const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override']
 
@@ -70,13 +85,17 @@ function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 export function framingProblem(req: IncomingMessage): string | undefined {
   const te = req.headers['transfer-encoding']
   const cl = req.headers['content-length']
-  if ((req.method === 'GET' || req.method === 'HEAD') && (te !== undefined || (cl !== undefined && cl !== '0'))) {
+  if (
+    (req.method === 'GET' || req.method === 'HEAD') &&
+    (te !== undefined || (cl !== undefined && cl !== '0'))
+  ) {
     return `a ${req.method} request must not carry a body`
   }
   if (te !== undefined && req.httpVersion === '1.0') return 'Transfer-Encoding in an HTTP/1.0 request'
   let hosts = 0
   const raw = req.rawHeaders
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++
   if (hosts > 1) return 'more than one Host field'
   return undefined
 }
@@ -98,10 +117,12 @@ export function refuseBadFraming(ctx: Context, next: () => Promise<void>): Promi
 
 export function createProxy(opts: ProxyOptions) {
   const base = new URL(opts.upstream)
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`upstream must be an http:// or https:// URL, got ${opts.upstream}`)
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new TypeError(`upstream must be an http:// or https:// URL, got ${opts.upstream}`)
   const secure = base.protocol === 'https:'
   const maxSockets = opts.maxSockets ?? 256
-  if (!Number.isInteger(maxSockets) || maxSockets < 1) throw new TypeError(`maxSockets must be a positive integer, got ${String(opts.maxSockets)}`)
+  if (!Number.isInteger(maxSockets) || maxSockets < 1)
+    throw new TypeError(`maxSockets must be a positive integer, got ${String(opts.maxSockets)}`)
   const pool = { keepAlive: true, maxSockets, maxTotalSockets: maxSockets, maxFreeSockets: maxSockets }
   const agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool)
   const prefix = base.pathname.replace(/\/$/, '')
@@ -129,32 +150,49 @@ export function createProxy(opts: ProxyOptions) {
     const te = req.headers['transfer-encoding']
     const chunked = te !== undefined
     if (chunked) headers['transfer-encoding'] = te
-    const hasBody = chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+    const hasBody =
+      chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
       const out = (secure ? httpsRequest : httpRequest)({
-        protocol: base.protocol, hostname: base.hostname, port: base.port, method: req.method, path, headers, agent,
-        // the client's Host goes through unchanged (api.md); TLS still verifies the upstream's name
+        protocol: base.protocol,
+        hostname: base.hostname,
+        port: base.port,
+        method: req.method,
+        path,
+        headers,
+        agent,
+        // the client's Host goes through unchanged; TLS still verifies the upstream's name
         servername: secure ? base.hostname : undefined,
         setHost: false,
       })
       if (headers.host === undefined) out.setHeader('host', base.host)
-      const timer = setTimeout(() => { out.destroy(new UpstreamError(504, `upstream did not answer within ${timeoutMs} ms`)) }, timeoutMs)
+      const timer = setTimeout(() => {
+        out.destroy(new UpstreamError(504, `upstream did not answer within ${timeoutMs} ms`))
+      }, timeoutMs)
       // and once it answers, a body that stalls for as long is cut (the response, and every
       // request coalesced on it, must not wait forever)
-      out.setTimeout(timeoutMs, () => out.destroy(new UpstreamError(504, `upstream stalled for ${timeoutMs} ms`)))
+      out.setTimeout(timeoutMs, () =>
+        out.destroy(new UpstreamError(504, `upstream stalled for ${timeoutMs} ms`)),
+      )
       out.on('information', (info) => {
         // Node can emit only these informational responses itself (101 is an upgrade, not relayed)
         const res = ctx.res
         if (res.headersSent) return
         if (info.statusCode === 100) res.writeContinue()
         else if (info.statusCode === 102) res.writeProcessing()
-        else if (info.statusCode === 103) res.writeEarlyHints(endToEnd(info.headers) as Record<string, string | string[]>)
+        else if (info.statusCode === 103)
+          res.writeEarlyHints(endToEnd(info.headers) as Record<string, string | string[]>)
       })
-      out.once('response', (res) => { clearTimeout(timer); resolve(res) })
+      out.once('response', (res) => {
+        clearTimeout(timer)
+        resolve(res)
+      })
       out.once('error', (err) => {
         clearTimeout(timer)
-        reject(err instanceof UpstreamError ? err : new UpstreamError(502, `upstream failed: ${err.message}`, err))
+        reject(
+          err instanceof UpstreamError ? err : new UpstreamError(502, `upstream failed: ${err.message}`, err),
+        )
       })
       if (hasBody) {
         req.pipe(out)
@@ -166,7 +204,12 @@ export function createProxy(opts: ProxyOptions) {
     for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
       if (v !== undefined) ctx.set(k, v as string | string[])
     }
-    if (ctx.method === 'HEAD' || ctx.status === 204 || ctx.status === 304 || (ctx.status >= 100 && ctx.status < 200)) {
+    if (
+      ctx.method === 'HEAD' ||
+      ctx.status === 204 ||
+      ctx.status === 304 ||
+      (ctx.status >= 100 && ctx.status < 200)
+    ) {
       upstream.resume()
       return
     }

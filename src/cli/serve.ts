@@ -3,17 +3,18 @@
  * A caching reverse proxy: a Koa app with the cache middleware in front of a streaming proxy.
  * SIGHUP reloads the policies; SIGTERM (and SIGINT) drain in-flight requests, then exit.
  */
-import { parseArgs } from 'node:util'
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { createServer, type Server } from 'node:http'
+import { parseArgs } from 'node:util'
 import Koa from 'koa'
-import { createCache, type Cache } from '../create-cache.js'
-import { createProxy, refuseBadFraming } from './proxy.js'
-import { capConnections } from './connection-cap.js'
+import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
-import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
+import { capConnections } from './connection-cap.js'
+import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
+import { createProxy, refuseBadFraming } from './proxy.js'
 
 export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --upstream <url>            the origin, http:// or https:// (required)
@@ -42,7 +43,9 @@ export function openFileLimit(): number {
   try {
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
     if (m) return m[1] === 'unlimited' ? 1 << 20 : Number(m[1])
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return 1024
 }
 
@@ -52,7 +55,10 @@ export function openFileLimit(): number {
  * descriptor, and visitors' requests failed on the upstream side with EMFILE (502) or had their
  * connections reset on accept (issue 12.11).
  */
-export function connectionBudget(nofile: number, upstreamSockets?: number): { maxConnections: number; upstreamSockets: number } {
+export function connectionBudget(
+  nofile: number,
+  upstreamSockets?: number,
+): { maxConnections: number; upstreamSockets: number } {
   const budget = Math.max(nofile - FD_RESERVE, 8)
   const upstream = upstreamSockets ?? Math.max(2, Math.min(256, Math.floor(budget / 4)))
   // an --upstream-sockets beyond the budget leaves clients half of it (startServe then warns)
@@ -125,7 +131,8 @@ export interface ServeOptions {
 
 function checkMs(name: string, v: number | undefined, d: number, zero = false): number {
   if (v === undefined) return d
-  if (!Number.isInteger(v) || v < (zero ? 0 : 1)) throw new TypeError(`${name} must be ${zero ? 'a non-negative' : 'a positive'} integer, got ${String(v)}`)
+  if (!Number.isInteger(v) || v < (zero ? 0 : 1))
+    throw new TypeError(`${name} must be ${zero ? 'a non-negative' : 'a positive'} integer, got ${String(v)}`)
   return v
 }
 
@@ -134,15 +141,22 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   const headersTimeout = checkMs('headersTimeoutMs', o.headersTimeoutMs, 10_000)
   const requestTimeout = checkMs('requestTimeoutMs', o.requestTimeoutMs, 60_000, true)
   if (requestTimeout > 0 && requestTimeout < headersTimeout) {
-    throw new TypeError(`requestTimeoutMs (${requestTimeout}) must be 0 or at least headersTimeoutMs (${headersTimeout})`)
+    throw new TypeError(
+      `requestTimeoutMs (${requestTimeout}) must be 0 or at least headersTimeoutMs (${headersTimeout})`,
+    )
   }
   const keepAliveTimeout = checkMs('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 5000)
   const nofile = openFileLimit()
-  const budget = connectionBudget(nofile, o.upstreamSockets === undefined ? undefined : checkMs('upstreamSockets', o.upstreamSockets, 256))
+  const budget = connectionBudget(
+    nofile,
+    o.upstreamSockets === undefined ? undefined : checkMs('upstreamSockets', o.upstreamSockets, 256),
+  )
   const maxConnections = checkMs('maxConnections', o.maxConnections, budget.maxConnections)
   if (maxConnections + budget.upstreamSockets + FD_RESERVE > nofile) {
-    o.warn?.(`--max-connections ${maxConnections} and --upstream-sockets ${budget.upstreamSockets} may exceed the open-file limit (${nofile}): `
-      + 'once it is reached, connections are reset and upstream requests fail (raise ulimit -n)')
+    o.warn?.(
+      `--max-connections ${maxConnections} and --upstream-sockets ${budget.upstreamSockets} may exceed the open-file limit (${nofile}): ` +
+        'once it is reached, connections are reset and upstream requests fail (raise ulimit -n)',
+    )
   }
 
   let tmp: string | undefined
@@ -153,27 +167,45 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     writeFileSync(policies, DEFAULT_POLICY)
   }
   const cache = await createCache({ policies, store: o.store ?? 'memory', name: o.name, clock: o.clock })
-  const { proxy, close } = createProxy({ upstream: o.upstream, timeoutMs: o.timeoutMs, maxSockets: budget.upstreamSockets })
+  const { proxy, close } = createProxy({
+    upstream: o.upstream,
+    timeoutMs: o.timeoutMs,
+    maxSockets: budget.upstreamSockets,
+  })
   const app = new Koa()
   app.silent = true
   app.use(refuseBadFraming)
   app.use(cache.middleware())
   app.use(proxy)
-  const server = createServer({
-    headersTimeout, requestTimeout, keepAliveTimeout,
-    // node:http enforces both timeouts only when it sweeps its connections, every 30 s by
-    // default: here every quarter of the shorter deadline, 1 s at most, so that a connection
-    // outlives its deadline by a quarter of it at most
-    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4))),
-  }, app.callback())
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout,
+      // node:http enforces both timeouts only when it sweeps its connections, every 30 s by
+      // default: here every quarter of the shorter deadline, 1 s at most, so that a connection
+      // outlives its deadline by a quarter of it at most
+      connectionsCheckingInterval: Math.max(
+        25,
+        Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)),
+      ),
+    },
+    app.callback(),
+  )
   // node:http's maxHeadersCount (2000) stays: a lower one silently drops fields, which the cache
   // and the upstream would then not see alike; maxHeaderSize (16 KB) bounds the head already.
   server.keepAliveTimeout = keepAliveTimeout
   capConnections(server, maxConnections, o.warn)
   server.listen(o.port ?? 3000, o.host ?? '127.0.0.1')
-  await new Promise<void>((res, rej) => { server.once('listening', res); server.once('error', rej) })
+  await new Promise<void>((res, rej) => {
+    server.once('listening', res)
+    server.once('error', rej)
+  })
   const addr = server.address()
-  const url = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr)
+  const url =
+    typeof addr === 'object' && addr
+      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+      : String(addr)
   let stopping: Promise<void> | undefined
   return {
     server,
@@ -220,20 +252,40 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`cachet serve: ${(err as Error).message}\n${SERVE_USAGE}\n`)
     return EXIT_USAGE
   }
-  if (values.help) { io.stdout.write(`${SERVE_USAGE}\n`); return EXIT_OK }
+  if (values.help) {
+    io.stdout.write(`${SERVE_USAGE}\n`)
+    return EXIT_OK
+  }
   const port = Number(values.port)
-  if (!values.upstream || !/^https?:\/\//.test(values.upstream) || !Number.isInteger(port) || port < 0 || port > 65535) {
-    io.stderr.write(`cachet serve: --upstream <http(s)://host:port> is required, --port must be 0-65535\n${SERVE_USAGE}\n`)
+  if (
+    !values.upstream ||
+    !/^https?:\/\//.test(values.upstream) ||
+    !Number.isInteger(port) ||
+    port < 0 ||
+    port > 65535
+  ) {
+    io.stderr.write(
+      `cachet serve: --upstream <http(s)://host:port> is required, --port must be 0-65535\n${SERVE_USAGE}\n`,
+    )
     return EXIT_USAGE
   }
   // numeric flags: whole numbers only ("10s" or "1e3" is a usage error, never a silent NaN)
   const numbers: Record<string, number | undefined> = {}
-  for (const flag of ['timeout', 'headers-timeout', 'request-timeout', 'keep-alive-timeout', 'max-connections', 'upstream-sockets'] as const) {
+  for (const flag of [
+    'timeout',
+    'headers-timeout',
+    'request-timeout',
+    'keep-alive-timeout',
+    'max-connections',
+    'upstream-sockets',
+  ] as const) {
     const v = values[flag]
     if (v === undefined) continue
     const zero = flag === 'request-timeout'
     if (!/^\d+$/.test(v) || (!zero && Number(v) === 0)) {
-      io.stderr.write(`cachet serve: --${flag} must be a ${zero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}\n${SERVE_USAGE}\n`)
+      io.stderr.write(
+        `cachet serve: --${flag} must be a ${zero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}\n${SERVE_USAGE}\n`,
+      )
       return EXIT_USAGE
     }
     numbers[flag] = Number(v)
@@ -241,11 +293,17 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   let s: Serving
   try {
     s = await startServe({
-      upstream: values.upstream, port, host: values.host, name: values.name,
+      upstream: values.upstream,
+      port,
+      host: values.host,
+      name: values.name,
       policies: values.policies === undefined ? undefined : resolve(io.cwd, values.policies),
-      store: values.redis, timeoutMs: numbers.timeout,
-      headersTimeoutMs: numbers['headers-timeout'], requestTimeoutMs: numbers['request-timeout'],
-      keepAliveTimeoutMs: numbers['keep-alive-timeout'], maxConnections: numbers['max-connections'],
+      store: values.redis,
+      timeoutMs: numbers.timeout,
+      headersTimeoutMs: numbers['headers-timeout'],
+      requestTimeoutMs: numbers['request-timeout'],
+      keepAliveTimeoutMs: numbers['keep-alive-timeout'],
+      maxConnections: numbers['max-connections'],
       upstreamSockets: numbers['upstream-sockets'],
       warn: (m) => io.stderr.write(`cachet serve: ${m}\n`),
     })
@@ -254,16 +312,24 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`cachet serve: ${(err as Error).message}\n`)
     return err instanceof TypeError ? EXIT_USAGE : EXIT_INVALID
   }
-  io.stdout.write(`cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)\n`)
+  io.stdout.write(
+    `cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)\n`,
+  )
   const onHup = () => {
     void s.cache.reload().then((r) => {
       if (r.ok) io.stdout.write(`cachet serve: policies reloaded, version ${r.version}\n`)
-      else io.stderr.write(`cachet serve: reload failed, keeping version ${r.version}:\n${r.errors.map(formatOne).join('\n')}\n`)
+      else
+        io.stderr.write(
+          `cachet serve: reload failed, keeping version ${r.version}:\n${r.errors.map(formatOne).join('\n')}\n`,
+        )
     })
   }
   process.on('SIGHUP', onHup)
   await new Promise<void>((res) => {
-    const stop = () => { io.stdout.write('cachet serve: draining\n'); void s.stop().then(res) }
+    const stop = () => {
+      io.stdout.write('cachet serve: draining\n')
+      void s.stop().then(res)
+    }
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })

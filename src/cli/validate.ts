@@ -1,15 +1,15 @@
 /**
  * `validate-policies [paths...] [--format text|json|github]`: validates and lints policy
  * files, for editors, pre-commit hooks and CI. Exit 0 when valid (warnings allowed), 1 when
- * any error, 2 on a usage error (spec api.md "Command line").
+ * any error, 2 on a usage error (README "validate-policies").
  *
  * Output goes to stdout: text lines `path:line:col: error|warning: message` and a summary line;
  * json: the diagnostics array only, so `| jq` works; github: annotations plus the summary.
  */
 import { parseArgs } from 'node:util'
-import { DIAGNOSTIC_FORMATS, formatDiagnostics, type DiagnosticFormat } from '../policy/diagnostic.js'
+import { DIAGNOSTIC_FORMATS, type DiagnosticFormat, formatDiagnostics } from '../policy/diagnostic.js'
 import { loadPolicySet } from '../policy/load.js'
-import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, type CliIO } from './io.js'
+import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
 
 export { EXIT_INVALID, EXIT_OK, EXIT_USAGE }
 
@@ -31,7 +31,7 @@ export async function validatePolicies(argv: string[], io: CliIO): Promise<numbe
   let values: { format?: string; help?: boolean }
   let positionals: string[]
   try {
-    ({ values, positionals } = parseArgs({
+    ;({ values, positionals } = parseArgs({
       args: argv,
       options: {
         format: { type: 'string', short: 'f' },
@@ -41,7 +41,9 @@ export async function validatePolicies(argv: string[], io: CliIO): Promise<numbe
       strict: true,
     }))
   } catch (err) {
-    io.stderr.write(`validate-policies: ${err instanceof Error ? err.message : String(err)}\n\n${VALIDATE_USAGE}`)
+    io.stderr.write(
+      `validate-policies: ${err instanceof Error ? err.message : String(err)}\n\n${VALIDATE_USAGE}`,
+    )
     return EXIT_USAGE
   }
   if (values.help) {
@@ -50,7 +52,9 @@ export async function validatePolicies(argv: string[], io: CliIO): Promise<numbe
   }
   const format = (values.format ?? 'text') as DiagnosticFormat
   if (!DIAGNOSTIC_FORMATS.includes(format)) {
-    io.stderr.write(`validate-policies: unknown format ${JSON.stringify(values.format)}: expected text, json or github\n\n${VALIDATE_USAGE}`)
+    io.stderr.write(
+      `validate-policies: unknown format ${JSON.stringify(values.format)}: expected text, json or github\n\n${VALIDATE_USAGE}`,
+    )
     return EXIT_USAGE
   }
   const paths = positionals.length > 0 ? positionals : ['policies']
@@ -61,7 +65,9 @@ export async function validatePolicies(argv: string[], io: CliIO): Promise<numbe
   io.stdout.write(formatDiagnostics(diags, format))
   if (format !== 'json') {
     const rules = result.ok ? result.rules.length : ruleCount
-    io.stdout.write(`${paths.join(', ')}: ${plural(files.length, 'file')}, ${plural(rules, 'rule')}, ${plural(errors, 'error')}, ${plural(result.warnings.length, 'warning')}\n`)
+    io.stdout.write(
+      `${paths.join(', ')}: ${plural(files.length, 'file')}, ${plural(rules, 'rule')}, ${plural(errors, 'error')}, ${plural(result.warnings.length, 'warning')}\n`,
+    )
   }
   return result.ok ? EXIT_OK : EXIT_INVALID
 }

@@ -13,8 +13,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Context, Middleware, Next } from 'koa'
-import type { PurgeRequest, PurgeResult } from './purge.js'
 import { AuthFailures, MAX_LOCKOUT_MS } from './auth-failures.js'
+import type { PurgeRequest, PurgeResult } from './purge.js'
 
 export interface AdminOptions {
   /** where the endpoint answers (exact path). @default "/_cachet/purge" */
@@ -54,14 +54,20 @@ const sha = (s: string) => createHash('sha256').update(s).digest()
 
 function positive(name: string, v: number | undefined, d: number): number {
   if (v === undefined) return d
-  if (!Number.isInteger(v) || v < 1) throw new TypeError(`admin ${name} option must be a positive integer, got ${String(v)}`)
+  if (!Number.isInteger(v) || v < 1)
+    throw new TypeError(`admin ${name} option must be a positive integer, got ${String(v)}`)
   return v
 }
 
-export function createAdmin(purge: (what: PurgeRequest) => Promise<PurgeResult>, opts: AdminOptions): Middleware {
-  if (typeof opts?.token !== 'string' || opts.token.length < 16) throw new TypeError('admin token option must be a string of at least 16 characters')
+export function createAdmin(
+  purge: (what: PurgeRequest) => Promise<PurgeResult>,
+  opts: AdminOptions,
+): Middleware {
+  if (typeof opts?.token !== 'string' || opts.token.length < 16)
+    throw new TypeError('admin token option must be a string of at least 16 characters')
   const path = opts.path ?? '/_cachet/purge'
-  if (!path.startsWith('/')) throw new TypeError(`admin path option must start with "/", got ${JSON.stringify(path)}`)
+  if (!path.startsWith('/'))
+    throw new TypeError(`admin path option must start with "/", got ${JSON.stringify(path)}`)
   const expected = sha(opts.token)
   const maxBody = positive('maxBodyBytes', opts.maxBodyBytes, 65536)
   const bodyTimeoutMs = positive('bodyTimeoutMs', opts.bodyTimeoutMs, 10_000)
@@ -101,8 +107,10 @@ export function createAdmin(purge: (what: PurgeRequest) => Promise<PurgeResult>,
     try {
       // a body parser mounted earlier may have read the body already: use what it parsed
       const parsed = (ctx.request as unknown as { body?: unknown }).body
-      if (parsed !== undefined && typeof parsed === 'object' && parsed !== null && !Buffer.isBuffer(parsed)) body = parsed as PurgeRequest
-      else if (ctx.req.readableEnded) throw new Error('the request body was already consumed and not parsed as JSON')
+      if (parsed !== undefined && typeof parsed === 'object' && parsed !== null && !Buffer.isBuffer(parsed))
+        body = parsed as PurgeRequest
+      else if (ctx.req.readableEnded)
+        throw new Error('the request body was already consumed and not parsed as JSON')
       else {
         const length = ctx.req.headers['content-length']
         // refused before a byte is read when the client says up front (RFC 9110 §15.5.14)
@@ -116,7 +124,9 @@ export function createAdmin(purge: (what: PurgeRequest) => Promise<PurgeResult>,
         body = JSON.parse(read || '{}') as PurgeRequest
       }
     } catch (err) {
-      return answer(ctx, 400, { error: `body must be JSON { tags?, urls?, rules?, all? }: ${(err as Error).message}` })
+      return answer(ctx, 400, {
+        error: `body must be JSON { tags?, urls?, rules?, all? }: ${(err as Error).message}`,
+      })
     }
     try {
       const result = await purge(body)
@@ -141,7 +151,11 @@ function answer(ctx: Context, status: number, body: object): void {
  */
 function refuse(ctx: Context, status: number, body: object): void {
   const h = ctx.req.headers
-  if (!ctx.req.readableEnded && (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0'))) {
+  if (
+    !ctx.req.readableEnded &&
+    (h['transfer-encoding'] !== undefined ||
+      (h['content-length'] !== undefined && h['content-length'] !== '0'))
+  ) {
     ctx.set('Connection', 'close')
   }
   answer(ctx, status, body)

@@ -46,7 +46,7 @@ export class AuthFailures {
     const r = this.#table.get(clientKey(address))
     if (r === undefined) return 0
     const left = r.until - this.#o.clock.now()
-    return left > 0 ? left : 0
+    return Math.max(left, 0)
   }
 
   /** Counts a wrong token; returns the lockout it started (ms), or 0. */
@@ -90,5 +90,8 @@ export function clientKey(address: string): string {
   const t = a.includes('::') ? (tail === '' ? [] : tail.split(':')) : []
   // an embedded IPv4 tail (::1.2.3.4) sits in the last 32 bits, never in the /64
   const groups = [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t]
-  return `${groups.slice(0, 4).map((g) => Number.parseInt(g, 16).toString(16)).join(':')}::/64`
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`
 }

@@ -3,12 +3,12 @@
  * both bump generation tokens (README "How purge works") before the response is sent.
  */
 import type { Context } from 'koa'
-import type { Rule } from '../policy/types.js'
 import { matchPath } from '../key/sanitize.js'
-import { GEN_TTL, locate, tagGen } from './keys.js'
 import { pathSegments } from '../policy/tag-template.js'
+import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 import type { Runtime } from '../runtime.js'
+import { GEN_TTL, locate, tagGen } from './keys.js'
 
 export function isUnsafe(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE'
@@ -18,7 +18,12 @@ export function isUnsafe(method: string): boolean {
  * RFC 9111 §4.4: a successful unsafe request invalidates its URL, and its Location /
  * Content-Location when same-origin; plus `rule`'s `invalidate.tags` when a rule matched it.
  */
-export async function invalidateAfterUnsafe(rt: Runtime, ctx: Context, set: PolicySet, rule: Rule | undefined): Promise<void> {
+export async function invalidateAfterUnsafe(
+  rt: Runtime,
+  ctx: Context,
+  set: PolicySet,
+  rule: Rule | undefined,
+): Promise<void> {
   const { name, store, metrics } = rt
   const status = ctx.status
   if (status < 200 || status >= 400) return
@@ -48,7 +53,9 @@ export async function invalidateAfterUnsafe(rt: Runtime, ctx: Context, set: Poli
     metrics.invalidations++
   } catch (err) {
     rt.onStoreError(err)
-    rt.log.warn(`invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`)
+    rt.log.warn(
+      `invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`,
+    )
   }
 }
 

@@ -7,9 +7,10 @@
  * User-controlled text (paths, tags) only ever appears inside a digest, so no request can form a
  * Redis `{hash tag}` or an over-long key.
  */
-import { filterQuery, matchPath, type Pair } from '../key/sanitize.js'
-import { digest } from '../key/compose.js'
+
 import { MAX_ENTRY_TTL } from '../http/freshness.js'
+import { digest } from '../key/compose.js'
+import { filterQuery, matchPath, type Pair } from '../key/sanitize.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 
@@ -31,7 +32,10 @@ export function tagGen(name: string, tag: string): string {
  */
 export function urlGen(name: string, path: string, query: readonly Pair[]): string {
   let s = `${path.length}:${path}`
-  for (const [n, v] of query.length > 1 ? [...query].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) : query) s += `${n.length}:${n}${v.length}:${v}`
+  for (const [n, v] of query.length > 1
+    ? [...query].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    : query)
+    s += `${n.length}:${n}${v.length}:${v}`
   return `${name}:g:u:${digest(s)}`
 }
 
@@ -39,7 +43,13 @@ export function urlGen(name: string, path: string, query: readonly Pair[]): stri
  * The GET rule and URL generation key of a URL, whatever the request carrying it (an unsafe
  * request, a purge, a Location header): the generation every stored variant of it depends on.
  */
-export function locate(set: PolicySet, name: string, hostname: string, rawPath: string, querystring: string): { rule: Rule; urlGen: string } | undefined {
+export function locate(
+  set: PolicySet,
+  name: string,
+  hostname: string,
+  rawPath: string,
+  querystring: string,
+): { rule: Rule; urlGen: string } | undefined {
   const path = matchPath(rawPath)
   const rule = set.matcher.match(1, hostname, path ?? rawPath)
   if (rule === undefined || !rule.cache) return undefined
@@ -59,7 +69,8 @@ export function tokenTime(token: string): number {
  */
 export function sameTokens(recorded: readonly string[], current: readonly (string | undefined)[]): boolean {
   if (recorded.length !== current.length) return false
-  for (let i = 0; i < recorded.length; i++) if (current[i] === undefined || current[i] !== recorded[i]) return false
+  for (let i = 0; i < recorded.length; i++)
+    if (current[i] === undefined || current[i] !== recorded[i]) return false
   return true
 }
 
@@ -68,7 +79,10 @@ export function sameTokens(recorded: readonly string[], current: readonly (strin
  * one absent at its read was created since (by the leader itself); one present and different
  * means a purge came in between.
  */
-export function compatibleTokens(recorded: readonly string[], seen: readonly (string | undefined)[]): boolean {
+export function compatibleTokens(
+  recorded: readonly string[],
+  seen: readonly (string | undefined)[],
+): boolean {
   if (recorded.length !== seen.length) return false
   for (let i = 0; i < recorded.length; i++) if (seen[i] !== undefined && seen[i] !== recorded[i]) return false
   return true

@@ -33,20 +33,25 @@ export class SharedGens {
 
   /** The tokens of these keys, from memory when recent, else read (creating where absent, coalesced). */
   load(gens: readonly string[]): Promise<string[]> {
-    return Promise.all(gens.map((g) => {
-      const known = this.peek(g)
-      if (known !== undefined) return known
-      let p = this.#pending.get(g)
-      if (p === undefined) {
-        const started = performance.now()
-        p = this.#store.tokens([g], GEN_TTL).then(([token]) => {
-          this.#tokens.set(g, { token: token!, until: started + this.#ttl })
-          return token!
-        }).finally(() => this.#pending.delete(g))
-        this.#pending.set(g, p)
-      }
-      return p
-    }))
+    return Promise.all(
+      gens.map((g) => {
+        const known = this.peek(g)
+        if (known !== undefined) return known
+        let p = this.#pending.get(g)
+        if (p === undefined) {
+          const started = performance.now()
+          p = this.#store
+            .tokens([g], GEN_TTL)
+            .then(([token]) => {
+              this.#tokens.set(g, { token: token!, until: started + this.#ttl })
+              return token!
+            })
+            .finally(() => this.#pending.delete(g))
+          this.#pending.set(g, p)
+        }
+        return p
+      }),
+    )
   }
 
   /** After this instance purged them: read them again at once. */

@@ -9,7 +9,11 @@ export function hitStatus(name: string, ttlSeconds: number): string {
 }
 
 /** fwd: uri-miss | vary-miss | miss | stale | bypass | method | request */
-export function fwdStatus(name: string, fwd: string, opts?: { stored?: boolean; fwdStatus?: number; ttl?: number; detail?: string; collapsed?: boolean }): string {
+export function fwdStatus(
+  name: string,
+  fwd: string,
+  opts?: { stored?: boolean; fwdStatus?: number; ttl?: number; detail?: string; collapsed?: boolean },
+): string {
   let s = `${name}; fwd=${fwd}`
   if (opts === undefined) return s
   if (opts.fwdStatus !== undefined) s += `; fwd-status=${opts.fwdStatus}`
@@ -21,7 +25,10 @@ export function fwdStatus(name: string, fwd: string, opts?: { stored?: boolean; 
 }
 
 /** RFC 9211 §2: each cache appends its member; the one nearest the client comes last. */
-export function appendStatus(existing: string | number | readonly string[] | undefined, mine: string): string {
+export function appendStatus(
+  existing: string | number | readonly string[] | undefined,
+  mine: string,
+): string {
   if (existing === undefined || existing === '') return mine
   return `${Array.isArray(existing) ? existing.join(', ') : String(existing)}, ${mine}`
 }

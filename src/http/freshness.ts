@@ -42,7 +42,10 @@ function splitList(text: string): string[] {
     const c = text.charCodeAt(i)
     if (c === 0x22) quoted = !quoted
     else if (c === 0x5c && quoted) i++
-    else if (c === 0x2c && !quoted) { out.push(text.slice(start, i)); start = i + 1 }
+    else if (c === 0x2c && !quoted) {
+      out.push(text.slice(start, i))
+      start = i + 1
+    }
   }
   out.push(text.slice(start))
   return out
@@ -52,7 +55,7 @@ function splitList(text: string): string[] {
 function deltaSeconds(v: string | undefined): number | undefined {
   if (v === undefined || !/^\d+$/.test(v)) return undefined
   const n = Number(v)
-  return n > 2147483648 ? 2147483648 : n
+  return Math.min(n, 2147483648)
 }
 
 /**
@@ -102,24 +105,46 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
   if (cc.has('private')) return no('private')
   // §4.1: "A stored response with a Vary header field value containing a member "*" always fails to match"
   const vary = res.header('vary')
-  if (vary !== undefined && String(vary).split(',').some((s) => s.trim() === '*')) return no('vary-star')
+  if (
+    vary !== undefined &&
+    String(vary)
+      .split(',')
+      .some((s) => s.trim() === '*')
+  )
+    return no('vary-star')
   // §3.5: a shared cache must not use a response to a request with Authorization unless the
   // response says it may. Stricter than the policy: even a keyed Authorization needs it.
-  if (authorized && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) return no('authorization')
+  if (authorized && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate'))
+    return no('authorization')
 
   // §4.2.4: must-revalidate, proxy-revalidate (and s-maxage, which implies it for shared caches,
   // §5.2.2.10) forbid serving stale; no-cache forbids serving without revalidation at all.
-  const noStale = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage') || cc.has('no-cache')
+  const noStale =
+    cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage') || cc.has('no-cache')
   const age = deltaSeconds(headerString(res.header('age'))) ?? 0
   const fallback = statusTtl >= 0 ? statusTtl : rule.ttl
   if (rule.origin === 'override') {
     if (fallback <= 0) return no('no-lifetime')
-    return { ttl: fallback, initialAge: 0, swr: noStale ? 0 : rule.staleWhileRevalidate, sie: noStale ? 0 : rule.staleIfError, reason: undefined }
+    return {
+      ttl: fallback,
+      initialAge: 0,
+      swr: noStale ? 0 : rule.staleWhileRevalidate,
+      sie: noStale ? 0 : rule.staleIfError,
+      reason: undefined,
+    }
   }
 
   // origin: respect. RFC 5861: the response's own stale-* directives, else the rule's windows.
-  const swr = noStale ? 0 : cc.has('stale-while-revalidate') ? (deltaSeconds(cc.get('stale-while-revalidate')) ?? 0) * 1000 : rule.staleWhileRevalidate
-  const sie = noStale ? 0 : cc.has('stale-if-error') ? (deltaSeconds(cc.get('stale-if-error')) ?? 0) * 1000 : rule.staleIfError
+  const swr = noStale
+    ? 0
+    : cc.has('stale-while-revalidate')
+      ? (deltaSeconds(cc.get('stale-while-revalidate')) ?? 0) * 1000
+      : rule.staleWhileRevalidate
+  const sie = noStale
+    ? 0
+    : cc.has('stale-if-error')
+      ? (deltaSeconds(cc.get('stale-if-error')) ?? 0) * 1000
+      : rule.staleIfError
   if (cc.has('no-cache')) {
     // §5.2.2.4: may be stored, never used without revalidation: worth keeping only with a validator
     if (res.header('etag') === undefined && res.header('last-modified') === undefined) return no('no-cache')

@@ -4,8 +4,15 @@
 
 /** RFC 9110 §7.6.1: fields meant for one connection, never forwarded nor stored. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
 ])
 
 /** Never stored: hop-by-hop fields, and what a cache must never replay (Set-Cookie) or must recompute. */

@@ -8,7 +8,10 @@ import type { IncomingHttpHeaders } from 'node:http'
 export type FlatHeaders = readonly (string | readonly string[])[]
 
 /** The ETag and Last-Modified among stored headers. */
-export function storedValidators(stored: FlatHeaders): { etag: string | undefined; lastModified: string | undefined } {
+export function storedValidators(stored: FlatHeaders): {
+  etag: string | undefined
+  lastModified: string | undefined
+} {
   let etag: string | undefined
   let lastModified: string | undefined
   for (let i = 0; i < stored.length; i += 2) {

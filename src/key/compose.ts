@@ -20,16 +20,21 @@ function part(s: string): string {
  * pairs left after sanitising, in request order.
  */
 export function keyMaterial(
-  rule: Rule, protocol: string, host: string, path: string,
-  headers: Readonly<Record<string, string | readonly string[] | undefined>>, query: readonly Pair[], cookies: readonly Pair[],
+  rule: Rule,
+  protocol: string,
+  host: string,
+  path: string,
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  query: readonly Pair[],
+  cookies: readonly Pair[],
 ): string {
   // rule.version joins the key: a reload that changes a rule never serves what it stored before (T67, T68)
-  let s = part(rule.version) + 'G' // method class: GET and HEAD share entries
+  let s = `${part(rule.version)}G` // method class: GET and HEAD share entries
   // the host exactly as the application sees it: lower-casing here would let `SHOP.example`,
   // which an application may answer differently, share `shop.example`'s entry
   s += rule.key.host ? part(protocol) + part(host) : '~~'
   s += part(path)
-  s += 'q' + part(String(query.length))
+  s += `q${part(String(query.length))}`
   for (const [n, v] of query.length > 1 ? sortPairs(query) : query) s += part(n) + part(v)
   s += 'h'
   for (const name of rule.key.headers) {
@@ -38,7 +43,7 @@ export function keyMaterial(
     s += v === '' ? '~' : part(v.trim())
   }
   if (rule.key.cookies !== null && rule.key.cookies.length > 0) {
-    s += 'c' + part(String(cookies.length))
+    s += `c${part(String(cookies.length))}`
     for (const [n, v] of cookies) s += part(n) + part(v)
   }
   return s

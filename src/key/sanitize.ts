@@ -16,7 +16,10 @@ const NO_PAIRS: readonly Pair[] = Object.freeze([])
  * Returns the kept pairs in request order and the query string the application should get:
  * the same string when nothing was removed, so its raw encoding is untouched.
  */
-export function filterQuery(query: QueryKey, querystring: string): { readonly querystring: string; readonly kept: readonly Pair[] } {
+export function filterQuery(
+  query: QueryKey,
+  querystring: string,
+): { readonly querystring: string; readonly kept: readonly Pair[] } {
   if (querystring === '') return { querystring, kept: NO_PAIRS }
   if (query.mode === 'none') return { querystring: '', kept: NO_PAIRS }
   const kept: Pair[] = []
@@ -25,12 +28,22 @@ export function filterQuery(query: QueryKey, querystring: string): { readonly qu
     if (query.mode === 'all' || keyed(query, name)) kept.push([name, value])
     else removed = true
   }
-  return { querystring: removed ? new URLSearchParams(kept as unknown as [string, string][]).toString() : querystring, kept }
+  return {
+    querystring: removed
+      ? new URLSearchParams(kept as unknown as [string, string][]).toString()
+      : querystring,
+    kept,
+  }
 }
 
 function keyed(query: Extract<QueryKey, { names: ReadonlySet<string> }>, name: string): boolean {
   let hit = query.names.has(name)
-  if (!hit) for (const re of query.globs) if (re.test(name)) { hit = true; break }
+  if (!hit)
+    for (const re of query.globs)
+      if (re.test(name)) {
+        hit = true
+        break
+      }
   return query.mode === 'include' ? hit : !hit
 }
 
@@ -40,7 +53,10 @@ function keyed(query: Extract<QueryKey, { names: ReadonlySet<string> }>, name: s
  * A cookie named twice keeps both occurrences, in order, and both are keyed: parsers disagree
  * on which one wins, so neither may be left out of the key.
  */
-export function filterCookies(names: readonly string[], header: string): { readonly header: string | null; readonly kept: readonly Pair[] } {
+export function filterCookies(
+  names: readonly string[],
+  header: string,
+): { readonly header: string | null; readonly kept: readonly Pair[] } {
   if (names.length === 0 || header === '') return { header: null, kept: NO_PAIRS }
   const kept: Pair[] = []
   for (const part of header.split(';')) {
@@ -71,7 +87,12 @@ export function matchPath(path: string): string | null {
     else if (c === 0x2f /* / */ && prev === 0x2f) return null
     else if (c === 0x2e /* . */ && prev === 0x2f) {
       const n = path.charCodeAt(i + 1)
-      if (n !== n /* end */ || n === 0x2f || (n === 0x2e && (i + 2 === path.length || path.charCodeAt(i + 2) === 0x2f))) return null
+      if (
+        Number.isNaN(n) /* end */ ||
+        n === 0x2f ||
+        (n === 0x2e && (i + 2 === path.length || path.charCodeAt(i + 2) === 0x2f))
+      )
+        return null
     }
     prev = c
   }

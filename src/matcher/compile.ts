@@ -28,9 +28,15 @@
  */
 import type { Rule } from '../policy/types.js'
 import { expandBraces } from './glob.js'
-import { assertDeclarationOrder, compileRuleGlob, type Matcher, type MatcherStats, type MatchExplanation } from './matcher.js'
+import {
+  assertDeclarationOrder,
+  compileRuleGlob,
+  type MatchExplanation,
+  type Matcher,
+  type MatcherStats,
+} from './matcher.js'
 
-export type { Matcher, MatcherStats, MatchExplanation, MatchBucket } from './matcher.js'
+export type { MatchBucket, MatchExplanation, Matcher, MatcherStats } from './matcher.js'
 
 /** "No rule yet": above every rule position, so `position >= best` ends a scan. */
 const NO_MATCH = 0x7fffffff
@@ -51,7 +57,10 @@ const UNANCHORABLE = /[|\\]|^!/
 const UNSAFE_TO_EXPAND = /\.\.|[[\]()\\|$]|^!/
 
 type Bucket = 'exact' | 'segment' | 'ext'
-interface Anchor { readonly bucket: Bucket; readonly key: string }
+interface Anchor {
+  readonly bucket: Bucket
+  readonly key: string
+}
 
 /** all-dot segments are left alone: `.`/`..` have meanings a path normaliser may give them */
 function isSegment(seg: string): boolean {
@@ -118,13 +127,18 @@ function isConcatenation(body: string): boolean {
     else if (c === '[') {
       for (j++; j < body.length && body[j] !== ']'; j++) if (body[j] === '\\') j++
     } else if (c === '(') depth++
-    else if (c === ')') { if (--depth < 0) return false }
-    else if (c === '|' && depth === 0) return false
+    else if (c === ')') {
+      if (--depth < 0) return false
+    } else if (c === '|' && depth === 0) return false
   }
   return depth === 0
 }
 
-export interface Split { readonly prefix: string; readonly mid: string; readonly suffix: string }
+export interface Split {
+  readonly prefix: string
+  readonly mid: string
+  readonly suffix: string
+}
 
 /**
  * Cuts a picomatch RegExp `^(?:P M S)$` into its literal prefix P, its middle M and its literal
@@ -147,9 +161,13 @@ export function splitSource(re: RegExp): Split | null {
   let prefix = ''
   for (;;) {
     let c: string | undefined, width: number
-    if (body[i] === '\\' && isEscapable(body[i + 1])) { c = body[i + 1]!; width = 2 }
-    else if (isRawLiteral(body[i])) { c = body[i]!; width = 1 }
-    else break
+    if (body[i] === '\\' && isEscapable(body[i + 1])) {
+      c = body[i + 1]!
+      width = 2
+    } else if (isRawLiteral(body[i])) {
+      c = body[i]!
+      width = 1
+    } else break
     if (QUANTIFIER.has(body[i + width] ?? '')) break
     prefix += c
     i += width
@@ -255,7 +273,9 @@ class KeyTable {
 
   /** the list stored under `s.slice(start, end)`, without making that string */
   get(s: string, start: number, end: number): Int32Array | undefined {
-    const keys = this.#keys, slots = this.#slots, mask = this.#mask
+    const keys = this.#keys,
+      slots = this.#slots,
+      mask = this.#mask
     const len = end - start
     let slot = KeyTable.hash(s, start, end) & mask
     for (;;) {
@@ -284,7 +304,8 @@ function entryTest(re: RegExp, variants: readonly string[] | null, middles: Map<
   const split = variants === null ? null : splitSource(re)
   if (split === null) return { guard: guards.reduce(commonPrefix), alts, suffix: '', at: 0, re }
   const { prefix, mid, suffix } = split
-  if (mid === '') return { guard: prefix.toLowerCase(), alts, suffix: suffix.toLowerCase(), at: prefix.length, re: null }
+  if (mid === '')
+    return { guard: prefix.toLowerCase(), alts, suffix: suffix.toLowerCase(), at: prefix.length, re: null }
   const src = `(?:${mid})${suffix.length === 0 ? '' : `[\\s\\S]{${suffix.length}}`}$`
   let shared = middles.get(src)
   if (shared === undefined) {
@@ -338,7 +359,11 @@ class IndexedMatcher implements Matcher {
     const entryAlts: (readonly string[] | null)[] = []
     const middles = new Map<string, RegExp>()
     const entryHost: (RegExp | null)[] = []
-    const lists = { exact: new Map<string, number[]>(), segment: new Map<string, number[]>(), ext: new Map<string, number[]>() }
+    const lists = {
+      exact: new Map<string, number[]>(),
+      segment: new Map<string, number[]>(),
+      ext: new Map<string, number[]>(),
+    }
     const residual: number[] = []
     const counts = { exact: 0, segment: 0, ext: 0 }
     let methods = 0
@@ -368,16 +393,25 @@ class IndexedMatcher implements Matcher {
           if (!anchored) break
           const a = anchorOf(v)
           // one unanchorable variant makes the whole entry residual (it is then scanned anyway)
-          if (a === null) { anchored = false; break }
+          if (a === null) {
+            anchored = false
+            break
+          }
           anchors.push(a)
         }
-        if (!anchored) { residual.push(e); continue }
+        if (!anchored) {
+          residual.push(e)
+          continue
+        }
         for (const a of anchors) {
           const map = lists[a.bucket]
           let list = map.get(a.key)
-          if (list === undefined) map.set(a.key, list = [])
+          if (list === undefined) map.set(a.key, (list = []))
           // variants of one glob often share an anchor (`/a/{x,y}`): list each entry once
-          if (list[list.length - 1] !== e) { list.push(e); counts[a.bucket]++ }
+          if (list[list.length - 1] !== e) {
+            list.push(e)
+            counts[a.bucket]++
+          }
         }
       }
     }
@@ -406,23 +440,31 @@ class IndexedMatcher implements Matcher {
     const len = lower.length
     let best = NO_MATCH
     let list: Int32Array | undefined
-    if (this.#exact.size !== 0 && (list = this.#exact.get(lower, 0, len)) !== undefined) best = this.#scan(list, best, methodBit, host, path, lower)
+    if (this.#exact.size !== 0 && (list = this.#exact.get(lower, 0, len)) !== undefined)
+      best = this.#scan(list, best, methodBit, host, path, lower)
     if (this.#segment.size !== 0 && lower.charCodeAt(0) === 47 /* / */) {
       // `/a/b/c`: probe `a`, then `a/b`
       const j = lower.indexOf('/', 1)
       const end1 = j === -1 ? len : j
-      if (end1 > 1 && (list = this.#segment.get(lower, 1, end1)) !== undefined) best = this.#scan(list, best, methodBit, host, path, lower)
+      if (end1 > 1 && (list = this.#segment.get(lower, 1, end1)) !== undefined)
+        best = this.#scan(list, best, methodBit, host, path, lower)
       if (j !== -1) {
         const k = lower.indexOf('/', j + 1)
         const end2 = k === -1 ? len : k
-        if (end2 > j + 1 && (list = this.#segment.get(lower, 1, end2)) !== undefined) best = this.#scan(list, best, methodBit, host, path, lower)
+        if (end2 > j + 1 && (list = this.#segment.get(lower, 1, end2)) !== undefined)
+          best = this.#scan(list, best, methodBit, host, path, lower)
       }
     }
     if (this.#ext.size !== 0) {
       // `/a/b.min.css` and `/a/b.css/` (picomatch's `*.css` allows one trailing slash): `css`
       const end = len > 0 && lower.charCodeAt(len - 1) === 47 ? len - 1 : len
       const dot = lower.lastIndexOf('.', end - 1)
-      if (dot !== -1 && dot < end - 1 && lower.lastIndexOf('/', end - 1) < dot && (list = this.#ext.get(lower, dot + 1, end)) !== undefined) {
+      if (
+        dot !== -1 &&
+        dot < end - 1 &&
+        lower.lastIndexOf('/', end - 1) < dot &&
+        (list = this.#ext.get(lower, dot + 1, end)) !== undefined
+      ) {
         best = this.#scan(list, best, methodBit, host, path, lower)
       }
     }
@@ -434,7 +476,8 @@ class IndexedMatcher implements Matcher {
     const lower = lowerKey(path)
     const [seg1, seg2] = firstSegments(lower)
     const ext = extension(lower)
-    const get = (t: KeyTable, key: string) => (key === '' ? undefined : t.get(key, 0, key.length)) ?? NO_CANDIDATES
+    const get = (t: KeyTable, key: string) =>
+      (key === '' ? undefined : t.get(key, 0, key.length)) ?? NO_CANDIDATES
     const consulted: [string, Int32Array][] = [
       ['exact', get(this.#exact, lower)],
       ['segment', get(this.#segment, seg1)],
@@ -448,15 +491,35 @@ class IndexedMatcher implements Matcher {
     for (const [name, list] of consulted) {
       candidates += list.length
       const b = this.#scan(list, best, methodBit, host, path, lower)
-      if (b < best) { best = b; bucket = name }
+      if (b < best) {
+        best = b
+        bucket = name
+      }
     }
-    return { rule: best === NO_MATCH ? undefined : this.#rules[best], bucket: bucket as MatchExplanation['bucket'], candidates }
+    return {
+      rule: best === NO_MATCH ? undefined : this.#rules[best],
+      bucket: bucket as MatchExplanation['bucket'],
+      candidates,
+    }
   }
 
   /** hot path: `list` ascends by rule position, so stop as soon as an earlier rule already won */
-  #scan(list: Int32Array, best: number, methodBit: number, host: string, path: string, lower: string): number {
-    const entryRule = this.#entryRule, entryMask = this.#entryMask, entryGuard = this.#entryGuard
-    const entrySuffix = this.#entrySuffix, entryAlts = this.#entryAlts, entryPath = this.#entryPath, entryAt = this.#entryAt, entryHost = this.#entryHost
+  #scan(
+    list: Int32Array,
+    best: number,
+    methodBit: number,
+    host: string,
+    path: string,
+    lower: string,
+  ): number {
+    const entryRule = this.#entryRule,
+      entryMask = this.#entryMask,
+      entryGuard = this.#entryGuard
+    const entrySuffix = this.#entrySuffix,
+      entryAlts = this.#entryAlts,
+      entryPath = this.#entryPath,
+      entryAt = this.#entryAt,
+      entryHost = this.#entryHost
     for (let k = 0; k < list.length; k++) {
       const e = list[k]!
       const r = entryRule[e]!

@@ -5,7 +5,13 @@
  * methods all accept it wins".
  */
 import type { Rule } from '../policy/types.js'
-import { assertDeclarationOrder, compileRuleGlob, type Matcher, type MatcherStats, type MatchExplanation } from './matcher.js'
+import {
+  assertDeclarationOrder,
+  compileRuleGlob,
+  type MatchExplanation,
+  type Matcher,
+  type MatcherStats,
+} from './matcher.js'
 
 export function linearMatcher(rules: readonly Rule[]): Matcher {
   assertDeclarationOrder(rules)
@@ -16,7 +22,13 @@ export function linearMatcher(rules: readonly Rule[]): Matcher {
     host: rule.host === null ? null : compileRuleGlob(rule, rule.host, 'host', cache),
   }))
   const entries = table.reduce((n, t) => n + t.paths.length, 0)
-  const stats: MatcherStats = Object.freeze({ rules: rules.length, exact: 0, segment: 0, ext: 0, residual: entries })
+  const stats: MatcherStats = Object.freeze({
+    rules: rules.length,
+    exact: 0,
+    segment: 0,
+    ext: 0,
+    residual: entries,
+  })
 
   function match(methodBit: number, host: string, path: string): Rule | undefined {
     for (const t of table) {

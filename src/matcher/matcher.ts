@@ -46,13 +46,20 @@ export interface Matcher {
  * Compiles one of a rule's globs, naming the rule when the glob is bad. `cache` shares one RegExp
  * per distinct glob across rules: the RegExps have no `g`/`y` flag, so `test()` keeps no state.
  */
-export function compileRuleGlob(rule: Rule, glob: string, what: 'match' | 'host', cache: Map<string, RegExp>): RegExp {
+export function compileRuleGlob(
+  rule: Rule,
+  glob: string,
+  what: 'match' | 'host',
+  cache: Map<string, RegExp>,
+): RegExp {
   let re = cache.get(glob)
   if (re !== undefined) return re
   try {
     re = compileGlob(glob)
   } catch (err) {
-    throw new Error(`rule "${rule.id}": ${what}: invalid glob ${JSON.stringify(glob)}: ${(err as Error).message}`)
+    throw new Error(
+      `rule "${rule.id}": ${what}: invalid glob ${JSON.stringify(glob)}: ${(err as Error).message}`,
+    )
   }
   cache.set(glob, re)
   return re
@@ -62,7 +69,9 @@ export function compileRuleGlob(rule: Rule, glob: string, what: 'match' | 'host'
 export function assertDeclarationOrder(rules: readonly Rule[]): void {
   for (let i = 1; i < rules.length; i++) {
     if (!(rules[i]!.index > rules[i - 1]!.index)) {
-      throw new TypeError(`rules must be in ascending index order: rule "${rules[i]!.id}" (index ${rules[i]!.index}) follows index ${rules[i - 1]!.index}`)
+      throw new TypeError(
+        `rules must be in ascending index order: rule "${rules[i]!.id}" (index ${rules[i]!.index}) follows index ${rules[i - 1]!.index}`,
+      )
     }
   }
 }

@@ -8,10 +8,20 @@
  */
 import { compileGlob, expandBraces } from '../matcher/glob.js'
 import { parseDuration, parseSize } from './duration.js'
-import { compileQueryGlob, DEFAULT_METHODS, isQueryGlob, mergeDefaults, queryKey, queryKeyed, type RawKey, type RawPolicyFile, type RawRuleFields } from './normalize.js'
-import { posAt, type ParsedFile, type PathSegment } from './source.js'
+import {
+  compileQueryGlob,
+  DEFAULT_METHODS,
+  isQueryGlob,
+  mergeDefaults,
+  queryKey,
+  queryKeyed,
+  type RawKey,
+  type RawPolicyFile,
+  type RawRuleFields,
+} from './normalize.js'
+import { type ParsedFile, type PathSegment, posAt } from './source.js'
 import { parseTagTemplate, tagQueryNames } from './tag-template.js'
-import { METHOD_BITS, type Diagnostic, type Severity } from './types.js'
+import { type Diagnostic, METHOD_BITS, type Severity } from './types.js'
 import { render } from './validate.js'
 
 /** Why a glob does not compile, in one line (picomatch's messages are already specific). */
@@ -33,16 +43,42 @@ function unkeyedBecause(q: RawKey['query']): string {
   return Array.isArray(q) ? 'key.query does not list it' : 'key.query excludes it'
 }
 
-export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: ReadonlySet<number>, skipDefaults: boolean): Diagnostic[] {
+export function checkFile(
+  pf: ParsedFile,
+  raw: RawPolicyFile,
+  skipRules: ReadonlySet<number>,
+  skipDefaults: boolean,
+): Diagnostic[] {
   const out: Diagnostic[] = []
-  const report = (code: string, path: readonly PathSegment[], ruleId: string | undefined, message: string, severity: Severity = 'error', at: 'value' | 'key' = 'value') => {
+  const report = (
+    code: string,
+    path: readonly PathSegment[],
+    ruleId: string | undefined,
+    message: string,
+    severity: Severity = 'error',
+    at: 'value' | 'key' = 'value',
+  ) => {
     const p = posAt(pf, path.map(String), at)
-    out.push({ code, severity, file: pf.file, line: p.line, col: p.col, ...(ruleId !== undefined ? { ruleId } : {}), message })
+    out.push({
+      code,
+      severity,
+      file: pf.file,
+      line: p.line,
+      col: p.col,
+      ...(ruleId !== undefined ? { ruleId } : {}),
+      message,
+    })
   }
-  const warn = (code: string, path: readonly PathSegment[], ruleId: string | undefined, message: string) => report(code, path, ruleId, message, 'warning', 'key')
+  const warn = (code: string, path: readonly PathSegment[], ruleId: string | undefined, message: string) =>
+    report(code, path, ruleId, message, 'warning', 'key')
 
   /** Template syntax of a list of tags; `where` is how the list reads in messages (`tags`, `invalidate.tags`). */
-  const checkTags = (list: readonly string[] | undefined, at: readonly PathSegment[], ruleId: string | undefined, where: string) => {
+  const checkTags = (
+    list: readonly string[] | undefined,
+    at: readonly PathSegment[],
+    ruleId: string | undefined,
+    where: string,
+  ) => {
     list?.forEach((t, i) => {
       const parsed = parseTagTemplate(t)
       if (!parsed.ok) report('TAG_TEMPLATE', [...at, i], ruleId, `${where}[${i}]: ${parsed.problem}`)
@@ -50,30 +86,75 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
   }
 
   /** Checks of fields as written, in a rule or in `defaults` (`prefix` names the latter in messages). */
-  const checkFields = (f: RawRuleFields, base: readonly PathSegment[], ruleId: string | undefined, prefix: string) => {
+  const checkFields = (
+    f: RawRuleFields,
+    base: readonly PathSegment[],
+    ruleId: string | undefined,
+    prefix: string,
+  ) => {
     if (f.host !== undefined) {
       const problem = globProblem(compileGlob, f.host)
-      if (problem) report('GLOB_INVALID', [...base, 'host'], ruleId, `${prefix}host: invalid glob ${render(f.host)}: ${problem}`)
-      else if (f.host.includes('/')) report('HOST_FORMAT', [...base, 'host'], ruleId, `${prefix}host: expected a host name glob without scheme or path, got ${render(f.host)}`)
+      if (problem)
+        report(
+          'GLOB_INVALID',
+          [...base, 'host'],
+          ruleId,
+          `${prefix}host: invalid glob ${render(f.host)}: ${problem}`,
+        )
+      else if (f.host.includes('/'))
+        report(
+          'HOST_FORMAT',
+          [...base, 'host'],
+          ruleId,
+          `${prefix}host: expected a host name glob without scheme or path, got ${render(f.host)}`,
+        )
       // Rules see the host name without the port (Koa's ctx.hostname); `[::1]` is an IPv6 literal.
-      else if (/:\d*$/.test(f.host) && !f.host.startsWith('[')) report('HOST_FORMAT', [...base, 'host'], ruleId, `${prefix}host: expected a host name glob without port, got ${render(f.host)}`)
+      else if (/:\d*$/.test(f.host) && !f.host.startsWith('['))
+        report(
+          'HOST_FORMAT',
+          [...base, 'host'],
+          ruleId,
+          `${prefix}host: expected a host name glob without port, got ${render(f.host)}`,
+        )
     }
     if (f.ttl !== undefined && parseDuration(f.ttl) === undefined) {
-      report('DURATION_RANGE', [...base, 'ttl'], ruleId, `${prefix}ttl: duration ${render(f.ttl)} is too large`)
+      report(
+        'DURATION_RANGE',
+        [...base, 'ttl'],
+        ruleId,
+        `${prefix}ttl: duration ${render(f.ttl)} is too large`,
+      )
     }
     if (f.statuses !== undefined && !Array.isArray(f.statuses)) {
       for (const [s, d] of Object.entries(f.statuses)) {
-        if (parseDuration(d) === undefined) report('DURATION_RANGE', [...base, 'statuses', s], ruleId, `${prefix}statuses.${s}: duration ${render(d)} is too large`)
+        if (parseDuration(d) === undefined)
+          report(
+            'DURATION_RANGE',
+            [...base, 'statuses', s],
+            ruleId,
+            `${prefix}statuses.${s}: duration ${render(d)} is too large`,
+          )
       }
     }
     for (const field of ['staleWhileRevalidate', 'staleIfError'] as const) {
       const d = f[field]
-      if (d !== undefined && parseDuration(d) === undefined) report('DURATION_RANGE', [...base, field], ruleId, `${prefix}${field}: duration ${render(d)} is too large`)
+      if (d !== undefined && parseDuration(d) === undefined)
+        report(
+          'DURATION_RANGE',
+          [...base, field],
+          ruleId,
+          `${prefix}${field}: duration ${render(d)} is too large`,
+        )
     }
     checkTags(f.tags, [...base, 'tags'], ruleId, `${prefix}tags`)
     checkTags(f.invalidate?.tags, [...base, 'invalidate', 'tags'], ruleId, `${prefix}invalidate.tags`)
     if (f.maxBodySize !== undefined && parseSize(f.maxBodySize) === undefined) {
-      report('SIZE_RANGE', [...base, 'maxBodySize'], ruleId, `${prefix}maxBodySize: size ${render(f.maxBodySize)} is too large`)
+      report(
+        'SIZE_RANGE',
+        [...base, 'maxBodySize'],
+        ruleId,
+        `${prefix}maxBodySize: size ${render(f.maxBodySize)} is too large`,
+      )
     }
     const headers = f.key?.headers ?? []
     const seen = new Set<string>()
@@ -82,8 +163,20 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
       const at = [...base, 'key', 'headers', i]
       // The Cookie header holds every cookie: keying it whole would give each session its own
       // entry and defeat the cookie rules (spec "Cookies"). key.cookies names the ones that matter.
-      if (lower === 'cookie') report('KEY_COOKIE_HEADER', at, ruleId, `${prefix}key.headers[${i}]: the cookie header cannot be keyed; list the cookies that matter in key.cookies`)
-      else if (seen.has(lower)) report('POLICY_SCHEMA', at, ruleId, `${prefix}key.headers[${i}]: ${render(h)} is listed twice (header names are case-insensitive)`)
+      if (lower === 'cookie')
+        report(
+          'KEY_COOKIE_HEADER',
+          at,
+          ruleId,
+          `${prefix}key.headers[${i}]: the cookie header cannot be keyed; list the cookies that matter in key.cookies`,
+        )
+      else if (seen.has(lower))
+        report(
+          'POLICY_SCHEMA',
+          at,
+          ruleId,
+          `${prefix}key.headers[${i}]: ${render(h)} is listed twice (header names are case-insensitive)`,
+        )
       seen.add(lower)
     })
     const q = f.key?.query
@@ -93,12 +186,19 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
       const qbase = Array.isArray(q) ? [...base, 'key', 'query'] : [...base, 'key', 'query', 'exclude']
       list.forEach((name, i) => {
         const problem = isQueryGlob(name) ? globProblem(compileQueryGlob, name) : undefined
-        if (problem) report('GLOB_INVALID', [...qbase, i], ruleId, `${prefix}${where}[${i}]: invalid glob ${render(name)}: ${problem}`)
+        if (problem)
+          report(
+            'GLOB_INVALID',
+            [...qbase, i],
+            ruleId,
+            `${prefix}${where}[${i}]: invalid glob ${render(name)}: ${problem}`,
+          )
       })
     }
   }
 
-  if (raw.defaults !== undefined && !skipDefaults) checkFields(raw.defaults, ['defaults'], undefined, 'defaults.')
+  if (raw.defaults !== undefined && !skipDefaults)
+    checkFields(raw.defaults, ['defaults'], undefined, 'defaults.')
 
   raw.rules.forEach((rule, i) => {
     if (skipRules.has(i)) return
@@ -115,7 +215,13 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
       }
       // Paths always start with "/": a glob that cannot (`products/*`) would silently match nothing.
       const bad = expandBraces(glob).find((v) => !v.startsWith('/') && !v.startsWith('*'))
-      if (bad !== undefined) report('MATCH_NOT_PATH', at, id, `${field}: expected a path glob starting with "/" or "*", got ${render(glob)}`)
+      if (bad !== undefined)
+        report(
+          'MATCH_NOT_PATH',
+          at,
+          id,
+          `${field}: expected a path glob starting with "/" or "*", got ${render(glob)}`,
+        )
     })
     checkFields(rule, base, id, '')
 
@@ -126,9 +232,20 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
     const readable = methods.some((m) => m === 'GET' || m === 'HEAD')
     const statusMap = merged.statuses !== undefined && !Array.isArray(merged.statuses)
     if (cached && readable && merged.ttl === undefined && !statusMap) {
-      report('TTL_MISSING', base, id, 'missing ttl: a rule with cache: true needs a ttl (here or in defaults) or statuses as a map like { 200: 5m }; use cache: false to bypass')
+      report(
+        'TTL_MISSING',
+        base,
+        id,
+        'missing ttl: a rule with cache: true needs a ttl (here or in defaults) or statuses as a map like { 200: 5m }; use cache: false to bypass',
+      )
     }
-    if (cached && merged.origin === 'override' && merged.ttl !== undefined && parseDuration(merged.ttl) === 0 && !statusMap) {
+    if (
+      cached &&
+      merged.origin === 'override' &&
+      merged.ttl !== undefined &&
+      parseDuration(merged.ttl) === 0 &&
+      !statusMap
+    ) {
       const at = rule.ttl !== undefined ? [...base, 'ttl'] : base
       report('TTL_ZERO', at, id, 'ttl: 0 with origin: override stores nothing; use cache: false to bypass')
     }
@@ -144,9 +261,13 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
         if (!parsed.ok) return // reported where it is written
         for (const name of tagQueryNames(parsed.parts)) {
           if (queryKeyed(q, name)) continue
-          report('TAG_QUERY_UNKEYED', own ? [...base, 'tags', j] : ['defaults', 'tags', j], id,
+          report(
+            'TAG_QUERY_UNKEYED',
+            own ? [...base, 'tags', j] : ['defaults', 'tags', j],
+            id,
             `${own ? '' : 'defaults.'}tags[${j}]: {query.${name}} reads query parameter ${JSON.stringify(name)}, but ${unkeyedBecause(merged.key?.query)}: ` +
-            'a tag may only use query parameters the key sees, otherwise two requests sharing an entry could disagree on its tags')
+              'a tag may only use query parameters the key sees, otherwise two requests sharing an entry could disagree on its tags',
+          )
         }
       })
     }
@@ -154,8 +275,20 @@ export function checkFile(pf: ParsedFile, raw: RawPolicyFile, skipRules: Readonl
     // invalidate runs after an unsafe request (spec "Tags and invalidation"); on a rule that
     // never matches one it would silently never run.
     if (merged.invalidate !== undefined && !methods.some((m) => UNSAFE.includes(m))) {
-      const at = rule.invalidate !== undefined ? [...base, 'invalidate'] : rule.methods !== undefined ? [...base, 'methods'] : base
-      report('INVALIDATE_SAFE_METHODS', at, id, `invalidate applies after POST/PUT/PATCH/DELETE; this rule only matches ${methods.join(', ')}`, 'error', 'key')
+      const at =
+        rule.invalidate !== undefined
+          ? [...base, 'invalidate']
+          : rule.methods !== undefined
+            ? [...base, 'methods']
+            : base
+      report(
+        'INVALIDATE_SAFE_METHODS',
+        at,
+        id,
+        `invalidate applies after POST/PUT/PATCH/DELETE; this rule only matches ${methods.join(', ')}`,
+        'error',
+        'key',
+      )
     }
 
     // Legal but useless: said once, where the rule itself writes the field (an inherited

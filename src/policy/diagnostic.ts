@@ -16,11 +16,13 @@ export const DIAGNOSTIC_FORMATS: readonly DiagnosticFormat[] = Object.freeze(['t
 
 /** By file, then line, then column; errors before warnings at the same place; otherwise stable. */
 export function sortDiagnostics(diags: readonly Diagnostic[]): Diagnostic[] {
-  return [...diags].sort((a, b) =>
-    (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
-    a.line - b.line ||
-    a.col - b.col ||
-    (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1))
+  return [...diags].sort(
+    (a, b) =>
+      (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
+      a.line - b.line ||
+      a.col - b.col ||
+      (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1),
+  )
 }
 
 /** The message with its rule named, unless the message already starts by naming it. */

@@ -9,7 +9,12 @@ import type { Diagnostic } from './types.js'
 /** What the loader reads from a folder (and the watcher follows): `*.yaml` / `*.yml`, not hidden. */
 export const isPolicyName = (name: string) => !name.startsWith('.') && /\.ya?ml$/.test(name)
 
-export function wholeFile(code: string, file: string, message: string, severity: 'error' | 'warning' = 'error'): Diagnostic {
+export function wholeFile(
+  code: string,
+  file: string,
+  message: string,
+  severity: 'error' | 'warning' = 'error',
+): Diagnostic {
   return { code, severity, file, line: 0, col: 0, message }
 }
 
@@ -28,7 +33,10 @@ export function reason(err: unknown): string {
 }
 
 /** Reads at most `limit + 1` bytes: enough to know a file is too large without holding it. */
-export async function readBounded(path: string, limit: number): Promise<{ bytes: Buffer; size: number } | { tooLarge: number }> {
+export async function readBounded(
+  path: string,
+  limit: number,
+): Promise<{ bytes: Buffer; size: number } | { tooLarge: number }> {
   const fh = await open(path, 'r')
   try {
     const { size } = await fh.stat()
@@ -48,9 +56,16 @@ export async function readBounded(path: string, limit: number): Promise<{ bytes:
   }
 }
 
-export interface Found { abs: string; file: string }
+export interface Found {
+  abs: string
+  file: string
+}
 
-export async function listFiles(targets: readonly string[], cwd: string, diags: Diagnostic[]): Promise<Found[]> {
+export async function listFiles(
+  targets: readonly string[],
+  cwd: string,
+  diags: Diagnostic[],
+): Promise<Found[]> {
   const display = (abs: string) => {
     const rel = relative(cwd, abs)
     return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel.split(sep).join('/') : abs
@@ -58,7 +73,10 @@ export async function listFiles(targets: readonly string[], cwd: string, diags: 
   const out: Found[] = []
   const seen = new Set<string>()
   const add = (abs: string) => {
-    if (!seen.has(abs)) { seen.add(abs); out.push({ abs, file: display(abs) }) }
+    if (!seen.has(abs)) {
+      seen.add(abs)
+      out.push({ abs, file: display(abs) })
+    }
   }
   for (const target of targets) {
     const abs = resolve(cwd, target)
@@ -83,7 +101,15 @@ export async function listFiles(targets: readonly string[], cwd: string, diags: 
         const st2 = await stat(join(abs, name)).catch(() => undefined)
         if (st2?.isFile()) files.push(join(abs, name))
       }
-      if (files.length === 0) diags.push(wholeFile('POLICY_EMPTY', display(abs) || target, 'no *.yaml or *.yml files in this folder: no requests will be cached', 'warning'))
+      if (files.length === 0)
+        diags.push(
+          wholeFile(
+            'POLICY_EMPTY',
+            display(abs) || target,
+            'no *.yaml or *.yml files in this folder: no requests will be cached',
+            'warning',
+          ),
+        )
       files.forEach(add)
     } else if (st.isFile()) {
       add(abs)

@@ -1,6 +1,6 @@
 /**
  * Warnings about legal policies that probably do not do what their author means. Only
- * decidable cases are reported (style.md §4 "Shadowing lint"): a warning must be right every
+ * decidable cases are reported: a warning must be right every
  * time, or people learn to ignore them. Partial overlap between rules is normal and silent.
  */
 import { compileGlob, expandBraces, literalBase } from '../matcher/glob.js'
@@ -119,7 +119,10 @@ export function ruleCovers(a: Rule, b: Rule): boolean {
  * Lint a whole, valid, normalised policy set. `where(rule)` is the place a warning about a
  * rule points at (the loader passes the start of the rule's map; default: its id).
  */
-export function lintRules(rules: readonly Rule[], where: (r: Rule) => SourcePos = (r) => r.pos): Diagnostic[] {
+export function lintRules(
+  rules: readonly Rule[],
+  where: (r: Rule) => SourcePos = (r) => r.pos,
+): Diagnostic[] {
   const out: Diagnostic[] = []
   const warn = (r: Rule, code: string, message: string) => {
     const p = where(r)
@@ -129,7 +132,7 @@ export function lintRules(rules: readonly Rule[], where: (r: Rule) => SourcePos 
 
   // Only a rule that can match b's first variant can cover b: one with the same variant, a glob
   // rooted in a folder of it, or a glob rooted nowhere (`/**`). Indexing those three keeps the
-  // lint near-linear for the thousands-of-rules sets the matcher is built for (style.md §4);
+  // lint near-linear for the thousands-of-rules sets the matcher is built for;
   // comparing every pair took seconds at 4,000 rules under one `/api`.
   const byVariant = new Map<string, number[]>()
   const byBase = new Map<string, number[]>()
@@ -144,7 +147,9 @@ export function lintRules(rules: readonly Rule[], where: (r: Rule) => SourcePos 
       push(byVariant, v.toLowerCase(), i)
       if (sh.literal[k]) return
       const base = baseOf(v)
-      if (base === '') { if (wild[wild.length - 1] !== i) wild.push(i) } else push(byBase, base, i)
+      if (base === '') {
+        if (wild[wild.length - 1] !== i) wild.push(i)
+      } else push(byBase, base, i)
     })
   })
   const candidatesFor = (b: Shape): number[] => {
@@ -166,7 +171,11 @@ export function lintRules(rules: readonly Rule[], where: (r: Rule) => SourcePos 
       if (!covers(shapes[i] as Shape, bShape)) continue
       const ap = where(a)
       const at = ap.file === where(b).file ? `line ${ap.line}` : `${ap.file}:${ap.line}`
-      warn(b, 'RULE_SHADOWED', `rule "${b.id}" can never match: rule "${a.id}" (${at}) matches everything it matches`)
+      warn(
+        b,
+        'RULE_SHADOWED',
+        `rule "${b.id}" can never match: rule "${a.id}" (${at}) matches everything it matches`,
+      )
       break
     }
   })
@@ -174,12 +183,20 @@ export function lintRules(rules: readonly Rule[], where: (r: Rule) => SourcePos 
   for (const r of rules) {
     if (!r.cache || (r.methods & 3) === 0) continue
     if (r.key.headers.includes('authorization')) {
-      warn(r, 'KEY_UNSAFE', 'key.headers: keying authorization stores every user\'s own responses in the shared cache; use cache: false for personal data')
+      warn(
+        r,
+        'KEY_UNSAFE',
+        "key.headers: keying authorization stores every user's own responses in the shared cache; use cache: false for personal data",
+      )
     }
     // Without the host in the key, one host's response is served for another: a glob host (or
-    // any host) lets a client pick which host fills the entry (reliability-security.md T01).
+    // any host) lets a client pick which host fills the entry (docs/threats.md T01).
     if (!r.key.host && (r.host === null || literalBase(r.host).isGlob)) {
-      warn(r, 'KEY_UNSAFE', `key.host: false shares entries between all hosts this rule matches (${r.host === null ? 'any host' : `"${r.host}"`}); name one host in host, or key the host`)
+      warn(
+        r,
+        'KEY_UNSAFE',
+        `key.host: false shares entries between all hosts this rule matches (${r.host === null ? 'any host' : `"${r.host}"`}); name one host in host, or key the host`,
+      )
     }
   }
   return out

@@ -3,7 +3,7 @@
  * problem found, each at file:line:col. A set is applied whole or not at all (spec "Errors"),
  * so any error anywhere gives `{ ok: false }` and no rules.
  *
- * Hostile input must not stall a reload (spec "A file"; reliability-security.md T69): files are
+ * Hostile input must not stall a reload (spec "A file"; docs/threats.md T69): files are
  * read through a bounded buffer (never more than `maxFileBytes + 1` bytes), and YAML aliases are
  * capped with yaml's `maxAliasCount`, which weighs each alias by the aliases inside its anchor,
  * so a "billion laughs" is refused after a few dozen steps while one reused anchor is fine.
@@ -11,12 +11,12 @@
  * This function never throws for bad files; it throws a TypeError only for programmer misuse.
  */
 import { resolve } from 'node:path'
-import { LineCounter, isScalar, parseDocument, visit, type Document, type Node } from 'yaml'
+import { type Document, isScalar, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import { checkFile } from './check.js'
-import { listFiles, readBounded, reason, sizeText, wholeFile, type Found } from './files.js'
+import { type Found, listFiles, readBounded, reason, sizeText, wholeFile } from './files.js'
 import { lintRules } from './lint.js'
 import { digest, mergeDefaults, normalizeRule, type RawPolicyFile } from './normalize.js'
-import { posAt, type ParsedFile } from './source.js'
+import { type ParsedFile, posAt } from './source.js'
 import type { Diagnostic, LoadResult, Rule, SourcePos } from './types.js'
 import { validateFile } from './validate.js'
 
@@ -60,7 +60,11 @@ function keyAt(doc: Document.Parsed, offset: number): string | undefined {
 }
 
 /** Reads and parses one file into a ParsedFile, or explains why it cannot. */
-async function parseFile(found: Found, options: Required<Omit<LoadOptions, 'cwd'>>, diags: Diagnostic[]): Promise<ParsedFile | undefined> {
+async function parseFile(
+  found: Found,
+  options: Required<Omit<LoadOptions, 'cwd'>>,
+  diags: Diagnostic[],
+): Promise<ParsedFile | undefined> {
   const { abs, file } = found
   let read
   try {
@@ -70,7 +74,13 @@ async function parseFile(found: Found, options: Required<Omit<LoadOptions, 'cwd'
     return undefined
   }
   if ('tooLarge' in read) {
-    diags.push(wholeFile('POLICY_TOO_LARGE', file, `file is ${read.tooLarge} bytes, over the ${sizeText(options.maxFileBytes)} limit for a policy file`))
+    diags.push(
+      wholeFile(
+        'POLICY_TOO_LARGE',
+        file,
+        `file is ${read.tooLarge} bytes, over the ${sizeText(options.maxFileBytes)} limit for a policy file`,
+      ),
+    )
     return undefined
   }
   let src: string
@@ -89,12 +99,18 @@ async function parseFile(found: Found, options: Required<Omit<LoadOptions, 'cwd'
   }
   for (const e of doc.errors) {
     const p = at(e.pos[0])
-    const message = e.code === 'DUPLICATE_KEY'
-      ? `duplicate key ${JSON.stringify(keyAt(doc, e.pos[0]) ?? src.slice(e.pos[0], e.pos[1]))}: each field may appear once`
-      : e.code === 'MULTIPLE_DOCS'
-        ? 'invalid YAML: a policy file holds one document, found a second one'
-        : `invalid YAML: ${e.message}`
-    diags.push({ code: e.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'YAML_SYNTAX', severity: 'error', ...p, message })
+    const message =
+      e.code === 'DUPLICATE_KEY'
+        ? `duplicate key ${JSON.stringify(keyAt(doc, e.pos[0]) ?? src.slice(e.pos[0], e.pos[1]))}: each field may appear once`
+        : e.code === 'MULTIPLE_DOCS'
+          ? 'invalid YAML: a policy file holds one document, found a second one'
+          : `invalid YAML: ${e.message}`
+    diags.push({
+      code: e.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'YAML_SYNTAX',
+      severity: 'error',
+      ...p,
+      message,
+    })
   }
   for (const w of doc.warnings) {
     diags.push({ code: 'YAML_WARNING', severity: 'warning', ...at(w.pos[0]), message: w.message })
@@ -106,11 +122,21 @@ async function parseFile(found: Found, options: Required<Omit<LoadOptions, 'cwd'
     data = doc.toJS({ maxAliasCount: options.maxAliasCount })
   } catch (err) {
     let first: Node | undefined
-    visit(doc, { Alias(_k, node) { first = node; return visit.BREAK } })
+    visit(doc, {
+      Alias(_k, node) {
+        first = node
+        return visit.BREAK
+      },
+    })
     const p = at(first?.range?.[0] ?? 0)
     const msg = err instanceof Error ? err.message : String(err)
     if (/Excessive alias count|Alias resolution is disabled/.test(msg)) {
-      diags.push({ code: 'POLICY_ALIASES', severity: 'error', ...p, message: `too many YAML aliases (limit ${options.maxAliasCount}): alias expansion is capped so that a policy file cannot exhaust memory` })
+      diags.push({
+        code: 'POLICY_ALIASES',
+        severity: 'error',
+        ...p,
+        message: `too many YAML aliases (limit ${options.maxAliasCount}): alias expansion is capped so that a policy file cannot exhaust memory`,
+      })
     } else {
       diags.push({ code: 'YAML_SYNTAX', severity: 'error', ...p, message: `invalid YAML: ${msg}` })
     }
@@ -120,7 +146,8 @@ async function parseFile(found: Found, options: Required<Omit<LoadOptions, 'cwd'
 }
 
 function checkOptions(target: unknown, options: LoadOptions): void {
-  const ok = typeof target === 'string' || (Array.isArray(target) && target.every((t) => typeof t === 'string'))
+  const ok =
+    typeof target === 'string' || (Array.isArray(target) && target.every((t) => typeof t === 'string'))
   if (!ok) throw new TypeError('loadPolicies: target must be a path or a list of paths')
   const { maxFileBytes, maxAliasCount, cwd } = options
   if (maxFileBytes !== undefined && !(Number.isSafeInteger(maxFileBytes) && maxFileBytes > 0)) {
@@ -129,16 +156,24 @@ function checkOptions(target: unknown, options: LoadOptions): void {
   if (maxAliasCount !== undefined && !(Number.isSafeInteger(maxAliasCount) && maxAliasCount >= 0)) {
     throw new TypeError('loadPolicies: maxAliasCount option must be a non-negative integer')
   }
-  if (cwd !== undefined && typeof cwd !== 'string') throw new TypeError('loadPolicies: cwd option must be a string')
+  if (cwd !== undefined && typeof cwd !== 'string')
+    throw new TypeError('loadPolicies: cwd option must be a string')
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /** Like {@link loadPolicies}, plus the counts `validate-policies` prints. */
-export async function loadPolicySet(target: string | readonly string[], options: LoadOptions = {}): Promise<LoadReport> {
+export async function loadPolicySet(
+  target: string | readonly string[],
+  options: LoadOptions = {},
+): Promise<LoadReport> {
   checkOptions(target, options)
   const cwd = resolve(options.cwd ?? process.cwd())
-  const opts = { maxFileBytes: options.maxFileBytes ?? MAX_FILE_BYTES, maxAliasCount: options.maxAliasCount ?? MAX_ALIAS_COUNT }
+  const opts = {
+    maxFileBytes: options.maxFileBytes ?? MAX_FILE_BYTES,
+    maxAliasCount: options.maxAliasCount ?? MAX_ALIAS_COUNT,
+  }
   const diags: Diagnostic[] = []
   const found = await listFiles(typeof target === 'string' ? [target] : target, cwd, diags)
 
@@ -163,7 +198,13 @@ export async function loadPolicySet(target: string | readonly string[], options:
       const p = posAt(pf, ['rules', String(i), 'id'])
       const first = firstId.get(r.id)
       if (first) {
-        diags.push({ code: 'DUPLICATE_ID', severity: 'error', ...p, ruleId: r.id, message: `duplicate id, first defined at ${first.file}:${first.line}:${first.col}` })
+        diags.push({
+          code: 'DUPLICATE_ID',
+          severity: 'error',
+          ...p,
+          ruleId: r.id,
+          message: `duplicate id, first defined at ${first.file}:${first.line}:${first.col}`,
+        })
       } else {
         firstId.set(r.id, p)
       }
@@ -186,7 +227,11 @@ export async function loadPolicySet(target: string | readonly string[], options:
     if (badFiles.has(pf.file)) continue
     const raw = pf.data as RawPolicyFile
     raw.rules.forEach((r, i) => {
-      const rule = normalizeRule(mergeDefaults(raw.defaults, r), rules.length, posAt(pf, ['rules', String(i), 'id']))
+      const rule = normalizeRule(
+        mergeDefaults(raw.defaults, r),
+        rules.length,
+        posAt(pf, ['rules', String(i), 'id']),
+      )
       starts.set(rule, posAt(pf, ['rules', String(i)]))
       rules.push(rule)
     })
@@ -205,6 +250,9 @@ export async function loadPolicySet(target: string | readonly string[], options:
  * const result = await loadPolicies('policies')
  * if (!result.ok) console.error(formatDiagnostics(result.errors, 'text'))
  */
-export async function loadPolicies(target: string | readonly string[], options?: LoadOptions): Promise<LoadResult> {
+export async function loadPolicies(
+  target: string | readonly string[],
+  options?: LoadOptions,
+): Promise<LoadResult> {
   return (await loadPolicySet(target, options)).result
 }

@@ -10,7 +10,7 @@
  *
  * Every rule gets a `version`: a 12-hex-digit sha256 of everything that changes what is stored
  * or served (all fields except `index` and `pos`). It joins the cache key, so a reload that changes
- * a rule never serves entries stored under its old meaning (reliability-security.md T67/T68).
+ * a rule never serves entries stored under its old meaning (docs/threats.md T67/T68).
  */
 import { createHash } from 'node:crypto'
 import { compileGlob } from '../matcher/glob.js'
@@ -105,7 +105,8 @@ export function queryKeyed(q: QueryKey, name: string): boolean {
 
 function must(n: number | undefined, what: string, id: string): number {
   // check.ts has already reported every value these parsers refuse; reaching this is a bug.
-  if (n === undefined) throw new Error(`normalizeRule: rule "${id}" has an invalid ${what}; validate before normalising`)
+  if (n === undefined)
+    throw new Error(`normalizeRule: rule "${id}" has an invalid ${what}; validate before normalising`)
   return n
 }
 
@@ -119,7 +120,9 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
   const statuses = new Map<number, number>()
   if (raw.statuses === undefined) for (const s of DEFAULT_STATUSES) statuses.set(s, -1)
   else if (Array.isArray(raw.statuses)) for (const s of raw.statuses) statuses.set(s, -1)
-  else for (const [s, d] of Object.entries(raw.statuses)) statuses.set(Number(s), must(parseDuration(d), `statuses.${s}`, raw.id))
+  else
+    for (const [s, d] of Object.entries(raw.statuses))
+      statuses.set(Number(s), must(parseDuration(d), `statuses.${s}`, raw.id))
 
   const key: RuleKey = Object.freeze({
     query: queryKey(raw.key?.query),
@@ -142,9 +145,16 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
     tags: Object.freeze([...(raw.tags ?? [])]),
     tagsFromResponse: raw.tagsFromResponse ?? false,
     invalidateTags: Object.freeze([...(raw.invalidate?.tags ?? [])]),
-    staleWhileRevalidate: raw.staleWhileRevalidate === undefined ? 0 : must(parseDuration(raw.staleWhileRevalidate), 'staleWhileRevalidate', raw.id),
-    staleIfError: raw.staleIfError === undefined ? 0 : must(parseDuration(raw.staleIfError), 'staleIfError', raw.id),
-    maxBodySize: raw.maxBodySize === undefined ? DEFAULT_MAX_BODY_SIZE : must(parseSize(raw.maxBodySize), 'maxBodySize', raw.id),
+    staleWhileRevalidate:
+      raw.staleWhileRevalidate === undefined
+        ? 0
+        : must(parseDuration(raw.staleWhileRevalidate), 'staleWhileRevalidate', raw.id),
+    staleIfError:
+      raw.staleIfError === undefined ? 0 : must(parseDuration(raw.staleIfError), 'staleIfError', raw.id),
+    maxBodySize:
+      raw.maxBodySize === undefined
+        ? DEFAULT_MAX_BODY_SIZE
+        : must(parseSize(raw.maxBodySize), 'maxBodySize', raw.id),
   }
   return Object.freeze({ ...content, index, pos: Object.freeze({ ...pos }), version: ruleVersion(content) })
 }
@@ -158,9 +168,10 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
     key: {
       ...r.key,
-      query: q.mode === 'all' || q.mode === 'none'
-        ? q.mode
-        : { mode: q.mode, names: [...q.names].sort(), globs: q.globs.map((g) => g.source) },
+      query:
+        q.mode === 'all' || q.mode === 'none'
+          ? q.mode
+          : { mode: q.mode, names: [...q.names].sort(), globs: q.globs.map((g) => g.source) },
     },
   })
 }

@@ -4,7 +4,7 @@
  * load → compile → one swap, the last good set kept on any error) stays in create-cache.ts.
  * Imports no request-path module.
  *
- * What the watcher follows, and how (issue 12.7; reliability-security.md T65):
+ * What the watcher follows, and how (issue 12.7; docs/threats.md T65):
  * - Editors save by rename-and-replace (write a temp or `x~`, rename over `x`), and a Kubernetes
  *   ConfigMap volume never changes its files at all: they are symlinks `name -> ..data/name`, and
  *   an update writes a new `..<timestamp>` folder, renames a `..data_tmp` symlink over `..data`,
@@ -26,7 +26,7 @@
  * node:fs rather than chokidar: chokidar 6 needs Node 22, and chokidar 5 would be a dependency for
  * what this file does, whose ConfigMap and folder-swap behaviour would still need these tests.
  */
-import { statSync, watch as fsWatch, type FSWatcher } from 'node:fs'
+import { type FSWatcher, watch as fsWatch, statSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Logger } from '../options.js'
@@ -81,12 +81,15 @@ export async function loadForReload(
   if (!loaded.ok || loaded.files.length > 0 || !hadFiles) return loaded
   const empty = loaded.warnings.filter((w) => w.code === 'POLICY_EMPTY')
   const base = empty.length > 0 ? empty : [wholeFile('POLICY_EMPTY', String(target), 'no file', 'warning')]
-  const errors = base.map((w): Diagnostic => ({
-    ...w,
-    severity: 'error',
-    message: `${w.message}; a reload that finds no policy file keeps the set in force`
-      + ' (to cache nothing, keep a file with `rules: []`)',
-  }))
+  const errors = base.map(
+    (w): Diagnostic => ({
+      ...w,
+      severity: 'error',
+      message:
+        `${w.message}; a reload that finds no policy file keeps the set in force` +
+        ' (to cache nothing, keep a file with `rules: []`)',
+    }),
+  )
   return { ok: false, errors, warnings: loaded.warnings.filter((w) => w.code !== 'POLICY_EMPTY') }
 }
 
@@ -115,18 +118,22 @@ class Watcher implements PolicyWatcher {
     if (opts.events !== false) {
       for (const t of this.#targets) {
         const own = basename(t.folder)
-        this.#watches.push(new PathWatch(t.folder, opts, (name) => {
-          if (name === own) this.#rearm() // the folder itself moved (inotify IN_MOVE_SELF)
-          const mine = t.only === undefined ? isPolicyName(name ?? '') : name === t.only
-          if (name === null || name === own || name.startsWith('..') || mine) this.#schedule()
-        }))
+        this.#watches.push(
+          new PathWatch(t.folder, opts, (name) => {
+            if (name === own) this.#rearm() // the folder itself moved (inotify IN_MOVE_SELF)
+            const mine = t.only === undefined ? isPolicyName(name ?? '') : name === t.only
+            if (name === null || name === own || name.startsWith('..') || mine) this.#schedule()
+          }),
+        )
         const parent = dirname(t.folder)
         if (parent === t.folder) continue
-        this.#watches.push(new PathWatch(parent, opts, (name) => {
-          if (name !== null && name !== own) return
-          this.#rearm()
-          this.#schedule()
-        }))
+        this.#watches.push(
+          new PathWatch(parent, opts, (name) => {
+            if (name !== null && name !== own) return
+            this.#rearm()
+            this.#schedule()
+          }),
+        )
       }
     }
     if ((opts.pollMs ?? POLL_MS) > 0) void this.#tick()
@@ -146,7 +153,9 @@ class Watcher implements PolicyWatcher {
   #schedule(): void {
     if (this.#closed) return
     clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => { void this.#fire() }, this.#opts.debounceMs)
+    this.#timer = setTimeout(() => {
+      void this.#fire()
+    }, this.#opts.debounceMs)
   }
 
   async #fire(): Promise<void> {
@@ -166,16 +175,23 @@ class Watcher implements PolicyWatcher {
     if (this.#closed) return
     if (this.#baseline === undefined) this.#baseline = sig
     else if (sig !== this.#baseline && this.#timer === undefined) this.#schedule()
-    this.#poll = setTimeout(() => { void this.#tick() }, this.#opts.pollMs ?? POLL_MS)
+    this.#poll = setTimeout(() => {
+      void this.#tick()
+    }, this.#opts.pollMs ?? POLL_MS)
   }
 
   async #signature(): Promise<string> {
-    const parts = await Promise.all(this.#targets.map(async (t) => {
-      if (t.only !== undefined) return `${await id(t.folder)} ${await id(t.abs, true)}`
-      const names = await readdir(t.folder).then((n) => n.filter(isPolicyName).sort(), () => [])
-      const files = await Promise.all(names.map(async (n) => `${n}=${await id(join(t.folder, n), true)}`))
-      return `${await id(t.folder)} ${files.join(' ')}`
-    }))
+    const parts = await Promise.all(
+      this.#targets.map(async (t) => {
+        if (t.only !== undefined) return `${await id(t.folder)} ${await id(t.abs, true)}`
+        const names = await readdir(t.folder).then(
+          (n) => n.filter(isPolicyName).sort(),
+          () => [],
+        )
+        const files = await Promise.all(names.map(async (n) => `${n}=${await id(join(t.folder, n), true)}`))
+        return `${await id(t.folder)} ${files.join(' ')}`
+      }),
+    )
     return parts.join('\n')
   }
 }

@@ -1,10 +1,10 @@
 /**
  * A parsed policy file and the one walk that turns a JSON path into a place in it.
- * Offsets stay in the yaml nodes; line:col is computed here, at the edge (style.md §2.6).
+ * Offsets stay in the yaml nodes; line:col is computed here, at the edge.
  * yaml v2's `doc.getIn` compares map keys by value (`'200' !== 200`), so status-map keys
  * would not resolve: we walk YAMLMap / YAMLSeq ourselves and compare keys as strings.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
+import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from 'yaml'
 import type { SourcePos } from './types.js'
 
 export interface ParsedFile {
@@ -60,18 +60,26 @@ export function posOf(pf: ParsedFile, offset: number): SourcePos {
  * Where to point for `segments`: the value node, or with `at: 'key'` the key that names it
  * (unknown fields, misplaced fields). Falls back to the nearest node that exists, then 1:1.
  */
-export function posAt(pf: ParsedFile, segments: readonly PathSegment[], at: 'value' | 'key' = 'value'): SourcePos {
+export function posAt(
+  pf: ParsedFile,
+  segments: readonly PathSegment[],
+  at: 'value' | 'key' = 'value',
+): SourcePos {
   const { node, keyNode, nearest } = locate(pf, segments)
-  const target = at === 'key' ? keyNode ?? node : node ?? keyNode
+  const target = at === 'key' ? (keyNode ?? node) : (node ?? keyNode)
   // An empty value (`ttl:`) is a null scalar with an empty range: point at its key instead.
-  const chosen = target && target.range && !(isScalar(target) && target.value === null && target.range[0] === target.range[1])
-    ? target
-    : keyNode ?? nearest
+  const chosen =
+    target?.range && !(isScalar(target) && target.value === null && target.range[0] === target.range[1])
+      ? target
+      : (keyNode ?? nearest)
   return posOf(pf, chosen?.range?.[0] ?? 0)
 }
 
 /** JSON Pointer (ajv's instancePath) → segments; numeric segments stay strings. */
 export function pointerToPath(pointer: string): string[] {
   if (pointer === '') return []
-  return pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
 }

@@ -25,7 +25,10 @@ export function parseTagTemplate(template: string): ParsedTag {
     const open = template.indexOf('{', i)
     const close = template.indexOf('}', i)
     if (close !== -1 && (open === -1 || close < open)) {
-      return { ok: false, problem: `unbalanced "}" in ${JSON.stringify(template)}: ${PLACEHOLDER_HELP}; braces cannot appear outside placeholders` }
+      return {
+        ok: false,
+        problem: `unbalanced "}" in ${JSON.stringify(template)}: ${PLACEHOLDER_HELP}; braces cannot appear outside placeholders`,
+      }
     }
     if (open === -1) {
       parts.push(template.slice(i))
@@ -33,7 +36,10 @@ export function parseTagTemplate(template: string): ParsedTag {
     }
     const next = template.indexOf('{', open + 1)
     if (close === -1 || (next !== -1 && next < close)) {
-      return { ok: false, problem: `unbalanced "{" in ${JSON.stringify(template)}: ${PLACEHOLDER_HELP}; braces cannot appear outside placeholders` }
+      return {
+        ok: false,
+        problem: `unbalanced "{" in ${JSON.stringify(template)}: ${PLACEHOLDER_HELP}; braces cannot appear outside placeholders`,
+      }
     }
     if (open > i) parts.push(template.slice(i, open))
     const inner = template.slice(open + 1, close)
@@ -41,7 +47,11 @@ export function parseTagTemplate(template: string): ParsedTag {
     const q = p ? null : QUERY.exec(inner)
     if (p) parts.push({ path: Number(p[1]) })
     else if (q) parts.push({ query: q[1] as string })
-    else return { ok: false, problem: `unknown placeholder "{${inner}}" in ${JSON.stringify(template)}: ${PLACEHOLDER_HELP}` }
+    else
+      return {
+        ok: false,
+        problem: `unknown placeholder "{${inner}}" in ${JSON.stringify(template)}: ${PLACEHOLDER_HELP}`,
+      }
     i = close + 1
   }
   return { ok: true, parts }
@@ -74,7 +84,11 @@ export function compileTag(template: string): TagTemplate {
       else if ('path' in p) s += segments[p.path] ?? ''
       else {
         // the first value: what `ctx.query.NAME` gives for a single value; absent → empty
-        for (const [n, v] of query) if (n === p.query) { s += v; break }
+        for (const [n, v] of query)
+          if (n === p.query) {
+            s += v
+            break
+          }
       }
     }
     return s

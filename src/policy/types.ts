@@ -18,14 +18,22 @@ export const METHOD_BITS: Readonly<Record<string, number>> = Object.freeze({
 /** hot path: method name → bit (0 for a method no rule can name). */
 export function methodBit(method: string): number {
   switch (method) {
-    case 'GET': return 1
-    case 'HEAD': return 2
-    case 'POST': return 4
-    case 'PUT': return 8
-    case 'PATCH': return 16
-    case 'DELETE': return 32
-    case 'OPTIONS': return 64
-    default: return 0
+    case 'GET':
+      return 1
+    case 'HEAD':
+      return 2
+    case 'POST':
+      return 4
+    case 'PUT':
+      return 8
+    case 'PATCH':
+      return 16
+    case 'DELETE':
+      return 32
+    case 'OPTIONS':
+      return 64
+    default:
+      return 0
   }
 }
 
@@ -111,5 +119,11 @@ export interface Diagnostic {
 
 /** The result of loading a folder or file of policies. */
 export type LoadResult =
-  | { readonly ok: true; readonly rules: readonly Rule[]; readonly files: readonly string[]; readonly warnings: readonly Diagnostic[]; readonly version: string }
+  | {
+      readonly ok: true
+      readonly rules: readonly Rule[]
+      readonly files: readonly string[]
+      readonly warnings: readonly Diagnostic[]
+      readonly version: string
+    }
   | { readonly ok: false; readonly errors: readonly Diagnostic[]; readonly warnings: readonly Diagnostic[] }

@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
-import { pointerToPath, posAt, type ParsedFile } from './source.js'
+import { type ParsedFile, pointerToPath, posAt } from './source.js'
 import type { Diagnostic } from './types.js'
 
 interface SchemaShape {
@@ -56,7 +56,8 @@ function schemaErrors(data: unknown): ErrorObject[] {
   if (Array.isArray(rules)) {
     rules.forEach((rule, i) => {
       if (validateRule(rule)) return
-      for (const e of validateRule.errors ?? []) out.push({ ...e, instancePath: `/rules/${i}${e.instancePath}` })
+      for (const e of validateRule.errors ?? [])
+        out.push({ ...e, instancePath: `/rules/${i}${e.instancePath}` })
     })
   }
   return out
@@ -75,8 +76,16 @@ export const EXPECT = Object.freeze({
   glob: 'a glob like "/products/*"',
 })
 
-interface ValueKind { kind: 'value'; expect: string; code: string }
-interface ObjectKind { kind: 'object'; expect: string; fields: readonly string[] }
+interface ValueKind {
+  kind: 'value'
+  expect: string
+  code: string
+}
+interface ObjectKind {
+  kind: 'object'
+  expect: string
+  fields: readonly string[]
+}
 type Kind = ValueKind | ObjectKind
 
 const value = (expect: string, code = 'POLICY_SCHEMA'): ValueKind => ({ kind: 'value', expect, code })
@@ -85,63 +94,107 @@ const value = (expect: string, code = 'POLICY_SCHEMA'): ValueKind => ({ kind: 'v
 function ruleFieldKind(rest: readonly string[], statuses: unknown): Kind | undefined {
   const [a, b, c, d] = rest
   switch (a) {
-    case undefined: return undefined
-    case 'id': return value('an id of lower-case letters, digits, ".", "_" or "-", starting with a letter or digit')
-    case 'match': return b === undefined ? value(`${EXPECT.glob} or a non-empty list of globs`) : value(EXPECT.glob)
-    case 'host': return value('a host name glob like "*.example.com"')
-    case 'methods': return b === undefined
-      ? value('a non-empty list of methods')
-      : value('one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS')
-    case 'cache': return value('true or false')
-    case 'ttl': return value(EXPECT.duration, 'DURATION_FORMAT')
-    case 'origin': return value('respect or override')
+    case undefined:
+      return undefined
+    case 'id':
+      return value('an id of lower-case letters, digits, ".", "_" or "-", starting with a letter or digit')
+    case 'match':
+      return b === undefined ? value(`${EXPECT.glob} or a non-empty list of globs`) : value(EXPECT.glob)
+    case 'host':
+      return value('a host name glob like "*.example.com"')
+    case 'methods':
+      return b === undefined
+        ? value('a non-empty list of methods')
+        : value('one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS')
+    case 'cache':
+      return value('true or false')
+    case 'ttl':
+      return value(EXPECT.duration, 'DURATION_FORMAT')
+    case 'origin':
+      return value('respect or override')
     case 'statuses':
-      if (b === undefined) return value('a list of status codes or a map of status to duration like { 200: 5m, 404: 30s }')
-      return Array.isArray(statuses) ? value('a status code from 100 to 999') : value(EXPECT.duration, 'DURATION_FORMAT')
-    case 'maxBodySize': return value(EXPECT.size, 'SIZE_FORMAT')
+      if (b === undefined)
+        return value('a list of status codes or a map of status to duration like { 200: 5m, 404: 30s }')
+      return Array.isArray(statuses)
+        ? value('a status code from 100 to 999')
+        : value(EXPECT.duration, 'DURATION_FORMAT')
+    case 'maxBodySize':
+      return value(EXPECT.size, 'SIZE_FORMAT')
     case 'staleWhileRevalidate':
-    case 'staleIfError': return value(EXPECT.duration, 'DURATION_FORMAT')
-    case 'tagsFromResponse': return value('true or false')
-    case 'tags': return b === undefined ? value('a list of at most 32 tags') : value(EXPECT.tag)
+    case 'staleIfError':
+      return value(EXPECT.duration, 'DURATION_FORMAT')
+    case 'tagsFromResponse':
+      return value('true or false')
+    case 'tags':
+      return b === undefined ? value('a list of at most 32 tags') : value(EXPECT.tag)
     case 'invalidate':
-      if (b === undefined) return { kind: 'object', expect: 'a map with tags, like { tags: [products] }', fields: INVALIDATE_FIELDS }
-      if (b === 'tags') return c === undefined ? value('a non-empty list of at most 32 tags') : value(EXPECT.tag)
+      if (b === undefined)
+        return {
+          kind: 'object',
+          expect: 'a map with tags, like { tags: [products] }',
+          fields: INVALIDATE_FIELDS,
+        }
+      if (b === 'tags')
+        return c === undefined ? value('a non-empty list of at most 32 tags') : value(EXPECT.tag)
       return undefined
     case 'key':
       switch (b) {
-        case undefined: return { kind: 'object', expect: 'a map with query, headers, cookies or host', fields: KEY_FIELDS }
+        case undefined:
+          return { kind: 'object', expect: 'a map with query, headers, cookies or host', fields: KEY_FIELDS }
         case 'query':
-          if (c === undefined) return value('all, none, a list of names or globs, or { exclude: [names or globs] }')
-          if (c === 'exclude' && d === undefined) return value('a non-empty list of query parameter names or globs')
+          if (c === undefined)
+            return value('all, none, a list of names or globs, or { exclude: [names or globs] }')
+          if (c === 'exclude' && d === undefined)
+            return value('a non-empty list of query parameter names or globs')
           return value('a query parameter name or glob like "utm_*"')
-        case 'headers': return c === undefined ? value('a list of header names') : value('a header name (an HTTP token such as "accept-language")')
-        case 'cookies': return c === undefined ? value('a list of cookie names') : value('a cookie name (an HTTP token such as "locale")')
-        case 'host': return value('true or false')
+        case 'headers':
+          return c === undefined
+            ? value('a list of header names')
+            : value('a header name (an HTTP token such as "accept-language")')
+        case 'cookies':
+          return c === undefined
+            ? value('a list of cookie names')
+            : value('a cookie name (an HTTP token such as "locale")')
+        case 'host':
+          return value('true or false')
       }
   }
   return undefined
 }
 
-interface Where { kind: Kind | undefined; ruleIndex?: number; scope: string[]; rest: string[] }
+interface Where {
+  kind: Kind | undefined
+  ruleIndex?: number
+  scope: string[]
+  rest: string[]
+}
 
 function classify(path: readonly string[], data: unknown): Where {
   const [a, b] = path
-  if (path.length === 0) return { kind: { kind: 'object', expect: 'a policy map with "version: 1" and "rules"', fields: ROOT_FIELDS }, scope: [], rest: [] }
-  if (a === 'version' && path.length === 1) return { kind: value('1', 'VERSION_UNSUPPORTED'), scope: [], rest: ['version'] }
+  if (path.length === 0)
+    return {
+      kind: { kind: 'object', expect: 'a policy map with "version: 1" and "rules"', fields: ROOT_FIELDS },
+      scope: [],
+      rest: [],
+    }
+  if (a === 'version' && path.length === 1)
+    return { kind: value('1', 'VERSION_UNSUPPORTED'), scope: [], rest: ['version'] }
   if (a === 'rules') {
     if (b === undefined) return { kind: value('a list of rules'), scope: [], rest: ['rules'] }
     const rest = path.slice(2)
     const rule = pick(data, ['rules', b])
-    const kind = rest.length === 0
-      ? { kind: 'object' as const, expect: 'a rule (a map with id and match)', fields: RULE_FIELDS }
-      : ruleFieldKind(rest, pick(rule, ['statuses']))
+    const kind =
+      rest.length === 0
+        ? { kind: 'object' as const, expect: 'a rule (a map with id and match)', fields: RULE_FIELDS }
+        : ruleFieldKind(rest, pick(rule, ['statuses']))
     return { kind, ruleIndex: Number(b), scope: ['rules', b], rest }
   }
   if (a === 'defaults') {
     const rest = path.slice(1)
-    const kind = rest.length === 0
-      ? { kind: 'object' as const, expect: 'a map of rule fields', fields: DEFAULT_FIELDS }
-      : ruleFieldKind(rest, pick(data, ['defaults', 'statuses']))
+    const kind =
+      rest.length === 0
+        ? { kind: 'object' as const, expect: 'a map of rule fields', fields: DEFAULT_FIELDS }
+        : ruleFieldKind(rest, pick(data, ['defaults', 'statuses']))
     return { kind, scope: ['defaults'], rest }
   }
   return { kind: undefined, scope: [], rest: [...path] }
@@ -201,7 +254,10 @@ function suggest(name: string, fields: readonly string[], inRule: boolean): stri
   let bestD = name.length < 4 ? 1 : 2
   for (const f of fields) {
     const d = distance(name.toLowerCase(), f.toLowerCase())
-    if (d <= bestD) { best = f; bestD = d - 1 }
+    if (d <= bestD) {
+      best = f
+      bestD = d - 1
+    }
   }
   return best
 }
@@ -217,7 +273,10 @@ function ancestorsOf(pointer: string): string[] {
 }
 
 /** A file's schema errors as diagnostics. `badRules` collects the indices of rules with errors. */
-export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnostics: Diagnostic[]; structural: boolean } {
+export function validateFile(
+  pf: ParsedFile,
+  badRules?: Set<number>,
+): { diagnostics: Diagnostic[]; structural: boolean } {
   const errors = schemaErrors(pf.data).map((e) => ({ e, path: pointerToPath(e.instancePath) }))
   if (errors.length === 0) return { diagnostics: [], structural: false }
   const data = pf.data
@@ -228,7 +287,13 @@ export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnost
     const id = i === undefined ? undefined : pick(data, ['rules', i, 'id'])
     return typeof id === 'string' && id !== '' ? id : undefined
   }
-  const emit = (code: string, where: Where, field: string, message: string, pos: ReturnType<typeof posAt>) => {
+  const emit = (
+    code: string,
+    where: Where,
+    field: string,
+    message: string,
+    pos: ReturnType<typeof posAt>,
+  ) => {
     const ruleId = ruleIdOf(where.ruleIndex)
     if (where.ruleIndex !== undefined) badRules?.add(where.ruleIndex)
     else structural = true
@@ -236,7 +301,11 @@ export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnost
     const scope = where.scope.length === 0 || ruleId !== undefined ? '' : displayPath(data, [], where.scope)
     const full = [scope, field].filter((s) => s !== '').join('.')
     out.push({
-      code, severity: 'error', file: pf.file, line: pos.line, col: pos.col,
+      code,
+      severity: 'error',
+      file: pf.file,
+      line: pos.line,
+      col: pos.col,
       ...(ruleId !== undefined ? { ruleId } : {}),
       message: full ? `${full}: ${message}` : message,
     })
@@ -251,13 +320,31 @@ export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnost
       if (e.keyword === 'additionalProperties') {
         const name = String(e.params.additionalProperty)
         const hint = suggest(name, k.fields, where.scope.length > 0 && where.rest.length === 0)
-        emit('UNKNOWN_FIELD', where, field, hint
-          ? `unknown field "${name}" (did you mean "${hint}"?)`
-          : `unknown field "${name}"; expected one of: ${k.fields.join(', ')}`, posAt(pf, [...path, name], 'key'))
+        emit(
+          'UNKNOWN_FIELD',
+          where,
+          field,
+          hint
+            ? `unknown field "${name}" (did you mean "${hint}"?)`
+            : `unknown field "${name}"; expected one of: ${k.fields.join(', ')}`,
+          posAt(pf, [...path, name], 'key'),
+        )
       } else if (e.keyword === 'required') {
-        emit('MISSING_FIELD', where, field, `missing required field "${String(e.params.missingProperty)}"`, posAt(pf, path))
+        emit(
+          'MISSING_FIELD',
+          where,
+          field,
+          `missing required field "${String(e.params.missingProperty)}"`,
+          posAt(pf, path),
+        )
       } else {
-        emit('POLICY_SCHEMA', where, field, `expected ${k.expect}, got ${render(pick(data, path))}`, posAt(pf, path))
+        emit(
+          'POLICY_SCHEMA',
+          where,
+          field,
+          `expected ${k.expect}, got ${render(pick(data, path))}`,
+          posAt(pf, path),
+        )
       }
       continue
     }
@@ -277,21 +364,45 @@ export function validateFile(pf: ParsedFile, badRules?: Set<number>): { diagnost
     const names = errs.filter((e) => e.keyword === 'propertyNames')
     for (const e of names) {
       const name = String(e.params.propertyName)
-      emit('POLICY_SCHEMA', where, field, `expected status codes from 100 to 999 as keys, got ${JSON.stringify(name)}`, posAt(pf, [...path, name], 'key'))
+      emit(
+        'POLICY_SCHEMA',
+        where,
+        field,
+        `expected status codes from 100 to 999 as keys, got ${JSON.stringify(name)}`,
+        posAt(pf, [...path, name], 'key'),
+      )
     }
     const dup = errs.find((e) => e.keyword === 'uniqueItems')
     if (dup && Array.isArray(found)) {
       const j = Math.max(Number(dup.params.i), Number(dup.params.j))
-      emit('POLICY_SCHEMA', where, field, `${render(found[j])} is listed twice`, posAt(pf, [...path, String(j)]))
+      emit(
+        'POLICY_SCHEMA',
+        where,
+        field,
+        `${render(found[j])} is listed twice`,
+        posAt(pf, [...path, String(j)]),
+      )
     }
     // A deeper error names the exact element; the union noise about its container goes.
     if (names.length > 0 || dup || hasDeeper.has(pointer)) continue
     if (where.kind?.kind === 'value') {
-      emit(where.kind.code, where, field, `expected ${where.kind.expect}, got ${render(found)}`, posAt(pf, path))
+      emit(
+        where.kind.code,
+        where,
+        field,
+        `expected ${where.kind.expect}, got ${render(found)}`,
+        posAt(pf, path),
+      )
     } else {
       // Not a path the table knows (a schema change without a message here): ajv's words.
       const e = errs[0] as ErrorObject
-      emit('POLICY_SCHEMA', where, field, `${e.message ?? 'is invalid'}, got ${render(found)}`, posAt(pf, path))
+      emit(
+        'POLICY_SCHEMA',
+        where,
+        field,
+        `${e.message ?? 'is invalid'}, got ${render(found)}`,
+        posAt(pf, path),
+      )
     }
   }
   return { diagnostics: out, structural }

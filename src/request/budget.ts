@@ -5,8 +5,9 @@
  * stops waiting for the store and is answered as on a miss, and its response is not stored (its
  * tokens could not be read). Real time, not the injected clock: it bounds what a client waits.
  */
-import { giveUp, within } from '../store/deadline.js'
+
 import { StoreTimeoutError } from '../errors.js'
+import { giveUp, within } from '../store/deadline.js'
 
 export class Budget {
   #until: number
@@ -32,7 +33,8 @@ export class Budget {
   /** `work()` within what is left; rejects with STORE_TIMEOUT, without starting it, once spent. */
   run<T>(work: () => Promise<T>, what: string): Promise<T> {
     const left = this.#until - performance.now()
-    if (left <= 0) return Promise.reject(new StoreTimeoutError(`${what}: the request's store budget is spent`))
+    if (left <= 0)
+      return Promise.reject(new StoreTimeoutError(`${what}: the request's store budget is spent`))
     return within(work(), left, giveUp(`${what} (the request's store budget)`, Math.ceil(left)))
   }
 }

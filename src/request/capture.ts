@@ -3,15 +3,15 @@
  * delaying the response (the write is started, not awaited) and never storing a body that did
  * not complete (a stream is teed and written only when it ends within maxBodySize, T28).
  */
-import { Transform, finished, type Readable } from 'node:stream'
+import { finished, type Readable, Transform } from 'node:stream'
 import type { Context } from 'koa'
-import type { Rule } from '../policy/types.js'
-import type { Runtime } from '../runtime.js'
-import { encodeEntry, type Entry } from './entry.js'
-import { lifetime, parseCacheControl, verdict, type Lifetime, type Verdict } from '../http/freshness.js'
+import { GEN_TTL, tagGen, tokenTime } from '../generation/keys.js'
+import { type Lifetime, lifetime, parseCacheControl, type Verdict, verdict } from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
 import { variantKey, varyNames, varyValues } from '../key/variant.js'
-import { GEN_TTL, tagGen, tokenTime } from '../generation/keys.js'
+import type { Rule } from '../policy/types.js'
+import type { Runtime } from '../runtime.js'
+import { type Entry, encodeEntry } from './entry.js'
 
 const MAX_HEADER_TAGS = 64
 /** a purge this close before a fetch started may still have raced it (clock skew between instances) */
@@ -52,7 +52,11 @@ export function presetHeaders(res: Context['res']): ReadonlyMap<string, unknown>
 }
 
 /** Response headers as stored: end-to-end fields only, lower-case names. */
-export function storedHeaders(res: Context['res'], now: number, preset?: ReadonlyMap<string, unknown>): (string | string[])[] {
+export function storedHeaders(
+  res: Context['res'],
+  now: number,
+  preset?: ReadonlyMap<string, unknown>,
+): (string | string[])[] {
   const headers: (string | string[])[] = []
   const listed = connectionNames(res.getHeader('connection'))
   const named = listed.length === 0 ? null : new Set(listed)
@@ -82,7 +86,12 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   if (Buffer.isBuffer(body)) return draft.buffered(body, false, false)
   if (typeof body === 'string') return draft.buffered(Buffer.from(body), false, true)
   if (isReadable(body)) return draft.stream(body)
-  if (typeof body === 'object' && !(body instanceof ReadableStream) && !(body instanceof Blob) && !(body instanceof Response)) {
+  if (
+    typeof body === 'object' &&
+    !(body instanceof ReadableStream) &&
+    !(body instanceof Blob) &&
+    !(body instanceof Response)
+  ) {
     return draft.buffered(Buffer.from(JSON.stringify(body)), false, true) // exactly what Koa's respond() would send
   }
   return NOTHING
@@ -112,7 +121,10 @@ class Draft {
     this.#now = now
     this.#verdict = v
     this.#status = ctx.status
-    this.#life = lifetime(v, res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined)
+    this.#life = lifetime(
+      v,
+      res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined,
+    )
     let names = varyNames(res.getHeader('vary'))
     // A compressed body without `Vary: Accept-Encoding` (nginx's gzip_vary is off by default) would
     // reach clients that cannot decode it: vary on it anyway.
@@ -165,7 +177,9 @@ class Draft {
     let size = 0
     let ok = true
     let resolveEntry!: (e: Promise<Entry | null> | null) => void
-    const entry = new Promise<Entry | null>((r) => { resolveEntry = r })
+    const entry = new Promise<Entry | null>((r) => {
+      resolveEntry = r
+    })
     const tee = new Transform({
       transform: (chunk: Buffer, _enc, cb) => {
         if (ok) {
@@ -229,15 +243,30 @@ class Draft {
     const plan = this.#plan
     let headerTokens: string[] = []
     if (this.#write && this.#headerTags.length > 0) {
-      headerTokens = await rt.store.tokens(this.#headerTags.map((t) => tagGen(rt.name, t)), GEN_TTL)
+      headerTokens = await rt.store.tokens(
+        this.#headerTags.map((t) => tagGen(rt.name, t)),
+        GEN_TTL,
+      )
       // a tag purged while this response was being produced must not be resurrected by it
       if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) return null
     }
     const v = this.#verdict
     const entry: Entry = {
-      kind: 'response', status: this.#status, headers: this.#headers, storedAt: this.#now,
-      expires: this.#now + this.#life.fresh, initialAge: v.initialAge, variant: this.#variant, varyNames: null, nullBody,
-      tokens: plan.tokens ?? [], headerTags: this.#headerTags, headerTokens, swr: v.swr, sie: v.sie, body,
+      kind: 'response',
+      status: this.#status,
+      headers: this.#headers,
+      storedAt: this.#now,
+      expires: this.#now + this.#life.fresh,
+      initialAge: v.initialAge,
+      variant: this.#variant,
+      varyNames: null,
+      nullBody,
+      tokens: plan.tokens ?? [],
+      headerTags: this.#headerTags,
+      headerTokens,
+      swr: v.swr,
+      sie: v.sie,
+      body,
     }
     if (!this.#write) return entry
     rt.metrics.stores++
@@ -246,8 +275,14 @@ class Draft {
       await rt.store.set(plan.key, encodeEntry(entry), keep)
     } else {
       const index: Entry = {
-        ...entry, kind: 'vary', variant: null, varyNames: this.#names, headers: [], body: Buffer.alloc(0),
-        headerTags: [], headerTokens: [],
+        ...entry,
+        kind: 'vary',
+        variant: null,
+        varyNames: this.#names,
+        headers: [],
+        body: Buffer.alloc(0),
+        headerTags: [],
+        headerTokens: [],
       }
       await Promise.all([
         rt.store.set(plan.key, encodeEntry(index), keep),
@@ -256,7 +291,6 @@ class Draft {
     }
     return entry
   }
-
 }
 
 /** Surrogate-Key (space-separated, Fastly) and Cache-Tag (comma-separated, Cloudflare). */
@@ -270,5 +304,10 @@ function responseTags(res: Context['res']): string[] {
 }
 
 function isReadable(v: unknown): v is Readable {
-  return typeof v === 'object' && v !== null && typeof (v as Readable).pipe === 'function' && typeof (v as Readable).on === 'function'
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Readable).pipe === 'function' &&
+    typeof (v as Readable).on === 'function'
+  )
 }

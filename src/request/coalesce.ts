@@ -4,10 +4,10 @@
  * instances wait on by polling the store for the entry it produces).
  */
 import { randomBytes } from 'node:crypto'
-import type { Entry } from './entry.js'
 import type { Runtime } from '../runtime.js'
-import type { Budget } from './budget.js'
 import { within } from '../store/deadline.js'
+import type { Budget } from './budget.js'
+import type { Entry } from './entry.js'
 
 /** the longest pause between two polls of a waiter for another instance's entry */
 const MAX_POLL_MS = 50
@@ -50,7 +50,12 @@ export class Coalescer {
   /** This request asks the origin for `key`; the others of this process wait for its outcome. */
   lead(key: string): Flight {
     let resolve!: (o: Outcome) => void
-    this.#flights.set(key, new Promise<Outcome>((r) => { resolve = r }))
+    this.#flights.set(
+      key,
+      new Promise<Outcome>((r) => {
+        resolve = r
+      }),
+    )
     return new Flight(this.#rt, this.#shared, key, resolve, () => this.#flights.delete(key))
   }
 
@@ -67,7 +72,6 @@ export class Coalescer {
   unlock(key: string, token: string): void {
     void this.#rt.store.release(lockKey(key), token)
   }
-
 }
 
 /** One request's turn at the origin for a key. Its `settle()` runs once, in the caller's `finally`. */
@@ -97,7 +101,9 @@ export class Flight {
     const rt = this.#rt
     if (!this.#shared || !rt.store.ready) return true
     const token = newLockToken()
-    const got = await budget.run(() => rt.store.acquire(lockKey(this.#key), token, rt.lockTtlMs), 'fleet lock').catch(() => true)
+    const got = await budget
+      .run(() => rt.store.acquire(lockKey(this.#key), token, rt.lockTtlMs), 'fleet lock')
+      .catch(() => true)
     if (got) this.#lock = token
     return got
   }
@@ -169,5 +175,7 @@ function newLockToken(): string {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((res) => { setTimeout(res, ms) })
+  return new Promise((res) => {
+    setTimeout(res, ms)
+  })
 }

@@ -3,12 +3,13 @@
  * can never disagree with what a request would get. Pure: it reads the request, returns what to
  * do, and changes nothing.
  */
+
+import { allGen, ruleGen, tagGen, urlGen } from '../generation/keys.js'
+import { entryKey, keyMaterial } from '../key/compose.js'
+import { filterCookies, filterQuery, matchPath, type Pair } from '../key/sanitize.js'
+import { pathSegments } from '../policy/tag-template.js'
 import { methodBit, type Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
-import { filterCookies, filterQuery, matchPath, type Pair } from '../key/sanitize.js'
-import { entryKey, keyMaterial } from '../key/compose.js'
-import { allGen, ruleGen, tagGen, urlGen } from '../generation/keys.js'
-import { pathSegments } from '../policy/tag-template.js'
 
 /** What a decision reads from a request: a Koa ctx satisfies it, and so does explain's stand-in. */
 export interface RequestLike {
@@ -100,9 +101,11 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
   if (path === null || req.url.charCodeAt(0) !== 0x2f) return { kind: 'bypass', rule, detail: 'path' }
   // a GET or HEAD with a body: an input the key cannot see (fat GET, T09)
   const cl = headers['content-length']
-  if ((cl !== undefined && cl !== '0') || headers['transfer-encoding'] !== undefined) return { kind: 'bypass', rule, detail: 'body' }
+  if ((cl !== undefined && cl !== '0') || headers['transfer-encoding'] !== undefined)
+    return { kind: 'bypass', rule, detail: 'body' }
   const authorized = headers.authorization !== undefined
-  if (authorized && !rule.key.headers.includes('authorization')) return { kind: 'bypass', rule, detail: 'authorization' }
+  if (authorized && !rule.key.headers.includes('authorization'))
+    return { kind: 'bypass', rule, detail: 'authorization' }
   const cookieHeader = header(headers, 'cookie')
   let cookie: string | null | undefined
   let cookies = NO_PAIRS

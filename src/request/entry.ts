@@ -71,12 +71,23 @@ const NONE: readonly string[] = Object.freeze([])
 
 export function encodeEntry(e: Entry): Buffer {
   const meta: Meta = {
-    v: 1, s: e.status, h: e.headers as Meta['h'], t: e.storedAt, e: e.expires, a: e.initialAge,
+    v: 1,
+    s: e.status,
+    h: e.headers as Meta['h'],
+    t: e.storedAt,
+    e: e.expires,
+    a: e.initialAge,
     y: e.kind === 'vary' ? e.varyNames : e.variant,
-    n: e.nullBody ? 1 : 0, g: e.tokens, w: e.swr, x: e.sie,
+    n: e.nullBody ? 1 : 0,
+    g: e.tokens,
+    w: e.swr,
+    x: e.sie,
   }
   if (e.kind === 'vary') meta.k = 1
-  if (e.headerTags.length > 0) { meta.ht = e.headerTags; meta.hg = e.headerTokens }
+  if (e.headerTags.length > 0) {
+    meta.ht = e.headerTags
+    meta.hg = e.headerTokens
+  }
   const json = Buffer.from(JSON.stringify(meta))
   const out = Buffer.allocUnsafe(HEAD + json.length + e.body.length)
   out[0] = MAGIC0
@@ -109,7 +120,9 @@ function validHeaders(h: unknown[]): boolean {
     const n = h[i]
     const v = h[i + 1]
     if (typeof n !== 'string' || !TOKEN.test(n)) return false
-    if (typeof v === 'string') { if (BAD_VALUE.test(v)) return false } else if (!strings(v) || v.some((x) => BAD_VALUE.test(x))) return false
+    if (typeof v === 'string') {
+      if (BAD_VALUE.test(v)) return false
+    } else if (!strings(v) || v.some((x) => BAD_VALUE.test(x))) return false
   }
   return true
 }
@@ -133,9 +146,20 @@ export function decodeEntry(buf: Buffer, memoise = false): Entry | undefined {
     return undefined
   }
   // a status Koa cannot set (an integer in 100-999) would turn every hit on this entry into a 500
-  if (m === null || typeof m !== 'object' || m.v !== 1 || !Number.isInteger(m.s) || m.s < 100 || m.s > 999 ||
-      !Array.isArray(m.h) || typeof m.t !== 'number' || typeof m.e !== 'number' || !strings(m.g) ||
-      !validHeaders(m.h)) return undefined
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    m.v !== 1 ||
+    !Number.isInteger(m.s) ||
+    m.s < 100 ||
+    m.s > 999 ||
+    !Array.isArray(m.h) ||
+    typeof m.t !== 'number' ||
+    typeof m.e !== 'number' ||
+    !strings(m.g) ||
+    !validHeaders(m.h)
+  )
+    return undefined
   const kind = m.k === 1 ? 'vary' : 'response'
   const y = strings(m.y) ? m.y : null
   const entry: Entry = {

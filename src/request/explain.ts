@@ -2,10 +2,11 @@
  * `cache.explain()` and `cachet explain`: which rule, which key, and why a request would or would
  * not be cached, through the very same `decide()` the middleware runs, without running anything.
  */
-import { decide, header, hostnameOf, type Headers, type RequestLike } from './decide.js'
-import type { PolicySet } from '../policy-set.js'
+
 import { filterCookies, filterQuery, matchPath } from '../key/sanitize.js'
 import { methodBit } from '../policy/types.js'
+import type { PolicySet } from '../policy-set.js'
+import { decide, type Headers, header, hostnameOf, type RequestLike } from './decide.js'
 
 export interface ExplainRequest {
   method?: string
@@ -77,9 +78,13 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
       const all = [...new URLSearchParams(req.querystring).keys()]
       removedQuery = all.filter((n) => !q.kept.some(([k]) => k === n))
       const cookieHeader: string = get('cookie')
-      const c = r.key.cookies !== null && cookieHeader !== '' ? filterCookies(r.key.cookies, cookieHeader) : null
+      const c =
+        r.key.cookies !== null && cookieHeader !== '' ? filterCookies(r.key.cookies, cookieHeader) : null
       if (cookieHeader !== '' && c !== null) {
-        removedCookies = cookieHeader.split(';').map((p) => p.split('=')[0]!.trim()).filter((n) => n !== '' && !c.kept.some(([k]) => k === n))
+        removedCookies = cookieHeader
+          .split(';')
+          .map((p) => p.split('=')[0]!.trim())
+          .filter((n) => n !== '' && !c.kept.some(([k]) => k === n))
       }
       const headers: Record<string, string | null> = {}
       for (const h of r.key.headers) headers[h] = get(h) === '' ? null : get(h).trim()
@@ -91,13 +96,22 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
         headers,
         cookies: r.key.cookies === null || r.key.cookies.length === 0 ? null : (c?.kept ?? []),
       }
-      reasons.push(`looked up in the cache; on a miss the response is stored for ${r.ttl >= 0 ? `${r.ttl / 1000}s` : 'the status TTL'} when storable` +
-        (r.origin === 'respect' ? ' (or for the lifetime the response states: origin: respect)' : ' (origin: override)'))
-      if (removedQuery.length) reasons.push(`unkeyed query parameters removed before the application sees them: ${removedQuery.join(', ')}`)
+      reasons.push(
+        `looked up in the cache; on a miss the response is stored for ${r.ttl >= 0 ? `${r.ttl / 1000}s` : 'the status TTL'} when storable` +
+          (r.origin === 'respect'
+            ? ' (or for the lifetime the response states: origin: respect)'
+            : ' (origin: override)'),
+      )
+      if (removedQuery.length)
+        reasons.push(
+          `unkeyed query parameters removed before the application sees them: ${removedQuery.join(', ')}`,
+        )
       if (removedCookies.length) reasons.push(`unkeyed cookies removed: ${removedCookies.join(', ')}`)
       if (d.cookie === null && cookieHeader !== '') reasons.push('the Cookie header is removed (cookies: [])')
       if (req.method === 'HEAD') reasons.push('HEAD is answered from the GET entry and never creates one')
-      reasons.push('never stored: Set-Cookie, no-store, private, Vary: *, an unlisted status, a body over maxBodySize or one that fails midway')
+      reasons.push(
+        'never stored: Set-Cookie, no-store, private, Vary: *, an unlisted status, a body over maxBodySize or one that fails midway',
+      )
       break
     }
   }

@@ -6,11 +6,11 @@
  * with the entry in the same round trip.
  */
 import type { Context } from 'koa'
+import { GEN_TTL, sameTokens, tagGen } from '../generation/keys.js'
+import { variantKey, varyValues } from '../key/variant.js'
+import type { Runtime } from '../runtime.js'
 import type { LookupDecision } from './decide.js'
 import { decodeEntry, type Entry } from './entry.js'
-import { variantKey, varyValues } from '../key/variant.js'
-import { GEN_TTL, sameTokens, tagGen } from '../generation/keys.js'
-import type { Runtime } from '../runtime.js'
 
 const NO_GENS: readonly string[] = Object.freeze([])
 /** bound of each per-instance memo below; cleared whole when full (cheap, and only a hint) */
@@ -77,7 +77,10 @@ export class Lookup {
     }
     if (entry === undefined) return { entry, varyMiss, tokens }
     // (the header-tag check only when there are header tags: no extra promise on a plain hit)
-    if (!sameTokens(entry.tokens, tokens) || (entry.headerTags.length > 0 && !(await this.#headerTagsCurrent(entry)))) {
+    if (
+      !sameTokens(entry.tokens, tokens) ||
+      (entry.headerTags.length > 0 && !(await this.#headerTagsCurrent(entry)))
+    ) {
       this.#rt.metrics.purgedSeen++
       return { entry: undefined, varyMiss: false, tokens }
     }
@@ -104,8 +107,10 @@ export class Lookup {
     if (a !== undefined && r !== undefined) {
       return store.getWithTokens(key, d.urlAndTagGens).then(([buf, t]) => [buf, [a, r, ...t]])
     }
-    return Promise.all([store.getWithTokens(key, d.urlAndTagGens), sharedGens.load([d.gens[0]!, d.gens[1]!])])
-      .then(([[buf, t], shared]) => [buf, [...shared, ...t]])
+    return Promise.all([
+      store.getWithTokens(key, d.urlAndTagGens),
+      sharedGens.load([d.gens[0]!, d.gens[1]!]),
+    ]).then(([[buf, t], shared]) => [buf, [...shared, ...t]])
   }
 
   /** The response's own tags (Surrogate-Key / Cache-Tag) are still unpurged. */
@@ -122,7 +127,10 @@ export class Lookup {
     for (const n of names) memoKey += `\n${n}\n${ctx.get(n)}`
     let v = this.#variantKeys.get(memoKey)
     if (v === undefined) {
-      v = variantKey(key, varyValues(names, (n) => ctx.get(n)))
+      v = variantKey(
+        key,
+        varyValues(names, (n) => ctx.get(n)),
+      )
       if (this.#variantKeys.size >= MEMO_MAX) this.#variantKeys.clear()
       this.#variantKeys.set(memoKey, v)
     }

@@ -12,20 +12,20 @@
  * after the application answered and never awaited, so the store never delays a response.
  */
 import type { Context, Middleware, Next } from 'koa'
-import { decide, type LookupDecision } from './decide.js'
-import { Lookup, type Read } from './lookup.js'
-import { Coalescer } from './coalesce.js'
-import type { Stages } from './stages.js'
-import { miss } from './miss.js'
-import { Budget } from './budget.js'
-import { scheduleRefresh } from './refresh.js'
-import { serveEntry, setStatus, ttlSeconds } from './respond.js'
+import { invalidateAfterUnsafe, isUnsafe } from '../generation/invalidate.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
 import { connectionNames } from '../http/headers.js'
-import { invalidateAfterUnsafe, isUnsafe } from '../generation/invalidate.js'
-import type { Runtime } from '../runtime.js'
-import type { PolicySet } from '../policy-set.js'
 import type { Rule } from '../policy/types.js'
+import type { PolicySet } from '../policy-set.js'
+import type { Runtime } from '../runtime.js'
+import { Budget } from './budget.js'
+import { Coalescer } from './coalesce.js'
+import { decide, type LookupDecision } from './decide.js'
+import { Lookup, type Read } from './lookup.js'
+import { miss } from './miss.js'
+import { scheduleRefresh } from './refresh.js'
+import { serveEntry, setStatus, ttlSeconds } from './respond.js'
+import type { Stages } from './stages.js'
 
 export function createMiddleware(rt: Runtime): Middleware {
   const s: Stages = { rt, lookup: new Lookup(rt), flights: new Coalescer(rt), refreshing: new Set() }
@@ -56,7 +56,13 @@ export function createMiddleware(rt: Runtime): Middleware {
 }
 
 /** An unsafe request: downstream, then what it changed is invalidated; Cache-Status when a rule matched. */
-async function forwardUnsafe(rt: Runtime, ctx: Context, next: Next, set: PolicySet, rule: Rule | undefined): Promise<void> {
+async function forwardUnsafe(
+  rt: Runtime,
+  ctx: Context,
+  next: Next,
+  set: PolicySet,
+  rule: Rule | undefined,
+): Promise<void> {
   await next()
   if (rule !== undefined) setStatus(ctx, fwdStatus(rt.name, 'method'))
   if (isUnsafe(ctx.method)) await invalidateAfterUnsafe(rt, ctx, set, rule)

@@ -9,19 +9,19 @@
  *                stale-if-error window: serve stale · otherwise capture
  */
 import type { Context, Next } from 'koa'
+import { compatibleTokens, sameTokens } from '../generation/keys.js'
+import { fwdStatus, hitStatus } from '../http/cache-status.js'
+import { matchesVariant, storageKey } from '../key/variant.js'
+import type { Budget } from './budget.js'
+import { capture } from './capture.js'
+import type { Flight, Outcome } from './coalesce.js'
 import type { LookupDecision } from './decide.js'
 import type { Entry } from './entry.js'
 import type { Read } from './lookup.js'
-import type { Flight, Outcome } from './coalesce.js'
-import type { Stages } from './stages.js'
-import type { Budget } from './budget.js'
-import { capture } from './capture.js'
 import { askOrigin, errorStatus } from './origin.js'
-import { freshen } from './revalidate.js'
 import { clearResponse, serveEntry, setStatus, ttlSeconds } from './respond.js'
-import { fwdStatus, hitStatus } from '../http/cache-status.js'
-import { compatibleTokens, sameTokens } from '../generation/keys.js'
-import { matchesVariant, storageKey } from '../key/variant.js'
+import { freshen } from './revalidate.js'
+import type { Stages } from './stages.js'
 
 /**
  * `fwd`: the Cache-Status reason (uri-miss, vary-miss, stale, miss); `read`: what the lookup
@@ -29,7 +29,13 @@ import { matchesVariant, storageKey } from '../key/variant.js'
  * store deadline, shared by every store call below that the response waits on.
  */
 export async function miss(
-  s: Stages, ctx: Context, next: Next, d: LookupDecision, stale: Entry | undefined, fwd: string, read: Read | undefined,
+  s: Stages,
+  ctx: Context,
+  next: Next,
+  d: LookupDecision,
+  stale: Entry | undefined,
+  fwd: string,
+  read: Read | undefined,
   budget: Budget,
 ): Promise<void> {
   const { rt } = s
@@ -54,7 +60,14 @@ export async function miss(
     if (found !== undefined) {
       rt.metrics.collapsed++
       const now = rt.now()
-      serveEntry(ctx, found.entry, now, found.peer ? fwdStatus(rt.name, fwd, { collapsed: true }) : hitStatus(rt.name, ttlSeconds(found.entry, now)))
+      serveEntry(
+        ctx,
+        found.entry,
+        now,
+        found.peer
+          ? fwdStatus(rt.name, fwd, { collapsed: true })
+          : hitStatus(rt.name, ttlSeconds(found.entry, now)),
+      )
       outcome = found.entry
       return
     }
@@ -65,7 +78,13 @@ export async function miss(
 }
 
 /** A follower: served the leader's entry when it is usable for this request (true), else not. */
-async function follow(s: Stages, ctx: Context, pending: Promise<Outcome>, fwd: string, read: Read | undefined): Promise<boolean> {
+async function follow(
+  s: Stages,
+  ctx: Context,
+  pending: Promise<Outcome>,
+  fwd: string,
+  read: Read | undefined,
+): Promise<boolean> {
   const { rt } = s
   const e = await s.flights.follow(pending)
   // usable only if it is fresh, matches this request's Vary, and no purge came between the
@@ -84,12 +103,19 @@ async function follow(s: Stages, ctx: Context, pending: Promise<Outcome>, fwd: s
  * flight that just finished has stored meanwhile, if any.
  */
 async function served(
-  s: Stages, ctx: Context, d: LookupDecision, flight: Flight, stale: Entry | undefined,
-  read: Read | undefined, budget: Budget,
+  s: Stages,
+  ctx: Context,
+  d: LookupDecision,
+  flight: Flight,
+  stale: Entry | undefined,
+  read: Read | undefined,
+  budget: Budget,
 ): Promise<{ entry: Entry; peer: boolean } | undefined> {
   const { rt } = s
   if (!(await flight.lock(budget))) {
-    const e = await budget.notCounting(() => flight.awaitPeer(async () => (await s.lookup.read(d, ctx)).entry))
+    const e = await budget.notCounting(() =>
+      flight.awaitPeer(async () => (await s.lookup.read(d, ctx)).entry),
+    )
     if (e !== undefined) return { entry: e, peer: true }
   }
   if (stale !== undefined || read === undefined) return undefined
@@ -105,7 +131,13 @@ async function served(
  * an entry still being stored is a promise that settles only after this response has gone out.
  */
 async function fetch(
-  s: Stages, ctx: Context, next: Next, d: LookupDecision, stale: Entry | undefined, fwd: string, read: Read | undefined,
+  s: Stages,
+  ctx: Context,
+  next: Next,
+  d: LookupDecision,
+  stale: Entry | undefined,
+  fwd: string,
+  read: Read | undefined,
   budget: Budget,
 ): Promise<{ readonly outcome: Outcome | Promise<Outcome> }> {
   const { rt } = s
@@ -114,10 +146,12 @@ async function fetch(
   // that a failed moment does not turn every leader into an uncached fetch.
   let tokens: readonly string[] | null = null
   if (store.ready) {
-    tokens = await budget.run(() => s.lookup.tokensFor(d), 'token read').catch((err) => {
-      rt.onStoreError(err)
-      return null
-    })
+    tokens = await budget
+      .run(() => s.lookup.tokensFor(d), 'token read')
+      .catch((err) => {
+        rt.onStoreError(err)
+        return null
+      })
   }
   // revalidate only while the stale entry is still current: a purge since our read (new tokens)
   // means its body must not come back through a 304
@@ -154,11 +188,19 @@ async function fetch(
   }
   // an error response is never stored over a good entry (RFC 5861 §4, spec "Freshness")
   const c = capture(ctx, rt, {
-    key: d.key, rule: d.rule, authorized: d.authorized, tokens: stale !== undefined && failed ? null : tokens,
-    fetchStart: o.startedAt, background: false, preset: o.preset,
+    key: d.key,
+    rule: d.rule,
+    authorized: d.authorized,
+    tokens: stale !== undefined && failed ? null : tokens,
+    fetchStart: o.startedAt,
+    background: false,
+    preset: o.preset,
   })
   const detail = read === undefined ? 'store-unavailable' : undefined
-  setStatus(ctx, fwdStatus(name, fwd, { fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, detail }))
+  setStatus(
+    ctx,
+    fwdStatus(name, fwd, { fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, detail }),
+  )
   const h = ctx.req.headers
   if ((h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) && ctx.fresh) {
     // The client's validators match: it gets a 304. A body being stored is read to its end

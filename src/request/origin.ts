@@ -4,9 +4,9 @@
  * and what came back classified as data for the caller to act on (http-cache-semantics' style).
  */
 import type { Context, Next } from 'koa'
-import type { Entry } from './entry.js'
-import { presetHeaders } from './capture.js'
 import { sameRepresentation, setValidators } from '../http/validators.js'
+import { presetHeaders } from './capture.js'
+import type { Entry } from './entry.js'
 
 export interface OriginAnswer {
   /**
@@ -29,7 +29,12 @@ export interface OriginAnswer {
  * validators (RFC 9111 §4.3.1), so that the origin may answer 304; without, the client's own
  * validators are withheld: the cache wants a full response to store, and answers them itself.
  */
-export async function askOrigin(ctx: Context, next: Next, stale: Entry | undefined, now: () => number): Promise<OriginAnswer> {
+export async function askOrigin(
+  ctx: Context,
+  next: Next,
+  stale: Entry | undefined,
+  now: () => number,
+): Promise<OriginAnswer> {
   const h = ctx.req.headers
   const inm = h['if-none-match']
   const ims = h['if-modified-since']

@@ -5,15 +5,15 @@
  */
 import { finished } from 'node:stream'
 import type { Context, Next } from 'koa'
-import type { LookupDecision } from './decide.js'
-import type { Entry } from './entry.js'
-import type { Stages } from './stages.js'
-import { capture } from './capture.js'
-import { askOrigin } from './origin.js'
-import { freshen } from './revalidate.js'
-import { clearResponse, detach } from './respond.js'
 import { sameTokens } from '../generation/keys.js'
 import { storageKey } from '../key/variant.js'
+import { capture } from './capture.js'
+import type { LookupDecision } from './decide.js'
+import type { Entry } from './entry.js'
+import { askOrigin } from './origin.js'
+import { clearResponse, detach } from './respond.js'
+import { freshen } from './revalidate.js'
+import type { Stages } from './stages.js'
 
 /** Runs one refresh of `stale` once this response is sent, unless one is already under way here. */
 export function scheduleRefresh(s: Stages, ctx: Context, next: Next, d: LookupDecision, stale: Entry): void {
@@ -22,7 +22,11 @@ export function scheduleRefresh(s: Stages, ctx: Context, next: Next, d: LookupDe
   // finished() also fires for a response that is already closed (a client that left early)
   finished(ctx.res, () => {
     void refresh(s, ctx, next, d, stale)
-      .catch((err) => s.rt.log.warn(`background refresh of rule "${d.rule.id}" failed: ${err instanceof Error ? err.message : String(err)}`))
+      .catch((err) =>
+        s.rt.log.warn(
+          `background refresh of rule "${d.rule.id}" failed: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+      )
       .finally(() => s.refreshing.delete(d.key))
   })
 }
@@ -55,7 +59,12 @@ async function refresh(s: Stages, ctx: Context, next: Next, d: LookupDecision, s
       clearResponse(ctx)
     } else if (o.kind === 'full') {
       const c = capture(ctx, rt, {
-        key: d.key, rule: d.rule, authorized: d.authorized, tokens, fetchStart: o.startedAt, background: true,
+        key: d.key,
+        rule: d.rule,
+        authorized: d.authorized,
+        tokens,
+        fetchStart: o.startedAt,
+        background: true,
       })
       // nobody reads a body that is not being stored: release it (and the upstream connection)
       if (c.tee === undefined) clearResponse(ctx)

@@ -3,8 +3,8 @@
  */
 import { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'koa'
-import type { Entry } from './entry.js'
 import { appendStatus } from '../http/cache-status.js'
+import type { Entry } from './entry.js'
 
 /**
  * Node keeps a response's headers in `res[kOutHeaders]` as { lower-case name: [name, value] }.
@@ -17,8 +17,12 @@ const kOutHeaders: symbol | undefined = (() => {
   const probe = new ServerResponse(new IncomingMessage(null as never))
   probe.setHeader('x-probe', '1')
   const k = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'kOutHeaders')
-  const store = k === undefined ? undefined : (probe as unknown as Record<symbol, unknown>)[k] as Record<string, unknown> | undefined
-  const ok = store !== undefined && Array.isArray(store['x-probe']) && (store['x-probe'] as unknown[])[1] === '1'
+  const store =
+    k === undefined
+      ? undefined
+      : ((probe as unknown as Record<symbol, unknown>)[k] as Record<string, unknown> | undefined)
+  const ok =
+    store !== undefined && Array.isArray(store['x-probe']) && (store['x-probe'] as unknown[])[1] === '1'
   return ok ? k : undefined
 })()
 
@@ -32,7 +36,8 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
   const h = entry.headers
   const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
   if (out !== undefined) {
-    for (let i = 0; i < h.length; i += 2) out[h[i] as string] = [h[i] as string, h[i + 1] as string | readonly string[]]
+    for (let i = 0; i < h.length; i += 2)
+      out[h[i] as string] = [h[i] as string, h[i + 1] as string | readonly string[]]
   } else {
     for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string | string[])
   }
@@ -50,7 +55,8 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
   // the client's validators against the stored response (RFC 9110 §13.1.2: weak comparison for
   // If-None-Match); ctx.fresh copies every response header, so only when there is one to check
   const h2 = ctx.req.headers
-  if ((h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) && ctx.fresh) ctx.status = 304
+  if ((h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) && ctx.fresh)
+    ctx.status = 304
 }
 
 function headerStore(res: ServerResponse, k: symbol): Record<string, unknown> {
@@ -75,7 +81,11 @@ export function clearResponse(ctx: Context): void {
 }
 
 function resetBody(ctx: Context): void {
-  const r = ctx.response as unknown as { _body: unknown; _explicitStatus: boolean; _explicitNullBody: boolean }
+  const r = ctx.response as unknown as {
+    _body: unknown
+    _explicitStatus: boolean
+    _explicitNullBody: boolean
+  }
   r._body = undefined
   r._explicitStatus = false
   r._explicitNullBody = false

@@ -3,23 +3,29 @@
  * stored response, which keeps its body and gets a new lifetime by the same rule as a new one.
  */
 import type { Context } from 'koa'
-import type { LookupDecision } from './decide.js'
-import { encodeEntry, type Entry } from './entry.js'
 import { lifetime, verdict } from '../http/freshness.js'
 import { NOT_STORED } from '../http/headers.js'
 import { storageKey } from '../key/variant.js'
 import type { Runtime } from '../runtime.js'
+import type { LookupDecision } from './decide.js'
+import { type Entry, encodeEntry } from './entry.js'
 
 /**
  * The stored response with the 304's end-to-end headers laid over it, and a new lifetime; written
  * back (not awaited) when it is storable and `tokens` (read before asking) are known.
  */
 export function freshen(
-  rt: Runtime, ctx: Context, d: LookupDecision, stale: Entry, tokens: readonly string[] | null, now: number,
+  rt: Runtime,
+  ctx: Context,
+  d: LookupDecision,
+  stale: Entry,
+  tokens: readonly string[] | null,
+  now: number,
 ): { entry: Entry; stored: boolean } {
   const res = ctx.res
   const headers = new Map<string, string | readonly string[]>()
-  for (let i = 0; i < stale.headers.length; i += 2) headers.set(stale.headers[i] as string, stale.headers[i + 1]!)
+  for (let i = 0; i < stale.headers.length; i += 2)
+    headers.set(stale.headers[i] as string, stale.headers[i + 1]!)
   for (const n of res.getHeaderNames()) {
     const v = res.getHeader(n)
     // §3.2: every field of the 304 except framing (Content-Length) and what is never stored
@@ -30,14 +36,24 @@ export function freshen(
   const flat: (string | readonly string[])[] = []
   for (const [n, v] of headers) flat.push(n, v)
   const cookie = res.getHeader('set-cookie')
-  const view = { status: stale.status, header: (n: string) => (n === 'set-cookie' ? cookie : headers.get(n.toLowerCase())) }
+  const view = {
+    status: stale.status,
+    header: (n: string) => (n === 'set-cookie' ? cookie : headers.get(n.toLowerCase())),
+  }
   const v = verdict(d.rule, view, d.authorized, now)
   const life = lifetime(v, headers.has('etag') || headers.has('last-modified'))
   const entry: Entry = {
-    ...stale, headers: flat, storedAt: now, expires: now + (v.reason === undefined ? life.fresh : 0),
-    initialAge: v.initialAge, swr: v.swr, sie: v.sie, tokens: tokens ?? stale.tokens,
+    ...stale,
+    headers: flat,
+    storedAt: now,
+    expires: now + (v.reason === undefined ? life.fresh : 0),
+    initialAge: v.initialAge,
+    swr: v.swr,
+    sie: v.sie,
+    tokens: tokens ?? stale.tokens,
   }
   const stored = v.reason === undefined && tokens !== null
-  if (stored) rt.store.set(storageKey(d.key, entry.variant), encodeEntry(entry), life.keep).catch(rt.onStoreError)
+  if (stored)
+    rt.store.set(storageKey(d.key, entry.variant), encodeEntry(entry), life.keep).catch(rt.onStoreError)
   return { entry, stored }
 }

@@ -3,8 +3,8 @@
  * stage: the runtime, the store reader and the coalescer. Stages keep no other shared state.
  */
 import type { Runtime } from '../runtime.js'
-import type { Lookup } from './lookup.js'
 import type { Coalescer } from './coalesce.js'
+import type { Lookup } from './lookup.js'
 
 export interface Stages {
   readonly rt: Runtime

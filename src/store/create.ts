@@ -1,5 +1,5 @@
 /**
- * Turns createCache's `store` option (api.md "Library") into a Store. Forms:
+ * Turns createCache's `store` option (README "Library API") into a Store. Forms:
  * - `undefined` | `"memory"`                 → MemoryStore (64 MiB)
  * - `{ memory: { maxBytes?: number } }`      → MemoryStore with that bound (our extra form)
  * - `"redis://…"` | `"rediss://…"`           → a Redis client we build with the fail-open settings
@@ -13,17 +13,20 @@
  *                                              read deadline on its get
  * `owned` tells the caller whether `close()` of the cache should close the store.
  */
-import type { RedisOptions, ClusterOptions, ClusterNode, Redis, Cluster } from 'ioredis'
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { warnOnce } from '../errors.js'
 import { giveUp, within } from './deadline.js'
 import { MemoryStore, type MemoryStoreOptions } from './memory.js'
 import { positive } from './options.js'
-import { RedisStore, isRedisClient, type StoreLog } from './redis.js'
+import { isRedisClient, RedisStore, type StoreLog } from './redis.js'
 import { lifeMs, newToken } from './tokens.js'
 import type { Store } from './types.js'
 
 /** The least a user's own store must implement; `completeStore` adds the rest. */
-export type BasicStore = Pick<Store, 'get' | 'set' | 'delete' | 'close'> & { readonly kind?: string; readonly ready?: boolean }
+export type BasicStore = Pick<Store, 'get' | 'set' | 'delete' | 'close'> & {
+  readonly kind?: string
+  readonly ready?: boolean
+}
 
 export type StoreSpec =
   | undefined
@@ -56,17 +59,27 @@ export interface CreatedStore {
 
 function isBasicStore(x: object): x is BasicStore {
   const s = x as Record<string, unknown>
-  return typeof s.get === 'function' && typeof s.set === 'function' &&
-    typeof s.delete === 'function' && typeof s.close === 'function'
+  return (
+    typeof s.get === 'function' &&
+    typeof s.set === 'function' &&
+    typeof s.delete === 'function' &&
+    typeof s.close === 'function'
+  )
 }
 
 function isFullStore(x: BasicStore): x is Store {
   const s = x as unknown as Record<string, unknown>
-  return typeof s.getWithTokens === 'function' && typeof s.tokens === 'function' &&
-    typeof s.bump === 'function' && typeof s.acquire === 'function' && typeof s.release === 'function'
+  return (
+    typeof s.getWithTokens === 'function' &&
+    typeof s.tokens === 'function' &&
+    typeof s.bump === 'function' &&
+    typeof s.acquire === 'function' &&
+    typeof s.release === 'function'
+  )
 }
 
-const SPEC_HELP = 'store option must be "memory", a redis:// or rediss:// URL, { redis: options }, ' +
+const SPEC_HELP =
+  'store option must be "memory", a redis:// or rediss:// URL, { redis: options }, ' +
   '{ cluster: nodes, options? }, { memory: { maxBytes } }, an ioredis Redis or Cluster instance, ' +
   'or an object implementing Store (at least get, set, delete, close)'
 
@@ -85,14 +98,17 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
   if (isRedisClient(spec)) {
     const c = spec as unknown as { options?: { enableOfflineQueue?: boolean } }
     if (c.options?.enableOfflineQueue !== false) {
-      warnOnce('CACHET_REDIS_OFFLINE_QUEUE', 'the ioredis client given as store has enableOfflineQueue on: ' +
-        'while Redis is down its commands queue without a timeout and replay in a burst on reconnect. ' +
-        'Reads still give up after the cache\'s deadline; prefer enableOfflineQueue: false (see README "Redis setup")')
+      warnOnce(
+        'CACHET_REDIS_OFFLINE_QUEUE',
+        'the ioredis client given as store has enableOfflineQueue on: ' +
+          'while Redis is down its commands queue without a timeout and replay in a burst on reconnect. ' +
+          'Reads still give up after the cache\'s deadline; prefer enableOfflineQueue: false (see README "Redis setup")',
+      )
     }
     return { store: new RedisStore(spec, { ...redisOpts, owned: false }), owned: false }
   }
   if (isBasicStore(spec)) {
-    // a user's store gets our deadlines too: a hung store must never hang a request (api.md)
+    // a user's store gets our deadlines too: a hung store must never hang a request (README "Stores")
     const dl = { readDeadlineMs: opts.readDeadlineMs, log: opts.log }
     const store = isFullStore(spec) ? withDeadlines(spec, dl) : completeStore(spec, dl)
     return { store, owned: false }
@@ -102,26 +118,42 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
   const keys = Object.keys(o)
   if ('memory' in o && keys.length === 1) {
     const m = o.memory ?? {}
-    if (typeof m !== 'object') throw new TypeError(`store.memory option must be an object like { maxBytes: 67108864 }, got ${String(m)}`)
-    return { store: new MemoryStore({ ...(m as MemoryStoreOptions), ...(opts.clock ? { clock: opts.clock } : {}) }), owned: true }
+    if (typeof m !== 'object')
+      throw new TypeError(
+        `store.memory option must be an object like { maxBytes: 67108864 }, got ${String(m)}`,
+      )
+    return {
+      store: new MemoryStore({ ...(m as MemoryStoreOptions), ...(opts.clock ? { clock: opts.clock } : {}) }),
+      owned: true,
+    }
   }
   if ('redis' in o && keys.length === 1) {
-    if (typeof o.redis !== 'object' || o.redis === null) throw new TypeError('store.redis option must be an ioredis options object')
+    if (typeof o.redis !== 'object' || o.redis === null)
+      throw new TypeError('store.redis option must be an ioredis options object')
     const r = o.redis as RedisOptions
     if (r.enableOfflineQueue === true) {
-      warnOnce('CACHET_REDIS_OFFLINE_QUEUE', 'store.redis.enableOfflineQueue is true: while Redis is down ' +
-        'its commands queue without a timeout and replay in a burst on reconnect; reads still give up after the deadline')
+      warnOnce(
+        'CACHET_REDIS_OFFLINE_QUEUE',
+        'store.redis.enableOfflineQueue is true: while Redis is down ' +
+          'its commands queue without a timeout and replay in a burst on reconnect; reads still give up after the deadline',
+      )
     }
     return { store: RedisStore.fromOptions(r, redisOpts), owned: true }
   }
   if ('cluster' in o && keys.every((k) => k === 'cluster' || k === 'options')) {
     if (!Array.isArray(o.cluster) || o.cluster.length === 0) {
-      throw new TypeError('store.cluster option must be a non-empty array of nodes ({ host, port }, "host:port" or a port)')
+      throw new TypeError(
+        'store.cluster option must be a non-empty array of nodes ({ host, port }, "host:port" or a port)',
+      )
     }
     if (o.options !== undefined && (typeof o.options !== 'object' || o.options === null)) {
       throw new TypeError('store.options option must be an ioredis ClusterOptions object')
     }
-    const store = RedisStore.fromCluster(o.cluster as ClusterNode[], (o.options ?? {}) as ClusterOptions, redisOpts)
+    const store = RedisStore.fromCluster(
+      o.cluster as ClusterNode[],
+      (o.options ?? {}) as ClusterOptions,
+      redisOpts,
+    )
     return { store, owned: true }
   }
   throw new TypeError(`${SPEC_HELP}, got an object with keys [${keys.join(', ')}]`)
@@ -140,9 +172,9 @@ export interface CompleteStoreOptions {
 }
 
 /**
- * Makes a whole Store of one that only has get/set/delete/close (a user's own, api.md "Library"),
+ * Makes a whole Store of one that only has get/set/delete/close (a user's own, README "Library API"),
  * with generic generation tokens and locks on top of those three, and a read deadline on `get`:
- * a user's get may have none, and a read must never stall a request (reliability-security.md §0.3).
+ * a user's get may have none, and a read must never stall a request (docs/threats.md).
  * Partial implementations of the five newer methods are not mixed in: all five are ours.
  *
  * Tokens are stored as small Buffers (latin1, so any string round-trips). Nothing here is atomic:
@@ -185,7 +217,10 @@ class CompletedStore implements Store {
 
   // hot path
   get(key: string): Promise<Buffer | undefined> {
-    return this.#read(call(() => this.#s.get(key)), 'get')
+    return this.#read(
+      call(() => this.#s.get(key)),
+      'get',
+    )
   }
 
   set(key: string, value: Buffer, ttlMs: number): Promise<void> {
@@ -231,8 +266,9 @@ class CompletedStore implements Store {
   }
 
   release(key: string, token: string): Promise<void> {
-    return this.#write(this.#release(key, token), 'release')
-      .catch((err: unknown) => releaseFailed(this.#log, this.kind, err))
+    return this.#write(this.#release(key, token), 'release').catch((err: unknown) =>
+      releaseFailed(this.#log, this.kind, err),
+    )
   }
 
   async #token(gen: string, ms: number): Promise<string> {
@@ -248,7 +284,7 @@ class CompletedStore implements Store {
   }
 
   async #acquire(key: string, token: string, ms: number): Promise<boolean> {
-    if (await call(() => this.#s.get(key)) !== undefined) return false
+    if ((await call(() => this.#s.get(key))) !== undefined) return false
     await call(() => this.#s.set(key, encode(token), ms))
     const back = await call(() => this.#s.get(key))
     return back !== undefined && decode(back) === token
@@ -281,7 +317,9 @@ export function withDeadlines(inner: Store, opts: CompleteStoreOptions = {}): St
     within(call(fn), writeMs, giveUp(`store ${what}`, writeMs))
   return {
     kind: inner.kind,
-    get ready() { return inner.ready },
+    get ready() {
+      return inner.ready
+    },
     get: (key) => read('get', () => inner.get(key)),
     set: (key, value, ttl) => write('set', () => inner.set(key, value, ttl)),
     delete: (keys) => write('delete', () => inner.delete(keys)),
@@ -290,8 +328,10 @@ export function withDeadlines(inner: Store, opts: CompleteStoreOptions = {}): St
     tokens: (gens, ttl) => read('tokens', () => inner.tokens(gens, ttl)),
     bump: (gens, ttl) => write('bump', () => inner.bump(gens, ttl)),
     acquire: (key, token, ttl) => read('acquire', () => inner.acquire(key, token, ttl)),
-    release: (key, token) => write('release', () => inner.release(key, token))
-      .catch((err: unknown) => releaseFailed(opts.log, inner.kind, err)),
+    release: (key, token) =>
+      write('release', () => inner.release(key, token)).catch((err: unknown) =>
+        releaseFailed(opts.log, inner.kind, err),
+      ),
   }
 }
 

@@ -41,8 +41,14 @@ export function within<T, U = never>(work: Promise<T>, ms: number, onTimeout: ()
     }, ms)
     // resolve/reject after the other side won are no-ops, so only the timer needs clearing
     work.then(
-      (v) => { clearTimeout(timer); resolve(v) },
-      (err: unknown) => { clearTimeout(timer); reject(err) },
+      (v) => {
+        clearTimeout(timer)
+        resolve(v)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
     )
   })
 }

@@ -37,6 +37,7 @@ const STRING_OVERHEAD = 24
  */
 const BUFFER_OVERHEAD = 360
 /** any character beyond Latin-1 makes V8 store the whole string with two bytes per character */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the class is every Latin-1 code unit, controls included
 const WIDE = /[^\x00-\xff]/
 
 /**
@@ -83,7 +84,10 @@ export interface MemoryStoreStats {
   bytes: number
 }
 
-interface Lock { token: string; until: number }
+interface Lock {
+  token: string
+  until: number
+}
 
 export class MemoryStore implements Store {
   readonly kind = 'memory'
@@ -98,7 +102,9 @@ export class MemoryStore implements Store {
   constructor(opts: MemoryStoreOptions = {}) {
     const maxBytes = opts.maxBytes ?? 64 * MiB
     if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
-      throw new TypeError(`store.memory.maxBytes option must be a positive integer, got ${String(opts.maxBytes)}`)
+      throw new TypeError(
+        `store.memory.maxBytes option must be a positive integer, got ${String(opts.maxBytes)}`,
+      )
     }
     if (opts.clock !== undefined && typeof opts.clock?.now !== 'function') {
       throw new TypeError('store.memory.clock option must have a now() function')

@@ -1,4 +1,4 @@
-/** Option checks shared by the stores (style.md: misuse throws a TypeError naming the option). */
+/** Option checks shared by the stores (misuse throws a TypeError naming the option). */
 
 /**
  * A deadline or a count that must be a positive finite number: `dflt` when not given, a TypeError

@@ -1,6 +1,6 @@
 /**
  * The shared store on Redis (one server, Sentinel or Cluster) through ioredis 6. The one rule: Redis
- * being slow, full or gone never fails or stalls a request (reliability-security.md §0.3, T45–T54).
+ * being slow, full or gone never fails or stalls a request (docs/threats.md, T45–T54).
  * - reads have their own deadline on top of `commandTimeout`, because Cluster's offline queue and a
  *   user's client without `commandTimeout` are not covered by it (ioredis #1604, #634);
  * - a client that is not `ready` is skipped with one property read, no round trip (T49);
@@ -14,10 +14,10 @@
  *   in parallel instead, so no command is ever cross-slot (T40). Scripting must be allowed
  *   (an ACL with `-@scripting` makes every read a miss).
  *
- * This is the only module that imports ioredis (style.md §3).
+ * This is the only module that imports ioredis.
  */
 import { debuglog } from 'node:util'
-import { Redis, Cluster, type RedisOptions, type ClusterOptions, type ClusterNode } from 'ioredis'
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { CachetError, StoreTimeoutError } from '../errors.js'
 import { rateLimited } from '../log.js'
 import { giveUp, within } from './deadline.js'
@@ -73,7 +73,7 @@ export interface RedisStoreStats {
   unavailable: number
 }
 
-/** The fail-open settings of reliability-security.md §5 (commandTimeout in ms). */
+/** The fail-open settings of docs/threats.md (commandTimeout in ms). */
 export function failOpenRedisOptions(commandTimeout = 200): RedisOptions {
   return {
     // reject at once while disconnected instead of queueing (#285, #465, #776) and replaying
@@ -108,8 +108,14 @@ export function failOpenClusterOptions(commandTimeout = 200): ClusterOptions {
 export function isRedisClient(x: unknown): x is Redis | Cluster {
   if (x instanceof Redis || x instanceof Cluster) return true
   const c = x as Record<string, unknown> | null
-  return typeof c === 'object' && c !== null && typeof c.getBuffer === 'function' &&
-    typeof c.status === 'string' && typeof c.on === 'function' && typeof c.disconnect === 'function'
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.getBuffer === 'function' &&
+    typeof c.status === 'string' &&
+    typeof c.on === 'function' &&
+    typeof c.disconnect === 'function'
+  )
 }
 
 /** What we use of a client; `Redis | Cluster` unions do not type-check as callable. */
@@ -130,8 +136,11 @@ interface Client {
   // the scripts below, defined on the client by the constructor
   cachetToken(gen: string, token: string, ms: number): Promise<string>
   cachetRelease(key: string, token: string): Promise<number>
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis' listener arguments differ by event
   on(event: string, fn: (...args: any[]) => void): unknown
+  // biome-ignore lint/suspicious/noExplicitAny: as above
   once(event: string, fn: (...args: any[]) => void): unknown
+  // biome-ignore lint/suspicious/noExplicitAny: as above
   off(event: string, fn: (...args: any[]) => void): unknown
 }
 
@@ -217,19 +226,32 @@ export class RedisStore implements Store {
 
   /** Build a client from a `redis://` / `rediss://` URL with the fail-open settings; owned. */
   static fromUrl(url: string, opts: RedisStoreOptions & { commandTimeout?: number } = {}): RedisStore {
-    const client = new Redis(url, { ...failOpenRedisOptions(opts.commandTimeout), ...connectionName(opts.name) })
+    const client = new Redis(url, {
+      ...failOpenRedisOptions(opts.commandTimeout),
+      ...connectionName(opts.name),
+    })
     return new RedisStore(client, { ...opts, owned: opts.owned ?? true })
   }
 
   /** Build a client from ioredis options, laid over the fail-open settings (yours win); owned. */
-  static fromOptions(redis: RedisOptions, opts: RedisStoreOptions & { commandTimeout?: number } = {}): RedisStore {
-    const client = new Redis({ ...failOpenRedisOptions(opts.commandTimeout), ...connectionName(opts.name), ...redis })
+  static fromOptions(
+    redis: RedisOptions,
+    opts: RedisStoreOptions & { commandTimeout?: number } = {},
+  ): RedisStore {
+    const client = new Redis({
+      ...failOpenRedisOptions(opts.commandTimeout),
+      ...connectionName(opts.name),
+      ...redis,
+    })
     return new RedisStore(client, { ...opts, owned: opts.owned ?? true })
   }
 
   /** Build a Cluster client, your options laid over the fail-open settings; owned. */
-  static fromCluster(nodes: ClusterNode[], options: ClusterOptions = {},
-    opts: RedisStoreOptions & { commandTimeout?: number } = {}): RedisStore {
+  static fromCluster(
+    nodes: ClusterNode[],
+    options: ClusterOptions = {},
+    opts: RedisStoreOptions & { commandTimeout?: number } = {},
+  ): RedisStore {
     const base = failOpenClusterOptions(opts.commandTimeout)
     const client = new Cluster(nodes, {
       ...base,
@@ -290,7 +312,7 @@ export class RedisStore implements Store {
   /**
    * A purge: `SET gen <fresh token> PX ttl` for every key, in parallel (one key per command: any
    * slot). Resolves once Redis acknowledged every write; rejects when not connected, on any
-   * error, or after `bumpDeadlineMs`: a purge never claims a success it did not have (api.md
+   * error, or after `bumpDeadlineMs`: a purge never claims a success it did not have (README
    * "Purge"). A rejected bump may still have replaced some tokens, which is only more purging.
    */
   async bump(gens: readonly string[], ttlMs: number): Promise<void> {
@@ -313,7 +335,12 @@ export class RedisStore implements Store {
     if (refused) return refused
     const cmd = this.#c.set(key, token, 'PX', lifeMs(ttlMs), 'NX')
     return this.#read(cmd).then(isOk, (err: unknown) => {
-      cmd.then((reply) => { if (reply === 'OK') void this.release(key, token) }, () => {})
+      cmd.then(
+        (reply) => {
+          if (reply === 'OK') void this.release(key, token)
+        },
+        () => {},
+      )
       throw err
     })
   }
@@ -325,7 +352,9 @@ export class RedisStore implements Store {
   release(key: string, token: string): Promise<void> {
     const refused = this.#unavailable('write')
     if (refused) return refused
-    const sent = this.#c.cachetRelease(key, token).then(nothing, (err: Error) => { this.#failed(err) })
+    const sent = this.#c.cachetRelease(key, token).then(nothing, (err: Error) => {
+      this.#failed(err)
+    })
     return within(sent, this.#writeDeadlineMs, nothing)
   }
 
@@ -346,16 +375,21 @@ export class RedisStore implements Store {
     // The slot is freed only when Redis (or commandTimeout) settles the command, not at our
     // deadline: a client that never answers then fills the slots and further writes are
     // dropped, which keeps memory flat (T53).
-    const settled = cmd.then(() => { this.#inFlight-- }, (err: Error) => {
-      this.#inFlight--
-      this.#failed(err)
-    })
+    const settled = cmd.then(
+      () => {
+        this.#inFlight--
+      },
+      (err: Error) => {
+        this.#inFlight--
+        this.#failed(err)
+      },
+    )
     return within(settled, this.#writeDeadlineMs, nothing)
   }
 
   /**
    * Rejects when Redis could not be asked or did not answer in time: a purge must never claim
-   * a success it did not have (api.md "Purge"). On a Cluster each key is its own command, so no
+   * a success it did not have (README "Purge"). On a Cluster each key is its own command, so no
    * command is ever cross-slot (T40); one server gets batched UNLINKs.
    */
   async delete(keys: readonly string[]): Promise<number> {
@@ -366,7 +400,8 @@ export class RedisStore implements Store {
     if (this.kind === 'cluster') {
       for (const key of keys) ops.push(this.#c.unlink(key))
     } else {
-      for (let i = 0; i < keys.length; i += UNLINK_BATCH) ops.push(this.#c.unlink(...keys.slice(i, i + UNLINK_BATCH)))
+      for (let i = 0; i < keys.length; i += UNLINK_BATCH)
+        ops.push(this.#c.unlink(...keys.slice(i, i + UNLINK_BATCH)))
     }
     const counts = await this.#purge(Promise.all(ops), this.#deleteDeadlineMs, 'delete')
     let n = 0
@@ -421,22 +456,34 @@ export class RedisStore implements Store {
         maxmemory = configValue(await config('maxmemory'), 'maxmemory')
         policy = configValue(await config('maxmemory-policy'), 'maxmemory-policy')
       } catch (err) {
-        this.#log('debug', `redis store "${this.#name}": CONFIG GET failed on ${where} (${(err as Error).message}); eviction settings not checked`)
+        this.#log(
+          'debug',
+          `redis store "${this.#name}": CONFIG GET failed on ${where} (${(err as Error).message}); eviction settings not checked`,
+        )
         return undefined
       }
       if (maxmemory === undefined || policy === undefined) {
-        this.#log('debug', `redis store "${this.#name}": CONFIG GET returned nothing on ${where}; eviction settings not checked`)
+        this.#log(
+          'debug',
+          `redis store "${this.#name}": CONFIG GET returned nothing on ${where}; eviction settings not checked`,
+        )
         return undefined
       }
       if (policy === 'noeviction') {
-        problems.push(`${where} has maxmemory-policy noeviction: once it is full every cache write fails with OOM`)
+        problems.push(
+          `${where} has maxmemory-policy noeviction: once it is full every cache write fails with OOM`,
+        )
       } else if (maxmemory === '0') {
-        problems.push(`${where} has maxmemory 0 (no limit): the cache grows until the host runs out of memory`)
+        problems.push(
+          `${where} has maxmemory 0 (no limit): the cache grows until the host runs out of memory`,
+        )
       }
     }
     if (problems.length === 0) return undefined
-    return `Redis eviction is off for cache "${this.#name}": ${problems.join('; ')}. ` +
+    return (
+      `Redis eviction is off for cache "${this.#name}": ${problems.join('; ')}. ` +
       'Set maxmemory and maxmemory-policy allkeys-lru (or allkeys-lfu) on a Redis dedicated to the cache.'
+    )
   }
 
   /** Quits an owned client (1 s grace, then disconnect) so the process can exit; idempotent. */
@@ -451,7 +498,11 @@ export class RedisStore implements Store {
     }
     // The 'error' listener stays on an owned client: a late socket error must not crash anyone.
     if (this.#c.status === 'ready') {
-      try { await within(this.#c.quit(), 1000, giveUp('redis QUIT', 1000)) } catch { /* disconnect below */ }
+      try {
+        await within(this.#c.quit(), 1000, giveUp('redis QUIT', 1000))
+      } catch {
+        /* disconnect below */
+      }
     }
     if (this.#c.status === 'end') return
     // QUIT's reply comes before the socket closes: wait for 'end' (bounded) so that a caller
@@ -463,7 +514,9 @@ export class RedisStore implements Store {
       c.once('end', done)
     })
     this.#c.disconnect()
-    await within(ended, 1000, () => { c.off('end', done) })
+    await within(ended, 1000, () => {
+      c.off('end', done)
+    })
   }
 
   /**
@@ -501,7 +554,10 @@ export class RedisStore implements Store {
   }
 
   #counted = (value: Buffer | null): Buffer | undefined => {
-    if (value === null) { this.#stats.misses++; return undefined }
+    if (value === null) {
+      this.#stats.misses++
+      return undefined
+    }
     this.#stats.hits++
     return value
   }
@@ -523,7 +579,10 @@ export class RedisStore implements Store {
 
   /** Count a command failure; ioredis' own commandTimeout becomes our StoreTimeoutError. */
   #failed(err: Error): Error {
-    if (err instanceof StoreTimeoutError) { this.#stats.timeouts++; return err }
+    if (err instanceof StoreTimeoutError) {
+      this.#stats.timeouts++
+      return err
+    }
     if (err?.message === 'Command timed out') {
       this.#stats.timeouts++
       return new StoreTimeoutError('redis command timed out (commandTimeout)', { cause: err })
@@ -548,9 +607,11 @@ function withoutTokens(value: Buffer | undefined): [Buffer | undefined, (string 
  * connection or after NOSCRIPT (a SCRIPT FLUSH, a failover to a replica without the script).
  */
 function defineScripts(c: Client): void {
-  if (typeof c.defineCommand !== 'function') throw new TypeError('RedisStore needs an ioredis Redis or Cluster instance (no defineCommand)')
+  if (typeof c.defineCommand !== 'function')
+    throw new TypeError('RedisStore needs an ioredis Redis or Cluster instance (no defineCommand)')
   if (typeof c.cachetToken !== 'function') c.defineCommand('cachetToken', { lua: TOKEN_LUA, numberOfKeys: 1 })
-  if (typeof c.cachetRelease !== 'function') c.defineCommand('cachetRelease', { lua: RELEASE_LUA, numberOfKeys: 1 })
+  if (typeof c.cachetRelease !== 'function')
+    c.defineCommand('cachetRelease', { lua: RELEASE_LUA, numberOfKeys: 1 })
 }
 
 /** CLIENT SETNAME refuses spaces and newlines, which would fail the connection handshake. */

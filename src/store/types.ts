@@ -31,7 +31,10 @@ export interface Store {
    * absent), in one round trip where the store allows (Cluster: parallel, one per node).
    * Rejects like `get`.
    */
-  getWithTokens(key: string, gens: readonly string[]): Promise<[value: Buffer | undefined, tokens: (string | undefined)[]]>
+  getWithTokens(
+    key: string,
+    gens: readonly string[],
+  ): Promise<[value: Buffer | undefined, tokens: (string | undefined)[]]>
   /**
    * The current token of each generation key, creating a fresh random one where absent
    * (atomically per key: concurrent callers agree), and extending each key's life to at least

@@ -29,13 +29,24 @@ const cache = await createCache({
 /** The application: forward to the origin, answer with what it said. */
 function forward(path: string): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: origin.hostname, port: Number(origin.port), path, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { body += c })
-      res.once('end', () => resolve({ status: res.statusCode ?? 502, type: String(res.headers['content-type'] ?? 'text/plain'), body }))
-      res.once('error', reject)
-    })
+    const req = httpRequest(
+      { host: origin.hostname, port: Number(origin.port), path, agent: false },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => {
+          body += c
+        })
+        res.once('end', () =>
+          resolve({
+            status: res.statusCode ?? 502,
+            type: String(res.headers['content-type'] ?? 'text/plain'),
+            body,
+          }),
+        )
+        res.once('error', reject)
+      },
+    )
     req.once('error', reject)
     req.end()
   })

@@ -1,21 +1,21 @@
 /**
- * Request coalescing (reliability-security.md: cache stampede): one origin call per key in a
+ * Request coalescing (docs/threats.md: cache stampede): one origin call per key in a
  * process (the in-flight map), and across a fleet through the Redis lock `<key>~lock`
  * (`SET NX PX`), while the others wait for the leader's entry. The fleet is 4 real Node processes
  * (test/coalescing/fleet-server.ts) on one real redis-server, in front of one slow origin in this
  * process that counts its calls (300 ms per answer).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createCache } from '../../src/create-cache.js'
-import { request, type HttpResponse } from '../helpers/http.js'
+import { type HttpResponse, request } from '../helpers/http.js'
 import { siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 const POLICY = yaml(`
   version: 1
@@ -66,16 +66,27 @@ function startMember(): Promise<string> {
   })
   children.push(child)
   let err = ''
-  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000) })
+  child.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000)
+  })
   return new Promise((resolve, reject) => {
     let out = ''
-    const timer = setTimeout(() => reject(new Error(`fleet member did not start within 60 s:\n${err}`)), 60_000)
+    const timer = setTimeout(
+      () => reject(new Error(`fleet member did not start within 60 s:\n${err}`)),
+      60_000,
+    )
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString()
       const m = /listening (\d+)/.exec(out)
-      if (m) { clearTimeout(timer); resolve(`http://127.0.0.1:${m[1]}`) }
+      if (m) {
+        clearTimeout(timer)
+        resolve(`http://127.0.0.1:${m[1]}`)
+      }
     })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`fleet member exited (${code}):\n${err}`)) })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`fleet member exited (${code}):\n${err}`))
+    })
   })
 }
 
@@ -83,7 +94,10 @@ function stopMember(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-    child.once('exit', () => { clearTimeout(timer); resolve() })
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
     child.stdin!.end()
   })
 }
@@ -98,7 +112,10 @@ s.after.each(async () => {
 })
 s.after(async () => {
   await Promise.all(children.map(stopMember))
-  await new Promise<void>((resolve) => { origin.server.close(() => resolve()); origin.server.closeAllConnections() })
+  await new Promise<void>((resolve) => {
+    origin.server.close(() => resolve())
+    origin.server.closeAllConnections()
+  })
   await r.stop()
 })
 
@@ -131,53 +148,69 @@ function checkAll(responses: HttpResponse[], path: string): Record<string, numbe
   return kinds
 }
 
-s(`fleet of ${PROCESSES} processes x ${PER_PROCESS} concurrent requests for one cold key: at most ${PROCESSES} origin calls ` +
-  '(each process admits one leader per key at a time and the Redis lock <key>~lock makes the other members wait for its entry, ' +
-  'so one call is the rule; the bound leaves each member one call of its own should its lock wait or store read lose a race on a loaded host)', async () => {
-  const members = await Promise.all(Array.from({ length: PROCESSES }, startMember))
-  for (const path of ['/items/cold-1', '/items/cold-2']) {
-    const all = await Promise.all(members.flatMap((base) =>
-      Array.from({ length: PER_PROCESS }, () => request(`${base}${path}`, { headers: H }))))
-    assert.is(all.length, PROCESSES * PER_PROCESS)
-    const calls = origin.calls.get(path) ?? 0
-    const seen = tally(all)
-    assert.ok(calls >= 1 && calls <= PROCESSES, `origin called ${calls} times for ${path}; answers: ${JSON.stringify(seen)}`)
-    // every origin call is exactly one leader's answer; every other answer is shared (collapsed) or a hit
-    let leaders = 0
-    for (const res of all) {
-      assert.is(res.status, 200)
-      assert.match(res.body, new RegExp(`^origin #[1-${calls}] ${path}$`))
-      const cs = res.headers['cache-status'] ?? ''
-      if (/collapsed/.test(cs) || HIT.test(cs)) continue
-      assert.match(cs, /^cachet; fwd=(?:uri-)?miss/, cs)
-      leaders++
+s(
+  `fleet of ${PROCESSES} processes x ${PER_PROCESS} concurrent requests for one cold key: at most ${PROCESSES} origin calls ` +
+    '(each process admits one leader per key at a time and the Redis lock <key>~lock makes the other members wait for its entry, ' +
+    'so one call is the rule; the bound leaves each member one call of its own should its lock wait or store read lose a race on a loaded host)',
+  async () => {
+    const members = await Promise.all(Array.from({ length: PROCESSES }, startMember))
+    for (const path of ['/items/cold-1', '/items/cold-2']) {
+      const all = await Promise.all(
+        members.flatMap((base) =>
+          Array.from({ length: PER_PROCESS }, () => request(`${base}${path}`, { headers: H })),
+        ),
+      )
+      assert.is(all.length, PROCESSES * PER_PROCESS)
+      const calls = origin.calls.get(path) ?? 0
+      const seen = tally(all)
+      assert.ok(
+        calls >= 1 && calls <= PROCESSES,
+        `origin called ${calls} times for ${path}; answers: ${JSON.stringify(seen)}`,
+      )
+      // every origin call is exactly one leader's answer; every other answer is shared (collapsed) or a hit
+      let leaders = 0
+      for (const res of all) {
+        assert.is(res.status, 200)
+        assert.match(res.body, new RegExp(`^origin #[1-${calls}] ${path}$`))
+        const cs = res.headers['cache-status'] ?? ''
+        if (/collapsed/.test(cs) || HIT.test(cs)) continue
+        assert.match(cs, /^cachet; fwd=(?:uri-)?miss/, cs)
+        leaders++
+      }
+      assert.is(leaders, calls, `one leader per origin call; answers: ${JSON.stringify(seen)}`)
+      process.stdout.write(`  [fleet] ${path}: ${calls} origin call(s) for ${all.length} requests\n`)
     }
-    assert.is(leaders, calls, `one leader per origin call; answers: ${JSON.stringify(seen)}`)
-    process.stdout.write(`  [fleet] ${path}: ${calls} origin call(s) for ${all.length} requests\n`)
-  }
-})
+  },
+)
 
 for (const store of ['redis', 'memory'] as const) {
-  s(`one process (${store} store), 200 concurrent requests for one cold key: exactly 1 origin call`, async () => {
-    // a generous read deadline: this test is about coalescing, not about a loaded host's 250 ms
-    // reads turning into store-down misses (each of which may lead a flight of its own)
-    const cache = await createCache({ policies: dir, store: store === 'redis' ? r.url : 'memory', readDeadlineMs: 5000 })
-    closers.push(() => cache.close())
-    const site = await sites.start({ policies: dir, cache })
-    let calls = 0
-    site.origin.route('/items/one', async (ctx) => {
-      calls++
-      await new Promise((res) => setTimeout(res, ORIGIN_DELAY_MS))
-      ctx.type = 'text/plain'
-      ctx.body = `origin #${calls} /items/one`
-    })
-    const all = await Promise.all(Array.from({ length: 200 }, () => site.get('/items/one', { headers: H })))
-    assert.is(calls, 1, `origin calls; answers: ${JSON.stringify(tally(all))}`)
-    const kinds = checkAll(all, '/items/one')
-    assert.is(kinds.stored, 1)
-    assert.is(kinds.stored! + kinds.collapsed! + kinds.hit!, 200)
-    assert.is(site.cache.metrics().collapsed, kinds.collapsed)
-  })
+  s(
+    `one process (${store} store), 200 concurrent requests for one cold key: exactly 1 origin call`,
+    async () => {
+      // a generous read deadline: this test is about coalescing, not about a loaded host's 250 ms
+      // reads turning into store-down misses (each of which may lead a flight of its own)
+      const cache = await createCache({
+        policies: dir,
+        store: store === 'redis' ? r.url : 'memory',
+        readDeadlineMs: 5000,
+      })
+      closers.push(() => cache.close())
+      const site = await sites.start({ policies: dir, cache })
+      let calls = 0
+      site.origin.route('/items/one', async (ctx) => {
+        calls++
+        await new Promise((res) => setTimeout(res, ORIGIN_DELAY_MS))
+        ctx.type = 'text/plain'
+        ctx.body = `origin #${calls} /items/one`
+      })
+      const all = await Promise.all(Array.from({ length: 200 }, () => site.get('/items/one', { headers: H })))
+      assert.is(calls, 1, `origin calls; answers: ${JSON.stringify(tally(all))}`)
+      const kinds = checkAll(all, '/items/one')
+      assert.is(kinds.stored, 1)
+      assert.is(kinds.stored! + kinds.collapsed! + kinds.hit!, 200)
+      assert.is(site.cache.metrics().collapsed, kinds.collapsed)
+    },
+  )
 }
 
 s.run()

@@ -25,7 +25,10 @@ async function assertStoredFor(cc: string | readonly string[], ttl: number, path
 }
 
 /** Two requests: both reach the origin; nothing is stored. */
-async function assertNotStored(headers: Record<string, string | readonly string[]>, path = '/p'): Promise<void> {
+async function assertNotStored(
+  headers: Record<string, string | readonly string[]>,
+  path = '/p',
+): Promise<void> {
   const env = await pool.start()
   env.origin.script(path, { headers })
   await env.send(path)
@@ -78,11 +81,11 @@ test('RFC 9111 §5.2.2.9: public alone gives no lifetime; with max-age it is sto
 
 test('RFC 9111 §5.2.2.4: no-cache with a validator: stored, but every reuse is revalidated upstream', async () => {
   const env = await pool.start()
-  env.origin.script('/nc',
-    { headers: { 'cache-control': 'no-cache, max-age=600', etag: '"v1"' } },
-    (req) => req.headers['if-none-match'] === '"v1"'
+  env.origin.script('/nc', { headers: { 'cache-control': 'no-cache, max-age=600', etag: '"v1"' } }, (req) =>
+    req.headers['if-none-match'] === '"v1"'
       ? { status: 304, headers: { etag: '"v1"', 'cache-control': 'no-cache, max-age=600' } }
-      : { headers: { 'cache-control': 'no-cache, max-age=600', etag: '"v1"' } })
+      : { headers: { 'cache-control': 'no-cache, max-age=600', etag: '"v1"' } },
+  )
   const a = await env.send('/nc')
   assert.is(a.body, 'response #1')
   await env.waitStored('/nc')
@@ -103,9 +106,11 @@ test('RFC 9111 §5.2.2.4: no-cache without a validator cannot be revalidated: ev
 
 test('RFC 9111 §5.2.2.2: must-revalidate: a stale entry is revalidated, never served as is', async () => {
   const env = await pool.start()
-  env.origin.script('/mr',
+  env.origin.script(
+    '/mr',
     { headers: { 'cache-control': 'max-age=10, must-revalidate, stale-while-revalidate=600', etag: '"m1"' } },
-    { status: 304, headers: { etag: '"m1"', 'cache-control': 'max-age=10, must-revalidate' } })
+    { status: 304, headers: { etag: '"m1"', 'cache-control': 'max-age=10, must-revalidate' } },
+  )
   await env.send('/mr')
   await env.waitStored('/mr')
   env.clock.advance(11)
@@ -118,9 +123,13 @@ test('RFC 9111 §5.2.2.2: must-revalidate: a stale entry is revalidated, never s
 
 test('RFC 9111 §5.2.2.8: proxy-revalidate binds a shared cache like must-revalidate', async () => {
   const env = await pool.start()
-  env.origin.script('/pr',
-    { headers: { 'cache-control': 'max-age=10, proxy-revalidate, stale-while-revalidate=600', etag: '"p1"' } },
-    { headers: { 'cache-control': 'max-age=10' } })
+  env.origin.script(
+    '/pr',
+    {
+      headers: { 'cache-control': 'max-age=10, proxy-revalidate, stale-while-revalidate=600', etag: '"p1"' },
+    },
+    { headers: { 'cache-control': 'max-age=10' } },
+  )
   await env.send('/pr')
   await env.waitStored('/pr')
   env.clock.advance(11)
@@ -150,7 +159,11 @@ test('RFC 9111 §5.2.1.4 (README "HTTP semantics", T31): a client\'s no-cache / 
   env.origin.script('/client-cc', { headers: { 'cache-control': 'max-age=60' } })
   await env.send('/client-cc')
   await env.waitStored('/client-cc')
-  const requests: Record<string, string>[] = [{ 'cache-control': 'no-cache' }, { 'cache-control': 'max-age=0' }, { pragma: 'no-cache' }]
+  const requests: Record<string, string>[] = [
+    { 'cache-control': 'no-cache' },
+    { 'cache-control': 'max-age=0' },
+    { pragma: 'no-cache' },
+  ]
   for (const headers of requests) {
     const r = await env.send('/client-cc', { headers })
     assert.is(r.body, 'response #1', JSON.stringify(headers))

@@ -37,7 +37,8 @@ test('RFC 9110 §13.1.2: If-None-Match on a hit is answered 304 by the cache (we
     assert.is(r.status, status, `${path} If-None-Match: ${inm}`)
     assert.is(r.body, status === 304 ? '' : 'response #1')
     assert.match(String(r.headers['cache-status']), /^cachet; hit; ttl=\d+$/)
-    if (status === 304) assert.is(r.headers.etag, path === '/e' ? '"abc"' : 'W/"abc"', 'the 304 names the validator')
+    if (status === 304)
+      assert.is(r.headers.etag, path === '/e' ? '"abc"' : 'W/"abc"', 'the 304 names the validator')
   }
   assert.is(env.origin.count, 2)
 })
@@ -49,7 +50,10 @@ test('RFC 9110 §13.1.3: If-Modified-Since on a hit: 304 when not modified since
   await env.send('/lm')
   await env.waitStored('/lm')
   assert.is((await env.send('/lm', { headers: { 'if-modified-since': httpDate(lm) } })).status, 304)
-  assert.is((await env.send('/lm', { headers: { 'if-modified-since': httpDate(lm + 3600_000) } })).status, 304)
+  assert.is(
+    (await env.send('/lm', { headers: { 'if-modified-since': httpDate(lm + 3600_000) } })).status,
+    304,
+  )
   const older = await env.send('/lm', { headers: { 'if-modified-since': httpDate(lm - 3600_000) } })
   assert.is(older.status, 200)
   assert.is(older.body, 'response #1')
@@ -59,15 +63,19 @@ test('RFC 9110 §13.1.3: If-Modified-Since on a hit: 304 when not modified since
 test('RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since', async () => {
   const env = await pool.start()
   const lm = Math.floor(Date.now() / 1000) * 1000 - 86_400_000
-  env.origin.script('/both', { headers: { 'cache-control': 'max-age=60', etag: '"v"', 'last-modified': httpDate(lm) } })
+  env.origin.script('/both', {
+    headers: { 'cache-control': 'max-age=60', etag: '"v"', 'last-modified': httpDate(lm) },
+  })
   await env.send('/both')
   await env.waitStored('/both')
-  const r = await env.send('/both', { headers: { 'if-none-match': '"other"', 'if-modified-since': httpDate(lm) } })
+  const r = await env.send('/both', {
+    headers: { 'if-none-match': '"other"', 'if-modified-since': httpDate(lm) },
+  })
   assert.is(r.status, 200)
   assert.is(r.body, 'response #1')
 })
 
-test('RFC 9111 §4.3.1: a client\'s validators on a miss are not forwarded; the full response is stored and the client still gets its 304', async () => {
+test("RFC 9111 §4.3.1: a client's validators on a miss are not forwarded; the full response is stored and the client still gets its 304", async () => {
   const env = await pool.start()
   env.origin.script('/cold', { headers: { 'cache-control': 'max-age=60', etag: '"c"' } })
   const a = await env.send('/cold', { headers: { 'if-none-match': '"c"' } })
@@ -95,9 +103,18 @@ test('RFC 9111 §4.3.1: same with a large body: the 304 to the client does not k
 
 test('RFC 9111 §4.3.4: a stale entry is revalidated with If-None-Match; the 304 refreshes its headers and keeps the stored body', async () => {
   const env = await pool.start()
-  env.origin.script('/rv',
+  env.origin.script(
+    '/rv',
     { headers: { 'cache-control': 'max-age=10', etag: '"r1"', 'x-version': 'old' } },
-    (req) => ({ status: 304, headers: { etag: req.headers['if-none-match'] === '"r1"' ? '"r1"' : '"?"', 'cache-control': 'max-age=100', 'x-version': 'refreshed' } }))
+    (req) => ({
+      status: 304,
+      headers: {
+        etag: req.headers['if-none-match'] === '"r1"' ? '"r1"' : '"?"',
+        'cache-control': 'max-age=100',
+        'x-version': 'refreshed',
+      },
+    }),
+  )
   const a = await env.send('/rv')
   assert.is(a.body, 'response #1')
   assert.is(a.headers['x-version'], 'old')
@@ -129,9 +146,11 @@ test('RFC 9111 §4.3.4: a stale entry is revalidated with If-None-Match; the 304
 
 test('RFC 9111 §4.3.4: a 304 stating a year of freshness refreshes the entry for 30 days at most, like a new response', async () => {
   const env = await pool.start()
-  env.origin.script('/year',
+  env.origin.script(
+    '/year',
     { headers: { 'cache-control': 'max-age=10', etag: '"y1"' } },
-    { status: 304, headers: { etag: '"y1"', 'cache-control': 'max-age=31536000' } })
+    { status: 304, headers: { etag: '"y1"', 'cache-control': 'max-age=31536000' } },
+  )
   await env.send('/year')
   await env.waitStored('/year')
   env.clock.advance(11)
@@ -146,10 +165,12 @@ test('RFC 9111 §4.3.4: a 304 stating a year of freshness refreshes the entry fo
 
 test('RFC 9111 §4.3.4: a 304 whose strong validator names another representation does not refresh the stored one', async () => {
   const env = await pool.start()
-  env.origin.script('/other',
+  env.origin.script(
+    '/other',
     { headers: { 'cache-control': 'max-age=10', etag: '"r1"' } },
     { status: 304, headers: { 'cache-control': 'max-age=100', etag: '"r2"' } },
-    { headers: { 'cache-control': 'max-age=100', etag: '"r2"' } })
+    { headers: { 'cache-control': 'max-age=100', etag: '"r2"' } },
+  )
   await env.send('/other')
   await env.waitStored('/other')
   env.clock.advance(11)
@@ -157,17 +178,26 @@ test('RFC 9111 §4.3.4: a 304 whose strong validator names another representatio
   assert.is(env.origin.requests[1]!.headers['if-none-match'], '"r1"')
   // "If none of the stored responses contain the same strong validator, then the cache MUST NOT
   // use the new response to update any stored responses": body #1 must never go out as "r2"
-  assert.not.ok(b.body === 'response #1' && b.headers.etag === '"r2"', `served ${b.body} with ETag ${String(b.headers.etag)}`)
+  assert.not.ok(
+    b.body === 'response #1' && b.headers.etag === '"r2"',
+    `served ${b.body} with ETag ${String(b.headers.etag)}`,
+  )
   const e = await env.entry('/other')
-  if (e !== undefined) assert.not.ok(e.body.toString() === 'response #1' && storedHeader(e, 'etag') === '"r2"', 'stored body #1 relabelled "r2"')
+  if (e !== undefined)
+    assert.not.ok(
+      e.body.toString() === 'response #1' && storedHeader(e, 'etag') === '"r2"',
+      'stored body #1 relabelled "r2"',
+    )
 })
 
 test('RFC 9111 §4.3.1: a stale entry with only Last-Modified is revalidated with If-Modified-Since', async () => {
   const env = await pool.start()
   const lm = httpDate(Math.floor(Date.now() / 1000) * 1000 - 86_400_000)
-  env.origin.script('/rlm',
+  env.origin.script(
+    '/rlm',
     { headers: { 'cache-control': 'max-age=10', 'last-modified': lm } },
-    { status: 304, headers: { 'cache-control': 'max-age=10' } })
+    { status: 304, headers: { 'cache-control': 'max-age=10' } },
+  )
   await env.send('/rlm')
   await env.waitStored('/rlm')
   env.clock.advance(11)
@@ -180,9 +210,11 @@ test('RFC 9111 §4.3.1: a stale entry with only Last-Modified is revalidated wit
 
 test('RFC 9111 §4.3.3: revalidation answered 200 replaces the entry with the new response', async () => {
   const env = await pool.start()
-  env.origin.script('/chg',
+  env.origin.script(
+    '/chg',
     { headers: { 'cache-control': 'max-age=10', etag: '"1"' } },
-    { headers: { 'cache-control': 'max-age=10', etag: '"2"' } })
+    { headers: { 'cache-control': 'max-age=10', etag: '"2"' } },
+  )
   await env.send('/chg')
   await env.waitStored('/chg')
   env.clock.advance(11)
@@ -196,11 +228,13 @@ test('RFC 9111 §4.3.3: revalidation answered 200 replaces the entry with the ne
   assert.is(env.origin.count, 2)
 })
 
-test('RFC 9111 §4.3.2: the client\'s own validator on a stale entry: upstream 304, client 304', async () => {
+test("RFC 9111 §4.3.2: the client's own validator on a stale entry: upstream 304, client 304", async () => {
   const env = await pool.start()
-  env.origin.script('/both-stale',
+  env.origin.script(
+    '/both-stale',
     { headers: { 'cache-control': 'max-age=10', etag: '"s"' } },
-    { status: 304, headers: { 'cache-control': 'max-age=10', etag: '"s"' } })
+    { status: 304, headers: { 'cache-control': 'max-age=10', etag: '"s"' } },
+  )
   await env.send('/both-stale')
   await env.waitStored('/both-stale')
   env.clock.advance(11)

@@ -58,7 +58,9 @@ test('RFC 9111 §4.2.1: s-maxage=0 overrides a positive max-age: not reused', as
 test('RFC 9111 §4.2.1: max-age overrides Expires', async () => {
   const env = await pool.start()
   const date = Date.now()
-  env.origin.script('/me', { headers: { 'cache-control': 'max-age=100', date: httpDate(date), expires: httpDate(date - 3600_000) } })
+  env.origin.script('/me', {
+    headers: { 'cache-control': 'max-age=100', date: httpDate(date), expires: httpDate(date - 3600_000) },
+  })
   await env.send('/me')
   await env.waitStored('/me')
   const b = await env.send('/me')
@@ -94,7 +96,9 @@ test('RFC 9111 §5.3: an invalid Expires ("0") means already expired: not reused
 test('RFC 9111 §4.2.1: of two Expires field lines the first is used', async () => {
   const env = await pool.start()
   const date = Math.floor(Date.now() / 1000) * 1000
-  env.origin.script('/two-exp', { headers: { date: httpDate(date), expires: [httpDate(date + 60_000), httpDate(date + 600_000)] } })
+  env.origin.script('/two-exp', {
+    headers: { date: httpDate(date), expires: [httpDate(date + 60_000), httpDate(date + 600_000)] },
+  })
   await env.send('/two-exp')
   await env.waitStored('/two-exp')
   const b = await env.send('/two-exp')
@@ -164,7 +168,7 @@ test('RFC 9111 §4.2.3: a hit carries Age = resident time on the cache clock', a
   assert.is(b.headers['cache-status'], 'cachet; hit; ttl=93')
 })
 
-test('RFC 9111 §4.2.3: the origin\'s own Age counts: it adds to the served Age and shortens the lifetime', async () => {
+test("RFC 9111 §4.2.3: the origin's own Age counts: it adds to the served Age and shortens the lifetime", async () => {
   const env = await pool.start()
   env.origin.script('/oage', { headers: { 'cache-control': 'max-age=100', age: '30' } })
   const a = await env.send('/oage')
@@ -205,7 +209,9 @@ test('RFC 9111 §5.1: an invalid Age is ignored (the lifetime is max-age)', asyn
 test('RFC 9111 §4.2.3: Age on a hit also counts the Expires-based lifetime down', async () => {
   const env = await pool.start()
   const date = Math.floor(Date.now() / 1000) * 1000
-  env.origin.script('/expage', { headers: { date: httpDate(date), expires: httpDate(date + 100_000), age: '20' } })
+  env.origin.script('/expage', {
+    headers: { date: httpDate(date), expires: httpDate(date + 100_000), age: '20' },
+  })
   await env.send('/expage')
   await env.waitStored('/expage')
   const b = await env.send('/expage')

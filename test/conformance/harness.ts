@@ -6,18 +6,19 @@
  *
  * Each test builds its own `Env` (fresh origin, numbering from 1, fresh cache) and closes it.
  */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startServe, type Serving } from '../../src/cli/serve.js'
-import { decodeEntry, type Entry } from '../../src/request/entry.js'
+import { type Serving, startServe } from '../../src/cli/serve.js'
 import { variantKey, varyValues } from '../../src/key/variant.js'
-import { startScriptedOrigin, type ScriptedOrigin } from '../helpers/scripted-origin.js'
+import { decodeEntry, type Entry } from '../../src/request/entry.js'
 import { eventually } from '../helpers/http.js'
+import { type ScriptedOrigin, startScriptedOrigin } from '../helpers/scripted-origin.js'
 
-export { gate, type Gate, type Reply, type Received } from '../helpers/scripted-origin.js'
 export { eventually } from '../helpers/http.js'
+export { type Gate, gate, type Received, type Reply } from '../helpers/scripted-origin.js'
 
 /** A clock the test moves; starts at the wall clock so origin `Date` headers stay plausible. */
 export interface TestClock {
@@ -28,7 +29,12 @@ export interface TestClock {
 
 export function testClock(): TestClock {
   let t = Date.now()
-  return { now: () => t, advance: (s) => { t += s * 1000 } }
+  return {
+    now: () => t,
+    advance: (s) => {
+      t += s * 1000
+    },
+  }
 }
 
 export interface SendOptions {
@@ -60,28 +66,47 @@ export function send(base: string, target: string, o: SendOptions = {}): Promise
   const headers: Record<string, string | string[]> = {}
   for (const [k, v] of Object.entries(o.headers ?? {})) headers[k] = typeof v === 'string' ? v : [...v]
   if (o.host !== undefined) headers.host = o.host
-  if (o.body !== undefined && !Object.keys(headers).some((k) => /^(content-length|transfer-encoding)$/i.test(k))) {
+  if (
+    o.body !== undefined &&
+    !Object.keys(headers).some((k) => /^(content-length|transfer-encoding)$/i.test(k))
+  ) {
     headers['content-length'] = String(Buffer.byteLength(o.body))
   }
   return new Promise((resolve, reject) => {
     const informational: { status: number; headers: IncomingHttpHeaders }[] = []
-    const req = httpRequest({ host: u.hostname, port: Number(u.port), method: o.method ?? 'GET', path: target, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      let settled = false
-      const finish = () => {
-        if (settled) return
-        settled = true
-        const bytes = Buffer.concat(chunks)
-        resolve({
-          status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders,
-          body: bytes.toString('utf8'), bytes, complete: res.complete, informational,
-        })
-      }
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.once('end', finish)
-      res.once('error', finish)
-      res.once('close', finish)
-    })
+    const req = httpRequest(
+      {
+        host: u.hostname,
+        port: Number(u.port),
+        method: o.method ?? 'GET',
+        path: target,
+        headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        let settled = false
+        const finish = () => {
+          if (settled) return
+          settled = true
+          const bytes = Buffer.concat(chunks)
+          resolve({
+            status: res.statusCode ?? 0,
+            statusMessage: res.statusMessage ?? '',
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            body: bytes.toString('utf8'),
+            bytes,
+            complete: res.complete,
+            informational,
+          })
+        }
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.once('end', finish)
+        res.once('error', finish)
+        res.once('close', finish)
+      },
+    )
     req.on('information', (info) => informational.push({ status: info.statusCode, headers: info.headers }))
     req.once('error', reject)
     req.end(o.body)
@@ -122,7 +147,10 @@ export async function setup(o: EnvOptions = {}): Promise<Env> {
     writeFileSync(join(dir, 'policy.yaml'), o.policies)
   }
   const serving = await startServe({
-    upstream: origin.url, port: 0, host: '127.0.0.1', clock,
+    upstream: origin.url,
+    port: 0,
+    host: '127.0.0.1',
+    clock,
     ...(dir !== undefined ? { policies: dir } : {}),
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     ...(o.name !== undefined ? { name: o.name } : {}),
@@ -139,20 +167,32 @@ export async function setup(o: EnvOptions = {}): Promise<Env> {
     const buf = await cache.store.get(key)
     const e = buf === undefined ? undefined : decodeEntry(buf)
     if (e === undefined || e.kind === 'response') return e
-    const vbuf = await cache.store.get(variantKey(key, varyValues(e.varyNames ?? [], (n) => lower[n] ?? '')))
+    const vbuf = await cache.store.get(
+      variantKey(
+        key,
+        varyValues(e.varyNames ?? [], (n) => lower[n] ?? ''),
+      ),
+    )
     return vbuf === undefined ? undefined : decodeEntry(vbuf)
   }
 
   let closing: Promise<void> | undefined
   return {
-    origin, serving, url, host, clock,
+    origin,
+    serving,
+    url,
+    host,
+    clock,
     send: (target, so) => send(url, target, so),
     entry,
     async waitStored(target, headers, ok = () => true) {
       let found: Entry | undefined
       await eventually(async () => {
         const e = await entry(target, headers)
-        if (e !== undefined && ok(e)) { found = e; return true }
+        if (e !== undefined && ok(e)) {
+          found = e
+          return true
+        }
         return false
       }, `entry for GET ${target} stored`)
       return found!

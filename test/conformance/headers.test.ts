@@ -2,7 +2,7 @@
  * Header handling of `cachet serve`: hop-by-hop fields stripped both ways (RFC 9110 §7.6.1),
  * unknown fields forwarded both ways and replayed on hits (RFC 9111 §3.1), Set-Cookie never stored
  * (a deliberate deviation from RFC 9111 §7), the client's Host kept and X-Forwarded-For / -Proto
- * added (api.md), Cache-Status appended after an upstream cache's member (RFC 9211 §2).
+ * added (README "Stores"), Cache-Status appended after an upstream cache's member (RFC 9211 §2).
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -68,7 +68,11 @@ test('RFC 9110 §7.6.1: response hop-by-hop fields are not relayed, neither on t
   assert.is(b.headers['x-response'], '1')
   for (const r of [a, b]) {
     assert.is(r.headers['x-internal'], undefined)
-    assert.is(r.headers['keep-alive'], undefined, 'our client asked for Connection: close, so any Keep-Alive would be the origin\'s')
+    assert.is(
+      r.headers['keep-alive'],
+      undefined,
+      "our client asked for Connection: close, so any Keep-Alive would be the origin's",
+    )
     assert.is(r.headers['proxy-authenticate'], undefined)
     assert.is(r.headers.upgrade, undefined)
     assert.is(r.headers.trailer, undefined)
@@ -79,7 +83,11 @@ test('RFC 9110 §7.6.1: response hop-by-hop fields are not relayed, neither on t
 
 test('RFC 9112 §6.1: a chunked response is re-framed, not relayed as Transfer-Encoding; the hit has a Content-Length', async () => {
   const env = await pool.start()
-  env.origin.script('/chunked', { headers: { 'cache-control': 'max-age=60' }, body: 'a'.repeat(5000), chunked: true })
+  env.origin.script('/chunked', {
+    headers: { 'cache-control': 'max-age=60' },
+    body: 'a'.repeat(5000),
+    chunked: true,
+  })
   const a = await env.send('/chunked')
   assert.is(a.body, 'a'.repeat(5000))
   assert.is(a.complete, true)
@@ -92,7 +100,9 @@ test('RFC 9112 §6.1: a chunked response is re-framed, not relayed as Transfer-E
 
 test('RFC 9111 §3.1: unknown header fields go through both ways and are replayed on hits', async () => {
   const env = await pool.start()
-  env.origin.script('/unknown', { headers: { 'cache-control': 'max-age=60', 'x-weird-field': 'v=1; q="a,b"', 'x-multi': ['one', 'two'] } })
+  env.origin.script('/unknown', {
+    headers: { 'cache-control': 'max-age=60', 'x-weird-field': 'v=1; q="a,b"', 'x-multi': ['one', 'two'] },
+  })
   await env.send('/unknown', { headers: { 'x-client-thing': 'abc 123', 'x-client-multi': ['p', 'q'] } })
   const h = env.origin.requests[0]!.headers
   assert.is(h['x-client-thing'], 'abc 123')
@@ -106,7 +116,12 @@ test('RFC 9111 §3.1: unknown header fields go through both ways and are replaye
 
 test('deviation from RFC 9111 §7: a response with Set-Cookie is relayed but never stored', async () => {
   const env = await pool.start()
-  env.origin.script('/cookie', { headers: { 'cache-control': 'public, max-age=60', 'set-cookie': ['session=alice; HttpOnly', 'theme=dark'] } })
+  env.origin.script('/cookie', {
+    headers: {
+      'cache-control': 'public, max-age=60',
+      'set-cookie': ['session=alice; HttpOnly', 'theme=dark'],
+    },
+  })
   const a = await env.send('/cookie')
   assert.equal(a.headers['set-cookie'], ['session=alice; HttpOnly', 'theme=dark'])
   const b = await env.send('/cookie')
@@ -116,19 +131,21 @@ test('deviation from RFC 9111 §7: a response with Set-Cookie is relayed but nev
 
 test('RFC 9111 §3.1: a 304 that carries Set-Cookie never puts it into the stored entry', async () => {
   const env = await pool.start()
-  env.origin.script('/ck304',
+  env.origin.script(
+    '/ck304',
     { headers: { 'cache-control': 'max-age=10', etag: '"k"' } },
-    { status: 304, headers: { 'cache-control': 'max-age=10', etag: '"k"', 'set-cookie': 'session=bob' } })
+    { status: 304, headers: { 'cache-control': 'max-age=10', etag: '"k"', 'set-cookie': 'session=bob' } },
+  )
   await env.send('/ck304')
   await env.waitStored('/ck304')
   env.clock.advance(11)
   await env.send('/ck304')
   const c = await env.send('/ck304')
-  assert.is(c.headers['set-cookie'], undefined, 'a later hit does not hand out the 304\'s cookie')
+  assert.is(c.headers['set-cookie'], undefined, "a later hit does not hand out the 304's cookie")
   assert.is(c.body, 'response #1')
 })
 
-test('api.md: the client\'s Host is forwarded unchanged; X-Forwarded-For and -Proto are added', async () => {
+test("the README: the client's Host is forwarded unchanged; X-Forwarded-For and -Proto are added", async () => {
   const env = await pool.start()
   await env.send('/xf', { host: 'shop.example' })
   await env.send('/xf2', { headers: { 'x-forwarded-for': '203.0.113.7' } })
@@ -148,7 +165,7 @@ test('RFC 9111 §4: the Host is part of the cache key: two virtual hosts never s
   assert.is(env.origin.count, 2)
 })
 
-test('RFC 9211 §2: Cache-Status is appended after an upstream cache\'s member, and never shows the key', async () => {
+test("RFC 9211 §2: Cache-Status is appended after an upstream cache's member, and never shows the key", async () => {
   const env = await pool.start()
   env.origin.script('/cs', { headers: { 'cache-control': 'max-age=60', 'cache-status': 'origin-cdn; hit' } })
   const a = await env.send('/cs')
@@ -184,11 +201,18 @@ test('RFC 9211 §2.1: a cache name from the options appears in Cache-Status', as
 
 test('RFC 9111 §4: a hit replays the stored headers byte for byte (Date, Content-Type, Content-Length, ETag)', async () => {
   const env = await pool.start()
-  env.origin.script('/exact', { headers: { 'cache-control': 'max-age=60', etag: '"e"', 'content-type': 'application/x-thing; charset=latin1' } })
+  env.origin.script('/exact', {
+    headers: {
+      'cache-control': 'max-age=60',
+      etag: '"e"',
+      'content-type': 'application/x-thing; charset=latin1',
+    },
+  })
   const a = await env.send('/exact')
   await env.waitStored('/exact')
   const b = await env.send('/exact')
-  for (const n of ['date', 'content-type', 'content-length', 'etag', 'cache-control', 'x-response']) assert.is(b.headers[n], a.headers[n], n)
+  for (const n of ['date', 'content-type', 'content-length', 'etag', 'cache-control', 'x-response'])
+    assert.is(b.headers[n], a.headers[n], n)
   assert.ok(b.bytes.equals(a.bytes))
 })
 

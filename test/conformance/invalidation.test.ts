@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { envs, type Env } from './harness.js'
+import { type Env, envs } from './harness.js'
 
 const test = suite('conformance: invalidation (RFC 9111 §4.4)')
 const pool = envs()
@@ -48,7 +48,15 @@ test('RFC 9111 §4.4: a 3xx to an unsafe method invalidates too', async () => {
 
 test('RFC 9111 §4.4: 4xx and 5xx responses to unsafe methods invalidate nothing', async () => {
   const env = await pool.start()
-  env.origin.script('/keep', CACHED, { status: 400 }, { status: 404 }, { status: 500 }, { status: 503 }, CACHED)
+  env.origin.script(
+    '/keep',
+    CACHED,
+    { status: 400 },
+    { status: 404 },
+    { status: 500 },
+    { status: 503 },
+    CACHED,
+  )
   await warm(env, '/keep')
   for (const status of [400, 404, 500, 503]) {
     const w = await env.send('/keep', { method: 'POST', body: 'x' })
@@ -95,7 +103,10 @@ test('RFC 9111 §4.4: a same-origin Location and Content-Location are invalidate
   await warm(env, '/items/1')
   await warm(env, '/items/2')
   await warm(env, '/items/3')
-  env.origin.script('/items', { status: 201, headers: { location: '/items/1', 'content-location': `http://${env.host}/items/2` } })
+  env.origin.script('/items', {
+    status: 201,
+    headers: { location: '/items/1', 'content-location': `http://${env.host}/items/2` },
+  })
   const w = await env.send('/items', { method: 'POST', body: 'new' })
   assert.is(w.status, 201)
   assert.is((await env.send('/items/1')).body, 'response #5')
@@ -107,7 +118,10 @@ test('RFC 9111 §4.4: a Location on another origin is not invalidated (nor anyth
   const env = await pool.start()
   env.origin.fallback(CACHED)
   await warm(env, '/x/1')
-  env.origin.script('/x', { status: 201, headers: { location: 'http://other.example/x/1', 'content-location': `https://${env.host}/x/1` } })
+  env.origin.script('/x', {
+    status: 201,
+    headers: { location: 'http://other.example/x/1', 'content-location': `https://${env.host}/x/1` },
+  })
   await env.send('/x', { method: 'POST', body: 'new' })
   assert.is((await env.send('/x/1')).body, 'response #1', 'other host, and other scheme, are other origins')
 })
@@ -130,14 +144,16 @@ test('RFC 9111 §4.4: the invalidated URI is compared with its query normalised 
 })
 
 test('RFC 9211 §2.2: an unsafe method a rule names is forwarded with fwd=method, and still invalidates', async () => {
-  const env = await pool.start({ policies: `version: 1
+  const env = await pool.start({
+    policies: `version: 1
 rules:
   - id: api
     match: /**
     methods: [GET, HEAD, POST]
     ttl: 0
     origin: respect
-` })
+`,
+  })
   env.origin.fallback(CACHED)
   await warm(env, '/api')
   const p = await env.send('/api', { method: 'POST', body: 'x' })

@@ -1,19 +1,19 @@
 /**
- * `cachet serve` as a reverse proxy (RFC 9110 §7.6, §9; api.md "Command line"): every method with
+ * `cachet serve` as a reverse proxy (RFC 9110 §7.6, §9; the README "Command line"): every method with
  * its body, an upstream that fails (closed mid-response, refused, too slow), 1xx relayed,
  * concurrency, and the process itself: SIGTERM drains in-flight requests then exits 0, SIGHUP
  * reloads policies.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { envs, eventually, gate, send } from './harness.js'
-import { startScriptedOrigin, type ScriptedOrigin } from '../helpers/scripted-origin.js'
-import { serveCommand, SERVE_USAGE } from '../../src/cli/serve.js'
 import { EXIT_OK, EXIT_USAGE } from '../../src/cli/io.js'
+import { SERVE_USAGE, serveCommand } from '../../src/cli/serve.js'
+import { type ScriptedOrigin, startScriptedOrigin } from '../helpers/scripted-origin.js'
+import { envs, eventually, gate, send } from './harness.js'
 
 const test = suite('conformance: reverse proxy (RFC 9110 §7.6, §9)')
 const pool = envs()
@@ -30,8 +30,16 @@ test.after.each(async () => {
 for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
   test(`RFC 9110 §9.3: ${method} is forwarded with its body, and its response comes back whatever the status`, async () => {
     const env = await pool.start()
-    env.origin.script('/m', (req) => ({ status: 299, headers: { 'x-echo-method': req.method }, body: `got ${req.body.toString()}` }))
-    const r = await env.send('/m?x=1', { method, body: `payload for ${method}`, headers: { 'content-type': 'application/x-test' } })
+    env.origin.script('/m', (req) => ({
+      status: 299,
+      headers: { 'x-echo-method': req.method },
+      body: `got ${req.body.toString()}`,
+    }))
+    const r = await env.send('/m?x=1', {
+      method,
+      body: `payload for ${method}`,
+      headers: { 'content-type': 'application/x-test' },
+    })
     const got = env.origin.requests[0]!
     assert.is(got.method, method)
     assert.is(got.url, '/m?x=1')
@@ -51,7 +59,11 @@ test('RFC 9112 §7.1: a chunked request body and a 1 MiB body reach the origin b
   const a = await env.send('/big', { method: 'PUT', body: big })
   assert.is(a.body, `len=${big.length}`)
   assert.ok(env.origin.requests[0]!.body.equals(big))
-  const b = await env.send('/chunk', { method: 'POST', body: 'abc'.repeat(1000), headers: { 'transfer-encoding': 'chunked' } })
+  const b = await env.send('/chunk', {
+    method: 'POST',
+    body: 'abc'.repeat(1000),
+    headers: { 'transfer-encoding': 'chunked' },
+  })
   assert.is(b.body, 'len=3000')
   assert.is(env.origin.requests[1]!.body.toString(), 'abc'.repeat(1000))
 })
@@ -59,7 +71,11 @@ test('RFC 9112 §7.1: a chunked request body and a 1 MiB body reach the origin b
 test('RFC 9111 §3.3: an upstream that closes mid-response gives the client a cut response and stores nothing', async () => {
   const env = await pool.start()
   const body = 'x'.repeat(10_000)
-  env.origin.script('/cut', { headers: { 'cache-control': 'max-age=60' }, body, cutAfter: 1000 }, { headers: { 'cache-control': 'max-age=60' } })
+  env.origin.script(
+    '/cut',
+    { headers: { 'cache-control': 'max-age=60' }, body, cutAfter: 1000 },
+    { headers: { 'cache-control': 'max-age=60' } },
+  )
   const a = await env.send('/cut')
   assert.is(a.status, 200)
   assert.is(a.complete, false, 'the client can tell the response is incomplete')
@@ -71,7 +87,11 @@ test('RFC 9111 §3.3: an upstream that closes mid-response gives the client a cu
 
 test('RFC 9111 §3.3: the same for a chunked upstream response cut short', async () => {
   const env = await pool.start()
-  env.origin.script('/cutc', { headers: { 'cache-control': 'max-age=60' }, body: 'y'.repeat(10_000), cutAfter: 1000, chunked: true }, { headers: { 'cache-control': 'max-age=60' } })
+  env.origin.script(
+    '/cutc',
+    { headers: { 'cache-control': 'max-age=60' }, body: 'y'.repeat(10_000), cutAfter: 1000, chunked: true },
+    { headers: { 'cache-control': 'max-age=60' } },
+  )
   const a = await env.send('/cutc')
   assert.is(a.complete, false)
   const b = await env.send('/cutc')
@@ -96,7 +116,10 @@ test('RFC 9110 §15.6.5: an upstream that does not answer within timeoutMs gives
 
 test('RFC 8297: a 103 Early Hints from the origin reaches the client before the final response', async () => {
   const env = await pool.start()
-  env.origin.script('/hints', { hints: { link: '</style.css>; rel=preload; as=style' }, headers: { 'cache-control': 'max-age=60' } })
+  env.origin.script('/hints', {
+    hints: { link: '</style.css>; rel=preload; as=style' },
+    headers: { 'cache-control': 'max-age=60' },
+  })
   const r = await env.send('/hints')
   assert.is(r.status, 200)
   assert.is(r.body, 'response #1')
@@ -108,7 +131,11 @@ test('RFC 8297: a 103 Early Hints from the origin reaches the client before the 
 test('concurrency: 30 requests in flight at once at the origin, each answered with its own response', async () => {
   const env = await pool.start()
   const all = gate()
-  env.origin.fallback((req) => ({ gate: all.promise, body: `body of ${req.url}`, headers: { 'cache-control': 'no-store' } }))
+  env.origin.fallback((req) => ({
+    gate: all.promise,
+    body: `body of ${req.url}`,
+    headers: { 'cache-control': 'no-store' },
+  }))
   const pending = Array.from({ length: 30 }, (_, i) => env.send(`/c/${i}?q=${i}`))
   await env.origin.waitForRequests(30, 'all 30 requests held at the origin at once')
   all.open()
@@ -121,23 +148,38 @@ test('concurrency: 30 requests in flight at once at the origin, each answered wi
 })
 
 /** Runs `cachet serve` as its own process; resolves with its URL once it listens. */
-async function spawnServe(upstream: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; out: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin-cachet.ts', 'serve', '--upstream', upstream, '--port', '0', ...extra], {
-    cwd: new URL('../..', import.meta.url).pathname,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+async function spawnServe(
+  upstream: string,
+  extra: string[] = [],
+): Promise<{ child: ChildProcess; url: string; out: () => string; exited: Promise<number | null> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/bin-cachet.ts', 'serve', '--upstream', upstream, '--port', '0', ...extra],
+    {
+      cwd: new URL('../..', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   children.push(child)
   let out = ''
-  child.stdout!.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr!.on('data', (c: Buffer) => { out += c.toString() })
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  child.stderr!.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  await eventually(() => /cachet serve: (http:\/\/\S+)/.test(out) || child.exitCode !== null, 'cachet serve started', 20_000)
+  await eventually(
+    () => /cachet serve: (http:\/\/\S+)/.test(out) || child.exitCode !== null,
+    'cachet serve started',
+    20_000,
+  )
   const m = /cachet serve: (http:\/\/\S+)/.exec(out)
   if (!m) throw new Error(`cachet serve did not start:\n${out}`)
   return { child, url: m[1]!, out: () => out, exited }
 }
 
-test('api.md: SIGTERM lets an in-flight request finish, refuses new connections, then exits 0', async () => {
+test('the README: SIGTERM lets an in-flight request finish, refuses new connections, then exits 0', async () => {
   const origin = await startScriptedOrigin()
   origins.push(origin)
   const held = gate()
@@ -148,7 +190,10 @@ test('api.md: SIGTERM lets an in-flight request finish, refuses new connections,
   await origin.waitForRequests(1, 'the slow request reached the origin')
   s.child.kill('SIGTERM')
   await eventually(() => /draining/.test(s.out()), 'cachet serve announced draining')
-  const late = await send(s.url, '/late').then(() => 'answered', (err: NodeJS.ErrnoException) => err.code)
+  const late = await send(s.url, '/late').then(
+    () => 'answered',
+    (err: NodeJS.ErrnoException) => err.code,
+  )
   assert.is(late, 'ECONNREFUSED', 'a new connection after SIGTERM is refused')
   held.open()
   const r = await inflight
@@ -158,7 +203,7 @@ test('api.md: SIGTERM lets an in-flight request finish, refuses new connections,
   assert.is(await s.exited, 0)
 })
 
-test('api.md: SIGHUP reloads the policies; a bad edit keeps the last good set', async () => {
+test('the README: SIGHUP reloads the policies; a bad edit keeps the last good set', async () => {
   const origin = await startScriptedOrigin()
   origins.push(origin)
   const dir = mkdtempSync(join(tmpdir(), 'cachet-sighup-'))
@@ -168,7 +213,10 @@ test('api.md: SIGHUP reloads the policies; a bad edit keeps the last good set', 
   const s = await spawnServe(origin.url, ['--policies', dir])
   const a = await send(s.url, '/page')
   assert.is(a.body, 'response #1')
-  await eventually(async () => /^cachet; hit; ttl=\d+$/.test(String((await send(s.url, '/page')).headers['cache-status'])), 'the entry is stored and hit')
+  await eventually(
+    async () => /^cachet; hit; ttl=\d+$/.test(String((await send(s.url, '/page')).headers['cache-status'])),
+    'the entry is stored and hit',
+  )
   const hits = origin.count
 
   writeFileSync(file, 'version: 1\nrules:\n  - id: all\n    match: /**\n    cache: false\n')
@@ -191,7 +239,19 @@ test('api.md: SIGHUP reloads the policies; a bad edit keeps the last good set', 
 async function serveCli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = ''
   let stderr = ''
-  const code = await serveCommand(argv, { stdout: { write: (t: string) => { stdout += t } }, stderr: { write: (t: string) => { stderr += t } }, cwd: process.cwd() })
+  const code = await serveCommand(argv, {
+    stdout: {
+      write: (t: string) => {
+        stdout += t
+      },
+    },
+    stderr: {
+      write: (t: string) => {
+        stderr += t
+      },
+    },
+    cwd: process.cwd(),
+  })
   return { code, stdout, stderr }
 }
 
@@ -199,16 +259,34 @@ test('--help lists every flag, the limits on slow clients and their defaults inc
   const r = await serveCli(['--help'])
   assert.is(r.code, EXIT_OK)
   assert.is(r.stdout, `${SERVE_USAGE}\n`)
-  for (const flag of ['--upstream', '--port', '--host', '--policies', '--redis', '--name', '--timeout', '--headers-timeout',
-    '--request-timeout', '--keep-alive-timeout', '--max-connections', '--upstream-sockets']) {
+  for (const flag of [
+    '--upstream',
+    '--port',
+    '--host',
+    '--policies',
+    '--redis',
+    '--name',
+    '--timeout',
+    '--headers-timeout',
+    '--request-timeout',
+    '--keep-alive-timeout',
+    '--max-connections',
+    '--upstream-sockets',
+  ]) {
     assert.match(r.stdout, new RegExp(`\\n  ${flag} `), flag)
   }
 })
 
 test('numeric flags: anything but a whole number is a usage error naming the flag, before anything starts', async () => {
   const up = ['--upstream', 'http://127.0.0.1:9', '--port', '0']
-  for (const [flag, value] of [['--headers-timeout', '10s'], ['--max-connections', '0'], ['--upstream-sockets', '-1'],
-    ['--keep-alive-timeout', '1e3'], ['--request-timeout', 'none'], ['--timeout', '']] as const) {
+  for (const [flag, value] of [
+    ['--headers-timeout', '10s'],
+    ['--max-connections', '0'],
+    ['--upstream-sockets', '-1'],
+    ['--keep-alive-timeout', '1e3'],
+    ['--request-timeout', 'none'],
+    ['--timeout', ''],
+  ] as const) {
     const r = await serveCli([...up, `${flag}=${value}`])
     assert.is(r.code, EXIT_USAGE, `${flag} ${value}`)
     assert.match(r.stderr, `${flag} must be a`)

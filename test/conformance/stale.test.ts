@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { envs, eventually, gate, storedHeader, type Env, type Reply } from './harness.js'
+import { type Env, envs, eventually, gate, type Reply, storedHeader } from './harness.js'
 
 const test = suite('conformance: stale-while-revalidate / stale-if-error (RFC 5861)')
 const pool = envs()
@@ -31,9 +31,11 @@ async function assertStays(env: Env, path: string, n: number): Promise<void> {
 test('RFC 5861 §3: within stale-while-revalidate, stale is served at once and exactly one background refresh runs', async () => {
   const env = await pool.start()
   const held = gate()
-  env.origin.script('/swr',
+  env.origin.script(
+    '/swr',
     { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } },
-    { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' }, gate: held.promise })
+    { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' }, gate: held.promise },
+  )
   await storedThenAged(env, '/swr', 'max-age=10, stale-while-revalidate=60', 15)
 
   // the refresh is held at the origin: every request meanwhile is answered stale, none starts another
@@ -59,9 +61,14 @@ test('RFC 5861 §3: within stale-while-revalidate, stale is served at once and e
 
 test('RFC 5861 §3: the background refresh revalidates with the stored validator; a 304 refreshes the headers', async () => {
   const env = await pool.start()
-  env.origin.script('/swr304',
+  env.origin.script(
+    '/swr304',
     { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60', etag: '"a"', 'x-gen': 'one' } },
-    { status: 304, headers: { 'cache-control': 'max-age=30, stale-while-revalidate=60', etag: '"a"', 'x-gen': 'two' } })
+    {
+      status: 304,
+      headers: { 'cache-control': 'max-age=30, stale-while-revalidate=60', etag: '"a"', 'x-gen': 'two' },
+    },
+  )
   await storedThenAged(env, '/swr304', 'max-age=10, stale-while-revalidate=60', 11)
   const s = await env.send('/swr304')
   assert.is(s.body, 'response #1')
@@ -78,32 +85,47 @@ test('RFC 5861 §3: the background refresh revalidates with the stored validator
 
 test('RFC 5861 §3: a failed background refresh leaves the stale entry in place', async () => {
   const env = await pool.start()
-  env.origin.script('/swr500',
+  env.origin.script(
+    '/swr500',
     { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60' } },
-    { status: 500, headers: { 'cache-control': 'no-store' } })
+    { status: 500, headers: { 'cache-control': 'no-store' } },
+  )
   await storedThenAged(env, '/swr500', 'max-age=10, stale-while-revalidate=60', 20)
   assert.is((await env.send('/swr500')).body, 'response #1')
   await env.origin.waitForRequests(2)
   // the next request sees the same stale entry (and may start another refresh, which also fails)
-  await eventually(async () => (await env.send('/swr500')).body === 'response #1' && env.origin.count >= 3, 'stale entry still served after a failed refresh')
+  await eventually(
+    async () => (await env.send('/swr500')).body === 'response #1' && env.origin.count >= 3,
+    'stale entry still served after a failed refresh',
+  )
   const e = await env.entry('/swr500')
   assert.is(e?.body.toString(), 'response #1')
 })
 
 for (const [name, reply] of [
   ['a 5xx', { status: 500, body: Buffer.alloc(256 * 1024, 'e') }],
-  ['an unstorable 200 (no-store)', { headers: { 'cache-control': 'no-store' }, body: Buffer.alloc(256 * 1024, 'n') }],
+  [
+    'an unstorable 200 (no-store)',
+    { headers: { 'cache-control': 'no-store' }, body: Buffer.alloc(256 * 1024, 'n') },
+  ],
 ] as const) {
   test(`RFC 5861 §3: a background refresh answered with ${name} releases its upstream connection`, async () => {
     const env = await pool.start()
-    env.origin.script('/swr-drain', { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=600' } }, reply)
+    env.origin.script(
+      '/swr-drain',
+      { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=600' } },
+      reply,
+    )
     await storedThenAged(env, '/swr-drain', 'max-age=10, stale-while-revalidate=600', 20)
     // five refreshes, one after another (each stale request starts one once the last is over)
     for (let i = 2; i <= 6; i++) {
-      await eventually(async () => {
-        assert.is((await env.send('/swr-drain')).body, 'response #1')
-        return env.origin.count >= i
-      }, `refresh #${i - 1} reached the origin`)
+      await eventually(
+        async () => {
+          assert.is((await env.send('/swr-drain')).body, 'response #1')
+          return env.origin.count >= i
+        },
+        `refresh #${i - 1} reached the origin`,
+      )
     }
     // the bodies it did not want must have been consumed or discarded: connections reusable or closed
     await eventually(() => env.origin.connections <= 1, 'upstream connections released')
@@ -111,18 +133,22 @@ for (const [name, reply] of [
   })
 }
 
-test('RFC 5861 §3: the background refresh asks for the full representation, not the triggering client\'s Range', async () => {
+test("RFC 5861 §3: the background refresh asks for the full representation, not the triggering client's Range", async () => {
   const env = await pool.start()
   const cc = 'max-age=10, stale-while-revalidate=600'
-  env.origin.script('/media', (req): Reply => req.headers.range !== undefined
-    ? { status: 206, headers: { 'cache-control': cc, 'content-range': 'bytes 0-1/11' }, body: 're' }
-    : { headers: { 'cache-control': cc } })
+  env.origin.script(
+    '/media',
+    (req): Reply =>
+      req.headers.range !== undefined
+        ? { status: 206, headers: { 'cache-control': cc, 'content-range': 'bytes 0-1/11' }, body: 're' }
+        : { headers: { 'cache-control': cc } },
+  )
   await storedThenAged(env, '/media', cc, 20)
   const s = await env.send('/media', { headers: { range: 'bytes=0-1', 'if-range': '"whatever"' } })
   assert.is(s.body, 'response #1', 'stale, whole (a cache may ignore Range)')
   await env.origin.waitForRequests(2)
   const refresh = env.origin.requests[1]!
-  assert.is(refresh.headers.range, undefined, 'no Range on the cache\'s own refresh')
+  assert.is(refresh.headers.range, undefined, "no Range on the cache's own refresh")
   assert.is(refresh.headers['if-range'], undefined)
   await env.waitStored('/media', {}, (e) => e.body.toString() === 'response #2')
   assert.is((await env.send('/media')).headers['cache-status'], 'cachet; hit; ttl=10')
@@ -130,7 +156,9 @@ test('RFC 5861 §3: the background refresh asks for the full representation, not
 
 test('RFC 5861 §3: past the stale-while-revalidate window the request waits for the origin', async () => {
   const env = await pool.start()
-  env.origin.script('/swr-late', { headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60', etag: '"l"' } })
+  env.origin.script('/swr-late', {
+    headers: { 'cache-control': 'max-age=10, stale-while-revalidate=60', etag: '"l"' },
+  })
   await storedThenAged(env, '/swr-late', 'max-age=10, stale-while-revalidate=60', 71)
   const r = await env.send('/swr-late')
   assert.is(r.body, 'response #2')
@@ -156,10 +184,12 @@ for (const [name, cc] of [
 
 test('RFC 5861 §4: within stale-if-error, a 5xx from the origin is replaced by the stale entry', async () => {
   const env = await pool.start()
-  env.origin.script('/sie',
+  env.origin.script(
+    '/sie',
     { headers: { 'cache-control': 'max-age=10, stale-if-error=60' } },
     { status: 500, body: 'boom' },
-    { status: 503, body: 'down' })
+    { status: 503, body: 'down' },
+  )
   await storedThenAged(env, '/sie', 'max-age=10, stale-if-error=60', 15)
   const r = await env.send('/sie')
   assert.is(r.status, 200)
@@ -177,7 +207,11 @@ test('RFC 5861 §4: within stale-if-error, a 5xx from the origin is replaced by 
 
 test('RFC 5861 §4: within stale-if-error, an origin that closes the connection gets the stale entry served', async () => {
   const env = await pool.start()
-  env.origin.script('/sie-close', { headers: { 'cache-control': 'max-age=10, stale-if-error=60' } }, { hangUp: true })
+  env.origin.script(
+    '/sie-close',
+    { headers: { 'cache-control': 'max-age=10, stale-if-error=60' } },
+    { hangUp: true },
+  )
   await storedThenAged(env, '/sie-close', 'max-age=10, stale-if-error=60', 15)
   const r = await env.send('/sie-close')
   assert.is(r.status, 200)
@@ -188,7 +222,11 @@ test('RFC 5861 §4: within stale-if-error, an origin that closes the connection 
 test('RFC 5861 §4: within stale-if-error, an origin that times out gets the stale entry served', async () => {
   const env = await pool.start({ timeoutMs: 200 })
   const never = gate() // opened only by close(), never by time
-  env.origin.script('/sie-slow', { headers: { 'cache-control': 'max-age=10, stale-if-error=60' } }, { gate: never.promise })
+  env.origin.script(
+    '/sie-slow',
+    { headers: { 'cache-control': 'max-age=10, stale-if-error=60' } },
+    { gate: never.promise },
+  )
   await storedThenAged(env, '/sie-slow', 'max-age=10, stale-if-error=60', 15)
   const r = await env.send('/sie-slow')
   assert.is(r.status, 200)
@@ -199,7 +237,11 @@ test('RFC 5861 §4: within stale-if-error, an origin that times out gets the sta
 
 test('RFC 5861 §4: past the stale-if-error window the error reaches the client', async () => {
   const env = await pool.start()
-  env.origin.script('/sie-late', { headers: { 'cache-control': 'max-age=10, stale-if-error=60', etag: '"x"' } }, { status: 502, body: 'bad gateway' })
+  env.origin.script(
+    '/sie-late',
+    { headers: { 'cache-control': 'max-age=10, stale-if-error=60', etag: '"x"' } },
+    { status: 502, body: 'bad gateway' },
+  )
   await storedThenAged(env, '/sie-late', 'max-age=10, stale-if-error=60', 71)
   const r = await env.send('/sie-late')
   assert.is(r.status, 502)
@@ -208,7 +250,11 @@ test('RFC 5861 §4: past the stale-if-error window the error reaches the client'
 
 test('RFC 5861 §4: a 4xx is not an error for stale-if-error: it is passed on', async () => {
   const env = await pool.start()
-  env.origin.script('/sie-404', { headers: { 'cache-control': 'max-age=10, stale-if-error=60' } }, { status: 404, body: 'gone' })
+  env.origin.script(
+    '/sie-404',
+    { headers: { 'cache-control': 'max-age=10, stale-if-error=60' } },
+    { status: 404, body: 'gone' },
+  )
   await storedThenAged(env, '/sie-404', 'max-age=10, stale-if-error=60', 15)
   const r = await env.send('/sie-404')
   assert.is(r.status, 404)
@@ -223,7 +269,11 @@ for (const [name, cc] of [
 ] as const) {
   test(`RFC 9111 §4.2.4: ${name} forbids stale-if-error: the 5xx reaches the client`, async () => {
     const env = await pool.start()
-    env.origin.script('/g', { headers: { 'cache-control': cc, etag: '"g"' } }, { status: 503, body: 'unavailable' })
+    env.origin.script(
+      '/g',
+      { headers: { 'cache-control': cc, etag: '"g"' } },
+      { status: 503, body: 'unavailable' },
+    )
     await storedThenAged(env, '/g', cc, 15)
     assert.ok(await env.entry('/g'), 'the stale entry is still stored (it has a validator)')
     const r = await env.send('/g')

@@ -19,7 +19,13 @@ test('RFC 9111 §3: responses with explicit freshness and an understood, cacheab
   let n = 0
   for (const status of STORED) {
     const path = `/s${status}`
-    env.origin.script(path, { status, headers: { 'cache-control': 'max-age=60', ...(status >= 300 && status < 400 ? { location: '/there' } : {}) } })
+    env.origin.script(path, {
+      status,
+      headers: {
+        'cache-control': 'max-age=60',
+        ...(status >= 300 && status < 400 ? { location: '/there' } : {}),
+      },
+    })
     const a = await env.send(path)
     n++
     assert.is(a.status, status)
@@ -38,7 +44,13 @@ test('RFC 9111 §3: other statuses are forwarded but not stored, even with max-a
   const env = await pool.start()
   for (const status of NOT_STORED) {
     const path = `/n${status}`
-    env.origin.script(path, { status, headers: { 'cache-control': 'max-age=60', ...(status === 206 ? { 'content-range': 'bytes 0-10/100' } : {}) } })
+    env.origin.script(path, {
+      status,
+      headers: {
+        'cache-control': 'max-age=60',
+        ...(status === 206 ? { 'content-range': 'bytes 0-10/100' } : {}),
+      },
+    })
     const before = env.origin.count
     const a = await env.send(path)
     assert.is(a.status, status)
@@ -51,7 +63,11 @@ test('RFC 9111 §3: other statuses are forwarded but not stored, even with max-a
 
 test('RFC 9110 §15: unknown statuses (299, 999) go through untouched: status, headers and body', async () => {
   const env = await pool.start()
-  env.origin.script('/odd', (req) => ({ status: req.n === 1 ? 299 : 999, headers: { 'x-odd': `yes ${req.n}` }, body: `odd body ${req.n}` }))
+  env.origin.script('/odd', (req) => ({
+    status: req.n === 1 ? 299 : 999,
+    headers: { 'x-odd': `yes ${req.n}` },
+    body: `odd body ${req.n}`,
+  }))
   const a = await env.send('/odd')
   assert.is(a.status, 299)
   assert.is(a.headers['x-odd'], 'yes 1')
@@ -65,9 +81,17 @@ test('RFC 9110 §15: unknown statuses (299, 999) go through untouched: status, h
 
 test('RFC 9110 §14.2: a Range request that the origin answers 206 is passed on, and the 206 is never replayed to a full GET', async () => {
   const env = await pool.start()
-  env.origin.script('/range', (req): Reply => req.headers.range !== undefined
-    ? { status: 206, headers: { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-3/20' }, body: 'resp' }
-    : { headers: { 'cache-control': 'max-age=60' } })
+  env.origin.script(
+    '/range',
+    (req): Reply =>
+      req.headers.range !== undefined
+        ? {
+            status: 206,
+            headers: { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-3/20' },
+            body: 'resp',
+          }
+        : { headers: { 'cache-control': 'max-age=60' } },
+  )
   const a = await env.send('/range', { headers: { range: 'bytes=0-3' } })
   assert.is(a.status, 206)
   assert.is(a.body, 'resp')
@@ -101,7 +125,7 @@ test('RFC 9110 §9.3.2: a HEAD on a cold cache is forwarded and stores nothing f
   assert.is(g.headers['cache-status'], 'cachet; fwd=uri-miss')
 })
 
-test('policy-format.md "Freshness": a body over maxBodySize (default 1 MiB) is relayed whole and not stored', async () => {
+test('docs/policy-format.md "Freshness": a body over maxBodySize (default 1 MiB) is relayed whole and not stored', async () => {
   const env = await pool.start()
   const big = Buffer.alloc(2 * 1024 * 1024, 'b')
   env.origin.script('/huge', { headers: { 'cache-control': 'max-age=60' }, body: big })

@@ -46,18 +46,29 @@ test('RFC 9111 §4.1: Vary over two headers needs both to match', async () => {
   await env.send('/v2', { headers: h1 })
   await env.waitStored('/v2', h1)
   assert.is((await env.send('/v2', { headers: h1 })).body, 'response #1')
-  assert.is((await env.send('/v2', { headers: { 'accept-language': 'en', 'x-device': 'desk' } })).body, 'response #2')
-  assert.is((await env.send('/v2', { headers: { 'accept-language': 'de', 'x-device': 'phone' } })).body, 'response #3')
+  assert.is(
+    (await env.send('/v2', { headers: { 'accept-language': 'en', 'x-device': 'desk' } })).body,
+    'response #2',
+  )
+  assert.is(
+    (await env.send('/v2', { headers: { 'accept-language': 'de', 'x-device': 'phone' } })).body,
+    'response #3',
+  )
 })
 
 test('RFC 9111 §4.1: several Vary field lines are one list', async () => {
   const env = await pool.start()
-  env.origin.script('/vl', { headers: { 'cache-control': 'max-age=60', vary: ['Accept-Language', 'X-Device'] } })
+  env.origin.script('/vl', {
+    headers: { 'cache-control': 'max-age=60', vary: ['Accept-Language', 'X-Device'] },
+  })
   const h1 = { 'accept-language': 'en', 'x-device': 'phone' }
   await env.send('/vl', { headers: h1 })
   await env.waitStored('/vl', h1)
   assert.is((await env.send('/vl', { headers: h1 })).body, 'response #1')
-  assert.is((await env.send('/vl', { headers: { 'accept-language': 'en', 'x-device': 'desk' } })).body, 'response #2')
+  assert.is(
+    (await env.send('/vl', { headers: { 'accept-language': 'en', 'x-device': 'desk' } })).body,
+    'response #2',
+  )
 })
 
 test('RFC 9111 §4.1: Vary names are case-insensitive, and list whitespace is normalised', async () => {

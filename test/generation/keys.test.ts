@@ -4,11 +4,19 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import {
+  allGen,
+  compatibleTokens,
+  GEN_TTL,
+  locate,
+  ruleGen,
+  sameTokens,
+  tagGen,
+  tokenTime,
+  urlGen,
+} from '../../src/generation/keys.js'
 import { MAX_ENTRY_TTL } from '../../src/http/freshness.js'
 import { digest } from '../../src/key/compose.js'
-import {
-  allGen, compatibleTokens, GEN_TTL, locate, ruleGen, sameTokens, tagGen, tokenTime, urlGen,
-} from '../../src/generation/keys.js'
 import { policySet } from '../helpers/rules.js'
 
 const set = await policySet(`
@@ -71,14 +79,42 @@ shapes.run()
 // ---------------------------------------------------------------------------------------------
 const url = suite('urlGen')
 
-url('query order does not matter (the key\'s normalised order)', () => {
-  assert.is(urlGen('s', '/p', [['b', '2'], ['a', '1']]), urlGen('s', '/p', [['a', '1'], ['b', '2']]))
-  assert.is(urlGen('s', '/p', [['c', '3'], ['a', '1'], ['b', '2']]),
-    urlGen('s', '/p', [['a', '1'], ['b', '2'], ['c', '3']]))
+url("query order does not matter (the key's normalised order)", () => {
+  assert.is(
+    urlGen('s', '/p', [
+      ['b', '2'],
+      ['a', '1'],
+    ]),
+    urlGen('s', '/p', [
+      ['a', '1'],
+      ['b', '2'],
+    ]),
+  )
+  assert.is(
+    urlGen('s', '/p', [
+      ['c', '3'],
+      ['a', '1'],
+      ['b', '2'],
+    ]),
+    urlGen('s', '/p', [
+      ['a', '1'],
+      ['b', '2'],
+      ['c', '3'],
+    ]),
+  )
 })
 
 url('a repeated parameter keeps its order', () => {
-  assert.is.not(urlGen('s', '/p', [['a', '1'], ['a', '2']]), urlGen('s', '/p', [['a', '2'], ['a', '1']]))
+  assert.is.not(
+    urlGen('s', '/p', [
+      ['a', '1'],
+      ['a', '2'],
+    ]),
+    urlGen('s', '/p', [
+      ['a', '2'],
+      ['a', '1'],
+    ]),
+  )
 })
 
 url('path, names and values cannot be forged across boundaries', () => {
@@ -97,16 +133,25 @@ url.run()
 // ---------------------------------------------------------------------------------------------
 const loc = suite('locate')
 
-loc('the GET rule and the URL generation of a URL, with the rule\'s keyed query', () => {
-  assert.equal(locate(set, 'shop', 'shop.example', '/products/42', 'utm=1&page=2'),
-    { rule: rule('products'), urlGen: urlGen('shop', '/products/42', [['page', '2']]) })
-  assert.equal(locate(set, 'shop', 'any.example', '/pages/a', 'b=2&a=1'),
-    { rule: rule('pages'), urlGen: urlGen('shop', '/pages/a', [['a', '1'], ['b', '2']]) })
+loc("the GET rule and the URL generation of a URL, with the rule's keyed query", () => {
+  assert.equal(locate(set, 'shop', 'shop.example', '/products/42', 'utm=1&page=2'), {
+    rule: rule('products'),
+    urlGen: urlGen('shop', '/products/42', [['page', '2']]),
+  })
+  assert.equal(locate(set, 'shop', 'any.example', '/pages/a', 'b=2&a=1'), {
+    rule: rule('pages'),
+    urlGen: urlGen('shop', '/pages/a', [
+      ['a', '1'],
+      ['b', '2'],
+    ]),
+  })
 })
 
 loc('the path percent-decoded as globs see it: one URL however it is spelled', () => {
-  assert.equal(locate(set, 'shop', 'shop.example', '/products/%34%32', ''),
-    { rule: rule('products'), urlGen: urlGen('shop', '/products/42', []) })
+  assert.equal(locate(set, 'shop', 'shop.example', '/products/%34%32', ''), {
+    rule: rule('products'),
+    urlGen: urlGen('shop', '/products/42', []),
+  })
 })
 
 loc('no GET rule, a rule for another host, or cache: false: nothing to locate', () => {
@@ -144,7 +189,7 @@ tokens('sameTokens: every recorded token still there, unchanged', () => {
   assert.not.ok(sameTokens(['a'], ['a', 'b']))
 })
 
-tokens('compatibleTokens: absent at the follower\'s read is fine, present and different is a purge', () => {
+tokens("compatibleTokens: absent at the follower's read is fine, present and different is a purge", () => {
   assert.ok(compatibleTokens(['a', 'b'], ['a', 'b']))
   assert.ok(compatibleTokens(['a', 'b'], [undefined, 'b']))
   assert.ok(compatibleTokens(['a', 'b'], [undefined, undefined]))

@@ -5,7 +5,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { allGen, ruleGen, tagGen, urlGen } from '../../src/generation/keys.js'
-import { purgeGens, type PurgeRequest } from '../../src/generation/purge.js'
+import { type PurgeRequest, purgeGens } from '../../src/generation/purge.js'
 import { decide } from '../../src/request/decide.js'
 import { policySet } from '../helpers/rules.js'
 
@@ -107,16 +107,20 @@ out('all: the namespace key', () => {
 
 out('tags and rules, each once (rules are not checked against the set)', () => {
   assert.equal(gens({ tags: ['a', 'b', 'a'] }), [tagGen(N, 'a'), tagGen(N, 'b')])
-  assert.equal(gens({ rules: ['products', 'no-such-rule'] }),
-    [ruleGen(N, 'products'), ruleGen(N, 'no-such-rule')])
+  assert.equal(gens({ rules: ['products', 'no-such-rule'] }), [
+    ruleGen(N, 'products'),
+    ruleGen(N, 'no-such-rule'),
+  ])
 })
 
 out('in a fixed order: tags, rules, urls, all', () => {
-  assert.equal(gens({ all: true, urls: ['https://shop.example/products/1'], rules: ['pages'], tags: ['t'] }),
-    [tagGen(N, 't'), ruleGen(N, 'pages'), urlGen(N, '/products/1', []), allGen(N)])
+  assert.equal(
+    gens({ all: true, urls: ['https://shop.example/products/1'], rules: ['pages'], tags: ['t'] }),
+    [tagGen(N, 't'), ruleGen(N, 'pages'), urlGen(N, '/products/1', []), allGen(N)],
+  )
 })
 
-out('an absolute URL: that host\'s rule and its keyed query (port, case and fragment aside)', () => {
+out("an absolute URL: that host's rule and its keyed query (port, case and fragment aside)", () => {
   const want = [urlGen(N, '/products/42', [['page', '2']])]
   assert.equal(gens({ urls: ['https://shop.example/products/42?utm=1&page=2'] }), want)
   assert.equal(gens({ urls: ['http://shop.example:8080/products/42?page=2#reviews'] }), want)
@@ -130,17 +134,21 @@ out('an absolute URL no cached GET rule covers: nothing', () => {
   assert.equal(gens({ urls: ['https://shop.example/nowhere'] }), [])
 })
 
-out('a bare path: every host, so every cached GET rule\'s reading of the query', () => {
+out("a bare path: every host, so every cached GET rule's reading of the query", () => {
   // products keys page, products-elsewhere none, pages all (the same reading as products here);
   // private (cache: false) and writes (POST) store nothing
-  assert.equal(sorted(gens({ urls: ['/products/42?page=2'] })),
-    sorted([urlGen(N, '/products/42', [['page', '2']]), urlGen(N, '/products/42', [])]))
+  assert.equal(
+    sorted(gens({ urls: ['/products/42?page=2'] })),
+    sorted([urlGen(N, '/products/42', [['page', '2']]), urlGen(N, '/products/42', [])]),
+  )
 })
 
 out('a path spelled percent-encoded, with raw non-ASCII characters, or with a fragment: one URL', () => {
   assert.equal(gens({ urls: ['/products/%34%32'] }), gens({ urls: ['/products/42'] }))
-  assert.equal(gens({ urls: ['https://shop.example/pages/café'] }),
-    gens({ urls: ['https://shop.example/pages/caf%C3%A9'] }))
+  assert.equal(
+    gens({ urls: ['https://shop.example/pages/café'] }),
+    gens({ urls: ['https://shop.example/pages/caf%C3%A9'] }),
+  )
   assert.equal(gens({ urls: ['/pages/x#top'] }), gens({ urls: ['/pages/x'] }))
 })
 
@@ -149,13 +157,25 @@ out('duplicates across the lists are bumped once', () => {
 })
 
 out('a purged URL is the URL generation a request for it depends on', () => {
-  const requests = [['/products/42?page=2&utm=x', 'shop.example'], ['/pages/caf%C3%A9?b=1&a=2', 'h']] as const
+  const requests = [
+    ['/products/42?page=2&utm=x', 'shop.example'],
+    ['/pages/caf%C3%A9?b=1&a=2', 'h'],
+  ] as const
   for (const [target, host] of requests) {
     const q = target.indexOf('?')
-    const d = decide(set, N, {
-      method: 'GET', url: target, protocol: 'https', host,
-      path: target.slice(0, q), querystring: target.slice(q + 1),
-    }, {})
+    const d = decide(
+      set,
+      N,
+      {
+        method: 'GET',
+        url: target,
+        protocol: 'https',
+        host,
+        path: target.slice(0, q),
+        querystring: target.slice(q + 1),
+      },
+      {},
+    )
     assert.is(d.kind, 'lookup')
     if (d.kind !== 'lookup') return
     assert.ok(gens({ urls: [target] }).includes(d.gens[2]!), `${target}: bare path`)

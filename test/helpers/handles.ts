@@ -2,7 +2,7 @@
  * What a process holds open, for the leak checks of the watch and reload tests: fs.watch
  * handles, the kernel's inotify watches, and file descriptors (Linux /proc; 0 elsewhere).
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 
 /** fs.watch handles alive in this process (node's FSWatcher objects). */
 export function fsWatchers(): number {
@@ -18,7 +18,11 @@ export function inotifyWatches(): number {
   let n = 0
   for (const fd of fds()) {
     let link: string
-    try { link = readlinkSync(`/proc/self/fd/${fd}`) } catch { continue }
+    try {
+      link = readlinkSync(`/proc/self/fd/${fd}`)
+    } catch {
+      continue
+    }
     if (link !== 'anon_inode:inotify') continue
     try {
       const info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')

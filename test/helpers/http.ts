@@ -79,36 +79,48 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
     headers['content-length'] = String(Buffer.byteLength(opts.body))
   }
   return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      host,
-      port: Number(port),
-      method: opts.method ?? 'GET',
-      path: target === '' ? '/' : target,
-      headers,
-      agent: false, // one socket per request, closed after it
-    }, (res) => {
-      const chunks: Buffer[] = []
-      let settled = false
-      const finish = (complete: boolean, err?: Error) => {
-        if (settled) return
-        settled = true
-        if (!complete && !opts.allowIncomplete) {
-          reject(err ?? new Error(`response to ${opts.method ?? 'GET'} ${target} ended before its body was complete`))
-          return
+    const req = httpRequest(
+      {
+        host,
+        port: Number(port),
+        method: opts.method ?? 'GET',
+        path: target === '' ? '/' : target,
+        headers,
+        agent: false, // one socket per request, closed after it
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        let settled = false
+        const finish = (complete: boolean, err?: Error) => {
+          if (settled) return
+          settled = true
+          if (!complete && !opts.allowIncomplete) {
+            reject(
+              err ??
+                new Error(`response to ${opts.method ?? 'GET'} ${target} ended before its body was complete`),
+            )
+            return
+          }
+          const out: Record<string, string> = {}
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (v === undefined) continue
+            out[k] = Array.isArray(v) ? v.join(k === 'set-cookie' ? '\n' : ', ') : v
+          }
+          const bytes = Buffer.concat(chunks)
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: out,
+            body: bytes.toString('utf8'),
+            bytes,
+            complete,
+          })
         }
-        const out: Record<string, string> = {}
-        for (const [k, v] of Object.entries(res.headers)) {
-          if (v === undefined) continue
-          out[k] = Array.isArray(v) ? v.join(k === 'set-cookie' ? '\n' : ', ') : v
-        }
-        const bytes = Buffer.concat(chunks)
-        resolve({ status: res.statusCode ?? 0, headers: out, body: bytes.toString('utf8'), bytes, complete })
-      }
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.once('end', () => finish(res.complete))
-      res.once('error', (err) => finish(false, err))
-      res.once('close', () => finish(res.complete))
-    })
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.once('end', () => finish(res.complete))
+        res.once('error', (err) => finish(false, err))
+        res.once('close', () => finish(res.complete))
+      },
+    )
     req.once('error', reject)
     req.end(opts.body)
   })
@@ -119,7 +131,11 @@ export function request(url: string, opts: RequestOptions = {}): Promise<HttpRes
  * It bounds a background event (a store write, a refresh, a reload); it asserts nothing about how
  * long the event took.
  */
-export async function eventually(fn: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
+export async function eventually(
+  fn: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 5000,
+): Promise<void> {
   const until = Date.now() + ms
   for (;;) {
     if (await fn()) return

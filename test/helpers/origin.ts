@@ -6,9 +6,9 @@
  * `startSite()` puts it behind a real cachet middleware on a real listening Koa server.
  */
 import Koa, { type Context, type Middleware } from 'koa'
-import { createCache, type Cache } from '../../src/create-cache.js'
+import { type Cache, createCache } from '../../src/create-cache.js'
 import type { Logger, StoreOption } from '../../src/options.js'
-import { listen, request, eventually, type HttpResponse, type RequestOptions } from './http.js'
+import { eventually, type HttpResponse, listen, type RequestOptions, request } from './http.js'
 
 /** `n` is this path's call number, from 1. */
 export type Handler = (ctx: Context, n: number) => unknown
@@ -53,7 +53,9 @@ export function createOrigin(): Origin {
       return origin
     },
     calls: (path) => counts.get(path) ?? 0,
-    get total() { return total },
+    get total() {
+      return total
+    },
   }
   return origin
 }
@@ -97,24 +99,34 @@ export interface Site {
 export async function startSite(opts: SiteOptions): Promise<Site> {
   const logs: string[] = []
   const logger: Logger = {
-    error: (m) => { logs.push(`error: ${m}`) },
-    warn: (m) => { logs.push(`warn: ${m}`) },
-    info: (m) => { logs.push(`info: ${m}`) },
+    error: (m) => {
+      logs.push(`error: ${m}`)
+    },
+    warn: (m) => {
+      logs.push(`warn: ${m}`)
+    },
+    info: (m) => {
+      logs.push(`info: ${m}`)
+    },
     debug: () => {},
   }
-  const cache = opts.cache ?? await createCache({
-    policies: opts.policies,
-    ...(opts.store !== undefined ? { store: opts.store } : {}),
-    ...(opts.name !== undefined ? { name: opts.name } : {}),
-    ...(opts.watch !== undefined ? { watch: opts.watch } : {}),
-    ...(opts.watchDebounceMs !== undefined ? { watchDebounceMs: opts.watchDebounceMs } : {}),
-    logger,
-  })
+  const cache =
+    opts.cache ??
+    (await createCache({
+      policies: opts.policies,
+      ...(opts.store !== undefined ? { store: opts.store } : {}),
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.watch !== undefined ? { watch: opts.watch } : {}),
+      ...(opts.watchDebounceMs !== undefined ? { watchDebounceMs: opts.watchDebounceMs } : {}),
+      logger,
+    }))
   const origin = createOrigin()
   const app = new Koa()
   app.proxy = opts.proxy ?? false
   const appErrors: unknown[] = []
-  app.on('error', (err: unknown) => { appErrors.push(err) })
+  app.on('error', (err: unknown) => {
+    appErrors.push(err)
+  })
   app.use(cache.middleware())
   app.use(origin.middleware)
   const srv = await listen(app)
@@ -122,7 +134,11 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
 
   // an absolute target (`https://h/p`) names its own scheme and host, as app.proxy would see them
   const key = (target: string, headers: Record<string, string> = {}) =>
-    cache.explain({ method: 'GET', url: target, headers: /^https?:\/\//.test(target) ? headers : { host, ...headers } }).key
+    cache.explain({
+      method: 'GET',
+      url: target,
+      headers: /^https?:\/\//.test(target) ? headers : { host, ...headers },
+    }).key
   const isStored = async (target: string, headers?: Record<string, string>) => {
     const k = key(target, headers)
     if (k === null) throw new Error(`GET ${target} is not looked up in the cache (explain gives no key)`)
@@ -140,7 +156,8 @@ export async function startSite(opts: SiteOptions): Promise<Site> {
     get: (target, o) => request(srv.url + target, o),
     key,
     isStored,
-    waitStored: (target, headers) => eventually(() => isStored(target, headers), `entry for GET ${target} stored`),
+    waitStored: (target, headers) =>
+      eventually(() => isStored(target, headers), `entry for GET ${target} stored`),
     async close() {
       await srv.close()
       if (!opts.cache) await cache.close()
@@ -173,7 +190,7 @@ export function siteTracker(): { start(opts: SiteOptions): Promise<Site>; closeA
   }
 }
 
-/** The Cache-Status of a response, exactly as sent (api.md's shapes: `cachet; fwd=uri-miss; stored`). */
+/** The Cache-Status of a response, exactly as sent (the README's shapes: `cachet; fwd=uri-miss; stored`). */
 export function cs(res: HttpResponse): string | undefined {
   return res.headers['cache-status']
 }

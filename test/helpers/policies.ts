@@ -2,7 +2,14 @@
  * Policy folders for the tests: YAML text written into a fresh temp dir, removed at exit.
  */
 import {
-  mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -71,7 +78,11 @@ export function configMapUpdate(dir: string, files: string | Record<string, stri
   mkdirSync(join(dir, ts))
   for (const [name, text] of Object.entries(all)) writeFileSync(join(dir, ts, name), text)
   let old: string | undefined
-  try { old = readlinkSync(join(dir, '..data')) } catch { old = undefined }
+  try {
+    old = readlinkSync(join(dir, '..data'))
+  } catch {
+    old = undefined
+  }
   const oldNames = old === undefined ? [] : readdirSync(join(dir, old))
   symlinkSync(ts, join(dir, '..data_tmp'))
   renameSync(join(dir, '..data_tmp'), join(dir, '..data'))

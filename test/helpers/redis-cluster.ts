@@ -3,7 +3,7 @@
  * `redis-cli --cluster create`, so slot routing, MOVED and a dead master are the server's own.
  */
 import { execFile } from 'node:child_process'
-import { freePort, startRedis, type RedisProc } from './redis-server.js'
+import { freePort, type RedisProc, startRedis } from './redis-server.js'
 
 export interface StartClusterOptions {
   /** @default 3 (the minimum `redis-cli --cluster create` accepts) */
@@ -31,19 +31,38 @@ function run(cmd: string, args: string[]): Promise<string> {
 export async function startCluster(opts: StartClusterOptions = {}): Promise<RedisClusterProc> {
   const masters = opts.masters ?? 3
   const procs: RedisProc[] = []
-  const stop = async () => { await Promise.all(procs.map((p) => p.stop())) }
+  const stop = async () => {
+    await Promise.all(procs.map((p) => p.stop()))
+  }
   try {
     for (let i = 0; i < masters; i++) {
       // The bus port defaults to port + 10000, which may be taken or exceed 65535 for an
       // ephemeral port: pick it explicitly (`cluster-port`, Redis >= 7.0).
       const bus = await freePort()
-      procs.push(await startRedis({
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-          '--cluster-node-timeout', '2000', '--cluster-port', String(bus), ...(opts.args ?? [])],
-      }))
+      procs.push(
+        await startRedis({
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-node-timeout',
+            '2000',
+            '--cluster-port',
+            String(bus),
+            ...(opts.args ?? []),
+          ],
+        }),
+      )
     }
-    await run('redis-cli', ['--cluster', 'create', ...procs.map((p) => `127.0.0.1:${p.port}`),
-      '--cluster-replicas', '0', '--cluster-yes'])
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...procs.map((p) => `127.0.0.1:${p.port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ])
     const until = Date.now() + 20_000
     for (const p of procs) {
       for (;;) {

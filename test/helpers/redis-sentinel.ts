@@ -8,13 +8,16 @@
  * Sentinels rewrite their config file (state, ids, the other sentinels), so each gets its own
  * writable file in a throw-away directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { delay, freePort, ping, redisCli, startRedis, type RedisProc } from './redis-server.js'
+import { delay, freePort, ping, type RedisProc, redisCli, startRedis } from './redis-server.js'
 
-export interface Address { host: string; port: number }
+export interface Address {
+  host: string
+  port: number
+}
 
 export interface RedisSentinelProc {
   /** the monitored master group's name, `mymaster` */
@@ -51,7 +54,11 @@ const live = new Set<ChildProcess>()
 // A test file that crashes must not leave sentinels behind (redis-server.ts does the same for its own).
 process.once('exit', () => {
   for (const child of live) {
-    try { child.kill('SIGKILL') } catch { /* already gone */ }
+    try {
+      child.kill('SIGKILL')
+    } catch {
+      /* already gone */
+    }
   }
 })
 
@@ -65,14 +72,27 @@ function exited(child: ChildProcess): boolean {
 function terminate(child: ChildProcess, ms = 5000): Promise<void> {
   if (exited(child)) return Promise.resolve()
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { try { child.kill('SIGKILL') } catch { /* gone */ } }, ms)
-    child.once('exit', () => { clearTimeout(timer); resolve() })
+    const timer = setTimeout(() => {
+      try {
+        child.kill('SIGKILL')
+      } catch {
+        /* gone */
+      }
+    }, ms)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
     child.kill('SIGCONT')
     child.kill('SIGTERM')
   })
 }
 
-interface Sentinel { port: number; child: ChildProcess; output: () => string }
+interface Sentinel {
+  port: number
+  child: ChildProcess
+  output: () => string
+}
 
 /** One sentinel on a free port; retried when another process took the port first. */
 async function spawnSentinel(dir: string, index: number, masterPort: number): Promise<Sentinel> {
@@ -80,20 +100,25 @@ async function spawnSentinel(dir: string, index: number, masterPort: number): Pr
     const port = await freePort()
     const conf = join(dir, `sentinel-${index}.conf`)
     // `sentinel monitor` must come before the other lines about the same master
-    writeFileSync(conf, [
-      `port ${port}`,
-      'bind 127.0.0.1',
-      `dir ${dir}`,
-      `sentinel monitor ${NAME} 127.0.0.1 ${masterPort} 2`,
-      `sentinel down-after-milliseconds ${NAME} 1000`,
-      `sentinel failover-timeout ${NAME} 5000`,
-      `sentinel parallel-syncs ${NAME} 1`,
-      '',
-    ].join('\n'))
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${NAME} 127.0.0.1 ${masterPort} 2`,
+        `sentinel down-after-milliseconds ${NAME} 1000`,
+        `sentinel failover-timeout ${NAME} 5000`,
+        `sentinel parallel-syncs ${NAME} 1`,
+        '',
+      ].join('\n'),
+    )
     const child = spawn('redis-server', [conf, '--sentinel'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     // Drain both pipes (a full pipe would block the server) and keep the tail for error messages.
-    const keep = (d: Buffer) => { out = (out + d.toString()).slice(-4000) }
+    const keep = (d: Buffer) => {
+      out = (out + d.toString()).slice(-4000)
+    }
     child.stdout?.on('data', keep)
     child.stderr?.on('data', keep)
     live.add(child)
@@ -102,7 +127,10 @@ async function spawnSentinel(dir: string, index: number, masterPort: number): Pr
     const until = Date.now() + 10_000
     let up = false
     while (Date.now() < until && !exited(child)) {
-      if (await ping(port)) { up = true; break }
+      if (await ping(port)) {
+        up = true
+        break
+      }
       await delay(20)
     }
     if (up) return s
@@ -179,22 +207,31 @@ export async function startSentinel(opts: StartSentinelOptions = {}): Promise<Re
     for (const s of sentinels) {
       await until(`sentinel ${s.port} ready`, readyMs, async () => {
         const m = pairs(await cli(s.port, ['SENTINEL', 'master', NAME]))
-        const ok = m.get('port') === String(master.port) && m.get('flags') === 'master' &&
-          m.get('num-slaves') === '1' && m.get('num-other-sentinels') === '2'
+        const ok =
+          m.get('port') === String(master.port) &&
+          m.get('flags') === 'master' &&
+          m.get('num-slaves') === '1' &&
+          m.get('num-other-sentinels') === '2'
         return ok || `${[...m].map(([k, v]) => `${k}=${v}`).join(' ')}\n${s.output()}`
       })
     }
 
-    const masterAddrs = () => Promise.all(sentinels.map(async (s) => {
-      try {
-        const [host, port] = (await cli(s.port, ['SENTINEL', 'get-master-addr-by-name', NAME])).split('\n')
-        return host && port ? { host, port: Number(port) } : undefined
-      } catch {
-        return undefined
-      }
-    }))
+    const masterAddrs = () =>
+      Promise.all(
+        sentinels.map(async (s) => {
+          try {
+            const [host, port] = (await cli(s.port, ['SENTINEL', 'get-master-addr-by-name', NAME])).split(
+              '\n',
+            )
+            return host && port ? { host, port: Number(port) } : undefined
+          } catch {
+            return undefined
+          }
+        }),
+      )
     for (const a of await masterAddrs()) {
-      if (a?.port !== master.port) throw new Error(`a sentinel names ${JSON.stringify(a)} as master, not port ${master.port}`)
+      if (a?.port !== master.port)
+        throw new Error(`a sentinel names ${JSON.stringify(a)} as master, not port ${master.port}`)
     }
 
     return {

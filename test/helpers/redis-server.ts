@@ -4,9 +4,9 @@
  * for a crash, `CONFIG SET maxmemory` for OOM), which no mock can reproduce faithfully.
  * The system Redis on 6379 is never touched.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, createConnection } from 'node:net'
+import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -38,7 +38,11 @@ const live = new Set<ChildProcess>()
 // A test file that crashes must not leave servers behind: kill them synchronously on exit.
 process.once('exit', () => {
   for (const child of live) {
-    try { child.kill('SIGKILL') } catch { /* already gone */ }
+    try {
+      child.kill('SIGKILL')
+    } catch {
+      /* already gone */
+    }
   }
 })
 
@@ -75,7 +79,10 @@ export function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = createConnection({ host: '127.0.0.1', port })
     let buf = ''
-    const done = (ok: boolean) => { sock.destroy(); resolve(ok) }
+    const done = (ok: boolean) => {
+      sock.destroy()
+      resolve(ok)
+    }
     sock.setTimeout(500, () => done(false))
     sock.once('error', () => done(false))
     sock.on('data', (d) => {
@@ -91,21 +98,44 @@ function waitExit(child: ChildProcess, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       // Escalate rather than hang the test file.
-      try { child.kill('SIGKILL') } catch { /* gone */ }
+      try {
+        child.kill('SIGKILL')
+      } catch {
+        /* gone */
+      }
     }, ms)
-    child.once('exit', () => { clearTimeout(timer); resolve() })
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
   })
 }
 
-interface Spawned { child: ChildProcess; output: () => string }
+interface Spawned {
+  child: ChildProcess
+  output: () => string
+}
 
 function spawnServer(port: number, dir: string, extra: readonly string[]): Spawned {
-  const args = ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1',
-    '--dir', dir, ...extra]
+  const args = [
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    ...extra,
+  ]
   const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   // Drain both pipes (a full pipe would block the server) and keep the tail for error messages.
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-4000) }
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-4000)
+  }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
   live.add(child)
@@ -117,7 +147,9 @@ async function waitUp(sp: Spawned, port: number, ms = 10_000): Promise<void> {
   const until = Date.now() + ms
   while (Date.now() < until) {
     if (sp.child.exitCode !== null || sp.child.signalCode !== null) {
-      throw new Error(`redis-server on port ${port} exited (${sp.child.exitCode ?? sp.child.signalCode}):\n${sp.output()}`)
+      throw new Error(
+        `redis-server on port ${port} exited (${sp.child.exitCode ?? sp.child.signalCode}):\n${sp.output()}`,
+      )
     }
     if (await ping(port)) return
     await delay(20)
@@ -153,22 +185,31 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
   const proc: RedisProc = {
     port,
     url: `redis://127.0.0.1:${port}`,
-    get pid() { return current.child.pid ?? -1 },
+    get pid() {
+      return current.child.pid ?? -1
+    },
     async stop() {
       if (running()) {
         current.child.kill('SIGCONT')
         current.child.kill('SIGTERM')
         await waitExit(current.child, 5000)
       }
-      if (!removed) { removed = true; rmSync(dir, { recursive: true, force: true }) }
+      if (!removed) {
+        removed = true
+        rmSync(dir, { recursive: true, force: true })
+      }
     },
     async kill() {
       if (!running()) return
       current.child.kill('SIGKILL')
       await waitExit(current.child, 5000)
     },
-    pause() { if (running()) current.child.kill('SIGSTOP') },
-    resume() { if (running()) current.child.kill('SIGCONT') },
+    pause() {
+      if (running()) current.child.kill('SIGSTOP')
+    },
+    resume() {
+      if (running()) current.child.kill('SIGCONT')
+    },
     async restart() {
       if (running()) {
         current.child.kill('SIGCONT')

@@ -28,7 +28,11 @@ export async function rulesById(text: string): Promise<Record<string, Rule>> {
  * e.g. `ttl: 1m` or `staleIfError: 10m\norigin: override`.
  */
 export async function ruleOf(fields: string): Promise<Rule> {
-  const body = yaml(fields).trim().split('\n').map((l) => `        ${l}`).join('\n')
+  const body = yaml(fields)
+    .trim()
+    .split('\n')
+    .map((l) => `        ${l}`)
+    .join('\n')
   const set = await policySet(`
     version: 1
     rules:

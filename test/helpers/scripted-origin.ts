@@ -87,8 +87,13 @@ export async function startScriptedOrigin(): Promise<ScriptedOrigin> {
       const url = req.url ?? '/'
       const q = url.indexOf('?')
       const received: Received = {
-        n, method: req.method ?? 'GET', url, path: q === -1 ? url : url.slice(0, q),
-        headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks),
+        n,
+        method: req.method ?? 'GET',
+        url,
+        path: q === -1 ? url : url.slice(0, q),
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: Buffer.concat(chunks),
       }
       requests.push(received)
       void answer(received, res).catch(() => res.destroy())
@@ -106,14 +111,27 @@ export async function startScriptedOrigin(): Promise<ScriptedOrigin> {
     const r = typeof script === 'function' ? await script(req) : script
     if (r.gate !== undefined) await r.gate
     if (res.destroyed) return
-    if (r.hangUp) { res.socket?.destroy(); return }
+    if (r.hangUp) {
+      res.socket?.destroy()
+      return
+    }
     if (r.hints !== undefined) res.writeEarlyHints(r.hints)
-    const body = r.body === undefined ? Buffer.from(`response #${req.n}`) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body)
-    const headers: Record<string, string | number | readonly string[]> = { 'content-type': 'text/plain', 'x-response': String(req.n), ...r.headers }
+    const body =
+      r.body === undefined
+        ? Buffer.from(`response #${req.n}`)
+        : Buffer.isBuffer(r.body)
+          ? r.body
+          : Buffer.from(r.body)
+    const headers: Record<string, string | number | readonly string[]> = {
+      'content-type': 'text/plain',
+      'x-response': String(req.n),
+      ...r.headers,
+    }
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
     const status = r.status ?? 200
     const noBody = status === 204 || status === 304
-    if (!r.chunked && !noBody && !hasHeader(headers, 'content-length')) res.setHeader('content-length', body.length)
+    if (!r.chunked && !noBody && !hasHeader(headers, 'content-length'))
+      res.setHeader('content-length', body.length)
     res.writeHead(status)
     if (r.cutAfter !== undefined) {
       res.write(body.subarray(0, r.cutAfter), () => res.socket?.destroy())
@@ -133,8 +151,12 @@ export async function startScriptedOrigin(): Promise<ScriptedOrigin> {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
-    get count() { return count },
-    get connections() { return sockets.size },
+    get count() {
+      return count
+    },
+    get connections() {
+      return sockets.size
+    },
     calls: (path) => requests.filter((r) => r.path === path),
     script(path, ...replies) {
       scripts.set(path, replies)
@@ -144,7 +166,11 @@ export async function startScriptedOrigin(): Promise<ScriptedOrigin> {
       fallbackScript = reply
       return origin
     },
-    waitForRequests: (n, what) => eventually(() => count >= n && requests.length >= n, what ?? `origin received ${n} request(s), has ${count}`),
+    waitForRequests: (n, what) =>
+      eventually(
+        () => count >= n && requests.length >= n,
+        what ?? `origin received ${n} request(s), has ${count}`,
+      ),
     close() {
       closing ??= new Promise<void>((done) => {
         server.close(() => done())
@@ -168,6 +194,8 @@ export interface Gate {
 
 export function gate(): Gate {
   let open!: () => void
-  const promise = new Promise<void>((resolve) => { open = resolve })
+  const promise = new Promise<void>((resolve) => {
+    open = resolve
+  })
   return { promise, open }
 }

@@ -61,7 +61,7 @@ append('no existing field: ours alone', () => {
   assert.is(appendStatus('', 'c; hit; ttl=1'), 'c; hit; ttl=1')
 })
 
-append('an upstream cache\'s member comes first, ours (nearest the client) last', () => {
+append("an upstream cache's member comes first, ours (nearest the client) last", () => {
   assert.is(appendStatus('origin-cache; hit', 'c; fwd=uri-miss'), 'origin-cache; hit, c; fwd=uri-miss')
 })
 

@@ -3,7 +3,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { connectionNames, headerString, HOP_BY_HOP, NOT_STORED } from '../../src/http/headers.js'
+import { connectionNames, HOP_BY_HOP, headerString, NOT_STORED } from '../../src/http/headers.js'
 
 const conn = suite('connectionNames')
 
@@ -14,8 +14,12 @@ conn('absent: none', () => {
 })
 
 conn('lower-cased, trimmed, empty members dropped, order and duplicates kept', () => {
-  assert.equal(connectionNames('Close, X-Foo ,, ,keep-alive, x-foo'),
-    ['close', 'x-foo', 'keep-alive', 'x-foo'])
+  assert.equal(connectionNames('Close, X-Foo ,, ,keep-alive, x-foo'), [
+    'close',
+    'x-foo',
+    'keep-alive',
+    'x-foo',
+  ])
 })
 
 conn('several lines are one list', () => {
@@ -32,8 +36,15 @@ const sets = suite('HOP_BY_HOP and NOT_STORED')
 
 sets('HOP_BY_HOP is exactly the connection-specific fields (RFC 9110 §7.6.1)', () => {
   assert.equal([...HOP_BY_HOP].sort(), [
-    'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te',
-    'trailer', 'transfer-encoding', 'upgrade',
+    'connection',
+    'keep-alive',
+    'proxy-authenticate',
+    'proxy-authorization',
+    'proxy-connection',
+    'te',
+    'trailer',
+    'transfer-encoding',
+    'upgrade',
   ])
 })
 

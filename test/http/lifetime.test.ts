@@ -20,11 +20,29 @@ const cases: [string, Verdict, boolean, number, number][] = [
   ['ttl 0 with a validator (no-cache): kept a minute for revalidation', v(0), true, 0, 60 * S],
   ['kept past expiry for its stale-while-revalidate window', v(60 * S, 30 * S), false, 60 * S, 90 * S],
   ['kept for the longer of the stale windows', v(60 * S, 30 * S, 600 * S), false, 60 * S, 660 * S],
-  ['the stale window wins over the revalidation margin when longer', v(60 * S, 0, 600 * S), true, 60 * S, 660 * S],
+  [
+    'the stale window wins over the revalidation margin when longer',
+    v(60 * S, 0, 600 * S),
+    true,
+    60 * S,
+    660 * S,
+  ],
   ['an expired response kept only for its stale window', v(0, 0, 10 * S), false, 0, 10 * S],
   ['a year of stated freshness is capped at 30 days', v(365 * DAY), false, MAX_ENTRY_TTL, MAX_ENTRY_TTL],
-  ['...with a validator too: the store lifetime is capped as well', v(365 * DAY), true, MAX_ENTRY_TTL, MAX_ENTRY_TTL],
-  ['a long stale window cannot stretch the store lifetime past 30 days', v(29 * DAY, 0, 10 * DAY), false, 29 * DAY, MAX_ENTRY_TTL],
+  [
+    '...with a validator too: the store lifetime is capped as well',
+    v(365 * DAY),
+    true,
+    MAX_ENTRY_TTL,
+    MAX_ENTRY_TTL,
+  ],
+  [
+    'a long stale window cannot stretch the store lifetime past 30 days',
+    v(29 * DAY, 0, 10 * DAY),
+    false,
+    29 * DAY,
+    MAX_ENTRY_TTL,
+  ],
   ['exactly 30 days is allowed', v(30 * DAY), false, 30 * DAY, 30 * DAY],
 ]
 

@@ -71,7 +71,7 @@ set('no stored validator: the request is left alone, false', () => {
   assert.equal(req, { 'if-none-match': '"client"', host: 'h' })
 })
 
-set('an ETag replaces the client\'s conditionals, which are removed', () => {
+set("an ETag replaces the client's conditionals, which are removed", () => {
   const req: IncomingHttpHeaders = { 'if-none-match': '"client"', 'if-modified-since': DATE, host: 'h' }
   assert.is(setValidators(req, ['etag', '"v1"']), true)
   assert.equal(req, { host: 'h', 'if-none-match': '"v1"' })

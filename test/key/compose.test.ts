@@ -53,18 +53,26 @@ interface Parts {
   query?: Pair[]
   cookies?: Pair[]
 }
-const km = (o: Parts = {}, r = keyed) => keyMaterial(
-  r, o.protocol ?? 'http', o.host ?? 'shop.example', o.path ?? '/keyed/a',
-  o.headers ?? {}, o.query ?? [], o.cookies ?? [],
-)
+const km = (o: Parts = {}, r = keyed) =>
+  keyMaterial(
+    r,
+    o.protocol ?? 'http',
+    o.host ?? 'shop.example',
+    o.path ?? '/keyed/a',
+    o.headers ?? {},
+    o.query ?? [],
+    o.cookies ?? [],
+  )
 
 // ---------------------------------------------------------------------------------------------
 const material = suite('keyMaterial: the exact encoding')
 
 material('each part is <length>:<chars>: version, method G, scheme, host, path, query count, headers', () => {
   const v = plain.version
-  assert.is(keyMaterial(plain, 'http', 'shop.example', '/a', {}, [], []),
-    `${v.length}:${v}G4:http12:shop.example2:/aq1:0h`)
+  assert.is(
+    keyMaterial(plain, 'http', 'shop.example', '/a', {}, [], []),
+    `${v.length}:${v}G4:http12:shop.example2:/aq1:0h`,
+  )
 })
 
 material('keyed query pairs, keyed headers (absent: ~), keyed cookies with their count', () => {
@@ -79,14 +87,18 @@ material('keyed query pairs, keyed headers (absent: ~), keyed cookies with their
 
 material('cookies: [] adds no cookie section', () => {
   const r = rule('no-cookies')
-  assert.is(keyMaterial(r, 'http', 'h', '/', {}, [], [['a', '1']]),
-    `${r.version.length}:${r.version}G4:http1:h1:/q1:0h`)
+  assert.is(
+    keyMaterial(r, 'http', 'h', '/', {}, [], [['a', '1']]),
+    `${r.version.length}:${r.version}G4:http1:h1:/q1:0h`,
+  )
 })
 
 material('key.host: false replaces scheme and host by ~~', () => {
   const r = rule('no-host')
-  assert.is(keyMaterial(r, 'https', 'shop.example', '/x', {}, [], []),
-    `${r.version.length}:${r.version}G~~2:/xq1:0h`)
+  assert.is(
+    keyMaterial(r, 'https', 'shop.example', '/x', {}, [], []),
+    `${r.version.length}:${r.version}G~~2:/xq1:0h`,
+  )
 })
 
 material.run()
@@ -97,17 +109,43 @@ const forge = suite('keyMaterial: delimiters cannot be forged')
 /** pairs of inputs that a naive concatenation would confuse */
 const confusable: [string, Parameters<typeof km>[0], Parameters<typeof km>[0]][] = [
   ['host and path', { host: 'shop.example', path: '/a/b' }, { host: 'shop.example/a', path: '/b' }],
-  ['scheme and host',
-    { protocol: 'http', host: 'sshop.example' }, { protocol: 'https', host: 'shop.example' }],
+  [
+    'scheme and host',
+    { protocol: 'http', host: 'sshop.example' },
+    { protocol: 'https', host: 'shop.example' },
+  ],
   ['query name and value', { query: [['page', '1=2']] }, { query: [['page=1', '2']] }],
-  ['one pair or two', { query: [['page', '1&sort=2']] }, { query: [['page', '1'], ['sort', '2']] }],
-  ['a value holding a length prefix', { query: [['page', '1:x']] }, { query: [['page', '1'], ['x', '']] }],
+  [
+    'one pair or two',
+    { query: [['page', '1&sort=2']] },
+    {
+      query: [
+        ['page', '1'],
+        ['sort', '2'],
+      ],
+    },
+  ],
+  [
+    'a value holding a length prefix',
+    { query: [['page', '1:x']] },
+    {
+      query: [
+        ['page', '1'],
+        ['x', ''],
+      ],
+    },
+  ],
   ['which header is absent', { headers: { 'accept-language': 'fr' } }, { headers: { 'x-tenant': 'fr' } }],
-  ['an absent header or a header spelling "~"',
-    { headers: {} }, { headers: { 'accept-language': '~', 'x-tenant': '~' } }],
-  ['a header value holding the next header',
+  [
+    'an absent header or a header spelling "~"',
+    { headers: {} },
+    { headers: { 'accept-language': '~', 'x-tenant': '~' } },
+  ],
+  [
+    'a header value holding the next header',
     { headers: { 'accept-language': 'fr2:acme' } },
-    { headers: { 'accept-language': 'fr', 'x-tenant': 'acme' } }],
+    { headers: { 'accept-language': 'fr', 'x-tenant': 'acme' } },
+  ],
   ['query or cookie', { query: [['page', '1']] }, { cookies: [['page', '1']] }],
   ['path or query', { path: '/keyed/a?page=1' }, { path: '/keyed/a', query: [['page', '1']] }],
   ['cookie name and value', { cookies: [['locale', 'a=b']] }, { cookies: [['locale=a', 'b']] }],
@@ -131,8 +169,10 @@ forge('an absent part (~) never meets a present one: a present part starts with 
 forge('two rules with the same path never share material (the rule version leads)', () => {
   const other = rule('plain-2')
   assert.is.not(plain.version, other.version)
-  assert.is.not(keyMaterial(plain, 'http', 'h', '/x', {}, [], []),
-    keyMaterial(other, 'http', 'h', '/x', {}, [], []))
+  assert.is.not(
+    keyMaterial(plain, 'http', 'h', '/x', {}, [], []),
+    keyMaterial(other, 'http', 'h', '/x', {}, [], []),
+  )
 })
 
 forge.run()
@@ -148,8 +188,10 @@ inputs('host: the scheme and the host exactly as the application sees them (case
 
 inputs('key.host: false: every host and scheme share', () => {
   const r = rule('no-host')
-  assert.is(keyMaterial(r, 'https', 'a.example', '/x', {}, [], []),
-    keyMaterial(r, 'http', 'b.example', '/x', {}, [], []))
+  assert.is(
+    keyMaterial(r, 'https', 'a.example', '/x', {}, [], []),
+    keyMaterial(r, 'http', 'b.example', '/x', {}, [], []),
+  )
 })
 
 inputs('the path is raw: case and encoding matter', () => {
@@ -158,13 +200,53 @@ inputs('the path is raw: case and encoding matter', () => {
 })
 
 inputs('query order is normalised by name', () => {
-  assert.is(km({ query: [['sort', 'a'], ['page', '2']] }), km({ query: [['page', '2'], ['sort', 'a']] }))
+  assert.is(
+    km({
+      query: [
+        ['sort', 'a'],
+        ['page', '2'],
+      ],
+    }),
+    km({
+      query: [
+        ['page', '2'],
+        ['sort', 'a'],
+      ],
+    }),
+  )
 })
 
 inputs('a repeated parameter keeps its order', () => {
-  assert.is.not(km({ query: [['page', '1'], ['page', '2']] }), km({ query: [['page', '2'], ['page', '1']] }))
-  assert.is(km({ query: [['sort', 'x'], ['page', '1'], ['page', '2']] }),
-    km({ query: [['page', '1'], ['page', '2'], ['sort', 'x']] }))
+  assert.is.not(
+    km({
+      query: [
+        ['page', '1'],
+        ['page', '2'],
+      ],
+    }),
+    km({
+      query: [
+        ['page', '2'],
+        ['page', '1'],
+      ],
+    }),
+  )
+  assert.is(
+    km({
+      query: [
+        ['sort', 'x'],
+        ['page', '1'],
+        ['page', '2'],
+      ],
+    }),
+    km({
+      query: [
+        ['page', '1'],
+        ['page', '2'],
+        ['sort', 'x'],
+      ],
+    }),
+  )
 })
 
 inputs('header values are trimmed; several lines are joined with ", "', () => {
@@ -187,8 +269,20 @@ inputs('headers the rule does not key change nothing; names are lower-case, as n
 })
 
 inputs('cookies: the kept pairs in request order (not sorted)', () => {
-  assert.is.not(km({ cookies: [['locale', 'fr'], ['theme', 'dark']] }),
-    km({ cookies: [['theme', 'dark'], ['locale', 'fr']] }))
+  assert.is.not(
+    km({
+      cookies: [
+        ['locale', 'fr'],
+        ['theme', 'dark'],
+      ],
+    }),
+    km({
+      cookies: [
+        ['theme', 'dark'],
+        ['locale', 'fr'],
+      ],
+    }),
+  )
   assert.is.not(km({ cookies: [['locale', 'fr']] }), km({ cookies: [] }))
 })
 

@@ -21,8 +21,15 @@ q('an empty query string: nothing kept, nothing to change', () => {
 })
 
 q('all: every pair, decoded as URLSearchParams does; the raw string untouched', () => {
-  assert.equal(filterQuery(ALL, 'b=%7E&a=1+2&a=3&flag'),
-    { querystring: 'b=%7E&a=1+2&a=3&flag', kept: [['b', '~'], ['a', '1 2'], ['a', '3'], ['flag', '']] })
+  assert.equal(filterQuery(ALL, 'b=%7E&a=1+2&a=3&flag'), {
+    querystring: 'b=%7E&a=1+2&a=3&flag',
+    kept: [
+      ['b', '~'],
+      ['a', '1 2'],
+      ['a', '3'],
+      ['flag', ''],
+    ],
+  })
 })
 
 q('none: everything removed', () => {
@@ -30,32 +37,58 @@ q('none: everything removed', () => {
 })
 
 q('include: named and glob-matched names are kept, the rest removed', () => {
-  assert.equal(filterQuery(INCLUDE, 'page=2&utm_source=x&sort=a&f_color=red'),
-    { querystring: 'page=2&sort=a&f_color=red', kept: [['page', '2'], ['sort', 'a'], ['f_color', 'red']] })
+  assert.equal(filterQuery(INCLUDE, 'page=2&utm_source=x&sort=a&f_color=red'), {
+    querystring: 'page=2&sort=a&f_color=red',
+    kept: [
+      ['page', '2'],
+      ['sort', 'a'],
+      ['f_color', 'red'],
+    ],
+  })
 })
 
 q('include: when nothing is removed the raw string is kept exactly', () => {
-  assert.equal(filterQuery(INCLUDE, 'page=%32&sort=a%20b'),
-    { querystring: 'page=%32&sort=a%20b', kept: [['page', '2'], ['sort', 'a b']] })
+  assert.equal(filterQuery(INCLUDE, 'page=%32&sort=a%20b'), {
+    querystring: 'page=%32&sort=a%20b',
+    kept: [
+      ['page', '2'],
+      ['sort', 'a b'],
+    ],
+  })
 })
 
 q('include: when something is removed the rest is re-encoded by URLSearchParams', () => {
-  assert.equal(filterQuery(INCLUDE, 'page=a%20b&x=1&sort=%7E'),
-    { querystring: 'page=a+b&sort=%7E', kept: [['page', 'a b'], ['sort', '~']] })
+  assert.equal(filterQuery(INCLUDE, 'page=a%20b&x=1&sort=%7E'), {
+    querystring: 'page=a+b&sort=%7E',
+    kept: [
+      ['page', 'a b'],
+      ['sort', '~'],
+    ],
+  })
 })
 
 q('include: names are case-sensitive, globs too', () => {
-  assert.equal(filterQuery(INCLUDE, 'Page=1&F_color=red&page=2'),
-    { querystring: 'page=2', kept: [['page', '2']] })
+  assert.equal(filterQuery(INCLUDE, 'Page=1&F_color=red&page=2'), {
+    querystring: 'page=2',
+    kept: [['page', '2']],
+  })
 })
 
 q('include: a repeated name keeps every occurrence, in order', () => {
-  assert.equal(filterQuery(INCLUDE, 'page=2&x=0&page=1').kept, [['page', '2'], ['page', '1']])
+  assert.equal(filterQuery(INCLUDE, 'page=2&x=0&page=1').kept, [
+    ['page', '2'],
+    ['page', '1'],
+  ])
 })
 
 q('exclude: the named and glob-matched names are removed, the rest kept', () => {
-  assert.equal(filterQuery(EXCLUDE, 'utm_source=a&q=shoes&fbclid=z&utm_medium=b&page=3'),
-    { querystring: 'q=shoes&page=3', kept: [['q', 'shoes'], ['page', '3']] })
+  assert.equal(filterQuery(EXCLUDE, 'utm_source=a&q=shoes&fbclid=z&utm_medium=b&page=3'), {
+    querystring: 'q=shoes&page=3',
+    kept: [
+      ['q', 'shoes'],
+      ['page', '3'],
+    ],
+  })
 })
 
 q('a name decoded from its encoding is the name that is keyed (%75tm_x is utm_x)', () => {
@@ -76,8 +109,13 @@ c('no names (cookies: []), or no Cookie header: the header goes', () => {
 })
 
 c('only the named cookies are kept, in request order', () => {
-  assert.equal(filterCookies(['theme', 'locale'], 'sid=secret; locale=fr; theme=dark'),
-    { header: 'locale=fr; theme=dark', kept: [['locale', 'fr'], ['theme', 'dark']] })
+  assert.equal(filterCookies(['theme', 'locale'], 'sid=secret; locale=fr; theme=dark'), {
+    header: 'locale=fr; theme=dark',
+    kept: [
+      ['locale', 'fr'],
+      ['theme', 'dark'],
+    ],
+  })
 })
 
 c('none of the named cookies present: the header goes', () => {
@@ -85,18 +123,33 @@ c('none of the named cookies present: the header goes', () => {
 })
 
 c('a cookie named twice keeps both occurrences, both keyed', () => {
-  assert.equal(filterCookies(['locale'], 'locale=fr; sid=1; locale=en'),
-    { header: 'locale=fr; locale=en', kept: [['locale', 'fr'], ['locale', 'en']] })
+  assert.equal(filterCookies(['locale'], 'locale=fr; sid=1; locale=en'), {
+    header: 'locale=fr; locale=en',
+    kept: [
+      ['locale', 'fr'],
+      ['locale', 'en'],
+    ],
+  })
 })
 
 c('whitespace around names and values is trimmed; the header is rebuilt with "; "', () => {
-  assert.equal(filterCookies(['a', 'b'], '  a = 1 ;b=2;;'),
-    { header: 'a=1; b=2', kept: [['a', '1'], ['b', '2']] })
+  assert.equal(filterCookies(['a', 'b'], '  a = 1 ;b=2;;'), {
+    header: 'a=1; b=2',
+    kept: [
+      ['a', '1'],
+      ['b', '2'],
+    ],
+  })
 })
 
 c('names are case-sensitive; a value keeps its "="; a bare name has an empty value', () => {
-  assert.equal(filterCookies(['a', 'flag'], 'A=1; a=x=y; flag'),
-    { header: 'a=x=y; flag=', kept: [['a', 'x=y'], ['flag', '']] })
+  assert.equal(filterCookies(['a', 'flag'], 'A=1; a=x=y; flag'), {
+    header: 'a=x=y; flag=',
+    kept: [
+      ['a', 'x=y'],
+      ['flag', ''],
+    ],
+  })
 })
 
 c.run()

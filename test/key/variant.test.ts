@@ -5,7 +5,12 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { digest } from '../../src/key/compose.js'
 import {
-  matchesVariant, normaliseVaryValue, storageKey, variantKey, varyNames, varyValues,
+  matchesVariant,
+  normaliseVaryValue,
+  storageKey,
+  variantKey,
+  varyNames,
+  varyValues,
 } from '../../src/key/variant.js'
 
 /** a header getter as Koa's ctx.get: '' when absent */
@@ -21,8 +26,11 @@ names('no Vary, or one that names nothing: null', () => {
 })
 
 names('lower-case, trimmed, each name once, in order', () => {
-  assert.equal(varyNames('Accept-Language, accept-encoding ,ACCEPT-LANGUAGE, X-A'),
-    ['accept-language', 'accept-encoding', 'x-a'])
+  assert.equal(varyNames('Accept-Language, accept-encoding ,ACCEPT-LANGUAGE, X-A'), [
+    'accept-language',
+    'accept-encoding',
+    'x-a',
+  ])
 })
 
 names('several lines are one list', () => {
@@ -46,8 +54,14 @@ values('normaliseVaryValue: outer whitespace and whitespace around commas go (§
 
 values('varyValues: flat [name, normalised value…] in the order of the names; absent is ""', () => {
   const get = from({ 'accept-encoding': 'gzip, br', 'accept-language': ' fr ' })
-  assert.equal(varyValues(['accept-language', 'x-absent', 'accept-encoding'], get),
-    ['accept-language', 'fr', 'x-absent', '', 'accept-encoding', 'gzip,br'])
+  assert.equal(varyValues(['accept-language', 'x-absent', 'accept-encoding'], get), [
+    'accept-language',
+    'fr',
+    'x-absent',
+    '',
+    'accept-encoding',
+    'gzip,br',
+  ])
   assert.equal(varyValues([], get), [])
 })
 
@@ -56,8 +70,10 @@ values.run()
 const keys = suite('variantKey and storageKey')
 
 keys('variantKey: <key>~<digest of the length-prefixed values>', () => {
-  assert.is(variantKey('shop:p:abc', ['accept-language', 'fr']),
-    `shop:p:abc~${digest('15:accept-language2:fr')}`)
+  assert.is(
+    variantKey('shop:p:abc', ['accept-language', 'fr']),
+    `shop:p:abc~${digest('15:accept-language2:fr')}`,
+  )
   assert.is(variantKey('k', []), `k~${digest('')}`)
 })
 
@@ -85,7 +101,7 @@ keys.run()
 
 const match = suite('matchesVariant')
 
-match('the request\'s values, normalised, equal the stored ones', () => {
+match("the request's values, normalised, equal the stored ones", () => {
   const sent = from({ 'accept-encoding': 'gzip, br', 'accept-language': 'fr' })
   const stored = varyValues(['accept-encoding', 'accept-language'], sent)
   assert.ok(matchesVariant(stored, from({ 'accept-encoding': ' gzip ,br ', 'accept-language': 'fr' })))

@@ -9,20 +9,21 @@ import { compileGlob } from '../../src/matcher/glob.js'
 import { linearMatcher } from '../../src/matcher/linear.js'
 import { makeRules } from './rules.js'
 
-const GET = 1, POST = 4
+const GET = 1,
+  POST = 4
 const s = suite('compileMatcher index')
 
 const MIXED = makeRules([
-  { id: 'about', match: '/about' },                         // exact
-  { id: 'products', match: '/products/*' },                 // segment products
-  { id: 'items', match: '/api/{v1,v2}/items/*' },           // segments api/v1 and api/v2
-  { id: 'css', match: '/**/*.css' },                        // ext css
-  { id: 'assets', match: '/static/*.{js,css}' },            // segment static (both variants: one entry)
-  { id: 'range', match: '/n/{1..3}' },                      // unexpanded range, still segment n
-  { id: 'tops', match: '/{shop,store}' },                   // two exact keys
-  { id: 'alt', match: '/a|/b' },                            // `|` alternation: residual
-  { id: 'star-first', match: '/*/edit' },                   // residual
-  { id: 'all', match: '/**', methods: ['POST'] },           // residual
+  { id: 'about', match: '/about' }, // exact
+  { id: 'products', match: '/products/*' }, // segment products
+  { id: 'items', match: '/api/{v1,v2}/items/*' }, // segments api/v1 and api/v2
+  { id: 'css', match: '/**/*.css' }, // ext css
+  { id: 'assets', match: '/static/*.{js,css}' }, // segment static (both variants: one entry)
+  { id: 'range', match: '/n/{1..3}' }, // unexpanded range, still segment n
+  { id: 'tops', match: '/{shop,store}' }, // two exact keys
+  { id: 'alt', match: '/a|/b' }, // `|` alternation: residual
+  { id: 'star-first', match: '/*/edit' }, // residual
+  { id: 'all', match: '/**', methods: ['POST'] }, // residual
 ])
 
 s('sorts each glob into exact, segment, ext or residual', () => {
@@ -67,15 +68,20 @@ s('a request only scans the rules its first segment selects, whatever the rule c
 })
 
 s('two literal segments key the rule by both: a request scans its first- and second-level lists', () => {
-  const m = compileMatcher(makeRules([
-    { id: 'a-any', match: '/a/**', methods: ['POST'] },
-    { id: 'a-b', match: '/a/b/*' },
-    { id: 'a-c', match: '/a/c/**' },
-    { id: 'a-star', match: '/a/*' },
-    { id: 'a-b-deep', match: '/a/B/**' },
-  ]))
+  const m = compileMatcher(
+    makeRules([
+      { id: 'a-any', match: '/a/**', methods: ['POST'] },
+      { id: 'a-b', match: '/a/b/*' },
+      { id: 'a-c', match: '/a/c/**' },
+      { id: 'a-star', match: '/a/*' },
+      { id: 'a-b-deep', match: '/a/B/**' },
+    ]),
+  )
   assert.equal({ ...m.stats }, { rules: 5, exact: 0, segment: 5, ext: 0, residual: 0 })
-  const ex = (path: string) => { const e = m.explain(GET, '', path); return [e.rule?.id ?? null, e.candidates] }
+  const ex = (path: string) => {
+    const e = m.explain(GET, '', path)
+    return [e.rule?.id ?? null, e.candidates]
+  }
   assert.equal(ex('/a/b/1'), ['a-b', 2 + 2])
   assert.equal(ex('/A/B/1/2'), ['a-b-deep', 2 + 2])
   assert.equal(ex('/a/c'), ['a-c', 2 + 1])
@@ -85,13 +91,15 @@ s('two literal segments key the rule by both: a request scans its first- and sec
 })
 
 s('rules sharing an anchor keep declaration order inside the bucket', () => {
-  const m = compileMatcher(makeRules([
-    { id: 'post-only', match: '/p/**', methods: ['POST'] },
-    { id: 'other-host', match: '/p/*', host: 'admin.example.com' },
-    { id: 'deep', match: '/p/**/x' },
-    { id: 'one', match: '/p/*' },
-    { id: 'any', match: '/p/**' },
-  ]))
+  const m = compileMatcher(
+    makeRules([
+      { id: 'post-only', match: '/p/**', methods: ['POST'] },
+      { id: 'other-host', match: '/p/*', host: 'admin.example.com' },
+      { id: 'deep', match: '/p/**/x' },
+      { id: 'one', match: '/p/*' },
+      { id: 'any', match: '/p/**' },
+    ]),
+  )
   assert.is(m.match(GET, 'www.example.com', '/p/1')?.id, 'one')
   assert.is(m.match(GET, 'admin.example.com', '/p/1')?.id, 'other-host')
   assert.is(m.match(GET, 'www.example.com', '/p/1/x')?.id, 'deep')
@@ -101,7 +109,12 @@ s('rules sharing an anchor keep declaration order inside the bucket', () => {
 })
 
 s('extension anchors allow the one trailing slash picomatch allows', () => {
-  const m = compileMatcher(makeRules([{ id: 'png', match: '**/*.png' }, { id: 'tgz', match: '/dl/**/*.tar.gz' }]))
+  const m = compileMatcher(
+    makeRules([
+      { id: 'png', match: '**/*.png' },
+      { id: 'tgz', match: '/dl/**/*.tar.gz' },
+    ]),
+  )
   assert.is(m.stats.ext, 1)
   assert.is(m.explain(GET, '', '/a/b.png/').bucket, 'ext')
   assert.is(m.match(GET, '', '/a/b.png//'), undefined)
@@ -116,10 +129,12 @@ s('a method no rule names short-cuts to no match', () => {
 })
 
 s('the same glob in many rules compiles to one shared RegExp and still answers per rule', () => {
-  const m = compileMatcher(makeRules([
-    { id: 'a', match: '/x/**', host: 'a.example.com' },
-    { id: 'b', match: '/x/**', host: 'b.example.com' },
-  ]))
+  const m = compileMatcher(
+    makeRules([
+      { id: 'a', match: '/x/**', host: 'a.example.com' },
+      { id: 'b', match: '/x/**', host: 'b.example.com' },
+    ]),
+  )
   assert.is(m.match(GET, 'a.example.com', '/x/1')?.id, 'a')
   assert.is(m.match(GET, 'b.example.com', '/x/1')?.id, 'b')
   assert.is(m.match(GET, 'c.example.com', '/x/1'), undefined)
@@ -166,7 +181,19 @@ s('splitSource only takes unquantified, identity-escaped ASCII literals', () => 
 })
 
 s('a cut RegExp answers as the whole one', () => {
-  const paths = ['/a', '/a/', '/a/b', '/A/B/', '/a/b/c', '/a/.x', '/a/..', '/a/b.css', '/a/B.CSS/', '/ab', '/x/a/b']
+  const paths = [
+    '/a',
+    '/a/',
+    '/a/b',
+    '/A/B/',
+    '/a/b/c',
+    '/a/.x',
+    '/a/..',
+    '/a/b.css',
+    '/a/B.CSS/',
+    '/ab',
+    '/x/a/b',
+  ]
   const globs = ['/a/*', '/a/**', '/a/**/*.css', '/a/*.{css,js}', '/a/b', '/**/b', '/a/?']
   for (const glob of globs) {
     const whole = compileMatcher(makeRules([{ match: glob }]))

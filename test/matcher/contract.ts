@@ -5,8 +5,8 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { methodBit, type Rule } from '../../src/policy/types.js'
 import type { Matcher } from '../../src/matcher/matcher.js'
+import { methodBit, type Rule } from '../../src/policy/types.js'
 import { makeRules, type RuleSpec } from './rules.js'
 
 /** [method, host, path, expected rule id or null] */
@@ -61,7 +61,10 @@ export const CASES: readonly Case[] = [
   {
     name: 'an empty rule list matches nothing',
     rules: [],
-    requests: [['GET', H, '/', null], ['GET', '', '/x', null]],
+    requests: [
+      ['GET', H, '/', null],
+      ['GET', '', '/x', null],
+    ],
   },
   {
     name: 'methods: the bitmask decides, the default is GET and HEAD',
@@ -289,10 +292,16 @@ export function matcherContract(name: string, compile: (rules: readonly Rule[]) 
   }
   s('rejects rules that are not in ascending index order', () => {
     const [a, b] = makeRules([{ match: '/a' }, { match: '/b' }])
-    assert.throws(() => compile([b!, a!]), (e: unknown) => e instanceof TypeError && /ascending index order/.test((e as Error).message))
+    assert.throws(
+      () => compile([b!, a!]),
+      (e: unknown) => e instanceof TypeError && /ascending index order/.test((e as Error).message),
+    )
   })
   s('a bad glob fails the compile and names the rule', () => {
-    const rules = makeRules([{ id: 'ok', match: '/a' }, { id: 'broken', match: '/a/[b' }])
+    const rules = makeRules([
+      { id: 'ok', match: '/a' },
+      { id: 'broken', match: '/a/[b' },
+    ])
     assert.throws(() => compile(rules), /rule "broken": match: invalid glob "\/a\/\[b"/)
   })
   s.run()

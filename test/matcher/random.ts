@@ -20,11 +20,21 @@ export function rng(seed: number): () => number {
 
 export class Gen {
   readonly #r: () => number
-  constructor(seed: number) { this.#r = rng(seed) }
-  float(): number { return this.#r() }
-  int(n: number): number { return Math.floor(this.#r() * n) }
-  chance(p: number): boolean { return this.#r() < p }
-  pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)]! }
+  constructor(seed: number) {
+    this.#r = rng(seed)
+  }
+  float(): number {
+    return this.#r()
+  }
+  int(n: number): number {
+    return Math.floor(this.#r() * n)
+  }
+  chance(p: number): boolean {
+    return this.#r() < p
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)]!
+  }
   /** flips the case of some letters */
   mixCase(s: string): string {
     if (!this.chance(0.25)) return s
@@ -34,31 +44,117 @@ export class Gen {
   }
 }
 
-const SEGMENTS = ['a', 'b', 'api', 'v1', 'v2', 'products', 'static', 'x.css', 'app.js', '@scope', '.env', 'café', 'a+b', 'item-1', '42']
+const SEGMENTS = [
+  'a',
+  'b',
+  'api',
+  'v1',
+  'v2',
+  'products',
+  'static',
+  'x.css',
+  'app.js',
+  '@scope',
+  '.env',
+  'café',
+  'a+b',
+  'item-1',
+  '42',
+]
 const EXTS = ['css', 'js', 'png', 'min.css', 'gz', 'html']
-const PATH_TOKENS = [...SEGMENTS, 'A', 'API', 'Products', '', '.', '..', '...', 'index.html', 'b.min.CSS', 'x.png', 'q.gz', 'x',
-  '\u212Aey', '\u017Ftatic', '\u0130', 'é', 'v?', 'a b', '%41', 'x.', '.css', 'ab', 'ba', 'v3', '1', '2', '3', 'c']
+const PATH_TOKENS = [
+  ...SEGMENTS,
+  'A',
+  'API',
+  'Products',
+  '',
+  '.',
+  '..',
+  '...',
+  'index.html',
+  'b.min.CSS',
+  'x.png',
+  'q.gz',
+  'x',
+  '\u212Aey',
+  '\u017Ftatic',
+  '\u0130',
+  'é',
+  'v?',
+  'a b',
+  '%41',
+  'x.',
+  '.css',
+  'ab',
+  'ba',
+  'v3',
+  '1',
+  '2',
+  '3',
+  'c',
+]
 
 /** one glob piece (a path segment or part of one) */
 function piece(g: Gen): string {
   switch (g.int(16)) {
-    case 0: return '*'
-    case 1: return '**'
-    case 2: return `{${g.pick(SEGMENTS)},${g.pick(SEGMENTS)}}`
-    case 3: return `*.${g.pick(EXTS)}`
-    case 4: return `*.{${g.pick(EXTS)},${g.pick(EXTS)}}`
-    case 5: return g.pick(['v?', '[ab]', '+(a|b)', '@(api)', '!(a)', '{1..3}', '{,a}', '{a,{b,c}d}', 'a*', '*a', '{a,b/c}', '{a}', 'x.{1..2}'])
-    default: return g.mixCase(g.pick(SEGMENTS))
+    case 0:
+      return '*'
+    case 1:
+      return '**'
+    case 2:
+      return `{${g.pick(SEGMENTS)},${g.pick(SEGMENTS)}}`
+    case 3:
+      return `*.${g.pick(EXTS)}`
+    case 4:
+      return `*.{${g.pick(EXTS)},${g.pick(EXTS)}}`
+    case 5:
+      return g.pick([
+        'v?',
+        '[ab]',
+        '+(a|b)',
+        '@(api)',
+        '!(a)',
+        '{1..3}',
+        '{,a}',
+        '{a,{b,c}d}',
+        'a*',
+        '*a',
+        '{a,b/c}',
+        '{a}',
+        'x.{1..2}',
+      ])
+    default:
+      return g.mixCase(g.pick(SEGMENTS))
   }
 }
 
 export function randomGlob(g: Gen): string {
   switch (g.int(24)) {
-    case 0: return g.pick(['/**', '**', '/*', '*', '/', '/**/*', '**/*'])
-    case 1: return `/**/*.${g.pick(EXTS)}`
-    case 2: return `**/*.${g.pick(EXTS)}`
-    case 3: return `*.${g.pick(EXTS)}`
-    case 4: return g.pick(['!/a/**', '!/**/*.css', '!*.js', '!/a', '/a|/b', '/a/x|/b/*.css', '/a/\\*', '(/a)/*.css', '/a/**/b', '/{a,b}', '//a', '/./a', '/a/../b', '/{a,}/x'])
+    case 0:
+      return g.pick(['/**', '**', '/*', '*', '/', '/**/*', '**/*'])
+    case 1:
+      return `/**/*.${g.pick(EXTS)}`
+    case 2:
+      return `**/*.${g.pick(EXTS)}`
+    case 3:
+      return `*.${g.pick(EXTS)}`
+    case 4:
+      return g.pick([
+        '!/a/**',
+        '!/**/*.css',
+        '!*.js',
+        '!/a',
+        '/a|/b',
+        '/a/x|/b/*.css',
+        '/a/\\*',
+        '(/a)/*.css',
+        '/a/**/b',
+        '/{a,b}',
+        '//a',
+        '/./a',
+        '/a/../b',
+        '/{a,}/x',
+      ])
     default: {
       const n = 1 + g.int(3)
       const parts: string[] = []
@@ -74,8 +170,12 @@ export function randomRules(g: Gen, count: number): RuleSpec[] {
   const specs: RuleSpec[] = []
   for (let i = 0; i < count; i++) {
     const match = g.chance(0.2) ? [randomGlob(g), randomGlob(g)] : [randomGlob(g)]
-    const host = g.chance(0.7) ? null : g.pick(['example.com', '*.example.com', 'API.example.com', '**', '*', 'www.*'])
-    const methods = g.chance(0.7) ? undefined : g.pick([['GET'], ['POST'], ['GET', 'POST'], ['PUT', 'DELETE'], ['HEAD'], []])
+    const host = g.chance(0.7)
+      ? null
+      : g.pick(['example.com', '*.example.com', 'API.example.com', '**', '*', 'www.*'])
+    const methods = g.chance(0.7)
+      ? undefined
+      : g.pick([['GET'], ['POST'], ['GET', 'POST'], ['PUT', 'DELETE'], ['HEAD'], []])
     specs.push(methods === undefined ? { match, host } : { match, host, methods })
   }
   return specs
@@ -92,7 +192,7 @@ function instantiate(g: Gen, glob: string): string {
   s = s.replace(/\?/g, () => g.pick(['1', 'X']))
   s = s.replace(/\[ab\]/g, () => g.pick(['a', 'B']))
   s = s.replace(/[+@!]\(([^)|]*)(?:\|[^)]*)?\)/g, (_m, a: string) => a)
-  if (!s.startsWith('/') && g.chance(0.8)) s = '/' + s
+  if (!s.startsWith('/') && g.chance(0.8)) s = `/${s}`
   return g.mixCase(s)
 }
 
@@ -103,17 +203,38 @@ export function randomPath(g: Gen, globs: readonly string[]): string {
     return p
   }
   switch (g.int(10)) {
-    case 0: return g.pick(['/', '', '//', '/.', '/..', '/./', '/a/', '/A', '/api', '/API/', '/products', '/static/'])
+    case 0:
+      return g.pick([
+        '/',
+        '',
+        '//',
+        '/.',
+        '/..',
+        '/./',
+        '/a/',
+        '/A',
+        '/api',
+        '/API/',
+        '/products',
+        '/static/',
+      ])
     default: {
       const n = 1 + g.int(4)
       let p = ''
-      for (let i = 0; i < n; i++) p += '/' + g.mixCase(g.pick(PATH_TOKENS))
-      if (g.chance(0.2)) p += '.' + g.mixCase(g.pick(EXTS))
+      for (let i = 0; i < n; i++) p += `/${g.mixCase(g.pick(PATH_TOKENS))}`
+      if (g.chance(0.2)) p += `.${g.mixCase(g.pick(EXTS))}`
       if (g.chance(0.12)) p += '/'
       return p
     }
   }
 }
 
-export const HOSTS = ['', 'example.com', 'api.example.com', 'www.example.com', 'a.b.example.com', 'example.org']
+export const HOSTS = [
+  '',
+  'example.com',
+  'api.example.com',
+  'www.example.com',
+  'a.b.example.com',
+  'example.org',
+]
 export const METHOD_BITS_SAMPLE = [1, 1, 1, 1, 2, 4, 8, 32, 64, 0]

@@ -1,5 +1,5 @@
 /**
- * Every field of a rule (policy-format.md), seen from the outside: real requests through the
+ * Every field of a rule (docs/policy-format.md), seen from the outside: real requests through the
  * middleware, an origin that echoes what it saw, exact Cache-Status values and origin call counts.
  * Runs on both stores: the embedded memory LRU and a real redis-server.
  */
@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert'
 import type { StoreOption } from '../../src/options.js'
 import { cs, hitTtl, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 const MAIN = yaml(`
   version: 1
@@ -96,13 +96,20 @@ const SECOND = yaml(`
       cache: false
 `)
 
-function fieldsSuite(label: string, store: () => StoreOption, setup?: { before(): Promise<void>; after(): Promise<void> }) {
+function fieldsSuite(
+  label: string,
+  store: () => StoreOption,
+  setup?: { before(): Promise<void>; after(): Promise<void> },
+) {
   const s = suite(`policy fields (${label})`)
   const sites = siteTracker()
   let site: Site
   s.before(async () => {
     if (setup) await setup.before()
-    site = await sites.start({ policies: policyDir({ '10-main.yaml': MAIN, '20-second.yaml': SECOND }), store: store() })
+    site = await sites.start({
+      policies: policyDir({ '10-main.yaml': MAIN, '20-second.yaml': SECOND }),
+      store: store(),
+    })
   })
   s.after(async () => {
     await sites.closeAll()
@@ -139,7 +146,11 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
     const shop = { host: 'shop.example.com' }
     await missThenHit('/hosted/x', shop)
     const withPort = await site.get('/hosted/x', { headers: { host: 'shop.example.com:8080' } })
-    assert.is(cs(withPort), 'cachet; fwd=uri-miss; stored', 'matched (the port is not part of the host glob); keyed apart (the key has host:port)')
+    assert.is(
+      cs(withPort),
+      'cachet; fwd=uri-miss; stored',
+      'matched (the port is not part of the host glob); keyed apart (the key has host:port)',
+    )
     for (const host of ['example.com', '127.0.0.1', 'shop.example.com.evil.test']) {
       const r = await site.get('/hosted/x', { headers: { host } })
       assert.is(cs(r), undefined, host)
@@ -163,16 +174,31 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
   s('origin: respect honours s-maxage, max-age, Expires and Age', async () => {
     const now = Date.now()
     site.origin
-      .route('/respect/max-age', (ctx) => { ctx.set('Cache-Control', 'max-age=30'); ctx.body = 'm' })
-      .route('/respect/s-maxage', (ctx) => { ctx.set('Cache-Control', 'max-age=300, s-maxage=20'); ctx.body = 's' })
+      .route('/respect/max-age', (ctx) => {
+        ctx.set('Cache-Control', 'max-age=30')
+        ctx.body = 'm'
+      })
+      .route('/respect/s-maxage', (ctx) => {
+        ctx.set('Cache-Control', 'max-age=300, s-maxage=20')
+        ctx.body = 's'
+      })
       .route('/respect/expires', (ctx) => {
         ctx.set('Date', new Date(now).toUTCString())
         ctx.set('Expires', new Date(now + 40_000).toUTCString())
         ctx.body = 'e'
       })
-      .route('/respect/age', (ctx) => { ctx.set('Cache-Control', 'max-age=60'); ctx.set('Age', '10'); ctx.body = 'a' })
-      .route('/respect/none', (ctx) => { ctx.body = 'n' })
-      .route('/respect/longer', (ctx) => { ctx.set('Cache-Control', 'max-age=7200'); ctx.body = 'l' })
+      .route('/respect/age', (ctx) => {
+        ctx.set('Cache-Control', 'max-age=60')
+        ctx.set('Age', '10')
+        ctx.body = 'a'
+      })
+      .route('/respect/none', (ctx) => {
+        ctx.body = 'n'
+      })
+      .route('/respect/longer', (ctx) => {
+        ctx.set('Cache-Control', 'max-age=7200')
+        ctx.body = 'l'
+      })
     between(hitTtl((await missThenHit('/respect/max-age')).b), 0, 30, 'max-age=30')
     between(hitTtl((await missThenHit('/respect/s-maxage')).b), 0, 20, 's-maxage wins over max-age')
     between(hitTtl((await missThenHit('/respect/expires')).b), 0, 40, 'Expires - Date')
@@ -180,30 +206,65 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
     between(hitTtl(aged), 0, 50, 'max-age minus the origin Age')
     assert.ok(Number(aged.headers.age) >= 10, `Age counts the origin's age, got ${aged.headers.age}`)
     between(hitTtl((await missThenHit('/respect/none')).b), 3540, 3600, 'no stated lifetime: the rule ttl')
-    between(hitTtl((await missThenHit('/respect/longer')).b), 7140, 7200, 'a stated lifetime is used even when longer than ttl')
+    between(
+      hitTtl((await missThenHit('/respect/longer')).b),
+      7140,
+      7200,
+      'a stated lifetime is used even when longer than ttl',
+    )
   })
 
   s('origin: override ignores max-age, s-maxage, Expires and no-cache', async () => {
     site.origin
-      .route('/override/max-age', (ctx) => { ctx.set('Cache-Control', 'max-age=30, s-maxage=5'); ctx.body = 'm' })
-      .route('/override/expires', (ctx) => { ctx.set('Expires', 'Thu, 01 Jan 1970 00:00:00 GMT'); ctx.body = 'e' })
-      .route('/override/zero', (ctx) => { ctx.set('Cache-Control', 'max-age=0'); ctx.body = 'z' })
-      .route('/override/no-cache', (ctx) => { ctx.set('Cache-Control', 'no-cache'); ctx.body = 'c' })
+      .route('/override/max-age', (ctx) => {
+        ctx.set('Cache-Control', 'max-age=30, s-maxage=5')
+        ctx.body = 'm'
+      })
+      .route('/override/expires', (ctx) => {
+        ctx.set('Expires', 'Thu, 01 Jan 1970 00:00:00 GMT')
+        ctx.body = 'e'
+      })
+      .route('/override/zero', (ctx) => {
+        ctx.set('Cache-Control', 'max-age=0')
+        ctx.body = 'z'
+      })
+      .route('/override/no-cache', (ctx) => {
+        ctx.set('Cache-Control', 'no-cache')
+        ctx.body = 'c'
+      })
     for (const p of ['/override/max-age', '/override/expires', '/override/zero', '/override/no-cache']) {
       between(hitTtl((await missThenHit(p)).b), 3540, 3600, p)
     }
     // ... but never what is never stored
-    site.origin.route('/override/no-store', (ctx) => { ctx.set('Cache-Control', 'no-store'); ctx.body = 'x' })
+    site.origin.route('/override/no-store', (ctx) => {
+      ctx.set('Cache-Control', 'no-store')
+      ctx.body = 'x'
+    })
     for (let i = 0; i < 2; i++) assert.is(cs(await site.get('/override/no-store')), 'cachet; fwd=uri-miss')
   })
 
   s('statuses: a list (with ttl) and a map (a TTL per status, visible in the hit)', async () => {
     site.origin
-      .route('/status-list/nf', (ctx) => { ctx.status = 404; ctx.body = 'nf' })
-      .route('/status-list/gone', (ctx) => { ctx.status = 410; ctx.body = 'gone' })
-      .route('/status-list/moved', (ctx) => { ctx.redirect('/elsewhere'); ctx.status = 301 })
-      .route('/status-map/nf', (ctx) => { ctx.status = 404; ctx.body = 'nf' })
-      .route('/status-map/gone', (ctx) => { ctx.status = 410; ctx.body = 'gone' })
+      .route('/status-list/nf', (ctx) => {
+        ctx.status = 404
+        ctx.body = 'nf'
+      })
+      .route('/status-list/gone', (ctx) => {
+        ctx.status = 410
+        ctx.body = 'gone'
+      })
+      .route('/status-list/moved', (ctx) => {
+        ctx.redirect('/elsewhere')
+        ctx.status = 301
+      })
+      .route('/status-map/nf', (ctx) => {
+        ctx.status = 404
+        ctx.body = 'nf'
+      })
+      .route('/status-map/gone', (ctx) => {
+        ctx.status = 410
+        ctx.body = 'gone'
+      })
     between(hitTtl((await missThenHit('/status-list/nf')).b), 0, 45, 'listed 404 gets ttl')
     between(hitTtl((await missThenHit('/status-list/ok')).b), 0, 45, 'listed 200 gets ttl')
     between(hitTtl((await missThenHit('/status-map/ok')).b), 540, 600, '200: 10m')
@@ -272,7 +333,9 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
   })
 
   s('key.headers: different values, different entries; equal values share', async () => {
-    site.origin.route('/lang/p', (ctx, n) => { ctx.body = `lang=${ctx.get('accept-language')} #${n}` })
+    site.origin.route('/lang/p', (ctx, n) => {
+      ctx.body = `lang=${ctx.get('accept-language')} #${n}`
+    })
     const fr = await missThenHit('/lang/p', { 'accept-language': 'fr' })
     assert.is(fr.b.body, 'lang=fr #1')
     const en = await site.get('/lang/p', { headers: { 'Accept-Language': 'en' } })
@@ -299,18 +362,21 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
     assert.is(again.body, '#4 GET /c-absent/p cookie=session=abc')
   })
 
-  s('key.cookies []: the Cookie header is removed before the application; one entry for everyone', async () => {
-    const { a } = await missThenHit('/c-empty/p', { cookie: 'session=abc; locale=fr' })
-    assert.is(a.body, '#1 GET /c-empty/p cookie=')
-    for (const cookie of ['session=xyz', 'other=1']) {
-      const r = await site.get('/c-empty/p', { headers: { cookie } })
-      assert.match(cs(r) ?? '', HIT)
-      assert.is(r.body, a.body)
-    }
-    const none = await site.get('/c-empty/p')
-    assert.match(cs(none) ?? '', HIT)
-    assert.is(site.origin.calls('/c-empty/p'), 1)
-  })
+  s(
+    'key.cookies []: the Cookie header is removed before the application; one entry for everyone',
+    async () => {
+      const { a } = await missThenHit('/c-empty/p', { cookie: 'session=abc; locale=fr' })
+      assert.is(a.body, '#1 GET /c-empty/p cookie=')
+      for (const cookie of ['session=xyz', 'other=1']) {
+        const r = await site.get('/c-empty/p', { headers: { cookie } })
+        assert.match(cs(r) ?? '', HIT)
+        assert.is(r.body, a.body)
+      }
+      const none = await site.get('/c-empty/p')
+      assert.match(cs(none) ?? '', HIT)
+      assert.is(site.origin.calls('/c-empty/p'), 1)
+    },
+  )
 
   s('key.cookies [names]: only those cookies are kept and keyed', async () => {
     const { a } = await missThenHit('/c-names/p', { cookie: 'session=abc; locale=fr' })
@@ -348,8 +414,12 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
 
   s('maxBodySize: a larger body passes through unstored; the limit itself is stored', async () => {
     site.origin
-      .route('/body-size/over', (ctx, n) => { ctx.body = `${n}`.padEnd(101, '.') })
-      .route('/body-size/limit', (ctx, n) => { ctx.body = `${n}`.padEnd(100, '.') })
+      .route('/body-size/over', (ctx, n) => {
+        ctx.body = `${n}`.padEnd(101, '.')
+      })
+      .route('/body-size/limit', (ctx, n) => {
+        ctx.body = `${n}`.padEnd(100, '.')
+      })
     for (let i = 1; i <= 2; i++) {
       const r = await site.get('/body-size/over')
       assert.is(cs(r), 'cachet; fwd=uri-miss')
@@ -359,20 +429,26 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
     assert.is(b.body, '1'.padEnd(100, '.'))
   })
 
-  s('defaults are merged into the rules of their own file; a rule\'s own field wins', async () => {
+  s("defaults are merged into the rules of their own file; a rule's own field wins", async () => {
     site.origin
-      .route('/defaults/inherit/p', (ctx, n) => { ctx.set('Cache-Control', 'max-age=5'); ctx.body = `${ctx.url} #${n}` })
-      .route('/defaults/own/p', (ctx, n) => { ctx.set('Cache-Control', 'max-age=5'); ctx.body = `${ctx.url} #${n}` })
+      .route('/defaults/inherit/p', (ctx, n) => {
+        ctx.set('Cache-Control', 'max-age=5')
+        ctx.body = `${ctx.url} #${n}`
+      })
+      .route('/defaults/own/p', (ctx, n) => {
+        ctx.set('Cache-Control', 'max-age=5')
+        ctx.body = `${ctx.url} #${n}`
+      })
     const inherit = await missThenHit('/defaults/inherit/p?x=1')
     assert.is(inherit.a.body, '/defaults/inherit/p #1', 'query: none from defaults')
     between(hitTtl(inherit.b), 120, 180, 'ttl 3m and origin: override from defaults')
     const own = await missThenHit('/defaults/own/p?x=1')
-    assert.is(own.a.body, '/defaults/own/p?x=1 #1', 'the rule\'s own key wins')
-    between(hitTtl(own.b), 5, 20, 'the rule\'s own ttl, with origin: override from defaults')
+    assert.is(own.a.body, '/defaults/own/p?x=1 #1', "the rule's own key wins")
+    between(hitTtl(own.b), 5, 20, "the rule's own ttl, with origin: override from defaults")
     const q = await site.get('/q-all/defaults-ttl')
     assert.is(cs(q), 'cachet; fwd=uri-miss; stored')
     await site.waitStored('/q-all/defaults-ttl')
-    between(hitTtl(await site.get('/q-all/defaults-ttl')), 60, 120, 'the first file\'s default ttl: 2m')
+    between(hitTtl(await site.get('/q-all/defaults-ttl')), 60, 120, "the first file's default ttl: 2m")
   })
 
   return s
@@ -381,6 +457,10 @@ function fieldsSuite(label: string, store: () => StoreOption, setup?: { before()
 let redis: RedisProc | undefined
 fieldsSuite('memory', () => 'memory').run()
 fieldsSuite('redis', () => redis!.url as StoreOption, {
-  async before() { redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] }) },
-  async after() { await redis?.stop() },
+  async before() {
+    redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+  },
+  async after() {
+    await redis?.stop()
+  },
 }).run()

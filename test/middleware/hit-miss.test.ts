@@ -1,7 +1,7 @@
 /**
  * Hit and miss end to end, on the embedded memory store and on a real redis-server: real HTTP
- * requests to a listening Koa app, a counting origin behind the cache (api.md "Response headers",
- * policy-format.md "Which rule applies"; reliability-security.md T27, T30, T32).
+ * requests to a listening Koa app, a counting origin behind the cache (the README "Response headers",
+ * docs/policy-format.md "Which rule applies"; docs/threats.md T27, T30, T32).
  */
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import type { StoreOption } from '../../src/options.js'
 import { cs, hitTtl, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 const POLICY = yaml(`
   version: 1
@@ -27,7 +27,11 @@ const POLICY = yaml(`
 /** the headers a hit must replay byte for byte */
 const REPLAYED = ['content-type', 'content-length', 'etag', 'x-custom', 'x-origin-call']
 
-function storeSuite(label: string, store: () => StoreOption, setup?: { before(): Promise<void>; after(): Promise<void> }) {
+function storeSuite(
+  label: string,
+  store: () => StoreOption,
+  setup?: { before(): Promise<void>; after(): Promise<void> },
+) {
   const s = suite(`hit/miss (${label})`)
   const sites = siteTracker()
   const dir = policyDir(POLICY)
@@ -44,7 +48,12 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     assert.is(a.status, 200)
     assert.is(cs(a), 'cachet; fwd=uri-miss; stored')
     // RFC 9211 lets the miss state the lifetime it was stored for: the rule's 60 s, if at all
-    assert.ok(['cachet; fwd=uri-miss; stored', 'cachet; fwd=uri-miss; ttl=60; stored'].includes(a.headers['cache-status']!), a.headers['cache-status'])
+    assert.ok(
+      ['cachet; fwd=uri-miss; stored', 'cachet; fwd=uri-miss; ttl=60; stored'].includes(
+        a.headers['cache-status']!,
+      ),
+      a.headers['cache-status'],
+    )
     assert.is(a.body, '#1 GET /page cookie=')
     assert.is(a.headers.age, undefined)
     assert.is(site.origin.calls('/page'), 1)
@@ -106,7 +115,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     assert.is(b.body, '#2 GET /page cookie=')
     assert.is(site.origin.calls('/page'), 2)
     assert.is(site.key('/page', { host: 'elsewhere.test' }), null)
-    assert.is(site.cache.explain({ method: 'GET', url: '/page', headers: { host: 'elsewhere.test' } }).decision, 'pass')
+    assert.is(
+      site.cache.explain({ method: 'GET', url: '/page', headers: { host: 'elsewhere.test' } }).decision,
+      'pass',
+    )
   })
 
   s('cache: false bypasses: fwd=bypass; detail=rule, origin called every time', async () => {
@@ -119,25 +131,32 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     assert.is(site.origin.calls('/private/x'), 3)
   })
 
-  s('a successful POST invalidates the stored GET of its URL; a failed one does not (RFC 9111 §4.4)', async () => {
-    const site = await start()
-    site.origin.route('/inv', (ctx, n) => {
-      if (ctx.method === 'POST') { ctx.status = ctx.get('x-fail') ? 409 : 201; ctx.body = 'posted'; return }
-      ctx.body = `inv ${n}`
-    })
-    await site.get('/inv')
-    await site.waitStored('/inv')
-    const failed = await site.get('/inv', { method: 'POST', body: 'x', headers: { 'x-fail': '1' } })
-    assert.is(failed.status, 409)
-    assert.match(cs(await site.get('/inv')) ?? '', /^cachet; hit; /, 'a 4xx POST invalidates nothing')
-    // explain promises it: "a 2xx/3xx answer invalidates the URL"
-    const posted = await site.get('/inv', { method: 'POST', body: 'x' })
-    assert.is(posted.status, 201)
-    // the invalidation is recorded before the POST's response ends: the next GET is a miss
-    const after = await site.get('/inv')
-    assert.is(cs(after), 'cachet; fwd=uri-miss; stored', 'the POST invalidated the stored GET')
-    assert.is(after.body, 'inv 4')
-  })
+  s(
+    'a successful POST invalidates the stored GET of its URL; a failed one does not (RFC 9111 §4.4)',
+    async () => {
+      const site = await start()
+      site.origin.route('/inv', (ctx, n) => {
+        if (ctx.method === 'POST') {
+          ctx.status = ctx.get('x-fail') ? 409 : 201
+          ctx.body = 'posted'
+          return
+        }
+        ctx.body = `inv ${n}`
+      })
+      await site.get('/inv')
+      await site.waitStored('/inv')
+      const failed = await site.get('/inv', { method: 'POST', body: 'x', headers: { 'x-fail': '1' } })
+      assert.is(failed.status, 409)
+      assert.match(cs(await site.get('/inv')) ?? '', /^cachet; hit; /, 'a 4xx POST invalidates nothing')
+      // explain promises it: "a 2xx/3xx answer invalidates the URL"
+      const posted = await site.get('/inv', { method: 'POST', body: 'x' })
+      assert.is(posted.status, 201)
+      // the invalidation is recorded before the POST's response ends: the next GET is a miss
+      const after = await site.get('/inv')
+      assert.is(cs(after), 'cachet; fwd=uri-miss; stored', 'the POST invalidated the stored GET')
+      assert.is(after.body, 'inv 4')
+    },
+  )
 
   s('hop-by-hop headers (Connection and the fields it names, Keep-Alive) are not replayed', async () => {
     const site = await start()
@@ -163,9 +182,16 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     const site = await start()
     const binary = randomBytes(3000)
     site.origin
-      .route('/string', (ctx, n) => { ctx.body = `<p>string ${n} é</p>` })
-      .route('/buffer', (ctx) => { ctx.set('Content-Type', 'application/octet-stream'); ctx.body = binary })
-      .route('/json', (ctx, n) => { ctx.body = { n, list: [1, 'two', null], nested: { ok: true } } })
+      .route('/string', (ctx, n) => {
+        ctx.body = `<p>string ${n} é</p>`
+      })
+      .route('/buffer', (ctx) => {
+        ctx.set('Content-Type', 'application/octet-stream')
+        ctx.body = binary
+      })
+      .route('/json', (ctx, n) => {
+        ctx.body = { n, list: [1, 'two', null], nested: { ok: true } }
+      })
       .route('/stream', (ctx, n) => {
         ctx.type = 'text/plain'
         ctx.body = Readable.from([`stream ${n} `, 'part two ', Buffer.from('part three')])
@@ -173,7 +199,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     const expected: Record<string, { type: string; body: Buffer }> = {
       '/string': { type: 'text/html; charset=utf-8', body: Buffer.from('<p>string 1 é</p>') },
       '/buffer': { type: 'application/octet-stream', body: binary },
-      '/json': { type: 'application/json; charset=utf-8', body: Buffer.from(JSON.stringify({ n: 1, list: [1, 'two', null], nested: { ok: true } })) },
+      '/json': {
+        type: 'application/json; charset=utf-8',
+        body: Buffer.from(JSON.stringify({ n: 1, list: [1, 'two', null], nested: { ok: true } })),
+      },
       '/stream': { type: 'text/plain; charset=utf-8', body: Buffer.from('stream 1 part two part three') },
     }
     for (const [path, want] of Object.entries(expected)) {
@@ -196,10 +225,23 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
   s('redirects, 404 and 204 (default statuses) are stored and replayed with their status', async () => {
     const site = await start()
     site.origin
-      .route('/moved', (ctx) => { ctx.status = 301; ctx.redirect('/new-home') })
-      .route('/gone-missing', (ctx) => { ctx.status = 404; ctx.body = 'no such page' })
-      .route('/empty', (ctx) => { ctx.status = 204; ctx.set('X-Empty', 'yes') })
-    for (const [path, status, body] of [['/moved', 301, 'Redirecting to /new-home.'], ['/gone-missing', 404, 'no such page'], ['/empty', 204, '']] as const) {
+      .route('/moved', (ctx) => {
+        ctx.status = 301
+        ctx.redirect('/new-home')
+      })
+      .route('/gone-missing', (ctx) => {
+        ctx.status = 404
+        ctx.body = 'no such page'
+      })
+      .route('/empty', (ctx) => {
+        ctx.status = 204
+        ctx.set('X-Empty', 'yes')
+      })
+    for (const [path, status, body] of [
+      ['/moved', 301, 'Redirecting to /new-home.'],
+      ['/gone-missing', 404, 'no such page'],
+      ['/empty', 204, ''],
+    ] as const) {
       const a = await site.get(path)
       assert.is(a.status, status, path)
       assert.is(cs(a), 'cachet; fwd=uri-miss; stored', path)
@@ -250,7 +292,9 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     assert.is(other.body, 'conditional 1')
     const ims = await site.get('/cond', { headers: { 'if-modified-since': lastModified } })
     assert.is(ims.status, 304)
-    const older = await site.get('/cond', { headers: { 'if-modified-since': 'Mon, 31 Aug 2026 10:00:00 GMT' } })
+    const older = await site.get('/cond', {
+      headers: { 'if-modified-since': 'Mon, 31 Aug 2026 10:00:00 GMT' },
+    })
     assert.is(older.status, 200)
     assert.is(older.body, 'conditional 1')
     assert.is(site.origin.calls('/cond'), 1)
@@ -275,7 +319,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     assert.is(cs(c), 'cachet; fwd=vary-miss; stored')
     assert.is(c.body, 'variant for br #2')
     const d = await site.get('/varied')
-    assert.ok(!d.body.includes('br') && !d.body.includes('gzip'), `no other variant served to a request without Accept-Encoding: ${d.body}`)
+    assert.ok(
+      !d.body.includes('br') && !d.body.includes('gzip'),
+      `no other variant served to a request without Accept-Encoding: ${d.body}`,
+    )
     assert.is(cs(d), 'cachet; fwd=vary-miss; stored')
     assert.is(site.origin.calls('/varied'), 3)
   })
@@ -286,6 +333,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
 let redis: RedisProc | undefined
 storeSuite('memory', () => 'memory').run()
 storeSuite('redis', () => redis!.url as StoreOption, {
-  async before() { redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] }) },
-  async after() { await redis?.stop() },
+  async before() {
+    redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+  },
+  async after() {
+    await redis?.stop()
+  },
 }).run()

@@ -1,6 +1,6 @@
 /**
- * What must never be stored, on both stores (policy-format.md "Freshness": "never stored when…";
- * reliability-security.md T09, T13, T21–T24, T28). Each case is checked twice over: the miss says
+ * What must never be stored, on both stores (docs/policy-format.md "Freshness": "never stored when…";
+ * docs/threats.md T09, T13, T21–T24, T28). Each case is checked twice over: the miss says
  * no `stored`, and the next identical request still reaches the origin; the cache's `stores`
  * counter proves that no write was even started.
  */
@@ -11,7 +11,7 @@ import type { StoreOption } from '../../src/options.js'
 import { request } from '../helpers/http.js'
 import { cs, type Handler, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 const POLICY = yaml(`
   version: 1
@@ -39,7 +39,12 @@ const POLICY = yaml(`
 `)
 
 /** Two identical requests both reach the origin; neither says `stored`. */
-async function neverStored(site: Site, path: string, handler: Handler, expect: { status: number; body?: string }): Promise<void> {
+async function neverStored(
+  site: Site,
+  path: string,
+  handler: Handler,
+  expect: { status: number; body?: string },
+): Promise<void> {
   site.origin.route(path, handler)
   for (let i = 1; i <= 2; i++) {
     const r = await site.get(path)
@@ -50,7 +55,11 @@ async function neverStored(site: Site, path: string, handler: Handler, expect: {
   assert.is(site.origin.calls(path), 2, `${path} origin calls`)
 }
 
-function storeSuite(label: string, store: () => StoreOption, setup?: { before(): Promise<void>; after(): Promise<void> }) {
+function storeSuite(
+  label: string,
+  store: () => StoreOption,
+  setup?: { before(): Promise<void>; after(): Promise<void> },
+) {
   const s = suite(`never stored (${label})`)
   const sites = siteTracker()
   const dir = policyDir(POLICY)
@@ -63,7 +72,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
 
   s('a response with Set-Cookie (passed to the client, never stored)', async () => {
     const site = await start()
-    site.origin.route('/login', (ctx, n) => { ctx.cookies.set('session', `s${n}`); ctx.body = `hello ${n}` })
+    site.origin.route('/login', (ctx, n) => {
+      ctx.cookies.set('session', `s${n}`)
+      ctx.body = `hello ${n}`
+    })
     const a = await site.get('/login')
     assert.is(a.headers['set-cookie'], 'session=s1; path=/; httponly')
     assert.is(cs(a), 'cachet; fwd=uri-miss')
@@ -76,9 +88,23 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
 
   s('Cache-Control no-store or private (any case, with other directives)', async () => {
     const site = await start()
-    const cases = ['no-store', 'private', 'max-age=600, PRIVATE', 'public, max-age=600, No-Store', 'private="set-cookie"']
+    const cases = [
+      'no-store',
+      'private',
+      'max-age=600, PRIVATE',
+      'public, max-age=600, No-Store',
+      'private="set-cookie"',
+    ]
     for (const [i, cc] of cases.entries()) {
-      await neverStored(site, `/cc/${i}`, (ctx, n) => { ctx.set('Cache-Control', cc); ctx.body = `cc ${n}` }, { status: 200, body: 'cc {n}' })
+      await neverStored(
+        site,
+        `/cc/${i}`,
+        (ctx, n) => {
+          ctx.set('Cache-Control', cc)
+          ctx.body = `cc ${n}`
+        },
+        { status: 200, body: 'cc {n}' },
+      )
     }
     assert.is(site.cache.metrics().stores, 0)
   })
@@ -93,24 +119,64 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
       { Expires: '0' },
     ]
     for (const [i, headers] of cases.entries()) {
-      await neverStored(site, `/fresh/${i}`, (ctx, n) => { ctx.set(headers); ctx.body = `f ${n}` }, { status: 200, body: 'f {n}' })
+      await neverStored(
+        site,
+        `/fresh/${i}`,
+        (ctx, n) => {
+          ctx.set(headers)
+          ctx.body = `f ${n}`
+        },
+        { status: 200, body: 'f {n}' },
+      )
     }
     assert.is(site.cache.metrics().stores, 0)
   })
 
   s('Vary: * (alone or in a list)', async () => {
     const site = await start()
-    await neverStored(site, '/vary/star', (ctx, n) => { ctx.set('Vary', '*'); ctx.body = `v ${n}` }, { status: 200, body: 'v {n}' })
-    await neverStored(site, '/vary/list', (ctx, n) => { ctx.set('Vary', 'Accept, *'); ctx.body = `v ${n}` }, { status: 200, body: 'v {n}' })
+    await neverStored(
+      site,
+      '/vary/star',
+      (ctx, n) => {
+        ctx.set('Vary', '*')
+        ctx.body = `v ${n}`
+      },
+      { status: 200, body: 'v {n}' },
+    )
+    await neverStored(
+      site,
+      '/vary/list',
+      (ctx, n) => {
+        ctx.set('Vary', 'Accept, *')
+        ctx.body = `v ${n}`
+      },
+      { status: 200, body: 'v {n}' },
+    )
     assert.is(site.cache.metrics().stores, 0)
   })
 
   s('a status the rule does not list (default list; explicit list)', async () => {
     const site = await start()
     for (const status of [500, 400, 401, 403, 429, 502, 503]) {
-      await neverStored(site, `/status/${status}`, (ctx, n) => { ctx.status = status; ctx.body = `status ${status} #${n}` }, { status, body: `status ${status} #{n}` })
+      await neverStored(
+        site,
+        `/status/${status}`,
+        (ctx, n) => {
+          ctx.status = status
+          ctx.body = `status ${status} #${n}`
+        },
+        { status, body: `status ${status} #{n}` },
+      )
     }
-    await neverStored(site, '/only200/missing', (ctx, n) => { ctx.status = 404; ctx.body = `nf ${n}` }, { status: 404, body: 'nf {n}' })
+    await neverStored(
+      site,
+      '/only200/missing',
+      (ctx, n) => {
+        ctx.status = 404
+        ctx.body = `nf ${n}`
+      },
+      { status: 404, body: 'nf {n}' },
+    )
     // Koa's own 404 (no body set) is stored when 404 is listed: the default list has it
     const k = await site.get('/nobody')
     site.origin.route('/nobody2', () => {})
@@ -136,7 +202,9 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     assert.is(b.body, 'recovered 2')
     assert.is(cs(b), 'cachet; fwd=uri-miss; stored')
 
-    site.origin.route('/err/thrown404', (ctx) => { ctx.throw(404, 'thrown not found') })
+    site.origin.route('/err/thrown404', (ctx) => {
+      ctx.throw(404, 'thrown not found')
+    })
     for (let i = 0; i < 2; i++) {
       const r = await site.get('/err/thrown404')
       assert.is(r.status, 404)
@@ -159,27 +227,35 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     assert.is(anon.body, '#3 GET /me cookie=')
   })
 
-  s('Authorization keyed: stored only when the response allows it (RFC 9111 §3.5), per credential', async () => {
-    const site = await start()
-    site.origin.route('/auth/plain', (ctx, n) => { ctx.body = `plain ${n}` })
-    site.origin.route('/auth/public', (ctx, n) => { ctx.set('Cache-Control', 'public'); ctx.body = `public ${n} for ${ctx.get('authorization')}` })
-    const alice = { authorization: 'Bearer alice' }
-    const bob = { authorization: 'Bearer bob' }
-    for (let i = 1; i <= 2; i++) {
-      const r = await site.get('/auth/plain', { headers: alice })
-      assert.is(cs(r), 'cachet; fwd=uri-miss')
-      assert.is(r.body, `plain ${i}`)
-    }
-    const a = await site.get('/auth/public', { headers: alice })
-    assert.is(cs(a), 'cachet; fwd=uri-miss; stored')
-    await site.waitStored('/auth/public', alice)
-    const a2 = await site.get('/auth/public', { headers: alice })
-    assert.match(cs(a2) ?? '', /^cachet; hit; /)
-    assert.is(a2.body, 'public 1 for Bearer alice')
-    const b = await site.get('/auth/public', { headers: bob })
-    assert.is(cs(b), 'cachet; fwd=uri-miss; stored')
-    assert.is(b.body, 'public 2 for Bearer bob')
-  })
+  s(
+    'Authorization keyed: stored only when the response allows it (RFC 9111 §3.5), per credential',
+    async () => {
+      const site = await start()
+      site.origin.route('/auth/plain', (ctx, n) => {
+        ctx.body = `plain ${n}`
+      })
+      site.origin.route('/auth/public', (ctx, n) => {
+        ctx.set('Cache-Control', 'public')
+        ctx.body = `public ${n} for ${ctx.get('authorization')}`
+      })
+      const alice = { authorization: 'Bearer alice' }
+      const bob = { authorization: 'Bearer bob' }
+      for (let i = 1; i <= 2; i++) {
+        const r = await site.get('/auth/plain', { headers: alice })
+        assert.is(cs(r), 'cachet; fwd=uri-miss')
+        assert.is(r.body, `plain ${i}`)
+      }
+      const a = await site.get('/auth/public', { headers: alice })
+      assert.is(cs(a), 'cachet; fwd=uri-miss; stored')
+      await site.waitStored('/auth/public', alice)
+      const a2 = await site.get('/auth/public', { headers: alice })
+      assert.match(cs(a2) ?? '', /^cachet; hit; /)
+      assert.is(a2.body, 'public 1 for Bearer alice')
+      const b = await site.get('/auth/public', { headers: bob })
+      assert.is(cs(b), 'cachet; fwd=uri-miss; stored')
+      assert.is(b.body, 'public 2 for Bearer bob')
+    },
+  )
 
   s('a GET with a body (Content-Length > 0 or Transfer-Encoding): fwd=bypass; detail=body', async () => {
     const site = await start()
@@ -191,7 +267,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     const a = await site.get('/search', { body: 'q=poison' })
     assert.is(cs(a), 'cachet; fwd=bypass; detail=body')
     assert.is(a.body, 'search 1 body=q=poison')
-    const chunked = await site.get('/search', { headers: { 'transfer-encoding': 'chunked' }, body: 'q=chunked' })
+    const chunked = await site.get('/search', {
+      headers: { 'transfer-encoding': 'chunked' },
+      body: 'q=chunked',
+    })
     assert.is(cs(chunked), 'cachet; fwd=bypass; detail=body')
     assert.is(chunked.body, 'search 2 body=q=chunked')
     const clean = await site.get('/search')
@@ -208,7 +287,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     const site = await start()
     site.origin.route('/flaky', (ctx, n) => {
       ctx.type = 'text/plain'
-      if (n > 1) { ctx.body = `whole ${n}`; return }
+      if (n > 1) {
+        ctx.body = `whole ${n}`
+        return
+      }
       ctx.body = new Readable({
         read() {
           if (this.readableLength > 0) return
@@ -233,7 +315,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     const site = await start()
     site.origin.route('/short', (ctx, n) => {
       ctx.type = 'text/plain'
-      if (n > 1) { ctx.body = `whole ${n}`; return }
+      if (n > 1) {
+        ctx.body = `whole ${n}`
+        return
+      }
       ctx.length = 100
       ctx.body = Readable.from(['only forty bytes of the hundred promised'])
     })
@@ -271,8 +356,17 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
 
   s('string bodies: over maxBodySize passes through unstored; exactly maxBodySize is stored', async () => {
     const site = await start()
-    await neverStored(site, '/small/over', (ctx) => { ctx.body = 'y'.repeat(1025) }, { status: 200, body: 'y'.repeat(1025) })
-    site.origin.route('/small/exact', (ctx) => { ctx.body = 'z'.repeat(1024) })
+    await neverStored(
+      site,
+      '/small/over',
+      (ctx) => {
+        ctx.body = 'y'.repeat(1025)
+      },
+      { status: 200, body: 'y'.repeat(1025) },
+    )
+    site.origin.route('/small/exact', (ctx) => {
+      ctx.body = 'z'.repeat(1024)
+    })
     const a = await site.get('/small/exact')
     assert.is(cs(a), 'cachet; fwd=uri-miss; stored')
     await site.waitStored('/small/exact')
@@ -304,7 +398,7 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
     const a = await site.get('/page')
     assert.is(cs(a), 'cachet; fwd=uri-miss; stored')
     await site.waitStored('/page')
-    const p = await request(site.url + '/page', { method: 'POST', body: 'x=1' })
+    const p = await request(`${site.url}/page`, { method: 'POST', body: 'x=1' })
     assert.is(p.body, '#2 POST /page cookie=')
     assert.is(cs(p), undefined, 'the rule lists GET and HEAD only: no rule matches a POST')
   })
@@ -315,6 +409,10 @@ function storeSuite(label: string, store: () => StoreOption, setup?: { before():
 let redis: RedisProc | undefined
 storeSuite('memory', () => 'memory').run()
 storeSuite('redis', () => redis!.url as StoreOption, {
-  async before() { redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] }) },
-  async after() { await redis?.stop() },
+  async before() {
+    redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+  },
+  async after() {
+    await redis?.stop()
+  },
 }).run()

@@ -1,7 +1,7 @@
 /**
  * The middleware on real redis-server processes: what lands in Redis, two instances sharing one
- * server, LRU eviction under load, and Redis absent, killed or frozen (reliability-security.md
- * T11, T36, T45–T47, T50; api.md: "The store being down never fails a request").
+ * server, LRU eviction under load, and Redis absent, killed or frozen (docs/threats.md
+ * T11, T36, T45–T47, T50; the README: "The store being down never fails a request").
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -9,7 +9,7 @@ import { createCache } from '../../src/create-cache.js'
 import { eventually } from '../helpers/http.js'
 import { cs, hitTtl, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { freePort, startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { freePort, type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 const POLICY = yaml(`
   version: 1
@@ -25,7 +25,9 @@ const s = suite('middleware on redis')
 const sites = siteTracker()
 const servers: RedisProc[] = []
 const dir = policyDir(POLICY)
-async function redis(args: string[] = ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru']): Promise<RedisProc> {
+async function redis(
+  args: string[] = ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'],
+): Promise<RedisProc> {
   const r = await startRedis({ args })
   servers.push(r)
   return r
@@ -38,36 +40,43 @@ s.after.each(async () => {
 /** GET until the response is a hit (each try may reach the origin); returns the hit. */
 async function untilHit(site: Site, target: string, headers: Record<string, string> = {}, ms = 15_000) {
   let last = ''
-  await eventually(async () => {
-    const r = await site.get(target, { headers })
-    last = cs(r) ?? ''
-    return HIT.test(last)
-  }, `GET ${target} is a hit again (last: ${last})`, ms)
+  await eventually(
+    async () => {
+      const r = await site.get(target, { headers })
+      last = cs(r) ?? ''
+      return HIT.test(last)
+    },
+    `GET ${target} is a hit again (last: ${last})`,
+    ms,
+  )
 }
 
-s('an entry is one Redis key <name>:<rule>:<digest>; every key has a lifetime; no user data in a key', async () => {
-  const r = await redis()
-  const site = await sites.start({ policies: dir, store: r.url, name: 'shop' })
-  const target = '/products/42?q=%7Bx%7D&tag=}{'
-  const a = await site.get(target)
-  assert.is(cs(a), 'shop; fwd=uri-miss; stored')
-  await site.waitStored(target)
-  const key = site.key(target)!
-  assert.match(key, /^shop:pages:[A-Za-z0-9_-]{32}$/)
-  assert.is(await r.cli('TYPE', key), 'string')
-  const keys = (await r.cli('--scan', '--pattern', '*')).split('\n')
-  assert.ok(keys.includes(key), `the explained key is in Redis: ${keys.join(' ')}`)
-  for (const k of keys) {
-    // T11: no user data, so no user-controlled {hash tag}; T36: every write has a lifetime
-    assert.match(k, /^shop:[A-Za-z0-9:_-]+$/, k)
-    assert.not.match(k, /products|42|[{}]/, k)
-    const pttl = Number(await r.cli('PTTL', k))
-    assert.ok(pttl > 0, `PTTL of ${k} > 0, got ${pttl}`)
-  }
-  const b = await site.get(target)
-  assert.match(b.headers['cache-status'] ?? '', /^shop; hit; ttl=\d+$/)
-  assert.is(b.body, a.body)
-})
+s(
+  'an entry is one Redis key <name>:<rule>:<digest>; every key has a lifetime; no user data in a key',
+  async () => {
+    const r = await redis()
+    const site = await sites.start({ policies: dir, store: r.url, name: 'shop' })
+    const target = '/products/42?q=%7Bx%7D&tag=}{'
+    const a = await site.get(target)
+    assert.is(cs(a), 'shop; fwd=uri-miss; stored')
+    await site.waitStored(target)
+    const key = site.key(target)!
+    assert.match(key, /^shop:pages:[A-Za-z0-9_-]{32}$/)
+    assert.is(await r.cli('TYPE', key), 'string')
+    const keys = (await r.cli('--scan', '--pattern', '*')).split('\n')
+    assert.ok(keys.includes(key), `the explained key is in Redis: ${keys.join(' ')}`)
+    for (const k of keys) {
+      // T11: no user data, so no user-controlled {hash tag}; T36: every write has a lifetime
+      assert.match(k, /^shop:[A-Za-z0-9:_-]+$/, k)
+      assert.not.match(k, /products|42|[{}]/, k)
+      const pttl = Number(await r.cli('PTTL', k))
+      assert.ok(pttl > 0, `PTTL of ${k} > 0, got ${pttl}`)
+    }
+    const b = await site.get(target)
+    assert.match(b.headers['cache-status'] ?? '', /^shop; hit; ttl=\d+$/)
+    assert.is(b.body, a.body)
+  },
+)
 
 s('two middleware instances sharing one redis-server: A stores, B hits', async () => {
   const r = await redis()
@@ -90,23 +99,29 @@ s('maxmemory 2mb allkeys-lru filled ten times over: every response is right; Red
   const r = await redis(['--maxmemory', '2mb', '--maxmemory-policy', 'allkeys-lru'])
   const site = await sites.start({ policies: dir, store: r.url })
   const bodyFor = (path: string) => `${path}|`.repeat(Math.ceil(10_240 / (path.length + 1))).slice(0, 10_240)
-  site.origin.route(/^\/evict\//, (ctx) => { ctx.type = 'text/plain'; ctx.body = bodyFor(ctx.path) })
+  site.origin.route(/^\/evict\//, (ctx) => {
+    ctx.type = 'text/plain'
+    ctx.body = bodyFor(ctx.path)
+  })
   const N = 2000
   const paths = Array.from({ length: N }, (_, i) => `/evict/${i}`)
   let hits = 0
   const wrong: string[] = []
   const run = async (list: string[]) => {
     let next = 0
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (next < list.length) {
-        const path = list[next++]!
-        const res = await site.get(path)
-        if (res.status !== 200 || res.body !== bodyFor(path)) wrong.push(`${path}: ${res.status} ${res.body.slice(0, 40)}`)
-        const status = cs(res) ?? ''
-        if (HIT.test(status)) hits++
-        else if (status !== 'cachet; fwd=uri-miss; stored') wrong.push(`${path}: Cache-Status ${status}`)
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < list.length) {
+          const path = list[next++]!
+          const res = await site.get(path)
+          if (res.status !== 200 || res.body !== bodyFor(path))
+            wrong.push(`${path}: ${res.status} ${res.body.slice(0, 40)}`)
+          const status = cs(res) ?? ''
+          if (HIT.test(status)) hits++
+          else if (status !== 'cachet; fwd=uri-miss; stored') wrong.push(`${path}: Cache-Status ${status}`)
+        }
+      }),
+    )
   }
   await run(paths)
   await run([...paths].reverse()) // the most recent first: some are still there
@@ -161,40 +176,48 @@ s('Redis killed mid-run: requests still answer from the app; entries come back a
   assert.match(after.body, /^#\d+ GET \/k cookie=$/)
 })
 
-s('Redis frozen (SIGSTOP): requests complete from the app (concurrent ones coalesced: T58); hits return after SIGCONT', async () => {
-  const r = await redis()
-  const site = await sites.start({ policies: dir, store: r.url })
-  await site.get('/p')
-  await site.waitStored('/p')
-  r.pause()
-  try {
-    const results = await Promise.all([1, 2, 3].map(() => site.get('/p')))
-    // each either asked the application or, arriving while another did, was handed its
-    // response: the origin stays protected while the store is down
-    const COLLAPSED = 'cachet; fwd=miss; collapsed; detail=store-unavailable'
-    const leaders = new Set<string>()
-    for (const res of results) {
-      assert.is(res.status, 200)
-      assert.match(res.body, /^#[234] GET \/p cookie=$/)
-      assert.ok(cs(res) === DOWN || cs(res) === COLLAPSED, cs(res))
-      if (cs(res) === DOWN) leaders.add(res.body)
+s(
+  'Redis frozen (SIGSTOP): requests complete from the app (concurrent ones coalesced: T58); hits return after SIGCONT',
+  async () => {
+    const r = await redis()
+    const site = await sites.start({ policies: dir, store: r.url })
+    await site.get('/p')
+    await site.waitStored('/p')
+    r.pause()
+    try {
+      const results = await Promise.all([1, 2, 3].map(() => site.get('/p')))
+      // each either asked the application or, arriving while another did, was handed its
+      // response: the origin stays protected while the store is down
+      const COLLAPSED = 'cachet; fwd=miss; collapsed; detail=store-unavailable'
+      const leaders = new Set<string>()
+      for (const res of results) {
+        assert.is(res.status, 200)
+        assert.match(res.body, /^#[234] GET \/p cookie=$/)
+        assert.ok(cs(res) === DOWN || cs(res) === COLLAPSED, cs(res))
+        if (cs(res) === DOWN) leaders.add(res.body)
+      }
+      assert.ok(leaders.size >= 1)
+      for (const res of results)
+        assert.ok(leaders.has(res.body), 'a collapsed request got a response some leader fetched')
+      const fresh = await site.get('/other')
+      assert.is(fresh.body, '#1 GET /other cookie=')
+    } finally {
+      r.resume()
     }
-    assert.ok(leaders.size >= 1)
-    for (const res of results) assert.ok(leaders.has(res.body), 'a collapsed request got a response some leader fetched')
-    const fresh = await site.get('/other')
-    assert.is(fresh.body, '#1 GET /other cookie=')
-  } finally {
-    r.resume()
-  }
-  await untilHit(site, '/p')
-  const hit = await site.get('/p')
-  assert.ok(hitTtl(hit) > 0)
-  assert.match(hit.body, /^#\d GET \/p cookie=$/)
-})
+    await untilHit(site, '/p')
+    const hit = await site.get('/p')
+    assert.ok(hitTtl(hit) > 0)
+    assert.match(hit.body, /^#\d GET \/p cookie=$/)
+  },
+)
 
 s('close() with Redis unreachable finishes, and createCache can be called again', async () => {
   const port = await freePort()
-  const cache = await createCache({ policies: dir, store: `redis://127.0.0.1:${port}`, logger: { error() {}, warn() {}, info() {}, debug() {} } })
+  const cache = await createCache({
+    policies: dir,
+    store: `redis://127.0.0.1:${port}`,
+    logger: { error() {}, warn() {}, info() {}, debug() {} },
+  })
   assert.is(cache.explain({ url: '/x', headers: { host: 'a' } }).decision, 'lookup')
   await cache.close()
   await cache.close()

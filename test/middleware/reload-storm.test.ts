@@ -1,5 +1,5 @@
 /**
- * A reload storm under traffic (issue 12 "What it must show"; reliability-security.md T63–T66,
+ * A reload storm under traffic (issue 12 "What it must show"; docs/threats.md T63–T66,
  * T70): a watched policy folder gets many edits of every bad kind (YAML syntax error, schema
  * error, unknown field, duplicate id, bad glob, half-written file, deleted file), interleaved
  * with good edits (editors' saves and whole-folder swaps), then a burst of edits faster than
@@ -17,25 +17,32 @@ import type { PolicyError } from '../../src/errors.js'
 import { loadPolicies } from '../../src/policy/load.js'
 import { fsWatchers, inotifyWatches, openFds } from '../helpers/handles.js'
 import { eventually } from '../helpers/http.js'
-import { cs, siteTracker, type Site } from '../helpers/origin.js'
+import { cs, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, swapFolder, writePolicy } from '../helpers/policies.js'
 
 /** Set `n`: `/off/<n>` bypasses, every other path is cached: one request tells the sets apart. */
-const good = (n: number) => [
-  'version: 1',
-  'rules:',
-  '  - id: off',
-  `    match: /off/${n}`,
-  '    cache: false',
-  '  - id: pages',
-  '    match: /**',
-  '    ttl: 1m',
-  '',
-].join('\n')
+const good = (n: number) =>
+  [
+    'version: 1',
+    'rules:',
+    '  - id: off',
+    `    match: /off/${n}`,
+    '    cache: false',
+    '  - id: pages',
+    '    match: /**',
+    '    ttl: 1m',
+    '',
+  ].join('\n')
 
-interface BadEdit { kind: string; code: string; apply(dir: string): void }
+interface BadEdit {
+  kind: string
+  code: string
+  apply(dir: string): void
+}
 const FILE = 'policy.yaml'
-const put = (text: string) => (dir: string) => { writePolicy(dir, text) }
+const put = (text: string) => (dir: string) => {
+  writePolicy(dir, text)
+}
 /** Each kind's code differs from every other's: an error with it can only come from reading that edit. */
 const BAD: BadEdit[] = [
   { kind: 'YAML syntax error', code: 'YAML_SYNTAX', apply: put(good(0).replace('ttl: 1m', 'ttl: [1m')) },
@@ -46,9 +53,17 @@ const BAD: BadEdit[] = [
   {
     kind: 'half-written file (in place, cut mid-value)',
     code: 'POLICY_SCHEMA',
-    apply: (dir) => { writeFileSync(join(dir, FILE), good(0).slice(0, good(0).indexOf('cache: f') + 8)) },
+    apply: (dir) => {
+      writeFileSync(join(dir, FILE), good(0).slice(0, good(0).indexOf('cache: f') + 8))
+    },
   },
-  { kind: 'deleted file', code: 'POLICY_EMPTY', apply: (dir) => { rmSync(join(dir, FILE)) } },
+  {
+    kind: 'deleted file',
+    code: 'POLICY_EMPTY',
+    apply: (dir) => {
+      rmSync(join(dir, FILE))
+    },
+  },
 ]
 const BYPASS = 'cachet; fwd=bypass; detail=rule'
 
@@ -77,8 +92,13 @@ function traffic(site: Site, concurrency: number) {
   const loops = Array.from({ length: concurrency }, (_, k) => loop(k))
   return {
     failures,
-    get sent() { return sent },
-    async stop() { stop = true; await Promise.all(loops) },
+    get sent() {
+      return sent
+    },
+    async stop() {
+      stop = true
+      await Promise.all(loops)
+    },
   }
 }
 
@@ -87,7 +107,9 @@ s('bad edits of every kind never take effect, good ones do, under traffic; handl
   const site = await sites.start({ policies: dir, watch: true, watchDebounceMs: 20 })
   const cache = site.cache
   const errors: PolicyError[] = []
-  cache.on('error', (e: PolicyError) => { errors.push(e) })
+  cache.on('error', (e: PolicyError) => {
+    errors.push(e)
+  })
   await eventually(() => fsWatchers() > 0, 'the watches are armed')
   const base = { watchers: fsWatchers(), inotify: inotifyWatches(), fds: openFds() }
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from '../../src/policy/duration.js'
+import { DURATION_PATTERN, parseDuration, parseSize, SIZE_PATTERN } from '../../src/policy/duration.js'
 import { POLICY_SCHEMA } from '../../src/policy/validate.js'
 
 const durations = suite('parseDuration')
@@ -27,8 +27,30 @@ for (const [input, ms] of goodDurations) {
 }
 
 const badDurations: unknown[] = [
-  -1, 1.5, Number.NaN, Infinity, '', '5', '5 m', ' 5m', '5m ', '5M', '5mins', '1.5h', '-5s', 'm', 's5',
-  '5w', '5y', null, undefined, true, [], {}, '99999999999999999999d', 9007199254740991,
+  -1,
+  1.5,
+  Number.NaN,
+  Infinity,
+  '',
+  '5',
+  '5 m',
+  ' 5m',
+  '5m ',
+  '5M',
+  '5mins',
+  '1.5h',
+  '-5s',
+  'm',
+  's5',
+  '5w',
+  '5y',
+  null,
+  undefined,
+  true,
+  [],
+  {},
+  '99999999999999999999d',
+  9007199254740991,
 ]
 for (const input of badDurations) {
   durations(`${JSON.stringify(input) ?? String(input)} is refused`, () => {
@@ -65,7 +87,22 @@ for (const [input, bytes] of goodSizes) {
   })
 }
 
-const badSizes: unknown[] = [-1, 1.5, '', '1', '1 mb', '1m', '1mib', '1tb', '.5mb', '1.mb', 'mb', null, true, '9999999999999gb']
+const badSizes: unknown[] = [
+  -1,
+  1.5,
+  '',
+  '1',
+  '1 mb',
+  '1m',
+  '1mib',
+  '1tb',
+  '.5mb',
+  '1.mb',
+  'mb',
+  null,
+  true,
+  '9999999999999gb',
+]
 for (const input of badSizes) {
   sizes(`${JSON.stringify(input)} is refused`, () => {
     assert.is(parseSize(input), undefined)
@@ -75,7 +112,8 @@ for (const input of badSizes) {
 const patterns = suite('patterns agree with the JSON Schema')
 
 patterns('the schema and the parsers accept the same strings', () => {
-  const defs = (POLICY_SCHEMA as unknown as { $defs: Record<string, { anyOf: { pattern?: string }[] }> }).$defs
+  const defs = (POLICY_SCHEMA as unknown as { $defs: Record<string, { anyOf: { pattern?: string }[] }> })
+    .$defs
   const dPattern = new RegExp(defs.duration!.anyOf[1]!.pattern!)
   const sPattern = new RegExp(defs.size!.anyOf[1]!.pattern!)
   for (const s of ['5m', '1h30m', '250ms', '5M', '5 m', '1.5h', '', '0s']) {

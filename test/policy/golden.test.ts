@@ -3,7 +3,7 @@
  * sibling `<name>.expected.txt` holding the exact text output of `validate-policies` for it.
  * CACHET_UPDATE_GOLDEN=1 rewrites them (then read the diff before committing).
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
@@ -18,8 +18,16 @@ async function run(path: string, cwd = root): Promise<{ code: number; out: strin
   let out = ''
   let err = ''
   const code = await validatePolicies([path], {
-    stdout: { write: (s: string) => { out += s } },
-    stderr: { write: (s: string) => { err += s } },
+    stdout: {
+      write: (s: string) => {
+        out += s
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        err += s
+      },
+    },
     cwd,
   })
   return { code, out, err }
@@ -34,7 +42,8 @@ const golden = suite('golden diagnostics')
 
 golden('every invalid fixture has an expected output, and there are enough of them', () => {
   assert.ok(cases.length >= 11, `only ${cases.length} fixtures`)
-  for (const c of cases) assert.ok(update || existsSync(join(root, dir, `${c}.expected.txt`)), `${c}.expected.txt is missing`)
+  for (const c of cases)
+    assert.ok(update || existsSync(join(root, dir, `${c}.expected.txt`)), `${c}.expected.txt is missing`)
 })
 
 for (const name of cases) {
@@ -49,16 +58,26 @@ for (const name of cases) {
   })
 }
 
-golden('the spec example line format: file:line:col: error: rule "id": field: expected ..., got ...', async () => {
-  const { out } = await run(`${dir}/bad-duration.yaml`)
-  assert.match(out, `${dir}/bad-duration.yaml:10:10: error: rule "search": ttl: expected a duration like "30s", "5m" or a number of seconds, got "5 minutes"\n`)
-})
+golden(
+  'the spec example line format: file:line:col: error: rule "id": field: expected ..., got ...',
+  async () => {
+    const { out } = await run(`${dir}/bad-duration.yaml`)
+    assert.match(
+      out,
+      `${dir}/bad-duration.yaml:10:10: error: rule "search": ttl: expected a duration like "30s", "5m" or a number of seconds, got "5 minutes"\n`,
+    )
+  },
+)
 
 // Hostile files are generated, not committed.
 const hostile = suite('golden diagnostics: generated hostile files')
 let tmp = ''
-hostile.before(() => { tmp = mkdtempSync(join(tmpdir(), 'cachet-golden-')) })
-hostile.after(() => { rmSync(tmp, { recursive: true, force: true }) })
+hostile.before(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'cachet-golden-'))
+})
+hostile.after(() => {
+  rmSync(tmp, { recursive: true, force: true })
+})
 
 hostile('an oversized file', async () => {
   const text = `version: 1\nrules: []\n${'#'.repeat(1024 * 1024)}\n`
@@ -72,7 +91,12 @@ hostile('an oversized file', async () => {
 
 hostile('an alias bomb', async () => {
   const lines = ['version: 1', 'rules: []', 'x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]']
-  for (let i = 1; i <= 9; i++) lines.push(`x${i}: &x${i} [${Array(9).fill(`*x${i - 1}`).join(', ')}]`)
+  for (let i = 1; i <= 9; i++)
+    lines.push(
+      `x${i}: &x${i} [${Array(9)
+        .fill(`*x${i - 1}`)
+        .join(', ')}]`,
+    )
   writeFileSync(join(tmp, 'bomb.yaml'), `${lines.join('\n')}\n`)
   assert.equal(await run('bomb.yaml', tmp), {
     code: 1,

@@ -22,49 +22,232 @@ function shadowed(list: Rule[]): string[][] {
 const shadow = suite('RULE_SHADOWED')
 
 const positive: [string, Omit<RawRule, 'ttl'>[], string[][]][] = [
-  ['a catch-all /** hides everything after it', [{ id: 'all', match: '/**' }, { id: 'p', match: '/products/*' }, { id: 'q', match: ['/a', '/b/**'] }], [['p', 'all'], ['q', 'all']]],
-  ['a bare ** hides everything after it', [{ id: 'all', match: '**' }, { id: 'p', match: '/x/{a,b}/*.css' }], [['p', 'all']]],
-  ['P/** hides globs under P/', [{ id: 'api', match: '/api/**' }, { id: 'r', match: '/api/products/*/reviews' }, { id: 's', match: '/api/**/*.json' }], [['r', 'api'], ['s', 'api']]],
-  ['P/** hides P itself (a literal)', [{ id: 'api', match: '/api/**' }, { id: 'root', match: '/api' }], [['root', 'api']]],
-  ['identical match lists, in any order', [{ id: 'a', match: ['/a/*', '/b/*'] }, { id: 'b', match: ['/b/*', '/a/*'] }], [['b', 'a']]],
-  ['brace variants are compared expanded', [{ id: 'a', match: '/api/{a,b}/*' }, { id: 'b', match: ['/api/b/*', '/api/a/*'] }], [['b', 'a']]],
-  ['a glob that matches every literal path of a later rule', [{ id: 'p', match: '/products/*' }, { id: 'one', match: ['/products/42', '/products/{7,8}'] }], [['one', 'p']]],
-  ['paths match case-insensitively', [{ id: 'p', match: '/Products/*' }, { id: 'one', match: '/products/42' }], [['one', 'p']]],
-  ['any host covers a specific host; a superset of methods covers fewer', [
-    { id: 'wide', match: '/x/**', methods: ['GET', 'HEAD', 'POST'] },
-    { id: 'narrow', match: '/x/y', host: 'shop.example.com', methods: ['GET'] },
-  ], [['narrow', 'wide']]],
-  ['equal hosts (case-insensitive)', [{ id: 'a', match: '/x', host: 'Shop.example.com' }, { id: 'b', match: '/x', host: 'shop.example.com' }], [['b', 'a']]],
-  ['a bypass rule shadows a cached one just the same', [{ id: 'deny', match: '/account/**', cache: false }, { id: 'css', match: '/account/*.css' }], [['css', 'deny']]],
-  ['only the first shadowing rule is named', [{ id: 'a', match: '/**' }, { id: 'b', match: '/**' }, { id: 'c', match: '/c' }], [['b', 'a'], ['c', 'a']]],
+  [
+    'a catch-all /** hides everything after it',
+    [
+      { id: 'all', match: '/**' },
+      { id: 'p', match: '/products/*' },
+      { id: 'q', match: ['/a', '/b/**'] },
+    ],
+    [
+      ['p', 'all'],
+      ['q', 'all'],
+    ],
+  ],
+  [
+    'a bare ** hides everything after it',
+    [
+      { id: 'all', match: '**' },
+      { id: 'p', match: '/x/{a,b}/*.css' },
+    ],
+    [['p', 'all']],
+  ],
+  [
+    'P/** hides globs under P/',
+    [
+      { id: 'api', match: '/api/**' },
+      { id: 'r', match: '/api/products/*/reviews' },
+      { id: 's', match: '/api/**/*.json' },
+    ],
+    [
+      ['r', 'api'],
+      ['s', 'api'],
+    ],
+  ],
+  [
+    'P/** hides P itself (a literal)',
+    [
+      { id: 'api', match: '/api/**' },
+      { id: 'root', match: '/api' },
+    ],
+    [['root', 'api']],
+  ],
+  [
+    'identical match lists, in any order',
+    [
+      { id: 'a', match: ['/a/*', '/b/*'] },
+      { id: 'b', match: ['/b/*', '/a/*'] },
+    ],
+    [['b', 'a']],
+  ],
+  [
+    'brace variants are compared expanded',
+    [
+      { id: 'a', match: '/api/{a,b}/*' },
+      { id: 'b', match: ['/api/b/*', '/api/a/*'] },
+    ],
+    [['b', 'a']],
+  ],
+  [
+    'a glob that matches every literal path of a later rule',
+    [
+      { id: 'p', match: '/products/*' },
+      { id: 'one', match: ['/products/42', '/products/{7,8}'] },
+    ],
+    [['one', 'p']],
+  ],
+  [
+    'paths match case-insensitively',
+    [
+      { id: 'p', match: '/Products/*' },
+      { id: 'one', match: '/products/42' },
+    ],
+    [['one', 'p']],
+  ],
+  [
+    'any host covers a specific host; a superset of methods covers fewer',
+    [
+      { id: 'wide', match: '/x/**', methods: ['GET', 'HEAD', 'POST'] },
+      { id: 'narrow', match: '/x/y', host: 'shop.example.com', methods: ['GET'] },
+    ],
+    [['narrow', 'wide']],
+  ],
+  [
+    'equal hosts (case-insensitive)',
+    [
+      { id: 'a', match: '/x', host: 'Shop.example.com' },
+      { id: 'b', match: '/x', host: 'shop.example.com' },
+    ],
+    [['b', 'a']],
+  ],
+  [
+    'a bypass rule shadows a cached one just the same',
+    [
+      { id: 'deny', match: '/account/**', cache: false },
+      { id: 'css', match: '/account/*.css' },
+    ],
+    [['css', 'deny']],
+  ],
+  [
+    'only the first shadowing rule is named',
+    [
+      { id: 'a', match: '/**' },
+      { id: 'b', match: '/**' },
+      { id: 'c', match: '/c' },
+    ],
+    [
+      ['b', 'a'],
+      ['c', 'a'],
+    ],
+  ],
 ]
 for (const [name, raws, expected] of positive) {
-  shadow(`warns: ${name}`, () => { assert.equal(shadowed(rules(...raws)), expected) })
+  shadow(`warns: ${name}`, () => {
+    assert.equal(shadowed(rules(...raws)), expected)
+  })
 }
 
 const negative: [string, Omit<RawRule, 'ttl'>[]][] = [
-  ['partial overlap is legitimate', [{ id: 'a', match: '/products/*' }, { id: 'b', match: '/products/**' }]],
-  ['a later literal the glob does not match', [{ id: 'a', match: '/products/*' }, { id: 'b', match: '/products/42/reviews' }]],
-  ['one uncovered variant is enough to reach', [{ id: 'a', match: '/products/*' }, { id: 'b', match: ['/products/1', '/other'] }]],
-  ['fewer methods earlier', [{ id: 'a', match: '/**', methods: ['GET'] }, { id: 'b', match: '/x' }]],
-  ['a specific host earlier, any host later', [{ id: 'a', match: '/**', host: 'a.example' }, { id: 'b', match: '/x' }]],
-  ['different hosts', [{ id: 'a', match: '/**', host: 'a.example' }, { id: 'b', match: '/x', host: 'b.example' }]],
-  ['a glob host is not compared with a literal host (not decidable here)', [{ id: 'a', match: '/**', host: '*.example' }, { id: 'b', match: '/x', host: 'a.example' }]],
-  ['the broad rule comes later', [{ id: 'a', match: '/products/*' }, { id: 'b', match: '/**' }]],
-  ['a prefix of a segment is not a folder', [{ id: 'a', match: '/api/**' }, { id: 'b', match: '/apix/*' }]],
-  ['P/** never matches a segment that can be "." (a later "?" can)', [{ id: 'a', match: '/a/**' }, { id: 'b', match: '/a/?/x' }]],
-  ['P/** never matches a ".." segment', [{ id: 'a', match: '/a/**' }, { id: 'b', match: '/a/../b/*' }]],
-  ['a glob with a wildcard P is not a folder', [{ id: 'a', match: '/*/x/**' }, { id: 'b', match: '/a/x/*' }]],
-  ['distinct routes', [{ id: 'a', match: '/api/products' }, { id: 'b', match: '/api/products/*' }, { id: 'c', match: '/api/categories' }]],
+  [
+    'partial overlap is legitimate',
+    [
+      { id: 'a', match: '/products/*' },
+      { id: 'b', match: '/products/**' },
+    ],
+  ],
+  [
+    'a later literal the glob does not match',
+    [
+      { id: 'a', match: '/products/*' },
+      { id: 'b', match: '/products/42/reviews' },
+    ],
+  ],
+  [
+    'one uncovered variant is enough to reach',
+    [
+      { id: 'a', match: '/products/*' },
+      { id: 'b', match: ['/products/1', '/other'] },
+    ],
+  ],
+  [
+    'fewer methods earlier',
+    [
+      { id: 'a', match: '/**', methods: ['GET'] },
+      { id: 'b', match: '/x' },
+    ],
+  ],
+  [
+    'a specific host earlier, any host later',
+    [
+      { id: 'a', match: '/**', host: 'a.example' },
+      { id: 'b', match: '/x' },
+    ],
+  ],
+  [
+    'different hosts',
+    [
+      { id: 'a', match: '/**', host: 'a.example' },
+      { id: 'b', match: '/x', host: 'b.example' },
+    ],
+  ],
+  [
+    'a glob host is not compared with a literal host (not decidable here)',
+    [
+      { id: 'a', match: '/**', host: '*.example' },
+      { id: 'b', match: '/x', host: 'a.example' },
+    ],
+  ],
+  [
+    'the broad rule comes later',
+    [
+      { id: 'a', match: '/products/*' },
+      { id: 'b', match: '/**' },
+    ],
+  ],
+  [
+    'a prefix of a segment is not a folder',
+    [
+      { id: 'a', match: '/api/**' },
+      { id: 'b', match: '/apix/*' },
+    ],
+  ],
+  [
+    'P/** never matches a segment that can be "." (a later "?" can)',
+    [
+      { id: 'a', match: '/a/**' },
+      { id: 'b', match: '/a/?/x' },
+    ],
+  ],
+  [
+    'P/** never matches a ".." segment',
+    [
+      { id: 'a', match: '/a/**' },
+      { id: 'b', match: '/a/../b/*' },
+    ],
+  ],
+  [
+    'a glob with a wildcard P is not a folder',
+    [
+      { id: 'a', match: '/*/x/**' },
+      { id: 'b', match: '/a/x/*' },
+    ],
+  ],
+  [
+    'distinct routes',
+    [
+      { id: 'a', match: '/api/products' },
+      { id: 'b', match: '/api/products/*' },
+      { id: 'c', match: '/api/categories' },
+    ],
+  ],
 ]
 for (const [name, raws] of negative) {
-  shadow(`silent: ${name}`, () => { assert.equal(shadowed(rules(...raws)), []) })
+  shadow(`silent: ${name}`, () => {
+    assert.equal(shadowed(rules(...raws)), [])
+  })
 }
 
 shadow('the message names the rule and its line; the warning points at the shadowed rule', () => {
-  const [d] = lintRules(rules({ id: 'products', match: '/products/**' }, { id: 'all-products', match: '/products/*' }))
+  const [d] = lintRules(
+    rules({ id: 'products', match: '/products/**' }, { id: 'all-products', match: '/products/*' }),
+  )
   assert.equal(d, {
-    code: 'RULE_SHADOWED', severity: 'warning', file: 'p.yaml', line: 5, col: 9, ruleId: 'all-products',
+    code: 'RULE_SHADOWED',
+    severity: 'warning',
+    file: 'p.yaml',
+    line: 5,
+    col: 9,
+    ruleId: 'all-products',
     message: 'rule "all-products" can never match: rule "products" (line 1) matches everything it matches',
   })
 })
@@ -82,7 +265,25 @@ function rng(seed: number): () => number {
 }
 
 scale('on random rule sets, lintRules reports exactly the pairwise first cover', () => {
-  const pieces = ['/a', '/A', '/b', '/a/b', '/a/b/c', '/a/*', '/a/**', '/**', '**', '/*/b', '/a/{b,c}', '/a/b/**', '/b/*.css', '/a/?', '/a/.x', '/a/b/', '*']
+  const pieces = [
+    '/a',
+    '/A',
+    '/b',
+    '/a/b',
+    '/a/b/c',
+    '/a/*',
+    '/a/**',
+    '/**',
+    '**',
+    '/*/b',
+    '/a/{b,c}',
+    '/a/b/**',
+    '/b/*.css',
+    '/a/?',
+    '/a/.x',
+    '/a/b/',
+    '*',
+  ]
   const hosts = [undefined, undefined, 'x.example', 'X.example', '*.example']
   const methods = [undefined, ['GET'], ['GET', 'HEAD', 'POST']]
   const rand = rng(42)
@@ -92,7 +293,12 @@ scale('on random rule sets, lintRules reports exactly the pairwise first cover',
       const match = rand() < 0.3 ? [pick(pieces), pick(pieces)] : pick(pieces)
       const host = pick(hosts)
       const m = pick(methods)
-      return { id: `r${i}`, match: Array.isArray(match) ? [...new Set(match)] : match, ...(host ? { host } : {}), ...(m ? { methods: m } : {}) }
+      return {
+        id: `r${i}`,
+        match: Array.isArray(match) ? [...new Set(match)] : match,
+        ...(host ? { host } : {}),
+        ...(m ? { methods: m } : {}),
+      }
     })
     const list = rules(...raws)
     const expected: string[][] = []
@@ -107,64 +313,108 @@ scale('on random rule sets, lintRules reports exactly the pairwise first cover',
 scale('a big set under one folder: every covered rule is found', () => {
   const raws: Omit<RawRule, 'ttl'>[] = [{ id: 'first', match: '/api/v1/items/42' }]
   for (let i = 0; i < 1500; i++) raws.push({ id: `lit${i}`, match: `/api/v1/items/${i}` })
-  raws.push({ id: 'glob', match: '/api/v1/*/x' }, { id: 'all', match: '/api/**' }, { id: 'late', match: '/api/v1/items/x' }, { id: 'deep', match: '/api/v1/items/7/x' })
+  raws.push(
+    { id: 'glob', match: '/api/v1/*/x' },
+    { id: 'all', match: '/api/**' },
+    { id: 'late', match: '/api/v1/items/x' },
+    { id: 'deep', match: '/api/v1/items/7/x' },
+  )
   const found = shadowed(rules(...raws))
-  assert.equal(found, [['lit42', 'first'], ['late', 'glob'], ['deep', 'all']])
+  assert.equal(found, [
+    ['lit42', 'first'],
+    ['late', 'glob'],
+    ['deep', 'all'],
+  ])
 })
 
 const unsafe = suite('KEY_UNSAFE')
 
 unsafe('keying authorization warns, unless the rule bypasses', () => {
-  const ds = lintRules(rules(
-    { id: 'a', match: '/a', key: { headers: ['Authorization'] } },
-    { id: 'b', match: '/b', cache: false, key: { headers: ['authorization'] } },
-  ))
-  assert.equal(ds.map((d) => [d.code, d.ruleId]), [['KEY_UNSAFE', 'a']])
+  const ds = lintRules(
+    rules(
+      { id: 'a', match: '/a', key: { headers: ['Authorization'] } },
+      { id: 'b', match: '/b', cache: false, key: { headers: ['authorization'] } },
+    ),
+  )
+  assert.equal(
+    ds.map((d) => [d.code, d.ruleId]),
+    [['KEY_UNSAFE', 'a']],
+  )
   assert.match(ds[0]!.message, /^key\.headers: keying authorization/)
 })
 
 unsafe('key.host: false warns with any host or a host glob, not with one literal host', () => {
-  const ds = lintRules(rules(
-    { id: 'any', match: '/a', key: { host: false } },
-    { id: 'glob', match: '/b', host: '*.example.com', key: { host: false } },
-    { id: 'braces', match: '/c', host: '{a,b}.example.com', key: { host: false } },
-    { id: 'one', match: '/d', host: 'shop.example.com', key: { host: false } },
-    { id: 'keyed', match: '/e', host: '*.example.com' },
-  ))
-  assert.equal(ds.map((d) => [d.code, d.ruleId]), [['KEY_UNSAFE', 'any'], ['KEY_UNSAFE', 'glob'], ['KEY_UNSAFE', 'braces']])
-  assert.is(ds[0]!.message, 'key.host: false shares entries between all hosts this rule matches (any host); name one host in host, or key the host')
+  const ds = lintRules(
+    rules(
+      { id: 'any', match: '/a', key: { host: false } },
+      { id: 'glob', match: '/b', host: '*.example.com', key: { host: false } },
+      { id: 'braces', match: '/c', host: '{a,b}.example.com', key: { host: false } },
+      { id: 'one', match: '/d', host: 'shop.example.com', key: { host: false } },
+      { id: 'keyed', match: '/e', host: '*.example.com' },
+    ),
+  )
+  assert.equal(
+    ds.map((d) => [d.code, d.ruleId]),
+    [
+      ['KEY_UNSAFE', 'any'],
+      ['KEY_UNSAFE', 'glob'],
+      ['KEY_UNSAFE', 'braces'],
+    ],
+  )
+  assert.is(
+    ds[0]!.message,
+    'key.host: false shares entries between all hosts this rule matches (any host); name one host in host, or key the host',
+  )
 })
 
 unsafe('rules that store nothing (only unsafe methods) are not warned about', () => {
-  assert.equal(lintRules(rules({ id: 'w', match: '/w', methods: ['POST'], key: { host: false, headers: ['authorization'] } })), [])
+  assert.equal(
+    lintRules(
+      rules({ id: 'w', match: '/w', methods: ['POST'], key: { host: false, headers: ['authorization'] } }),
+    ),
+    [],
+  )
 })
 
 const e2e = suite('lint through the loader')
 let tmp = ''
-e2e.before(() => { tmp = mkdtempSync(join(tmpdir(), 'cachet-lint-')) })
-e2e.after(() => { rmSync(tmp, { recursive: true, force: true }) })
+e2e.before(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'cachet-lint-'))
+})
+e2e.after(() => {
+  rmSync(tmp, { recursive: true, force: true })
+})
 
 e2e('warnings point at the rule; another file is named with its path', async () => {
   mkdirSync(join(tmp, 'policies'))
-  writeFileSync(join(tmp, 'policies/10-base.yaml'), [
-    'version: 1',
-    'defaults:',
-    '  ttl: 1m',
-    'rules:',
-    '  - id: products',
-    '    match: /products/**',
-    '',
-    '  - id: all-products',
-    '    match: /products/*',
-    '',
-  ].join('\n'))
-  writeFileSync(join(tmp, 'policies/20-more.yaml'), 'version: 1\nrules:\n  - match: /products/42\n    id: one\n    ttl: 1m\n')
+  writeFileSync(
+    join(tmp, 'policies/10-base.yaml'),
+    [
+      'version: 1',
+      'defaults:',
+      '  ttl: 1m',
+      'rules:',
+      '  - id: products',
+      '    match: /products/**',
+      '',
+      '  - id: all-products',
+      '    match: /products/*',
+      '',
+    ].join('\n'),
+  )
+  writeFileSync(
+    join(tmp, 'policies/20-more.yaml'),
+    'version: 1\nrules:\n  - match: /products/42\n    id: one\n    ttl: 1m\n',
+  )
   const r = await loadPolicies('policies', { cwd: tmp })
   assert.ok(r.ok, 'warnings do not fail a load')
-  assert.equal(r.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.message}`), [
-    'policies/10-base.yaml:8:5: rule "all-products" can never match: rule "products" (line 5) matches everything it matches',
-    'policies/20-more.yaml:3:5: rule "one" can never match: rule "products" (policies/10-base.yaml:5) matches everything it matches',
-  ])
+  assert.equal(
+    r.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.message}`),
+    [
+      'policies/10-base.yaml:8:5: rule "all-products" can never match: rule "products" (line 5) matches everything it matches',
+      'policies/20-more.yaml:3:5: rule "one" can never match: rule "products" (policies/10-base.yaml:5) matches everything it matches',
+    ],
+  )
 })
 
 shadow.run()

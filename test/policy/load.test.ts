@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, symlinkSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MAX_ALIAS_COUNT, MAX_FILE_BYTES, loadPolicies, loadPolicySet } from '../../src/policy/load.js'
+import { loadPolicies, loadPolicySet, MAX_ALIAS_COUNT, MAX_FILE_BYTES } from '../../src/policy/load.js'
 import type { Diagnostic, LoadResult } from '../../src/policy/types.js'
 
 const root = new URL('../..', import.meta.url).pathname
@@ -25,25 +25,43 @@ function errorsOf(r: LoadResult): Diagnostic[] {
 const RULE = (id: string, path = `/${id}`) => `  - id: ${id}\n    match: ${path}\n    ttl: 1m\n`
 
 const load = suite('loadPolicies')
-load.before(() => { tmp = mkdtempSync(join(tmpdir(), 'cachet-load-')) })
-load.after(() => { rmSync(tmp, { recursive: true, force: true }) })
+load.before(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'cachet-load-'))
+})
+load.after(() => {
+  rmSync(tmp, { recursive: true, force: true })
+})
 
 load('a folder: *.yaml and *.yml in name order, not recursive, other files ignored', async () => {
   const r = await loadPolicies(`${valid}/set`, { cwd: root })
   assert.ok(r.ok)
   if (!r.ok) return
   assert.equal(r.files, [`${valid}/set/10-first.yaml`, `${valid}/set/20-second.yml`])
-  assert.equal(r.rules.map((x) => [x.id, x.index]), [['one', 0], ['two', 1], ['three', 2]])
+  assert.equal(
+    r.rules.map((x) => [x.id, x.index]),
+    [
+      ['one', 0],
+      ['two', 1],
+      ['three', 2],
+    ],
+  )
   assert.equal(r.rules[2]!.pos, { file: `${valid}/set/20-second.yml`, line: 4, col: 9 })
   assert.equal(r.warnings, [])
   assert.match(r.version, /^[0-9a-f]{12}$/)
 })
 
 load('a list of targets keeps its order; a file listed twice is read once', async () => {
-  const r = await loadPolicySet([`${valid}/set/20-second.yml`, `${valid}/set`, `./${valid}/set/20-second.yml`], { cwd: root })
+  const r = await loadPolicySet(
+    [`${valid}/set/20-second.yml`, `${valid}/set`, `./${valid}/set/20-second.yml`],
+    { cwd: root },
+  )
   assert.ok(r.result.ok)
   assert.equal(r.files, [`${valid}/set/20-second.yml`, `${valid}/set/10-first.yaml`])
-  if (r.result.ok) assert.equal(r.result.rules.map((x) => x.id), ['three', 'one', 'two'])
+  if (r.result.ok)
+    assert.equal(
+      r.result.rules.map((x) => x.id),
+      ['three', 'one', 'two'],
+    )
 })
 
 load('names sort by code unit, so 10- comes before 9- and capitals first', async () => {
@@ -56,7 +74,10 @@ load('names sort by code unit, so 10- comes before 9- and capitals first', async
   assert.ok(r.ok)
   if (r.ok) {
     assert.equal(r.files, ['order/10-a.yaml', 'order/9-a.yaml', 'order/Z.yml', 'order/b.yaml'])
-    assert.equal(r.rules.map((x) => x.id), ['ten', 'nine', 'zed', 'b'])
+    assert.equal(
+      r.rules.map((x) => x.id),
+      ['ten', 'nine', 'zed', 'b'],
+    )
   }
 })
 
@@ -67,7 +88,11 @@ load('symlinked files count (ConfigMap mounts), symlinked folders inside do not'
   symlinkSync(join(tmp, 'real'), join(tmp, 'links', 'dir.yaml'))
   const r = await loadPolicies('links', { cwd: tmp })
   assert.ok(r.ok)
-  if (r.ok) assert.equal(r.rules.map((x) => x.id), ['linked'])
+  if (r.ok)
+    assert.equal(
+      r.rules.map((x) => x.id),
+      ['linked'],
+    )
 })
 
 load('the version is stable for identical content and changes with it, and with order', async () => {
@@ -90,8 +115,22 @@ load('the version is stable for identical content and changes with it, and with 
 load('a missing path is a diagnostic at line 0, never an exception', async () => {
   const r = await loadPolicies(['nope', 'nope.yaml'], { cwd: tmp })
   assert.equal(errorsOf(r), [
-    { code: 'POLICY_READ', severity: 'error', file: 'nope', line: 0, col: 0, message: 'cannot read: no such file or directory' },
-    { code: 'POLICY_READ', severity: 'error', file: 'nope.yaml', line: 0, col: 0, message: 'cannot read: no such file or directory' },
+    {
+      code: 'POLICY_READ',
+      severity: 'error',
+      file: 'nope',
+      line: 0,
+      col: 0,
+      message: 'cannot read: no such file or directory',
+    },
+    {
+      code: 'POLICY_READ',
+      severity: 'error',
+      file: 'nope.yaml',
+      line: 0,
+      col: 0,
+      message: 'cannot read: no such file or directory',
+    },
   ])
 })
 
@@ -107,7 +146,10 @@ load('an empty folder loads (nothing to cache) with a warning', async () => {
   assert.ok(r.ok)
   if (r.ok) {
     assert.equal(r.rules, [])
-    assert.equal(r.warnings.map((w) => [w.code, w.file, w.line]), [['POLICY_EMPTY', 'empty', 0]])
+    assert.equal(
+      r.warnings.map((w) => [w.code, w.file, w.line]),
+      [['POLICY_EMPTY', 'empty', 0]],
+    )
   }
 })
 
@@ -117,7 +159,10 @@ load('one bad file fails the whole set: no rules at all', async () => {
   const r = await loadPolicies('whole', { cwd: tmp })
   assert.not.ok(r.ok)
   assert.not.ok('rules' in r)
-  assert.equal(errorsOf(r).map((e) => [e.code, e.file, e.line, e.col, e.ruleId]), [['DURATION_FORMAT', 'whole/20-bad.yaml', 5, 10, 'bad']])
+  assert.equal(
+    errorsOf(r).map((e) => [e.code, e.file, e.line, e.col, e.ruleId]),
+    [['DURATION_FORMAT', 'whole/20-bad.yaml', 5, 10, 'bad']],
+  )
 })
 
 load(`a file over ${MAX_FILE_BYTES} bytes is refused without being parsed`, async () => {
@@ -125,10 +170,16 @@ load(`a file over ${MAX_FILE_BYTES} bytes is refused without being parsed`, asyn
   write('big/huge.yaml', big)
   assert.ok(big.length > MAX_FILE_BYTES)
   const r = await loadPolicies('big', { cwd: tmp })
-  assert.equal(errorsOf(r), [{
-    code: 'POLICY_TOO_LARGE', severity: 'error', file: 'big/huge.yaml', line: 0, col: 0,
-    message: `file is ${big.length} bytes, over the 1 MiB limit for a policy file`,
-  }])
+  assert.equal(errorsOf(r), [
+    {
+      code: 'POLICY_TOO_LARGE',
+      severity: 'error',
+      file: 'big/huge.yaml',
+      line: 0,
+      col: 0,
+      message: `file is ${big.length} bytes, over the 1 MiB limit for a policy file`,
+    },
+  ])
   const small = await loadPolicies('big', { cwd: tmp, maxFileBytes: 2 * 1024 * 1024 })
   assert.ok(small.ok, 'the limit is an option')
 })
@@ -137,18 +188,32 @@ load('maxFileBytes applies exactly at the limit', async () => {
   const text = `version: 1\nrules:\n${RULE('edge')}`
   write('edge/a.yaml', text)
   assert.ok((await loadPolicies('edge', { cwd: tmp, maxFileBytes: text.length })).ok)
-  assert.is(errorsOf(await loadPolicies('edge', { cwd: tmp, maxFileBytes: text.length - 1 }))[0]!.code, 'POLICY_TOO_LARGE')
+  assert.is(
+    errorsOf(await loadPolicies('edge', { cwd: tmp, maxFileBytes: text.length - 1 }))[0]!.code,
+    'POLICY_TOO_LARGE',
+  )
 })
 
 load('an alias bomb is refused at its first alias', async () => {
   const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]']
-  for (let i = 1; i < 10; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`)
+  for (let i = 1; i < 10; i++)
+    lines.push(
+      `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]`,
+    )
   write('bomb/bomb.yaml', `version: 1\nrules: []\n${lines.join('\n')}\n`)
   const r = await loadPolicies('bomb', { cwd: tmp })
-  assert.equal(errorsOf(r), [{
-    code: 'POLICY_ALIASES', severity: 'error', file: 'bomb/bomb.yaml', line: 4, col: 10,
-    message: `too many YAML aliases (limit ${MAX_ALIAS_COUNT}): alias expansion is capped so that a policy file cannot exhaust memory`,
-  }])
+  assert.equal(errorsOf(r), [
+    {
+      code: 'POLICY_ALIASES',
+      severity: 'error',
+      file: 'bomb/bomb.yaml',
+      line: 4,
+      col: 10,
+      message: `too many YAML aliases (limit ${MAX_ALIAS_COUNT}): alias expansion is capped so that a policy file cannot exhaust memory`,
+    },
+  ])
 })
 
 load('a few plain aliases are fine; maxAliasCount 0 forbids them', async () => {
@@ -172,7 +237,10 @@ load('a few plain aliases are fine; maxAliasCount 0 forbids them', async () => {
   assert.ok(r.ok)
   if (r.ok) assert.equal(r.rules[1]!.key.headers, ['accept-language'])
   const none = errorsOf(await loadPolicies('alias', { cwd: tmp, maxAliasCount: 0 }))
-  assert.equal(none.map((e) => [e.code, e.line, e.col]), [['POLICY_ALIASES', 12, 10]])
+  assert.equal(
+    none.map((e) => [e.code, e.line, e.col]),
+    [['POLICY_ALIASES', 12, 10]],
+  )
 })
 
 load('YAML problems are diagnostics: syntax, second document, unresolved alias, bad UTF-8', async () => {
@@ -181,12 +249,15 @@ load('YAML problems are diagnostics: syntax, second document, unresolved alias, 
   write('yaml/c.yaml', 'version: 1\nrules:\n  - id: c\n    match: *nothing\n')
   writeFileSync(join(tmp, 'yaml/d.yaml'), Buffer.from([0x76, 0x3a, 0x20, 0xff, 0xfe, 0x0a]))
   const errs = errorsOf(await loadPolicies('yaml', { cwd: tmp }))
-  assert.equal(errs.map((e) => [e.code, e.file, e.line > 0]), [
-    ['YAML_SYNTAX', 'yaml/a.yaml', true],
-    ['YAML_SYNTAX', 'yaml/b.yaml', true],
-    ['YAML_SYNTAX', 'yaml/c.yaml', true],
-    ['POLICY_READ', 'yaml/d.yaml', false],
-  ])
+  assert.equal(
+    errs.map((e) => [e.code, e.file, e.line > 0]),
+    [
+      ['YAML_SYNTAX', 'yaml/a.yaml', true],
+      ['YAML_SYNTAX', 'yaml/b.yaml', true],
+      ['YAML_SYNTAX', 'yaml/c.yaml', true],
+      ['POLICY_READ', 'yaml/d.yaml', false],
+    ],
+  )
   assert.is(errs[1]!.message, 'invalid YAML: a policy file holds one document, found a second one')
   assert.equal([errs[2]!.line, errs[2]!.col], [4, 12])
   assert.match(errs[2]!.message, /Unresolved alias/)
@@ -197,7 +268,10 @@ load('an unknown YAML tag is a warning that survives a failed load', async () =>
   write('tag/a.yaml', 'version: 1\nrules:\n  - id: a\n    match: !weird /a\n    ttl: nope\n')
   const r = await loadPolicies('tag', { cwd: tmp })
   assert.not.ok(r.ok)
-  assert.equal(r.warnings.map((w) => [w.code, w.line, w.col]), [['YAML_WARNING', 4, 12]])
+  assert.equal(
+    r.warnings.map((w) => [w.code, w.line, w.col]),
+    [['YAML_WARNING', 4, 12]],
+  )
 })
 
 load('programmer misuse throws a TypeError naming the option', async () => {
@@ -207,13 +281,21 @@ load('programmer misuse throws a TypeError naming the option', async () => {
     [{ maxAliasCount: -1 }, /maxAliasCount/],
   ] as const) {
     let thrown: unknown
-    try { await loadPolicies('x', opts) } catch (err) { thrown = err }
+    try {
+      await loadPolicies('x', opts)
+    } catch (err) {
+      thrown = err
+    }
     assert.instance(thrown, TypeError)
     assert.match((thrown as Error).message, re)
   }
   for (const target of [42, [1], null]) {
     let thrown: unknown
-    try { await loadPolicies(target as unknown as string) } catch (err) { thrown = err }
+    try {
+      await loadPolicies(target as unknown as string)
+    } catch (err) {
+      thrown = err
+    }
     assert.instance(thrown, TypeError)
     assert.match((thrown as Error).message, /target/)
   }

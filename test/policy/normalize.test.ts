@@ -33,7 +33,14 @@ fields('a rule that spells out every field', async () => {
   assert.is(r.cache, true)
   assert.is(r.ttl, 5_400_000)
   assert.is(r.origin, 'override')
-  assert.equal([...r.statuses], [[200, 300_000], [404, 30_000], [410, 86_400_000]])
+  assert.equal(
+    [...r.statuses],
+    [
+      [200, 300_000],
+      [404, 30_000],
+      [410, 86_400_000],
+    ],
+  )
   const q = r.key.query
   assert.is(q.mode, 'include')
   if (q.mode !== 'include') return
@@ -46,7 +53,13 @@ fields('a rule that spells out every field', async () => {
   assert.equal(r.key.cookies, ['locale', 'Theme'])
   assert.is(r.key.host, false)
   assert.is(r.maxBodySize, 1_572_864)
-  assert.equal(r.tags, ['items', 'item:{path.3}', 'page:{query.page}', 'f:{query.f_color}', '{path.1}/{path.2}'])
+  assert.equal(r.tags, [
+    'items',
+    'item:{path.3}',
+    'page:{query.page}',
+    'f:{query.f_color}',
+    '{path.1}/{path.2}',
+  ])
   assert.is(r.tagsFromResponse, true)
   assert.equal(r.invalidateTags, [])
   assert.is(r.staleWhileRevalidate, 30_000)
@@ -81,7 +94,10 @@ fields('defaults of the language when a rule says nothing', async () => {
   assert.is(r.cache, true)
   assert.is(r.ttl, 60_000)
   assert.is(r.origin, 'respect')
-  assert.equal([...r.statuses], DEFAULT_STATUSES.map((s) => [s, -1]))
+  assert.equal(
+    [...r.statuses],
+    DEFAULT_STATUSES.map((s) => [s, -1]),
+  )
   assert.equal([...r.statuses.keys()], [200, 203, 204, 300, 301, 308, 404, 410])
   assert.equal(r.key.query, { mode: 'all' })
   assert.equal(r.key.headers, [])
@@ -105,7 +121,13 @@ fields('a bypass rule has no ttl (-1)', async () => {
 fields('query none, statuses as a list, cookies [] (strip all)', async () => {
   const r = get(await rulesOf('everything.yaml'), 'query-none')
   assert.equal(r.key.query, { mode: 'none' })
-  assert.equal([...r.statuses], [[200, -1], [404, -1]])
+  assert.equal(
+    [...r.statuses],
+    [
+      [200, -1],
+      [404, -1],
+    ],
+  )
   assert.equal(r.key.cookies, [])
   assert.is(r.ttl, 1000)
 })
@@ -132,7 +154,9 @@ fields('rules are frozen', async () => {
   assert.ok(Object.isFrozen(r.pos))
   assert.ok(Object.isFrozen(r.tags))
   assert.ok(Object.isFrozen(r.invalidateTags))
-  assert.throws(() => { (r as { ttl: number }).ttl = 1 })
+  assert.throws(() => {
+    ;(r as { ttl: number }).ttl = 1
+  })
 })
 
 const defaults = suite('defaults')
@@ -154,7 +178,7 @@ defaults('every default field reaches a rule that does not set it', async () => 
   assert.is(r.staleIfError, 3_600_000)
 })
 
-defaults('a rule\'s own field wins over the default', async () => {
+defaults("a rule's own field wins over the default", async () => {
   const r = get(await rulesOf('defaults.yaml'), 'own-fields-win')
   assert.is(r.host, 'api.example.com')
   assert.equal(r.methodList, ['GET', 'HEAD'])
@@ -162,7 +186,7 @@ defaults('a rule\'s own field wins over the default', async () => {
   assert.is(r.origin, 'respect')
   assert.equal([...r.statuses], [[200, 60_000]])
   assert.is(r.maxBodySize, 1024)
-  assert.equal(r.tags, ['b'], 'tags merge whole: no default tag joins the rule\'s own')
+  assert.equal(r.tags, ['b'], "tags merge whole: no default tag joins the rule's own")
   assert.is(r.tagsFromResponse, false)
   assert.is(r.staleWhileRevalidate, 0, 'an explicit 0 turns a default window off')
   assert.is(r.staleIfError, 5_000)
@@ -248,7 +272,7 @@ versions('the version ignores index and pos, and changes with anything stored', 
   }
 })
 
-versions('the new fields\' defaults are the version of a rule that does not write them', () => {
+versions("the new fields' defaults are the version of a rule that does not write them", () => {
   const base = { id: 'a', match: '/a', ttl: '1m' }
   const v = normalizeRule(base, 0, pos).version
   for (const raw of [
@@ -256,7 +280,8 @@ versions('the new fields\' defaults are the version of a rule that does not writ
     { ...base, tagsFromResponse: false },
     { ...base, staleWhileRevalidate: 0 },
     { ...base, staleIfError: '0s' },
-  ]) assert.is(normalizeRule(raw, 0, pos).version, v, JSON.stringify(raw))
+  ])
+    assert.is(normalizeRule(raw, 0, pos).version, v, JSON.stringify(raw))
   // An entry stores one generation token per tag, in the rule's tag order, and a lookup compares
   // them in order: reordered tags must not meet entries stored under the old order.
   assert.is.not(

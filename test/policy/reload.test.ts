@@ -10,7 +10,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { loadForReload, watchPolicies, type WatchOptions } from '../../src/policy/reload.js'
+import { loadForReload, type WatchOptions, watchPolicies } from '../../src/policy/reload.js'
 import { fsWatchers, inotifyWatches } from '../helpers/handles.js'
 import { eventually } from '../helpers/http.js'
 import { configMapDir, configMapUpdate, policyDir, swapFolder, writePolicy } from '../helpers/policies.js'
@@ -31,15 +31,23 @@ function probe(target: string | string[], mode: Partial<WatchOptions>): Probe {
   const p: Probe = {
     calls: 0,
     warnings: [],
-    next: (what) => new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${what}: no onChange within 5000 ms`)), 5000)
-      waiters.push(() => { clearTimeout(t); resolve() })
-    }),
+    next: (what) =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`${what}: no onChange within 5000 ms`)), 5000)
+        waiters.push(() => {
+          clearTimeout(t)
+          resolve()
+        })
+      }),
     close: () => {},
   }
   const w = watchPolicies(target, {
     debounceMs: 10,
-    log: { warn: (m) => { p.warnings.push(m) } },
+    log: {
+      warn: (m) => {
+        p.warnings.push(m)
+      },
+    },
     onChange: () => {
       p.calls++
       for (const f of waiters.splice(0)) f()
@@ -65,8 +73,14 @@ const MODES: [string, Partial<WatchOptions>][] = [
 for (const [label, mode] of MODES) {
   const s = suite(`policy watcher: ${label}`)
   const open: Probe[] = []
-  const start = (target: string | string[]) => { const p = probe(target, mode); open.push(p); return p }
-  s.after.each(() => { for (const p of open.splice(0)) p.close() })
+  const start = (target: string | string[]) => {
+    const p = probe(target, mode)
+    open.push(p)
+    return p
+  }
+  s.after.each(() => {
+    for (const p of open.splice(0)) p.close()
+  })
 
   s('a ConfigMap volume: each ..data swap, as folder and as file target', async () => {
     const dir = configMapDir(text(1))
@@ -74,7 +88,8 @@ for (const [label, mode] of MODES) {
     const file = start(join(dir, 'policy.yaml'))
     await new Promise((r) => setTimeout(r, 50)) // the poll's first signature is the baseline
     for (let n = 2; n <= 4; n++) {
-      const f0 = folder.calls, g0 = file.calls
+      const f0 = folder.calls,
+        g0 = file.calls
       configMapUpdate(dir, text(n))
       await eventually(() => folder.calls > f0 && file.calls > g0, `ConfigMap update ${n}`)
     }
@@ -88,10 +103,12 @@ for (const [label, mode] of MODES) {
     const file = start(join(dir, 'policy.yaml'))
     await new Promise((r) => setTimeout(r, 50))
     for (let n = 2; n <= 4; n++) {
-      const f0 = folder.calls, g0 = file.calls
+      const f0 = folder.calls,
+        g0 = file.calls
       swapFolder(dir, text(n))
       await eventually(() => folder.calls > f0 && file.calls > g0, `folder swap ${n}`)
-      const f1 = folder.calls, g1 = file.calls
+      const f1 = folder.calls,
+        g1 = file.calls
       writePolicy(dir, text(n + 10))
       await eventually(() => folder.calls > f1 && file.calls > g1, `an edit after folder swap ${n}`)
     }
@@ -125,7 +142,9 @@ for (const [label, mode] of MODES) {
 
 const e = suite('policy watcher: events, handles, close')
 const openE: Probe[] = []
-e.after.each(() => { for (const p of openE.splice(0)) p.close() })
+e.after.each(() => {
+  for (const p of openE.splice(0)) p.close()
+})
 
 e('names that are not policy files start no reload; policy names and ConfigMap names do', async () => {
   const dir = policyDir(text(1))
@@ -172,7 +191,10 @@ l('no policy file left: refused (POLICY_EMPTY) if the set in force had files; el
   const refused = await loadForReload(dir, true)
   assert.is(refused.ok, false)
   if (refused.ok) return
-  assert.equal(refused.errors.map((d) => [d.code, d.severity, d.line]), [['POLICY_EMPTY', 'error', 0]])
+  assert.equal(
+    refused.errors.map((d) => [d.code, d.severity, d.line]),
+    [['POLICY_EMPTY', 'error', 0]],
+  )
   assert.match(refused.errors[0]!.message, /rules: \[\]/)
   const atStart = await loadForReload(dir, false)
   assert.ok(atStart.ok && atStart.rules.length === 0)

@@ -1,6 +1,12 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { compileTag, parseTagTemplate, pathSegments, tagQueryNames, type TagPart } from '../../src/policy/tag-template.js'
+import {
+  compileTag,
+  parseTagTemplate,
+  pathSegments,
+  type TagPart,
+  tagQueryNames,
+} from '../../src/policy/tag-template.js'
 
 const parse = suite('tag template syntax')
 
@@ -51,16 +57,40 @@ parse('the query names a template reads', () => {
 // placeholder replaced, every literal kept, no brace left over.
 const agree = suite('the loader and compileTag agree')
 
-function resolve(parts: readonly TagPart[], segments: readonly string[], query: readonly [string, string][]): string {
-  return parts.map((p) => typeof p === 'string' ? p : 'path' in p ? segments[p.path] ?? '' : query.find(([n]) => n === p.query)?.[1] ?? '').join('')
+function resolve(
+  parts: readonly TagPart[],
+  segments: readonly string[],
+  query: readonly [string, string][],
+): string {
+  return parts
+    .map((p) =>
+      typeof p === 'string'
+        ? p
+        : 'path' in p
+          ? (segments[p.path] ?? '')
+          : (query.find(([n]) => n === p.query)?.[1] ?? ''),
+    )
+    .join('')
 }
 
 agree('every accepted template resolves identically', () => {
   const segments = pathSegments('/api/products/42/reviews')
-  const query: [string, string][] = [['q', 'shoes'], ['page', '2'], ['q', 'boots'], ['filter[color]', 'red']]
+  const query: [string, string][] = [
+    ['q', 'shoes'],
+    ['page', '2'],
+    ['q', 'boots'],
+    ['filter[color]', 'red'],
+  ]
   const templates = [
-    'products', 'product:{path.3}', '{path.1}-{path.2}-{path.3}-{path.4}', 'beyond:{path.9}',
-    'search:{query.q}', 'p{query.page}/{query.missing}', 'f:{query.filter[color]}', 'a b:c', '{path.3}{query.q}',
+    'products',
+    'product:{path.3}',
+    '{path.1}-{path.2}-{path.3}-{path.4}',
+    'beyond:{path.9}',
+    'search:{query.q}',
+    'p{query.page}/{query.missing}',
+    'f:{query.filter[color]}',
+    'a b:c',
+    '{path.3}{query.q}',
   ]
   for (const t of templates) {
     const parsed = parseTagTemplate(t)
@@ -71,7 +101,11 @@ agree('every accepted template resolves identically', () => {
     assert.not.match(tag, /[{}]/, t)
   }
   assert.is(compileTag('product:{path.3}')(segments, query), 'product:42')
-  assert.is(compileTag('search:{query.q}')(segments, query), 'search:shoes', 'the first value, as ctx.query gives')
+  assert.is(
+    compileTag('search:{query.q}')(segments, query),
+    'search:shoes',
+    'the first value, as ctx.query gives',
+  )
   assert.is(compileTag('beyond:{path.9}')(segments, query), 'beyond:', 'a missing segment reads as empty')
 })
 

@@ -4,14 +4,15 @@
  * missing or malformed, 403 when wrong), 405 for anything but POST, 400 for a body that is not a
  * purge, `Cache-Control: no-store` on every answer, and never cached even under a matching rule.
  */
+
+import Koa from 'koa'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import Koa from 'koa'
-import { createCache, type Cache } from '../../src/create-cache.js'
-import { eventually, listen, request, type HttpResponse, type Listening } from '../helpers/http.js'
+import { type Cache, createCache } from '../../src/create-cache.js'
+import { eventually, type HttpResponse, type Listening, listen, request } from '../helpers/http.js'
 import { createOrigin, type Origin } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 // `everything` matches the admin path too (GET/HEAD, and POST/PUT through `writes`): the admin
 // endpoint must still never be read from or written to the cache.
@@ -62,13 +63,20 @@ s.after(async () => {
 function admin(opts: { method?: string; auth?: string | null; body?: string } = {}): Promise<HttpResponse> {
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (opts.auth !== null) headers.authorization = opts.auth ?? `Bearer ${TOKEN}`
-  return request(srv.url + PATH, { method: opts.method ?? 'POST', headers, ...(opts.body !== undefined ? { body: opts.body } : {}) })
+  return request(srv.url + PATH, {
+    method: opts.method ?? 'POST',
+    headers,
+    ...(opts.body !== undefined ? { body: opts.body } : {}),
+  })
 }
 
 async function primed(path: string): Promise<string> {
   const a = await request(srv.url + path)
   assert.match(a.headers['cache-status'] ?? '', /^cachet; fwd=uri-miss; stored$/)
-  await eventually(async () => HIT.test((await request(srv.url + path)).headers['cache-status'] ?? ''), `${path} becomes a hit`)
+  await eventually(
+    async () => HIT.test((await request(srv.url + path)).headers['cache-status'] ?? ''),
+    `${path} becomes a hit`,
+  )
   return a.body
 }
 
@@ -79,13 +87,15 @@ async function keys(): Promise<string[]> {
 s('the right token purges: 200, a summary, no-store, and the entry is gone', async () => {
   const body = await primed('/products/5')
   assert.is(body, '#1 GET /products/5 cookie=')
-  const res = await admin({ body: JSON.stringify({ tags: ['product:5'], urls: ['/products/6'], rules: ['products'] }) })
+  const res = await admin({
+    body: JSON.stringify({ tags: ['product:5'], urls: ['/products/6'], rules: ['products'] }),
+  })
   assert.is(res.status, 200)
   assert.is(res.headers['cache-control'], 'no-store')
   assert.match(res.headers['content-type'] ?? '', /^application\/json/)
   assert.equal(JSON.parse(res.body), { ok: true, tags: 1, urls: 1, rules: 1, all: false, generations: 3 })
   assert.is(res.headers['cache-status'], undefined, 'answered before the cache middleware')
-  const after = await request(srv.url + '/products/5')
+  const after = await request(`${srv.url}/products/5`)
   assert.match(after.headers['cache-status'] ?? '', /^cachet; fwd=uri-miss; stored$/)
   assert.is(after.body, '#2 GET /products/5 cookie=')
 })
@@ -98,14 +108,22 @@ s('a lower-case "bearer" scheme is accepted (RFC 7235 §2.1: the scheme is case-
 
 s('missing or malformed Authorization: 401 with WWW-Authenticate, nothing purged', async () => {
   const body = await primed('/products/11')
-  for (const auth of [null, '', 'Basic dXNlcjpwYXNz', `Bearer`, `Bearer  ${TOKEN}`, `Token ${TOKEN}`, `Bearer ${TOKEN} extra`]) {
+  for (const auth of [
+    null,
+    '',
+    'Basic dXNlcjpwYXNz',
+    `Bearer`,
+    `Bearer  ${TOKEN}`,
+    `Token ${TOKEN}`,
+    `Bearer ${TOKEN} extra`,
+  ]) {
     const res = await admin({ auth, body: '{"all":true}' })
     assert.is(res.status, 401, `Authorization ${JSON.stringify(auth)}`)
     assert.is(res.headers['www-authenticate'], 'Bearer realm="cachet"')
     assert.is(res.headers['cache-control'], 'no-store')
     assert.is(JSON.parse(res.body).ok, undefined)
   }
-  const still = await request(srv.url + '/products/11')
+  const still = await request(`${srv.url}/products/11`)
   assert.match(still.headers['cache-status'] ?? '', HIT)
   assert.is(still.body, body)
 })
@@ -118,7 +136,7 @@ s('a wrong token: 403, nothing purged (also a prefix, a longer one, another case
     assert.is(res.headers['cache-control'], 'no-store')
     assert.is(res.headers['www-authenticate'], undefined)
   }
-  const still = await request(srv.url + '/products/12')
+  const still = await request(`${srv.url}/products/12`)
   assert.match(still.headers['cache-status'] ?? '', HIT)
   assert.is(still.body, body)
 })
@@ -133,7 +151,15 @@ s('GET, HEAD, PUT, DELETE: 405 with Allow: POST and no-store, even with the righ
 })
 
 s('a body that is not a purge: 400 (bad JSON, wrong shapes), no-store', async () => {
-  for (const body of ['{tags:', 'not json', '{"tags":"product:1"}', '{"urls":["relative/path"]}', '{"all":"yes"}', 'null', '42']) {
+  for (const body of [
+    '{tags:',
+    'not json',
+    '{"tags":"product:1"}',
+    '{"urls":["relative/path"]}',
+    '{"all":"yes"}',
+    'null',
+    '42',
+  ]) {
     const res = await admin({ body })
     assert.is(res.status, 400, body)
     assert.is(res.headers['cache-control'], 'no-store')
@@ -141,23 +167,30 @@ s('a body that is not a purge: 400 (bad JSON, wrong shapes), no-store', async ()
   }
 })
 
-s('the endpoint is never cached, though a rule matches its path: repeated calls all reach the admin', async () => {
-  const before = await keys()
-  for (let i = 0; i < 3; i++) {
-    const get = await admin({ method: 'GET' })
-    assert.is(get.status, 405)
-    assert.is(get.headers['cache-status'], undefined)
-    assert.is(get.headers.age, undefined)
-    const post = await admin({ body: '{"tags":["nothing-here"]}' })
-    assert.is(post.status, 200)
-    assert.is(post.headers['cache-status'], undefined)
-    const noAuth = await admin({ method: 'GET', auth: null })
-    assert.is(noAuth.status, 405)
-  }
-  assert.is(origin.calls(PATH), 0, 'the application never saw the admin path')
-  const entries = (await keys()).filter((k) => !before.includes(k) && !k.startsWith('cachet:g:'))
-  assert.equal(entries, [], 'no entry key was written for the admin path')
-  assert.is(cache.explain({ method: 'GET', url: PATH, headers: { host: `127.0.0.1:${srv.port}` } }).decision, 'lookup', 'a rule does match the path')
-})
+s(
+  'the endpoint is never cached, though a rule matches its path: repeated calls all reach the admin',
+  async () => {
+    const before = await keys()
+    for (let i = 0; i < 3; i++) {
+      const get = await admin({ method: 'GET' })
+      assert.is(get.status, 405)
+      assert.is(get.headers['cache-status'], undefined)
+      assert.is(get.headers.age, undefined)
+      const post = await admin({ body: '{"tags":["nothing-here"]}' })
+      assert.is(post.status, 200)
+      assert.is(post.headers['cache-status'], undefined)
+      const noAuth = await admin({ method: 'GET', auth: null })
+      assert.is(noAuth.status, 405)
+    }
+    assert.is(origin.calls(PATH), 0, 'the application never saw the admin path')
+    const entries = (await keys()).filter((k) => !before.includes(k) && !k.startsWith('cachet:g:'))
+    assert.equal(entries, [], 'no entry key was written for the admin path')
+    assert.is(
+      cache.explain({ method: 'GET', url: PATH, headers: { host: `127.0.0.1:${srv.port}` } }).decision,
+      'lookup',
+      'a rule does match the path',
+    )
+  },
+)
 
 s.run()

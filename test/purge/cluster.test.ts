@@ -1,5 +1,5 @@
 /**
- * Purge on a real 3-master Redis Cluster (reliability-security.md T40, T42): entries, their
+ * Purge on a real 3-master Redis Cluster (docs/threats.md T40, T42): entries, their
  * generation keys and their tags sit on different masters (proved with CLUSTER KEYSLOT and
  * each master's own keyspace), a tag purge covers them all, no command is ever cross-slot, and
  * with one master killed every request is still answered by the application.
@@ -11,9 +11,9 @@ import * as assert from 'uvu/assert'
 import { allGen, ruleGen, tagGen } from '../../src/generation/keys.js'
 import type { RedisStore } from '../../src/store/redis.js'
 import { eventually } from '../helpers/http.js'
-import { siteTracker, type Site } from '../helpers/origin.js'
+import { type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startCluster, type RedisClusterProc } from '../helpers/redis-cluster.js'
+import { type RedisClusterProc, startCluster } from '../helpers/redis-cluster.js'
 
 const POLICY = yaml(`
   version: 1
@@ -36,7 +36,17 @@ let site: Site
 const logs = () => site.logs.join('\n')
 
 s.before(async () => {
-  cluster = await startCluster({ masters: 3, args: ['--cluster-require-full-coverage', 'no', '--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+  cluster = await startCluster({
+    masters: 3,
+    args: [
+      '--cluster-require-full-coverage',
+      'no',
+      '--maxmemory',
+      '64mb',
+      '--maxmemory-policy',
+      'allkeys-lru',
+    ],
+  })
   site = await sites.start({ policies: policyDir(POLICY), store: { cluster: cluster.nodes } })
   assert.is(site.cache.store.kind, 'cluster')
   await eventually(() => site.cache.store.ready, 'cluster client ready', 10_000)
@@ -79,7 +89,13 @@ s('store and hit: entries and generation keys spread over all three masters', as
   // the slot Redis computes for a key is a slot its holder serves (CLUSTER KEYSLOT, CLUSTER SLOTS)
   const slots = await slotOwners()
   const tagKeys = paths.map((_, i) => tagGen('cachet', `product:${i}`))
-  for (const k of [...entries, ...tagKeys, allGen('cachet'), ruleGen('cachet', 'products'), tagGen('cachet', 'products')]) {
+  for (const k of [
+    ...entries,
+    ...tagKeys,
+    allGen('cachet'),
+    ruleGen('cachet', 'products'),
+    tagGen('cachet', 'products'),
+  ]) {
     const slot = Number(await cluster.procs[0]!.cli('CLUSTER', 'KEYSLOT', k))
     assert.is(where.get(k), slots(slot), `${k} (slot ${slot}) lives on the master serving its slot`)
   }
@@ -131,46 +147,52 @@ s('purge by one tag covers entries on every master; no CROSSSLOT, no error', asy
   assert.not.match(logs(), /CROSSSLOT/)
 })
 
-s('one master killed: every request is answered by the application with the right body; purges touching it reject', async () => {
-  for (const p of paths) await site.waitStored(p, H)
-  const where = await holders()
-  // kill the master holding the most entries
-  const count = new Map<number, number>()
-  for (const p of paths) {
-    const port = where.get(site.key(p, H)!)!
-    count.set(port, (count.get(port) ?? 0) + 1)
-  }
-  const victimPort = [...count.entries()].sort((a, b) => b[1] - a[1])[0]![0]
-  const victim = cluster.procs.find((p) => p.port === victimPort)!
-  await victim.kill()
-
-  const check = async (p: string) => {
-    const r = await site.get(p, { headers: H })
-    assert.is(r.status, 200, p)
-    assert.match(r.body, new RegExp(`^#\\d+ GET ${p} cookie=$`), `${p}: ${r.body}`)
-  }
-  // sequential, then all at once, twice: nothing hangs, nothing fails
-  for (const p of paths) await check(p)
-  await Promise.all(paths.map(check))
-  await Promise.all(paths.map(check))
-  assert.is(site.appErrors.length, 0, `no application error: ${site.appErrors.map(String).join('; ')}`)
-
-  // a purge whose generation key lives on the dead master cannot be recorded: it must reject
-  const tagOn = (alive: boolean) => {
-    for (let i = 0; i < N; i++) {
-      const holder = where.get(tagGen('cachet', `product:${i}`))
-      if (holder !== undefined && (holder === victimPort) !== alive) return `product:${i}`
+s(
+  'one master killed: every request is answered by the application with the right body; purges touching it reject',
+  async () => {
+    for (const p of paths) await site.waitStored(p, H)
+    const where = await holders()
+    // kill the master holding the most entries
+    const count = new Map<number, number>()
+    for (const p of paths) {
+      const port = where.get(site.key(p, H)!)!
+      count.set(port, (count.get(port) ?? 0) + 1)
     }
-    return undefined
-  }
-  const deadTag = tagOn(false)
-  const liveTag = tagOn(true)
-  assert.ok(deadTag !== undefined && liveTag !== undefined)
-  const err = await site.cache.purge({ tags: [deadTag] }).then(() => undefined, (e: unknown) => e)
-  assert.instance(err, Error, `purge of ${deadTag} (on the dead master) rejects`)
-  const ok = await site.cache.purge({ tags: [liveTag] })
-  assert.is(ok.generations, 1, `purge of ${liveTag} (on a live master) resolves`)
-  assert.not.match(logs(), /CROSSSLOT/)
-})
+    const victimPort = [...count.entries()].sort((a, b) => b[1] - a[1])[0]![0]
+    const victim = cluster.procs.find((p) => p.port === victimPort)!
+    await victim.kill()
+
+    const check = async (p: string) => {
+      const r = await site.get(p, { headers: H })
+      assert.is(r.status, 200, p)
+      assert.match(r.body, new RegExp(`^#\\d+ GET ${p} cookie=$`), `${p}: ${r.body}`)
+    }
+    // sequential, then all at once, twice: nothing hangs, nothing fails
+    for (const p of paths) await check(p)
+    await Promise.all(paths.map(check))
+    await Promise.all(paths.map(check))
+    assert.is(site.appErrors.length, 0, `no application error: ${site.appErrors.map(String).join('; ')}`)
+
+    // a purge whose generation key lives on the dead master cannot be recorded: it must reject
+    const tagOn = (alive: boolean) => {
+      for (let i = 0; i < N; i++) {
+        const holder = where.get(tagGen('cachet', `product:${i}`))
+        if (holder !== undefined && (holder === victimPort) !== alive) return `product:${i}`
+      }
+      return undefined
+    }
+    const deadTag = tagOn(false)
+    const liveTag = tagOn(true)
+    assert.ok(deadTag !== undefined && liveTag !== undefined)
+    const err = await site.cache.purge({ tags: [deadTag] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.instance(err, Error, `purge of ${deadTag} (on the dead master) rejects`)
+    const ok = await site.cache.purge({ tags: [liveTag] })
+    assert.is(ok.generations, 1, `purge of ${liveTag} (on a live master) resolves`)
+    assert.not.match(logs(), /CROSSSLOT/)
+  },
+)
 
 s.run()

@@ -1,5 +1,5 @@
 /**
- * Purge on one real redis-server (api.md "Purge", policy-format.md "Tags and invalidation",
+ * Purge on one real redis-server (the README "Purge", docs/policy-format.md "Tags and invalidation",
  * README "How purge works"): by tag, by URL (path form for every host, absolute form, every Vary
  * variant), by rule, all (this cache's namespace only); malformed input; `invalidate.tags` on an
  * unsafe rule; RFC 9111 §4.4 URL invalidation after a successful unsafe request; response tags
@@ -7,11 +7,11 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { siteTracker, type Site } from '../helpers/origin.js'
-import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
-import { eventually } from '../helpers/http.js'
 import { tagGen } from '../../src/generation/keys.js'
+import { eventually } from '../helpers/http.js'
+import { type Site, siteTracker } from '../helpers/origin.js'
+import { policyDir, yaml } from '../helpers/policies.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 const POLICY = yaml(`
   version: 1
@@ -69,23 +69,45 @@ async function prime(site: Site, target: string, headers: Record<string, string>
   const a = await site.get(target, { headers })
   assert.is(a.status, 200, `GET ${target}`)
   const name = site.cache.name
-  assert.match(a.headers['cache-status'] ?? '', new RegExp(`^${name}; fwd=uri-miss; stored$`), `first GET ${target} is a stored miss`)
+  assert.match(
+    a.headers['cache-status'] ?? '',
+    new RegExp(`^${name}; fwd=uri-miss; stored$`),
+    `first GET ${target} is a stored miss`,
+  )
   await site.waitStored(target, headers)
   const b = await site.get(target, { headers })
-  assert.match(b.headers['cache-status'] ?? '', new RegExp(`^${name}; hit; ttl=\\d+$`), `second GET ${target} is a hit`)
+  assert.match(
+    b.headers['cache-status'] ?? '',
+    new RegExp(`^${name}; hit; ttl=\\d+$`),
+    `second GET ${target} is a hit`,
+  )
   assert.is(b.body, a.body)
   return a.body
 }
 
-async function expectHit(site: Site, target: string, body: string, headers: Record<string, string> = {}): Promise<void> {
+async function expectHit(
+  site: Site,
+  target: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
   const res = await site.get(target, { headers })
   assert.match(res.headers['cache-status'] ?? '', HIT, `GET ${target} ${JSON.stringify(headers)} still a hit`)
   assert.is(res.body, body)
 }
 
-async function expectMiss(site: Site, target: string, body: string, headers: Record<string, string> = {}): Promise<void> {
+async function expectMiss(
+  site: Site,
+  target: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
   const res = await site.get(target, { headers })
-  assert.match(res.headers['cache-status'] ?? '', STORED_MISS, `GET ${target} ${JSON.stringify(headers)} is a miss after the purge`)
+  assert.match(
+    res.headers['cache-status'] ?? '',
+    STORED_MISS,
+    `GET ${target} ${JSON.stringify(headers)} is a miss after the purge`,
+  )
   assert.is(res.body, body)
 }
 
@@ -166,7 +188,8 @@ s('purge by URL covers every Vary variant of it', async () => {
   const fr = { 'accept-language': 'fr' }
   const key = site.key('/lang/home')!
   // the Vary index sits at the key, each variant at key~<digest>: wait for the writes by counting them
-  const stored = async () => (await r.cli('--scan', '--pattern', `${key}*`)).split('\n').filter(Boolean).length
+  const stored = async () =>
+    (await r.cli('--scan', '--pattern', `${key}*`)).split('\n').filter(Boolean).length
   const first = await site.get('/lang/home', { headers: en })
   assert.is(first.body, 'en #1')
   assert.match(first.headers['cache-status'] ?? '', STORED_MISS)
@@ -201,23 +224,26 @@ s('purge by rule: every entry of that rule is gone, other rules keep theirs', as
   await expectHit(site, '/other/1', '#1 GET /other/1 cookie=')
 })
 
-s('purge all: only this cache\'s namespace; another cache name on the same Redis keeps its entries', async () => {
-  const shop = await sites.start({ policies: dir, store: r.url, name: 'shop' })
-  const blog = await sites.start({ policies: policyDir(POLICY), store: r.url, name: 'blog' })
-  const shopBody = await prime(shop, '/other/page')
-  const blogBody = await prime(blog, '/other/page')
-  assert.ok(shop.key('/other/page')!.startsWith('shop:'))
-  assert.ok(blog.key('/other/page')!.startsWith('blog:'))
-  const res = await shop.cache.purge({ all: true })
-  assert.equal(res, { tags: 0, urls: 0, rules: 0, all: true, generations: 1 })
-  const after = await shop.get('/other/page')
-  assert.match(after.headers['cache-status'] ?? '', /^shop; fwd=uri-miss; stored$/)
-  assert.is(after.body, '#2 GET /other/page cookie=')
-  const kept = await blog.get('/other/page')
-  assert.match(kept.headers['cache-status'] ?? '', /^blog; hit; ttl=\d+$/)
-  assert.is(kept.body, blogBody)
-  assert.is(shopBody, '#1 GET /other/page cookie=')
-})
+s(
+  "purge all: only this cache's namespace; another cache name on the same Redis keeps its entries",
+  async () => {
+    const shop = await sites.start({ policies: dir, store: r.url, name: 'shop' })
+    const blog = await sites.start({ policies: policyDir(POLICY), store: r.url, name: 'blog' })
+    const shopBody = await prime(shop, '/other/page')
+    const blogBody = await prime(blog, '/other/page')
+    assert.ok(shop.key('/other/page')!.startsWith('shop:'))
+    assert.ok(blog.key('/other/page')!.startsWith('blog:'))
+    const res = await shop.cache.purge({ all: true })
+    assert.equal(res, { tags: 0, urls: 0, rules: 0, all: true, generations: 1 })
+    const after = await shop.get('/other/page')
+    assert.match(after.headers['cache-status'] ?? '', /^shop; fwd=uri-miss; stored$/)
+    assert.is(after.body, '#2 GET /other/page cookie=')
+    const kept = await blog.get('/other/page')
+    assert.match(kept.headers['cache-status'] ?? '', /^blog; hit; ttl=\d+$/)
+    assert.is(kept.body, blogBody)
+    assert.is(shopBody, '#1 GET /other/page cookie=')
+  },
+)
 
 s('purge with malformed input rejects with a TypeError and bumps nothing', async () => {
   const site = await sites.start({ policies: dir, store: r.url })
@@ -244,39 +270,56 @@ s('purge with malformed input rejects with a TypeError and bumps nothing', async
   await expectHit(site, '/products/7', '#1 GET /products/7 cookie=')
 })
 
-s('purge with an unknown field (a typo such as "tag") rejects with a TypeError instead of purging nothing', async () => {
-  // policy-format.md: "a typo must never silently change caching"; api.md: a purge never claims a
-  // success it did not have. { tag: [...] } purges nothing, so resolving would claim one.
-  const site = await sites.start({ policies: dir, store: r.url })
-  let err: unknown
-  let result: unknown
-  try {
-    result = await site.cache.purge({ tag: ['product:7'] } as never)
-  } catch (e) {
-    err = e
-  }
-  assert.instance(err, TypeError, `purge({ tag }) rejects with a TypeError (resolved with ${JSON.stringify(result)})`)
-})
+s(
+  'purge with an unknown field (a typo such as "tag") rejects with a TypeError instead of purging nothing',
+  async () => {
+    // docs/policy-format.md: "a typo must never silently change caching"; the README: a purge never claims a
+    // success it did not have. { tag: [...] } purges nothing, so resolving would claim one.
+    const site = await sites.start({ policies: dir, store: r.url })
+    let err: unknown
+    let result: unknown
+    try {
+      result = await site.cache.purge({ tag: ['product:7'] } as never)
+    } catch (e) {
+      err = e
+    }
+    assert.instance(
+      err,
+      TypeError,
+      `purge({ tag }) rejects with a TypeError (resolved with ${JSON.stringify(result)})`,
+    )
+  },
+)
 
-s('invalidate.tags on a PUT rule: the GET entries of that tag are gone before the PUT answer is sent', async () => {
-  const site = await sites.start({ policies: dir, store: r.url })
-  await prime(site, '/products/42')
-  await prime(site, '/products/42/reviews')
-  await prime(site, '/products/43')
-  const put = await site.get('/products/42', { method: 'PUT', body: '{"price":1}', headers: { 'content-type': 'application/json' } })
-  assert.is(put.status, 200)
-  assert.is(put.headers['cache-status'], 'cachet; fwd=method')
-  // the very next GET, sent only after the PUT answer arrived: no waiting, no polling
-  await expectMiss(site, '/products/42/reviews', '#2 GET /products/42/reviews cookie=')
-  await expectMiss(site, '/products/42', '#3 GET /products/42 cookie=')
-  await expectHit(site, '/products/43', '#1 GET /products/43 cookie=')
-})
+s(
+  'invalidate.tags on a PUT rule: the GET entries of that tag are gone before the PUT answer is sent',
+  async () => {
+    const site = await sites.start({ policies: dir, store: r.url })
+    await prime(site, '/products/42')
+    await prime(site, '/products/42/reviews')
+    await prime(site, '/products/43')
+    const put = await site.get('/products/42', {
+      method: 'PUT',
+      body: '{"price":1}',
+      headers: { 'content-type': 'application/json' },
+    })
+    assert.is(put.status, 200)
+    assert.is(put.headers['cache-status'], 'cachet; fwd=method')
+    // the very next GET, sent only after the PUT answer arrived: no waiting, no polling
+    await expectMiss(site, '/products/42/reviews', '#2 GET /products/42/reviews cookie=')
+    await expectMiss(site, '/products/42', '#3 GET /products/42 cookie=')
+    await expectHit(site, '/products/43', '#1 GET /products/43 cookie=')
+  },
+)
 
 s('invalidate.tags: a 4xx or 5xx answer to the PUT purges nothing', async () => {
   const site = await sites.start({ policies: dir, store: r.url })
   await prime(site, '/products/44/reviews')
   site.origin.route('/products/44', (ctx) => {
-    if (ctx.method === 'PUT') { ctx.status = ctx.get('x-fail') === '5' ? 503 : 409; ctx.body = 'conflict' } else ctx.body = 'product 44'
+    if (ctx.method === 'PUT') {
+      ctx.status = ctx.get('x-fail') === '5' ? 503 : 409
+      ctx.body = 'conflict'
+    } else ctx.body = 'product 44'
   })
   const put4 = await site.get('/products/44', { method: 'PUT', body: 'x' })
   assert.is(put4.status, 409)
@@ -299,31 +342,49 @@ s('invalidate.tags resolves {path.N} as GET entries do, also for a percent-encod
   await expectMiss(site, '/products/caf%C3%A9/reviews', '#3 GET /products/caf%C3%A9/reviews cookie=')
 })
 
-s('RFC 9111 §4.4: a 2xx POST invalidates its URL even when no rule matches the POST; a 4xx does not', async () => {
-  const site = await sites.start({ policies: dir, store: r.url })
-  site.origin.route('/pages/form', (ctx) => {
-    if (ctx.method === 'POST') { ctx.status = ctx.get('x-reject') ? 422 : 201; ctx.body = 'posted' } else ctx.body = `form #${site.origin.calls('/pages/form')}`
-  })
-  await prime(site, '/pages/form?page=1')
-  await prime(site, '/pages/form?page=2')
-  assert.is(site.cache.explain({ method: 'POST', url: '/pages/form?page=1', headers: { host: site.host } }).rule, null, 'no rule matches the POST')
-  const rejected = await site.get('/pages/form?page=1', { method: 'POST', body: 'a=1', headers: { 'x-reject': '1' } })
-  assert.is(rejected.status, 422)
-  assert.is(rejected.headers['cache-status'], undefined, 'no rule matched: no Cache-Status')
-  await expectHit(site, '/pages/form?page=1', 'form #1')
-  const post = await site.get('/pages/form?page=1', { method: 'POST', body: 'a=1' })
-  assert.is(post.status, 201)
-  const after = await site.get('/pages/form?page=1')
-  assert.match(after.headers['cache-status'] ?? '', STORED_MISS)
-  assert.is(after.body, 'form #5')
-  await expectHit(site, '/pages/form?page=2', 'form #2')
-})
+s(
+  'RFC 9111 §4.4: a 2xx POST invalidates its URL even when no rule matches the POST; a 4xx does not',
+  async () => {
+    const site = await sites.start({ policies: dir, store: r.url })
+    site.origin.route('/pages/form', (ctx) => {
+      if (ctx.method === 'POST') {
+        ctx.status = ctx.get('x-reject') ? 422 : 201
+        ctx.body = 'posted'
+      } else ctx.body = `form #${site.origin.calls('/pages/form')}`
+    })
+    await prime(site, '/pages/form?page=1')
+    await prime(site, '/pages/form?page=2')
+    assert.is(
+      site.cache.explain({ method: 'POST', url: '/pages/form?page=1', headers: { host: site.host } }).rule,
+      null,
+      'no rule matches the POST',
+    )
+    const rejected = await site.get('/pages/form?page=1', {
+      method: 'POST',
+      body: 'a=1',
+      headers: { 'x-reject': '1' },
+    })
+    assert.is(rejected.status, 422)
+    assert.is(rejected.headers['cache-status'], undefined, 'no rule matched: no Cache-Status')
+    await expectHit(site, '/pages/form?page=1', 'form #1')
+    const post = await site.get('/pages/form?page=1', { method: 'POST', body: 'a=1' })
+    assert.is(post.status, 201)
+    const after = await site.get('/pages/form?page=1')
+    assert.match(after.headers['cache-status'] ?? '', STORED_MISS)
+    assert.is(after.body, 'form #5')
+    await expectHit(site, '/pages/form?page=2', 'form #2')
+  },
+)
 
 s('RFC 9111 §4.4: a same-origin Location of a successful POST is invalidated too', async () => {
   const site = await sites.start({ policies: dir, store: r.url })
   await prime(site, '/other/created')
   await prime(site, '/other/elsewhere')
-  site.origin.route('/other-post', (ctx) => { ctx.status = 303; ctx.set('Location', '/other/created'); ctx.body = '' })
+  site.origin.route('/other-post', (ctx) => {
+    ctx.status = 303
+    ctx.set('Location', '/other/created')
+    ctx.body = ''
+  })
   const post = await site.get('/other-post', { method: 'POST', body: 'x' })
   assert.is(post.status, 303)
   await expectMiss(site, '/other/created', '#2 GET /other/created cookie=')

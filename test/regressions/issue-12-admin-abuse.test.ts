@@ -12,13 +12,13 @@
  */
 import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
+import Koa from 'koa'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import Koa from 'koa'
-import { createCache, type Cache } from '../../src/create-cache.js'
+import { type Cache, createCache } from '../../src/create-cache.js'
 import type { AdminOptions } from '../../src/generation/admin.js'
 import { AuthFailures, clientKey } from '../../src/generation/auth-failures.js'
-import { listen, type Listening } from '../helpers/http.js'
+import { type Listening, listen } from '../helpers/http.js'
 import { policyDir, yaml } from '../helpers/policies.js'
 
 const TOKEN = 's3cret-admin-token-of-some-length'
@@ -31,7 +31,11 @@ const POLICY = yaml(`
       ttl: 1m
 `)
 
-interface Admin { cache: Cache; srv: Listening; clock: { now(): number; advance(ms: number): void } }
+interface Admin {
+  cache: Cache
+  srv: Listening
+  clock: { now(): number; advance(ms: number): void }
+}
 
 const test = suite('regression: abusive clients of the admin endpoint (issue 12.11)')
 const open: Admin[] = []
@@ -44,32 +48,57 @@ test.after.each(async () => {
 
 async function start(o: Omit<AdminOptions, 'token'> = {}): Promise<Admin> {
   let t = Date.now()
-  const clock = { now: () => t, advance: (ms: number) => { t += ms } }
+  const clock = {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms
+    },
+  }
   const cache = await createCache({ policies: policyDir(POLICY), store: 'memory' })
   const app = new Koa()
   app.use(cache.admin({ token: TOKEN, clock, ...o }))
   app.use(cache.middleware())
-  app.use((ctx) => { ctx.body = 'app' })
+  app.use((ctx) => {
+    ctx.body = 'app'
+  })
   const a = { cache, srv: await listen(app), clock }
   open.push(a)
   return a
 }
 
-interface Got { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface Got {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+}
 
 /** POST to the endpoint from `from` (a loopback address: the whole 127/8 is this host's). */
 function post(a: Admin, token: string, o: { from?: string; body?: string } = {}): Promise<Got> {
   const body = o.body ?? '{"tags":["t"]}'
   return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      host: '127.0.0.1', port: a.srv.port, method: 'POST', path: PATH, agent: false, localAddress: o.from ?? '127.0.0.1',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { text += c })
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }))
-    })
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port: a.srv.port,
+        method: 'POST',
+        path: PATH,
+        agent: false,
+        localAddress: o.from ?? '127.0.0.1',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => {
+          text += c
+        })
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }))
+      },
+    )
     req.once('error', reject)
     req.end(body)
   })
@@ -81,14 +110,17 @@ function raw(a: Admin, write: (s: import('node:net').Socket) => void): Promise<s
     const s = connect(a.srv.port, '127.0.0.1')
     let got = ''
     s.setEncoding('latin1')
-    s.on('data', (c: string) => { got += c })
+    s.on('data', (c: string) => {
+      got += c
+    })
     s.on('error', () => {}) // EPIPE or ECONNRESET while still sending a body the server refused
     s.once('close', () => resolve(got))
     s.once('connect', () => write(s))
   })
 }
 
-const head = (extra: string) => `POST ${PATH} HTTP/1.1\r\nHost: admin.test\r\nAuthorization: Bearer ${TOKEN}\r\n${extra}\r\n`
+const head = (extra: string) =>
+  `POST ${PATH} HTTP/1.1\r\nHost: admin.test\r\nAuthorization: Bearer ${TOKEN}\r\n${extra}\r\n`
 const purges = (a: Admin) => a.cache.metrics().purges
 
 test('after 10 wrong tokens the address gets 429 with Retry-After, the right token too, until the lockout ends', async () => {
@@ -132,8 +164,15 @@ test('missing or malformed credentials are not guesses: they never lock the addr
   const a = await start({ maxFailures: 2 })
   for (let i = 0; i < 5; i++) {
     const r = await new Promise<number>((resolve, reject) => {
-      httpRequest({ host: '127.0.0.1', port: a.srv.port, method: 'POST', path: PATH, agent: false }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
-        .once('error', reject).end()
+      httpRequest(
+        { host: '127.0.0.1', port: a.srv.port, method: 'POST', path: PATH, agent: false },
+        (res) => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        },
+      )
+        .once('error', reject)
+        .end()
     })
     assert.is(r, 401)
   }
@@ -154,7 +193,10 @@ test('the table of addresses is bounded, IPv6 counted by /64, IPv4-mapped as IPv
   assert.is(clientKey('::ffff:192.0.2.7'), '192.0.2.7')
   assert.is(clientKey('192.0.2.7'), '192.0.2.7')
   f.fail('2001:db8:1:2::1')
-  assert.ok(f.lockedFor('2001:db8:1:2:aaaa:bbbb:cccc:dddd') > 0, 'another address of the same /64 is locked out too')
+  assert.ok(
+    f.lockedFor('2001:db8:1:2:aaaa:bbbb:cccc:dddd') > 0,
+    'another address of the same /64 is locked out too',
+  )
   t += 1000
   assert.is(f.lockedFor('2001:db8:1:2::1'), 0)
 })
@@ -162,7 +204,10 @@ test('the table of addresses is bounded, IPv6 counted by /64, IPv4-mapped as IPv
 test('a body announced larger than 64 KB: a 413 status line, nothing purged, the connection closed', async () => {
   const a = await start()
   const body = JSON.stringify({ tags: ['x'.repeat(70_000)] })
-  const got = await raw(a, (s) => { s.write(head(`Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`)); s.write(body) })
+  const got = await raw(a, (s) => {
+    s.write(head(`Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`))
+    s.write(body)
+  })
   assert.match(got, /^HTTP\/1\.1 413 Content Too Large\r\n/)
   assert.match(got, /\r\nConnection: close\r\n/i)
   assert.match(got, /\r\nCache-Control: no-store\r\n/i)
@@ -176,7 +221,10 @@ test('a chunked body that grows past 64 KB: 413 once the limit is passed, the re
     s.write(head('Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n'))
     s.write(`1\r\n[\r\n`)
     // keeps sending until the server closes: a body with no end
-    const t = setInterval(() => { if (s.writable) s.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`); else clearInterval(t) }, 2)
+    const t = setInterval(() => {
+      if (s.writable) s.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`)
+      else clearInterval(t)
+    }, 2)
     s.once('close', () => clearInterval(t))
   })
   assert.match(got, /^HTTP\/1\.1 413 Content Too Large\r\n/)
@@ -198,7 +246,10 @@ test('a body dribbled slower than bodyTimeoutMs: a 408 status line and the conne
   const got = await raw(a, (s) => {
     s.write(head('Content-Type: application/json\r\nContent-Length: 100\r\n'))
     s.write('{"tags":')
-    const t = setInterval(() => { if (s.writable) s.write(' '); else clearInterval(t) }, 50)
+    const t = setInterval(() => {
+      if (s.writable) s.write(' ')
+      else clearInterval(t)
+    }, 50)
     s.once('close', () => clearInterval(t))
   })
   assert.match(got, /^HTTP\/1\.1 408 Request Timeout\r\n/)
@@ -209,9 +260,15 @@ test('a body dribbled slower than bodyTimeoutMs: a 408 status line and the conne
 test('a refusal before the body (401, 403, 429) closes the connection instead of reading the body', async () => {
   const a = await start({ maxFailures: 1 })
   const body = 'x'.repeat(1 << 20)
-  for (const [auth, status] of [['', 401], ['Bearer wrong-guess-xxxxxxxxxx', 403], [`Bearer ${TOKEN}`, 429]] as const) {
+  for (const [auth, status] of [
+    ['', 401],
+    ['Bearer wrong-guess-xxxxxxxxxx', 403],
+    [`Bearer ${TOKEN}`, 429],
+  ] as const) {
     const got = await raw(a, (s) => {
-      s.write(`POST ${PATH} HTTP/1.1\r\nHost: admin.test\r\n${auth ? `Authorization: ${auth}\r\n` : ''}Content-Length: ${body.length}\r\n\r\n`)
+      s.write(
+        `POST ${PATH} HTTP/1.1\r\nHost: admin.test\r\n${auth ? `Authorization: ${auth}\r\n` : ''}Content-Length: ${body.length}\r\n\r\n`,
+      )
       s.write(body)
     })
     assert.match(got, new RegExp(`^HTTP/1\\.1 ${status} `), `${status}`)

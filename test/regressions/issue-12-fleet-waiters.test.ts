@@ -11,20 +11,22 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createCache, type Cache } from '../../src/create-cache.js'
-import { cs, siteTracker, type Site } from '../helpers/origin.js'
+import { type Cache, createCache } from '../../src/create-cache.js'
 import { eventually } from '../helpers/http.js'
+import { cs, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 import { gate } from '../helpers/scripted-origin.js'
 
-const dir = policyDir(yaml(`
+const dir = policyDir(
+  yaml(`
   version: 1
   rules:
     - id: items
       match: /items/**
       ttl: 1m
-`))
+`),
+)
 
 /** one site: both instances must build the same key (the host is keyed) */
 const H = { headers: { host: 'fleet.test' } }
@@ -33,7 +35,9 @@ const test = suite('regression: fleet waiters when the lock holder cannot store 
 const sites = siteTracker()
 let r: RedisProc
 
-test.before(async () => { r = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] }) })
+test.before(async () => {
+  r = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+})
 const caches: Cache[] = []
 test.after.each(async () => {
   await sites.closeAll()
@@ -49,12 +53,19 @@ async function mgets(): Promise<number> {
 /** `p`, or a failure after `ms`: bounds a wait that must not last (a hang guard, not a speed check). */
 function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
+  })
   return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }
 
 async function instances(): Promise<[Site, Site]> {
-  const opts = { policies: dir, store: r.url as `redis://${string}`, coalesceWaitMs: 60_000, lockTtlMs: 120_000 }
+  const opts = {
+    policies: dir,
+    store: r.url as `redis://${string}`,
+    coalesceWaitMs: 60_000,
+    lockTtlMs: 120_000,
+  }
   caches.push(await createCache(opts), await createCache(opts))
   const a = await sites.start({ policies: dir, cache: caches[0]! })
   const b = await sites.start({ policies: dir, cache: caches[1]! })
@@ -62,9 +73,18 @@ async function instances(): Promise<[Site, Site]> {
 }
 
 const UNSTORABLE: Record<string, (ctx: import('koa').Context) => void> = {
-  'Set-Cookie': (ctx) => { ctx.set('Set-Cookie', 'session=abc'); ctx.body = 'with a cookie' },
-  'Cache-Control: private': (ctx) => { ctx.set('Cache-Control', 'private'); ctx.body = 'private' },
-  '503': (ctx) => { ctx.status = 503; ctx.body = 'down' },
+  'Set-Cookie': (ctx) => {
+    ctx.set('Set-Cookie', 'session=abc')
+    ctx.body = 'with a cookie'
+  },
+  'Cache-Control: private': (ctx) => {
+    ctx.set('Cache-Control', 'private')
+    ctx.body = 'private'
+  },
+  '503': (ctx) => {
+    ctx.status = 503
+    ctx.body = 'down'
+  },
 }
 
 let n = 0
@@ -73,8 +93,13 @@ for (const [what, answer] of Object.entries(UNSTORABLE)) {
   test(`a waiter asks the origin as soon as the holder's flight ends unstored (${what})`, async () => {
     const [a, b] = await instances()
     const held = gate()
-    a.origin.route(path, async (ctx) => { await held.promise; answer(ctx) })
-    b.origin.route(path, (ctx) => { ctx.body = 'from b' })
+    a.origin.route(path, async (ctx) => {
+      await held.promise
+      answer(ctx)
+    })
+    b.origin.route(path, (ctx) => {
+      ctx.body = 'from b'
+    })
 
     const first = a.get(path, H)
     first.catch(() => undefined) // (a failed assertion closes the sites under it)
@@ -83,7 +108,7 @@ for (const [what, answer] of Object.entries(UNSTORABLE)) {
     const second = b.get(path, H)
     second.catch(() => undefined) // if the bound below fails first, closing the sites cuts it
     // B read once (a miss), failed to take the lock, and is polling for A's entry
-    await eventually(async () => (await mgets()) >= before + 3, 'B polls for the holder\'s entry')
+    await eventually(async () => (await mgets()) >= before + 3, "B polls for the holder's entry")
     held.open()
 
     const ra = await first
@@ -98,17 +123,20 @@ for (const [what, answer] of Object.entries(UNSTORABLE)) {
   })
 }
 
-test('a waiter still gets the holder\'s entry when it was stored (no extra origin call)', async () => {
+test("a waiter still gets the holder's entry when it was stored (no extra origin call)", async () => {
   const [a, b] = await instances()
   const held = gate()
-  a.origin.route('/items/y', async (ctx) => { await held.promise; ctx.body = 'from a' })
+  a.origin.route('/items/y', async (ctx) => {
+    await held.promise
+    ctx.body = 'from a'
+  })
   const first = a.get('/items/y', H)
   first.catch(() => undefined)
   await eventually(() => a.origin.calls('/items/y') === 1, 'A asks its origin')
   const before = await mgets()
   const second = b.get('/items/y', H)
   second.catch(() => undefined)
-  await eventually(async () => (await mgets()) >= before + 3, 'B polls for the holder\'s entry')
+  await eventually(async () => (await mgets()) >= before + 3, "B polls for the holder's entry")
   held.open()
   assert.is((await first).body, 'from a')
   const rb = await second

@@ -27,7 +27,10 @@ function flood(opts: { urls: number; maxBytes: number; bodyBytes: number }): Pro
   return new Promise((resolve, reject) => {
     const args = ['--expose-gc', '--import', 'tsx', FLOOD, JSON.stringify(opts)]
     execFile(process.execPath, args, { timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err) { reject(new Error(`flood failed: ${err.message}\n${stderr}`)); return }
+      if (err) {
+        reject(new Error(`flood failed: ${err.message}\n${stderr}`))
+        return
+      }
       resolve(JSON.parse(stdout) as StoreFloodResult)
     })
   })
@@ -40,10 +43,12 @@ test('60k URLs (7x the bound) into an 8 MiB store: accounting <= maxBytes, live 
   assert.ok(r.store.bytes > maxBytes * 0.9, `the flood filled the store (${r.store.bytes} bytes)`)
   const live = r.after.heapUsed + r.after.arrayBuffers - r.before.heapUsed - r.before.arrayBuffers
   const mb = (n: number) => `${(n / MiB).toFixed(1)} MiB`
-  assert.ok(live <= LIVE_FACTOR * maxBytes,
+  assert.ok(
+    live <= LIVE_FACTOR * maxBytes,
     `live growth ${mb(live)} (heap ${mb(r.after.heapUsed - r.before.heapUsed)}, ` +
-    `ArrayBuffers ${mb(r.after.arrayBuffers - r.before.arrayBuffers)}) > ${LIVE_FACTOR} x ${mb(maxBytes)}, ` +
-    `${r.store.entries} entries`)
+      `ArrayBuffers ${mb(r.after.arrayBuffers - r.before.arrayBuffers)}) > ${LIVE_FACTOR} x ${mb(maxBytes)}, ` +
+      `${r.store.entries} entries`,
+  )
 })
 
 test.run()

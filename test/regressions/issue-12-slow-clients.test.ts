@@ -12,13 +12,14 @@
  * a visitor out; and the default cap leaves room under the descriptor limit for the upstream
  * connections (themselves bounded by `--upstream-sockets`).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServe, type Serving } from '../../src/cli/serve.js'
+import { type Serving, startServe } from '../../src/cli/serve.js'
 import { send } from '../conformance/harness.js'
-import { eventually, startScriptedOrigin, type ScriptedOrigin } from '../helpers/scripted-origin.js'
+import { eventually } from '../helpers/http.js'
+import { type ScriptedOrigin, startScriptedOrigin } from '../helpers/scripted-origin.js'
 
 const test = suite('regression: slow and half-open clients of cachet serve (issue 12.11)')
 const servings: Serving[] = []
@@ -36,29 +37,47 @@ async function origin(): Promise<ScriptedOrigin> {
   const o = await startScriptedOrigin()
   origins.push(o)
   // a new upstream connection for every request: one is needed at the worst moment
-  o.fallback((req) => ({ headers: { 'cache-control': 'no-store', connection: 'close' }, body: `visit ${req.url}` }))
+  o.fallback((req) => ({
+    headers: { 'cache-control': 'no-store', connection: 'close' },
+    body: `visit ${req.url}`,
+  }))
   return o
 }
 
-interface Held { socket: Socket; got: string; closed: boolean }
+interface Held {
+  socket: Socket
+  got: string
+  closed: boolean
+}
 
 /** `n` connections that never finish a request head: half send one, half send nothing at all. */
 async function halfOpen(port: number, n: number): Promise<Held[]> {
   const held: Held[] = []
-  await Promise.all(Array.from({ length: n }, (_, i) => new Promise<void>((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    sockets.push(socket)
-    const h: Held = { socket, got: '', closed: false }
-    held.push(h)
-    socket.setEncoding('latin1')
-    socket.on('data', (c: string) => { h.got += c })
-    socket.on('error', () => {})
-    socket.once('close', () => { h.closed = true; resolve() })
-    socket.once('connect', () => {
-      if (i % 2 === 0) socket.write(`GET /slow/${i} HTTP/1.1\r\nHost: shop.example\r\nX-Slow: `)
-      resolve()
-    })
-  })))
+  await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const socket = connect(port, '127.0.0.1')
+          sockets.push(socket)
+          const h: Held = { socket, got: '', closed: false }
+          held.push(h)
+          socket.setEncoding('latin1')
+          socket.on('data', (c: string) => {
+            h.got += c
+          })
+          socket.on('error', () => {})
+          socket.once('close', () => {
+            h.closed = true
+            resolve()
+          })
+          socket.once('connect', () => {
+            if (i % 2 === 0) socket.write(`GET /slow/${i} HTTP/1.1\r\nHost: shop.example\r\nX-Slow: `)
+            resolve()
+          })
+        }),
+    ),
+  )
   return held
 }
 
@@ -68,10 +87,13 @@ test('half-open connections: a visitor still gets 200, the cap holds, and unfini
   servings.push(s)
   const port = Number(new URL(s.url).port)
   let accepted = 0
-  s.server.on('connection', () => { accepted++ })
+  s.server.on('connection', () => {
+    accepted++
+  })
   const held = await halfOpen(port, 500)
   await eventually(() => accepted === 500, 'the server accepted every connection', 3000)
-  const count = () => new Promise<number>((res, rej) => s.server.getConnections((e, n) => (e ? rej(e) : res(n))))
+  const count = () =>
+    new Promise<number>((res, rej) => s.server.getConnections((e, n) => (e ? rej(e) : res(n))))
   await eventually(async () => (await count()) <= 100, 'no more than --max-connections stay open', 3000)
 
   const r = await send(s.url, '/visit')
@@ -79,7 +101,11 @@ test('half-open connections: a visitor still gets 200, the cap holds, and unfini
   assert.is(r.body, 'visit /visit')
   assert.equal(o.calls('/slow'), [], 'nothing unfinished reached the upstream')
 
-  await eventually(() => held.every((h) => h.closed), 'every half-open connection is closed after the headers timeout', 4000)
+  await eventually(
+    () => held.every((h) => h.closed),
+    'every half-open connection is closed after the headers timeout',
+    4000,
+  )
   const timedOut = held.filter((h) => h.got !== '')
   assert.ok(timedOut.length > 0, 'those not closed to make room got an answer')
   for (const h of timedOut) assert.match(h.got, /^HTTP\/1\.1 408 Request Timeout\r\n/)
@@ -89,7 +115,9 @@ test('half-open connections: a visitor still gets 200, the cap holds, and unfini
 test('at the cap, a new connection closes the oldest idle one, never one with a request in flight', async () => {
   const o = await origin()
   let release!: () => void
-  const held = new Promise<void>((r) => { release = r })
+  const held = new Promise<void>((r) => {
+    release = r
+  })
   o.script('/held', { gate: held, body: 'held answer' })
   const s = await startServe({ upstream: o.url, port: 0, maxConnections: 3 })
   servings.push(s)
@@ -116,9 +144,17 @@ async function spawnServe(upstream: string, nofile: number): Promise<{ url: stri
   })
   children.push(child)
   let out = ''
-  child.stdout!.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr!.on('data', (c: Buffer) => { out += c.toString() })
-  await eventually(() => /cachet serve: (http:\/\/\S+)/.test(out) || child.exitCode !== null, 'cachet serve started', 20_000)
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  child.stderr!.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  await eventually(
+    () => /cachet serve: (http:\/\/\S+)/.test(out) || child.exitCode !== null,
+    'cachet serve started',
+    20_000,
+  )
   const m = /cachet serve: (http:\/\/\S+)/.exec(out)
   if (!m) throw new Error(`cachet serve did not start:\n${out}`)
   return { url: m[1]!, out: () => out }

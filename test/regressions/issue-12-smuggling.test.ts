@@ -12,7 +12,7 @@
 import { connect } from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { envs, type Env } from '../conformance/harness.js'
+import { type Env, envs } from '../conformance/harness.js'
 
 const test = suite('regression: request smuggling through cachet serve (issue 12.1)')
 const pool = envs()
@@ -45,7 +45,10 @@ const chunk = (s: string) => `${s.length.toString(16)}\r\n${s}\r\n0\r\n\r\n`
 
 async function cachingOrigin(): Promise<Env> {
   const env = await pool.start()
-  env.origin.fallback((req) => ({ headers: { 'cache-control': 'max-age=60' }, body: `body of ${req.method} ${req.url}` }))
+  env.origin.fallback((req) => ({
+    headers: { 'cache-control': 'max-age=60' },
+    body: `body of ${req.method} ${req.url}`,
+  }))
   return env
 }
 
@@ -61,7 +64,10 @@ async function assertVictimUnharmed(env: Env): Promise<void> {
 for (const method of ['GET', 'HEAD']) {
   test(`${method} with a chunked body holding a second request is refused with 400, and reaches nothing`, async () => {
     const env = await cachingOrigin()
-    const out = await raw(env, `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk(SMUGGLED)}`)
+    const out = await raw(
+      env,
+      `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk(SMUGGLED)}`,
+    )
     assert.equal(statuses(out), [400])
     assert.is(env.origin.count, 0, 'the upstream saw no request at all')
     await assertVictimUnharmed(env)
@@ -69,7 +75,10 @@ for (const method of ['GET', 'HEAD']) {
 
   test(`${method} with a Content-Length body is refused with 400, and reaches nothing`, async () => {
     const env = await cachingOrigin()
-    const out = await raw(env, `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: close\r\n\r\n${SMUGGLED}`)
+    const out = await raw(
+      env,
+      `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: close\r\n\r\n${SMUGGLED}`,
+    )
     assert.equal(statuses(out), [400])
     assert.is(env.origin.count, 0)
     await assertVictimUnharmed(env)
@@ -78,7 +87,10 @@ for (const method of ['GET', 'HEAD']) {
 
 test('GET with "Content-Length: 0" is an ordinary GET (no body), cached as usual', async () => {
   const env = await cachingOrigin()
-  const out = await raw(env, 'GET /plain HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+  const out = await raw(
+    env,
+    'GET /plain HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+  )
   assert.equal(statuses(out), [200])
   assert.ok(out.includes('body of GET /plain'))
   const again = await env.send('/plain', { host: 'shop.example' })
@@ -89,7 +101,10 @@ test('GET with "Content-Length: 0" is an ordinary GET (no body), cached as usual
 for (const method of ['DELETE', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'PROPFIND']) {
   test(`${method} with a chunked body reaches the upstream as one request with that body, re-framed`, async () => {
     const env = await cachingOrigin()
-    const out = await raw(env, `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk(SMUGGLED)}`)
+    const out = await raw(
+      env,
+      `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk(SMUGGLED)}`,
+    )
     assert.equal(statuses(out), [200])
     assert.is(env.origin.count, 1)
     const got = env.origin.requests[0]!
@@ -102,7 +117,10 @@ for (const method of ['DELETE', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'PROPFIND']) 
 
   test(`${method} with a Content-Length body keeps that framing upstream`, async () => {
     const env = await cachingOrigin()
-    const out = await raw(env, `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: close\r\n\r\n${SMUGGLED}`)
+    const out = await raw(
+      env,
+      `${method} /harmless HTTP/1.1\r\nHost: shop.example\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: close\r\n\r\n${SMUGGLED}`,
+    )
     assert.equal(statuses(out), [200])
     const got = env.origin.requests[0]!
     assert.is(got.headers['content-length'], String(SMUGGLED.length))
@@ -113,7 +131,10 @@ for (const method of ['DELETE', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'PROPFIND']) 
 
 test('a request body under other codings keeps them: "Transfer-Encoding: gzip, chunked" is forwarded as such', async () => {
   const env = await cachingOrigin()
-  const out = await raw(env, `POST /coded HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n${chunk('not really gzip')}`)
+  const out = await raw(
+    env,
+    `POST /coded HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n${chunk('not really gzip')}`,
+  )
   assert.equal(statuses(out), [200])
   const got = env.origin.requests[0]!
   assert.is(got.headers['transfer-encoding'], 'gzip, chunked')

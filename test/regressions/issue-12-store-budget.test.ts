@@ -13,24 +13,28 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createCache } from '../../src/create-cache.js'
 import { urlGen } from '../../src/generation/keys.js'
-import { cs, siteTracker } from '../helpers/origin.js'
 import { eventually } from '../helpers/http.js'
+import { cs, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { startRedis, type RedisProc } from '../helpers/redis-server.js'
+import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
-const dir = policyDir(yaml(`
+const dir = policyDir(
+  yaml(`
   version: 1
   rules:
     - id: items
       match: /items/**
       ttl: 1m
-`))
+`),
+)
 
 const test = suite('regression: one store budget per request (issue 12.6)')
 const sites = siteTracker()
 let r: RedisProc
 
-test.before(async () => { r = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] }) })
+test.before(async () => {
+  r = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+})
 test.after.each(async () => {
   r.resume()
   await sites.closeAll()

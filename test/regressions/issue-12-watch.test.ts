@@ -3,7 +3,7 @@
  * update only renames `..data` (the policy files are symlinks through it, and never change
  * themselves), and the watcher's file-name filter dropped every event whose name was not
  * `*.yaml`; a folder replaced by rename left fs.watch on the old inode, so nothing after the swap
- * was seen. T65 (reliability-security.md): watch the folder, since editors and ConfigMaps swap
+ * was seen. T65 (docs/threats.md): watch the folder, since editors and ConfigMaps swap
  * via rename and symlink.
  *
  * What must hold, with real files, a real watching cache and real HTTP: after each kind of swap
@@ -14,15 +14,21 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { PolicyError } from '../../src/errors.js'
+import type { PolicyError } from '../../src/errors.js'
 import { eventually } from '../helpers/http.js'
-import { cs, siteTracker, type Site } from '../helpers/origin.js'
+import { cs, type Site, siteTracker } from '../helpers/origin.js'
 import {
-  configMapDir, configMapUpdate, policyDir, swapFolder, writePolicy, yaml,
+  configMapDir,
+  configMapUpdate,
+  policyDir,
+  swapFolder,
+  writePolicy,
+  yaml,
 } from '../helpers/policies.js'
 
 /** Set `n`: every path cached, except `/off/<n>`, which bypasses: one request tells the sets apart. */
-const policy = (n: number) => yaml(`
+const policy = (n: number) =>
+  yaml(`
   version: 1
   rules:
     - id: off
@@ -48,7 +54,9 @@ s.after.each(() => sites.closeAll())
 async function start(policies: string): Promise<{ site: Site; errors: PolicyError[] }> {
   const site = await sites.start({ policies, watch: true, watchDebounceMs: 20 })
   const errors: PolicyError[] = []
-  site.cache.on('error', (e: PolicyError) => { errors.push(e) })
+  site.cache.on('error', (e: PolicyError) => {
+    errors.push(e)
+  })
   return { site, errors }
 }
 

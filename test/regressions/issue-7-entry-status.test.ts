@@ -7,11 +7,11 @@
 import Koa from 'koa'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createCache, type Cache } from '../../src/create-cache.js'
+import { type Cache, createCache } from '../../src/create-cache.js'
 import { decodeEntry, encodeEntry } from '../../src/request/entry.js'
 import { MemoryStore } from '../../src/store/memory.js'
 import type { Store } from '../../src/store/types.js'
-import { listen, request, type Listening } from '../helpers/http.js'
+import { type Listening, listen, request } from '../helpers/http.js'
 import { policyDir, yaml } from '../helpers/policies.js'
 
 const test = suite('issue 7: an entry with an impossible status is a miss, never a 500')
@@ -50,13 +50,15 @@ for (const status of [0, 99, 1000, 200.5]) {
       release: (k, tok) => mem.release(k, tok),
     }
     cache = await createCache({
-      policies: policyDir(yaml(`
+      policies: policyDir(
+        yaml(`
         version: 1
         rules:
           - id: pages
             match: /**
             ttl: 1m
-      `)),
+      `),
+      ),
       store,
       logger: { error() {}, warn() {}, info() {}, debug() {} },
     })
@@ -64,7 +66,9 @@ for (const status of [0, 99, 1000, 200.5]) {
     const app = new Koa()
     app.on('error', () => {})
     app.use(cache.middleware())
-    app.use((ctx) => { ctx.body = `call ${++calls}` })
+    app.use((ctx) => {
+      ctx.body = `call ${++calls}`
+    })
     srv = await listen(app)
     const first = await request(`${srv.url}/a`)
     assert.is(first.headers['cache-status'], 'cachet; fwd=uri-miss; stored')

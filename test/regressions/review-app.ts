@@ -4,23 +4,26 @@
  * states the behaviour the spec promises and fails while the bug is there; the report that came
  * with them names the cause (file:line) and a fix for each.
  */
-import { suite, type Test } from 'uvu'
+
 import Koa, { type Middleware } from 'koa'
-import { createCache, type Cache } from '../../src/create-cache.js'
-import { startServe, type Serving } from '../../src/cli/serve.js'
+import { suite, type Test } from 'uvu'
+import { type Serving, startServe } from '../../src/cli/serve.js'
+import { type Cache, createCache } from '../../src/create-cache.js'
 import type { Logger } from '../../src/options.js'
-import { listen, request, type Listening, type HttpResponse } from '../helpers/http.js'
+import { type HttpResponse, type Listening, listen, request } from '../helpers/http.js'
 import { createOrigin, type Origin } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
 import type { ScriptedOrigin } from '../helpers/scripted-origin.js'
 
-const PAGES = policyDir(yaml(`
+const PAGES = policyDir(
+  yaml(`
   version: 1
   rules:
     - id: pages
       match: /**
       ttl: 1m
-`))
+`),
+)
 
 const quiet: Logger = { error() {}, warn() {}, info() {}, debug() {} }
 
@@ -43,11 +46,18 @@ export interface App {
 }
 
 /** cache.middleware() between optional outer middleware and a counting origin, on a real server. */
-export async function app(o: {
-  policies?: string; store?: object; clock?: { now(): number }; coalesceWaitMs?: number; outer?: Middleware
-} = {}): Promise<App> {
+export async function app(
+  o: {
+    policies?: string
+    store?: object
+    clock?: { now(): number }
+    coalesceWaitMs?: number
+    outer?: Middleware
+  } = {},
+): Promise<App> {
   const cache = await createCache({
-    policies: o.policies ?? PAGES, logger: quiet,
+    policies: o.policies ?? PAGES,
+    logger: quiet,
     ...(o.store !== undefined ? { store: o.store } : {}),
     ...(o.clock !== undefined ? { clock: o.clock } : {}),
     ...(o.coalesceWaitMs !== undefined ? { coalesceWaitMs: o.coalesceWaitMs } : {}),
@@ -59,13 +69,19 @@ export async function app(o: {
   k.use(cache.middleware())
   k.use(origin.middleware)
   const srv = await listen(k)
-  closers.push(async () => { await srv.close(); await cache.close() })
+  closers.push(async () => {
+    await srv.close()
+    await cache.close()
+  })
   return { cache, origin, srv, get: (t, headers = {}) => request(srv.url + t, { headers }) }
 }
 
 /** `cachet serve` in front of `origin`; both closed after the test. */
 export async function serve(origin: ScriptedOrigin): Promise<Serving> {
   const sv = await startServe({ upstream: origin.url, port: 0 })
-  closers.push(async () => { await sv.stop(100); await origin.close() })
+  closers.push(async () => {
+    await sv.stop(100)
+    await origin.close()
+  })
   return sv
 }

@@ -12,7 +12,9 @@ const s = reviewSuite('F3 the key sees the Host the application sees')
 
 s('the key sees the Host the application sees: a host differing only in case shares no entry', async () => {
   const a = await app()
-  a.origin.route('/h', (ctx) => { ctx.body = `host=${ctx.host}` })
+  a.origin.route('/h', (ctx) => {
+    ctx.body = `host=${ctx.host}`
+  })
   const r1 = await a.get('/h', { host: 'SHOP.Example' })
   assert.is(r1.body, 'host=SHOP.Example')
   const r2 = await a.get('/h', { host: 'shop.example' })

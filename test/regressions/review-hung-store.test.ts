@@ -9,7 +9,7 @@ import { app, reviewSuite } from './review-app.js'
 
 // F8 fail-open: a whole Store (all nine methods) is used as is (store/create.ts isFullStore), so
 // none of its calls gets a deadline; the middleware awaits getWithTokens with none either.
-// api.md: "The store being down never fails a request"; a hung store here hangs every request.
+// the README: "The store being down never fails a request"; a hung store here hangs every request.
 const s = reviewSuite('F8 a user Store that never answers')
 
 s('a user Store that never answers does not hang the request', async () => {
@@ -31,7 +31,12 @@ s('a user Store that never answers does not hang the request', async () => {
   const a = await app({ store: hung })
   const res = a.get('/x')
   res.catch(() => {})
-  const outcome = await Promise.race([res, new Promise<'hung'>((r) => { setTimeout(() => r('hung'), 3000).unref() })])
+  const outcome = await Promise.race([
+    res,
+    new Promise<'hung'>((r) => {
+      setTimeout(() => r('hung'), 3000).unref()
+    }),
+  ])
   assert.is.not(outcome, 'hung', 'no answer within 3 s (the read deadline is 250 ms)')
   assert.is((outcome as HttpResponse).status, 200)
 })

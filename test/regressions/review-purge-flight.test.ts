@@ -28,7 +28,11 @@ s('purge: a request arriving after purge() resolved is not served a response fet
   g.open()
   const [r1, r2] = await Promise.all([first, second])
   assert.is(r1.body, 'call 1')
-  assert.is(r2.body, 'call 2', `the post-purge request got ${JSON.stringify(r2.body)} (Cache-Status: ${cs(r2)})`)
+  assert.is(
+    r2.body,
+    'call 2',
+    `the post-purge request got ${JSON.stringify(r2.body)} (Cache-Status: ${cs(r2)})`,
+  )
 })
 
 s.run()

@@ -2,7 +2,7 @@
  * A review regression (shared setup and background: ./review-app.ts).
  */
 import * as assert from 'uvu/assert'
-import { request, eventually } from '../helpers/http.js'
+import { eventually, request } from '../helpers/http.js'
 import { cs } from '../helpers/origin.js'
 import { startScriptedOrigin } from '../helpers/scripted-origin.js'
 import { reviewSuite, serve } from './review-app.js'
@@ -19,7 +19,9 @@ s('serve: a header the client names in Connection is not the one the upstream an
     body: `lang=${String(req.headers['accept-language'])}`,
   }))
   const sv = await serve(origin)
-  const a = await request(`${sv.url}/lang`, { headers: { 'accept-language': 'fr', connection: 'close, accept-language' } })
+  const a = await request(`${sv.url}/lang`, {
+    headers: { 'accept-language': 'fr', connection: 'close, accept-language' },
+  })
   assert.is(a.body, 'lang=undefined') // what the upstream saw
   await eventually(() => sv.cache.metrics().stores === 1, 'the first answer stored')
   const b = await request(`${sv.url}/lang`, { headers: { 'accept-language': 'fr' } })

@@ -2,7 +2,7 @@
  * A review regression (shared setup and background: ./review-app.ts).
  */
 import * as assert from 'uvu/assert'
-import { request, eventually } from '../helpers/http.js'
+import { eventually, request } from '../helpers/http.js'
 import { cs } from '../helpers/origin.js'
 import { startScriptedOrigin } from '../helpers/scripted-origin.js'
 import { reviewSuite, serve } from './review-app.js'
@@ -25,8 +25,11 @@ s('serve: a client X-Forwarded-Host that the key does not see never reaches the 
   const b = await request(`${sv.url}/page`)
   // the second client never sent X-Forwarded-Host: it must not get a page built for evil.example
   assert.is.not(b.body, 'xfh=evil.example')
-  assert.is(origin.requests.some((r) => r.headers['x-forwarded-host'] === 'evil.example'), false,
-    'the client-supplied X-Forwarded-Host was forwarded unkeyed')
+  assert.is(
+    origin.requests.some((r) => r.headers['x-forwarded-host'] === 'evil.example'),
+    false,
+    'the client-supplied X-Forwarded-Host was forwarded unkeyed',
+  )
 })
 
 s.run()

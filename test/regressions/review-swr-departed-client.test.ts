@@ -2,8 +2,8 @@
  * A review regression (shared setup and background: ./review-app.ts).
  */
 import { request as httpRequest } from 'node:http'
-import * as assert from 'uvu/assert'
 import type { Context } from 'koa'
+import * as assert from 'uvu/assert'
 import { eventually } from '../helpers/http.js'
 import { cs } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
@@ -21,18 +21,23 @@ s('SWR: a client that left before its stale answer does not stop the key from ev
   const arrived = gate()
   const a = await app({
     clock,
-    policies: policyDir(yaml(`
+    policies: policyDir(
+      yaml(`
       version: 1
       rules:
         - id: pages
           match: /**
           ttl: 10s
           staleWhileRevalidate: 10m
-    `)),
+    `),
+    ),
     outer: async (ctx: Context, next) => {
       if (ctx.get('x-leave') === '1') {
         // stands for a slow store read during which the client gives up
-        await new Promise<void>((r) => { ctx.res.once('close', () => r()); arrived.open() })
+        await new Promise<void>((r) => {
+          ctx.res.once('close', () => r())
+          arrived.open()
+        })
       }
       await next()
     },
@@ -41,12 +46,21 @@ s('SWR: a client that left before its stale answer does not stop the key from ev
   assert.is(cs(r1), 'cachet; fwd=uri-miss; stored')
   t += 20_000 // stale, inside the SWR window
   // a client that leaves while its request is held
-  const req = httpRequest({ host: '127.0.0.1', port: a.srv.port, path: '/p', headers: { 'x-leave': '1' }, agent: false })
+  const req = httpRequest({
+    host: '127.0.0.1',
+    port: a.srv.port,
+    path: '/p',
+    headers: { 'x-leave': '1' },
+    agent: false,
+  })
   req.on('error', () => {})
   req.end()
   await arrived.promise
   req.destroy()
-  await eventually(() => a.cache.metrics().staleServed === 1, 'the stale entry was served to the departed client')
+  await eventually(
+    () => a.cache.metrics().staleServed === 1,
+    'the stale entry was served to the departed client',
+  )
   const r3 = await a.get('/p')
   assert.match(r3.headers['cache-status'] ?? '', /^cachet; hit; ttl=-?\d+$/)
   await eventually(() => a.origin.calls('/p') === 2, 'a background refresh of /p ran', 3000)

@@ -5,10 +5,16 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { entryKey, keyMaterial } from '../../src/key/compose.js'
 import { allGen, ruleGen, tagGen, urlGen } from '../../src/generation/keys.js'
+import { entryKey, keyMaterial } from '../../src/key/compose.js'
 import {
-  decide, header, hostnameOf, type Decision, type Headers, type LookupDecision, type RequestLike,
+  type Decision,
+  decide,
+  type Headers,
+  header,
+  hostnameOf,
+  type LookupDecision,
+  type RequestLike,
 } from '../../src/request/decide.js'
 import { policySet } from '../helpers/rules.js'
 
@@ -58,7 +64,10 @@ function req(method: string, target: string, host = 'shop.example', protocol = '
   const local = pathStart < 0 ? '/' : target.slice(pathStart)
   const q = local.indexOf('?')
   return {
-    method, url: target, protocol, host,
+    method,
+    url: target,
+    protocol,
+    host,
     path: q === -1 ? local : local.slice(0, q),
     querystring: q === -1 ? '' : local.slice(q + 1),
   }
@@ -92,7 +101,7 @@ pass('a method no rule can name, or one spelled in lower case', () => {
   }
 })
 
-pass('a method the matching path\'s rules do not list', () => {
+pass("a method the matching path's rules do not list", () => {
   assert.equal(run('OPTIONS', '/pages/x'), { kind: 'pass' })
   assert.equal(run('POST', '/pages/x'), { kind: 'pass' })
   assert.equal(run('POST', '/account/x'), { kind: 'pass' })
@@ -118,8 +127,11 @@ const why = (d: Decision) => (d.kind === 'bypass' ? `${d.rule.id}/${d.detail}` :
 
 bypass('rule: cache: false', () => {
   assert.equal(run('GET', '/account/orders'), { kind: 'bypass', rule: rule('private'), detail: 'rule' })
-  assert.is(why(run('HEAD', '/account/orders', { cookie: 'sid=1' })), 'private/rule',
-    'the rule is checked before the request')
+  assert.is(
+    why(run('HEAD', '/account/orders', { cookie: 'sid=1' })),
+    'private/rule',
+    'the rule is checked before the request',
+  )
 })
 
 bypass('path: an ambiguous path', () => {
@@ -168,7 +180,10 @@ const look = suite('decide: lookup')
 look('the key is the entry key of exactly the material the request gives', () => {
   const d = lookup('GET', '/products/42?sort=a&page=2', { 'accept-language': 'fr' })
   assert.is(d.rule, rule('products'))
-  const query = [['sort', 'a'], ['page', '2']] as const
+  const query = [
+    ['sort', 'a'],
+    ['page', '2'],
+  ] as const
   assert.is(d.material, keyMaterial(rule('products'), 'http', 'shop.example', '/products/42', {}, query, []))
   assert.is(d.key, entryKey(NAME, rule('products'), d.material))
   assert.match(d.key, /^shop:products:[A-Za-z0-9_-]{32}$/)
@@ -187,8 +202,11 @@ look('unkeyed query parameters are removed for the application; keyed ones keep 
   const d = lookup('GET', '/products/42?page=2&utm_source=x&sort=a')
   assert.is(d.querystring, 'page=2&sort=a')
   assert.is(d.removedQuery, true)
-  assert.is(d.key, lookup('GET', '/products/42?sort=a&page=2').key,
-    'unkeyed parameters and order do not change the key')
+  assert.is(
+    d.key,
+    lookup('GET', '/products/42?sort=a&page=2').key,
+    'unkeyed parameters and order do not change the key',
+  )
   const kept = lookup('GET', '/products/42?page=%32')
   assert.is(kept.querystring, 'page=%32')
   assert.is(kept.removedQuery, false)
@@ -223,10 +241,17 @@ look('authorized: true only with Authorization, on a rule that keys it; its valu
 
 look('gens: [namespace, rule, url, ...tags], and urlAndTagGens = gens from the URL on', () => {
   const d = lookup('GET', '/products/42?page=2&sort=a&utm=1')
-  const url = urlGen(NAME, '/products/42', [['page', '2'], ['sort', 'a']])
+  const url = urlGen(NAME, '/products/42', [
+    ['page', '2'],
+    ['sort', 'a'],
+  ])
   assert.equal(d.gens, [
-    allGen(NAME), ruleGen(NAME, 'products'), url,
-    tagGen(NAME, 'products'), tagGen(NAME, 'product:42'), tagGen(NAME, 'page:2'),
+    allGen(NAME),
+    ruleGen(NAME, 'products'),
+    url,
+    tagGen(NAME, 'products'),
+    tagGen(NAME, 'product:42'),
+    tagGen(NAME, 'page:2'),
   ])
   assert.equal(d.urlAndTagGens, d.gens.slice(2))
   assert.equal(d.tags, ['products', 'product:42', 'page:2'])

@@ -5,14 +5,18 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { decodeEntry, encodeEntry, type Entry } from '../../src/request/entry.js'
+import { decodeEntry, type Entry, encodeEntry } from '../../src/request/entry.js'
 
 const response: Entry = {
   kind: 'response',
   status: 200,
   headers: [
-    'content-type', 'text/html; charset=utf-8', 'etag', 'W/"v1"',
-    'link', ['</a.css>; rel=preload', '</b.js>; rel=preload'],
+    'content-type',
+    'text/html; charset=utf-8',
+    'etag',
+    'W/"v1"',
+    'link',
+    ['</a.css>; rel=preload', '</b.js>; rel=preload'],
   ],
   storedAt: 784111777000,
   expires: 784111837000,
@@ -54,7 +58,11 @@ const parts = (e: Entry | undefined) => {
 }
 
 /** A value with the right magic and version around `meta` (text, not necessarily JSON) */
-interface Frame { magic?: [number, number]; version?: number; length?: number }
+interface Frame {
+  magic?: [number, number]
+  version?: number
+  length?: number
+}
 function frame(meta: string, body = '', o: Frame = {}): Buffer {
   const json = Buffer.from(meta)
   const head = Buffer.alloc(7)
@@ -109,9 +117,11 @@ trip('no header tags: none written, none read', () => {
 })
 
 trip('optional fields absent from the meta take their defaults', () => {
-  const e = decodeEntry(withMeta((m) => {
-    for (const optional of ['a', 'w', 'x', 'ht', 'hg', 'y', 'n']) delete m[optional]
-  }))
+  const e = decodeEntry(
+    withMeta((m) => {
+      for (const optional of ['a', 'w', 'x', 'ht', 'hg', 'y', 'n']) delete m[optional]
+    }),
+  )
   assert.ok(e)
   assert.is(e.initialAge, 0)
   assert.is(e.swr, 0)
@@ -136,7 +146,7 @@ bad('empty, or shorter than the header', () => {
 bad('bad magic', () => {
   assert.is(decodeEntry(frame('{}', '', { magic: [0xca, 0xc8] })), undefined)
   assert.is(decodeEntry(frame('{}', '', { magic: [0x00, 0xc7] })), undefined)
-  assert.is(decodeEntry(Buffer.from('{"v":1,"s":200}')), undefined, 'a foreign writer\'s JSON')
+  assert.is(decodeEntry(Buffer.from('{"v":1,"s":200}')), undefined, "a foreign writer's JSON")
 })
 
 bad('another format version', () => {
@@ -164,23 +174,80 @@ bad('meta that is not JSON', () => {
 bad('JSON of the wrong shape', () => {
   for (const m of ['null', '[]', '1', '"x"', '{}']) assert.is(decodeEntry(frame(m)), undefined, m)
   const cases: [string, (m: Record<string, unknown>) => void][] = [
-    ['meta version 2', (m) => { m.v = 2 }],
-    ['status as text', (m) => { m.s = '200' }],
-    ['headers not a list', (m) => { m.h = { 'content-type': 'text/html' } }],
-    ['storedAt missing', (m) => { delete m.t }],
-    ['expires as text', (m) => { m.e = 'soon' }],
-    ['tokens missing', (m) => { delete m.g }],
-    ['a token not a string', (m) => { m.g = ['a', 1] }],
+    [
+      'meta version 2',
+      (m) => {
+        m.v = 2
+      },
+    ],
+    [
+      'status as text',
+      (m) => {
+        m.s = '200'
+      },
+    ],
+    [
+      'headers not a list',
+      (m) => {
+        m.h = { 'content-type': 'text/html' }
+      },
+    ],
+    [
+      'storedAt missing',
+      (m) => {
+        delete m.t
+      },
+    ],
+    [
+      'expires as text',
+      (m) => {
+        m.e = 'soon'
+      },
+    ],
+    [
+      'tokens missing',
+      (m) => {
+        delete m.g
+      },
+    ],
+    [
+      'a token not a string',
+      (m) => {
+        m.g = ['a', 1]
+      },
+    ],
   ]
   for (const [name, change] of cases) assert.is(decodeEntry(withMeta(change)), undefined, name)
 })
 
 bad('a status no response can have (Koa throws on replaying it: a 500 on every hit, not a miss)', () => {
   for (const st of [0, 99, 1000, 200.5, -200, 1e21]) {
-    assert.is(decodeEntry(withMeta((m) => { m.s = st })), undefined, String(st))
+    assert.is(
+      decodeEntry(
+        withMeta((m) => {
+          m.s = st
+        }),
+      ),
+      undefined,
+      String(st),
+    )
   }
-  assert.is(decodeEntry(withMeta((m) => { m.s = 100 }))?.status, 100)
-  assert.is(decodeEntry(withMeta((m) => { m.s = 999 }))?.status, 999)
+  assert.is(
+    decodeEntry(
+      withMeta((m) => {
+        m.s = 100
+      }),
+    )?.status,
+    100,
+  )
+  assert.is(
+    decodeEntry(
+      withMeta((m) => {
+        m.s = 999
+      }),
+    )?.status,
+    999,
+  )
 })
 
 bad('header names: lower-case tokens only', () => {
@@ -194,23 +261,52 @@ bad('header names: lower-case tokens only', () => {
     [1, 'v'],
     ['x-a', 'v', 'x-b'], // odd length
   ]) {
-    assert.is(decodeEntry(withMeta((m) => { m.h = h })), undefined, JSON.stringify(h))
+    assert.is(
+      decodeEntry(
+        withMeta((m) => {
+          m.h = h
+        }),
+      ),
+      undefined,
+      JSON.stringify(h),
+    )
   }
 })
 
 bad('header values: never CR, LF, NUL or other controls, in a string or a list', () => {
   const bad = [
-    'a\r\nset-cookie: x=1', 'a\nb', 'a\rb', 'a\u0000b', 'a\u001fb', 'a\u007fb',
-    ['ok', 'a\r\nb'], [1], 7, null, '\u20ac',
+    'a\r\nset-cookie: x=1',
+    'a\nb',
+    'a\rb',
+    'a\u0000b',
+    'a\u001fb',
+    'a\u007fb',
+    ['ok', 'a\r\nb'],
+    [1],
+    7,
+    null,
+    '\u20ac',
   ]
   for (const v of bad) {
-    assert.is(decodeEntry(withMeta((m) => { m.h = ['x-a', v] })), undefined, JSON.stringify(v))
+    assert.is(
+      decodeEntry(
+        withMeta((m) => {
+          m.h = ['x-a', v]
+        }),
+      ),
+      undefined,
+      JSON.stringify(v),
+    )
   }
 })
 
 bad('header values that are fine: HTAB, SP, visible ASCII, obs-text, empty, a list', () => {
   const fine = ['x-a', 'a\tb c~', 'x-b', 'caf\u00e9', 'x-c', '', 'x-d', ['1', '2']]
-  const e = decodeEntry(withMeta((m) => { m.h = fine }))
+  const e = decodeEntry(
+    withMeta((m) => {
+      m.h = fine
+    }),
+  )
   assert.ok(e)
   assert.equal(e.headers, fine)
 })

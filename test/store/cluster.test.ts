@@ -1,5 +1,5 @@
 /**
- * RedisStore on a real 3-master Redis Cluster (reliability-security.md T40, T42, T44, T54).
+ * RedisStore on a real 3-master Redis Cluster (docs/threats.md T40, T42, T44, T54).
  * `cluster-require-full-coverage no` lets the surviving masters keep serving their slots once
  * one master is gone, as a cache deployment should be configured.
  */
@@ -7,12 +7,14 @@ import { randomBytes } from 'node:crypto'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createStore } from '../../src/store/create.js'
-import { RedisStore, StoreUnavailableError } from '../../src/store/redis.js'
-import { startCluster, type RedisClusterProc } from '../helpers/redis-cluster.js'
+import { type RedisStore, StoreUnavailableError } from '../../src/store/redis.js'
+import { type RedisClusterProc, startCluster } from '../helpers/redis-cluster.js'
 import { storeContract } from './contract.js'
 
 const unhandled: unknown[] = []
-process.on('unhandledRejection', (reason) => { unhandled.push(reason) })
+process.on('unhandledRejection', (reason) => {
+  unhandled.push(reason)
+})
 
 let cluster: RedisClusterProc
 const stores: RedisStore[] = []
@@ -22,8 +24,10 @@ const stores: RedisStore[] = []
  * loaded CI host can take more than the production 200 ms. Fault tests pass their own.
  */
 async function clusterStore(readDeadlineMs = 2000, commandTimeout = 2000): Promise<RedisStore> {
-  const { store, owned } = createStore({ cluster: cluster.nodes, options: { redisOptions: { commandTimeout } } },
-    { name: 'cluster-test', readDeadlineMs })
+  const { store, owned } = createStore(
+    { cluster: cluster.nodes, options: { redisOptions: { commandTimeout } } },
+    { name: 'cluster-test', readDeadlineMs },
+  )
   assert.is(owned, true)
   const s = store as RedisStore
   stores.push(s)
@@ -32,8 +36,9 @@ async function clusterStore(readDeadlineMs = 2000, commandTimeout = 2000): Promi
 }
 
 // `redis-cli -c` follows MOVED to the key's master
-const contract = storeContract('redis cluster', clusterStore,
-  { pttl: async (k) => Number(await cluster.procs[0]!.cli('-c', 'PTTL', k)) })
+const contract = storeContract('redis cluster', clusterStore, {
+  pttl: async (k) => Number(await cluster.procs[0]!.cli('-c', 'PTTL', k)),
+})
 contract.before(async () => {
   cluster = await startCluster({ masters: 3, args: ['--cluster-require-full-coverage', 'no'] })
 })
@@ -84,22 +89,26 @@ async function holders(keys: readonly string[]): Promise<Map<string, number>> {
   return where
 }
 
-s('generation keys on every master in one call: tokens, getWithTokens, bump; a CROSSSLOT never surfaces', async () => {
-  const store = await clusterStore()
-  const gens = Array.from({ length: 30 }, (_, i) => `cachet:g:t:spread-${i}`)
-  await store.set('cachet:e:entry', Buffer.from('entry'), 60_000)
-  const made = await store.tokens(gens, 60_000)
-  assert.is(new Set(made).size, 30)
-  const where = await holders(gens)
-  assert.is(where.size, 30, 'every token key was written')
-  assert.is(new Set(where.values()).size, 3, 'the keys span all three masters')
-  assert.equal(await store.getWithTokens('cachet:e:entry', gens), [Buffer.from('entry'), made])
-  await store.bump(gens, 60_000)
-  const [, after] = await store.getWithTokens('cachet:e:entry', gens)
-  for (let i = 0; i < gens.length; i++) assert.ok(after[i] !== undefined && after[i] !== made[i], `${gens[i]} bumped`)
-  assert.equal(await store.tokens(gens, 60_000), after)
-  assert.is(store.stats.errors, 0, 'no CROSSSLOT (or any other) error')
-})
+s(
+  'generation keys on every master in one call: tokens, getWithTokens, bump; a CROSSSLOT never surfaces',
+  async () => {
+    const store = await clusterStore()
+    const gens = Array.from({ length: 30 }, (_, i) => `cachet:g:t:spread-${i}`)
+    await store.set('cachet:e:entry', Buffer.from('entry'), 60_000)
+    const made = await store.tokens(gens, 60_000)
+    assert.is(new Set(made).size, 30)
+    const where = await holders(gens)
+    assert.is(where.size, 30, 'every token key was written')
+    assert.is(new Set(where.values()).size, 3, 'the keys span all three masters')
+    assert.equal(await store.getWithTokens('cachet:e:entry', gens), [Buffer.from('entry'), made])
+    await store.bump(gens, 60_000)
+    const [, after] = await store.getWithTokens('cachet:e:entry', gens)
+    for (let i = 0; i < gens.length; i++)
+      assert.ok(after[i] !== undefined && after[i] !== made[i], `${gens[i]} bumped`)
+    assert.equal(await store.tokens(gens, 60_000), after)
+    assert.is(store.stats.errors, 0, 'no CROSSSLOT (or any other) error')
+  },
+)
 
 // A steady-state store and token keys on every master, made before T42 kills one of them.
 let survivor: RedisStore
@@ -137,13 +146,17 @@ s('T42: one master shut down: its keys reject, the others still answer, nothing 
   const results: { k: string; ok: boolean; v?: Buffer | undefined; e?: unknown }[] = []
   const keys = [...written.keys()]
   for (let i = 0; i < keys.length; i += 100) {
-    results.push(...await Promise.all(keys.slice(i, i + 100).map(async (k) => {
-      try {
-        return { k, ok: true, v: await store.get(k) }
-      } catch (e) {
-        return { k, ok: false, e }
-      }
-    })))
+    results.push(
+      ...(await Promise.all(
+        keys.slice(i, i + 100).map(async (k) => {
+          try {
+            return { k, ok: true, v: await store.get(k) }
+          } catch (e) {
+            return { k, ok: false, e }
+          }
+        }),
+      )),
+    )
   }
   let rejected = 0
   let served = 0
@@ -152,45 +165,60 @@ s('T42: one master shut down: its keys reject, the others still answer, nothing 
       assert.is(r.ok, false, `${r.k} lived on the dead master`)
       rejected++
     } else {
-      assert.ok(r.ok && r.v && r.v.equals(written.get(r.k)!), `${r.k} still served: ${String(r.e)}`)
+      assert.ok(r.ok && r.v?.equals(written.get(r.k)!), `${r.k} still served: ${String(r.e)}`)
       served++
     }
   }
   assert.is(rejected, victimKeys.size)
   assert.is(served, written.size - victimKeys.size)
   // writes to the dead master's slots resolve too (dropped or failed, never thrown)
-  const sets = await Promise.all([...victimKeys].slice(0, 10).map((k) => store.set(k, Buffer.from('x'), 1000)))
+  const sets = await Promise.all(
+    [...victimKeys].slice(0, 10).map((k) => store.set(k, Buffer.from('x'), 1000)),
+  )
   assert.is(sets.length, Math.min(10, victimKeys.size))
   // a read of a dead slot gives up at the deadline at worst
   const one = [...victimKeys][0]!
-  const e = await store.get(one).then(() => undefined, (err: unknown) => err)
+  const e = await store.get(one).then(
+    () => undefined,
+    (err: unknown) => err,
+  )
   assert.ok(e instanceof Error)
 })
 
-s('one master dead: tokens on it make getWithTokens, tokens and bump reject; the others still work', async () => {
-  const victimPort = cluster.procs[1]!.port // T42 killed it
-  const alive = purgeGens.filter((g) => purgeHolders.get(g) !== victimPort)
-  const dead = purgeGens.filter((g) => purgeHolders.get(g) === victimPort)
-  assert.ok(alive.length > 0 && dead.length > 0, `${alive.length} alive, ${dead.length} on ${victimPort}`)
-  // the entry key must live on a live master too: one of the token keys will do
-  const [, tokens] = await survivor.getWithTokens(alive[0]!, alive)
-  assert.ok(tokens.every((t) => typeof t === 'string'), 'tokens on live masters still read')
-  await survivor.bump(alive, 60_000)
-  const mixed = [alive[0]!, dead[0]!]
-  const rejections = (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err)
-  const results = await Promise.all([
-    rejections(survivor.getWithTokens(alive[0]!, mixed)),
-    rejections(survivor.tokens(mixed, 60_000)),
-    rejections(survivor.bump(mixed, 60_000)),
-    rejections(survivor.acquire(dead[0]!, 'me', 1000)),
-  ])
-  for (const [i, what] of ['getWithTokens', 'tokens', 'bump', 'acquire'].entries()) {
-    const e = results[i]
-    assert.ok(e instanceof Error, `${what} rejects`)
-    assert.not.ok(e instanceof StoreUnavailableError, `${what}: the client itself is still ready`)
-  }
-  assert.is(await survivor.release(dead[0]!, 'me'), undefined, 'release never rejects')
-})
+s(
+  'one master dead: tokens on it make getWithTokens, tokens and bump reject; the others still work',
+  async () => {
+    const victimPort = cluster.procs[1]!.port // T42 killed it
+    const alive = purgeGens.filter((g) => purgeHolders.get(g) !== victimPort)
+    const dead = purgeGens.filter((g) => purgeHolders.get(g) === victimPort)
+    assert.ok(alive.length > 0 && dead.length > 0, `${alive.length} alive, ${dead.length} on ${victimPort}`)
+    // the entry key must live on a live master too: one of the token keys will do
+    const [, tokens] = await survivor.getWithTokens(alive[0]!, alive)
+    assert.ok(
+      tokens.every((t) => typeof t === 'string'),
+      'tokens on live masters still read',
+    )
+    await survivor.bump(alive, 60_000)
+    const mixed = [alive[0]!, dead[0]!]
+    const rejections = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+    const results = await Promise.all([
+      rejections(survivor.getWithTokens(alive[0]!, mixed)),
+      rejections(survivor.tokens(mixed, 60_000)),
+      rejections(survivor.bump(mixed, 60_000)),
+      rejections(survivor.acquire(dead[0]!, 'me', 1000)),
+    ])
+    for (const [i, what] of ['getWithTokens', 'tokens', 'bump', 'acquire'].entries()) {
+      const e = results[i]
+      assert.ok(e instanceof Error, `${what} rejects`)
+      assert.not.ok(e instanceof StoreUnavailableError, `${what}: the client itself is still ready`)
+    }
+    assert.is(await survivor.release(dead[0]!, 'me'), undefined, 'release never rejects')
+  },
+)
 
 s('no unhandled rejection anywhere in this file', () => {
   assert.equal(unhandled, [])

@@ -13,13 +13,26 @@ const test = suite('within')
 const never = <T>() => new Promise<T>(() => {})
 const later = <T>(ms: number, v: T) => new Promise<T>((resolve) => setTimeout(() => resolve(v), ms))
 const settle = <T>(p: Promise<T>) =>
-  p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e }))
+  p.then(
+    (v) => ({ ok: true as const, v }),
+    (e: unknown) => ({ ok: false as const, e }),
+  )
 
 test('work that settles first wins, with its value or its error; onTimeout never runs', async () => {
   let ran = 0
-  assert.is(await within(Promise.resolve(1), 1000, () => { ran++; return 2 }), 1)
+  assert.is(
+    await within(Promise.resolve(1), 1000, () => {
+      ran++
+      return 2
+    }),
+    1,
+  )
   const err = new Error('boom')
-  const r = await settle(within(Promise.reject(err), 1000, () => { ran++ }))
+  const r = await settle(
+    within(Promise.reject(err), 1000, () => {
+      ran++
+    }),
+  )
   assert.equal(r, { ok: false, e: err })
   assert.is(ran, 0)
 })
@@ -38,12 +51,16 @@ test('a deadline that passes first rejects with what onTimeout throws; giveUp: S
 
 test('a late settlement is ignored: a late value loses, a late rejection is not unhandled', async () => {
   const unhandled: unknown[] = []
-  const onUnhandled = (e: unknown) => { unhandled.push(e) }
+  const onUnhandled = (e: unknown) => {
+    unhandled.push(e)
+  }
   process.on('unhandledRejection', onUnhandled)
   try {
     assert.is(await within(later(30, 'late'), 1, () => 'fallback'), 'fallback')
     let rejectLate!: (e: Error) => void
-    const work = new Promise<never>((_, reject) => { rejectLate = reject })
+    const work = new Promise<never>((_, reject) => {
+      rejectLate = reject
+    })
     assert.is(await within(work, 1, () => 'fallback'), 'fallback')
     rejectLate(new Error('late'))
     await later(30, undefined)
@@ -61,12 +78,21 @@ test('a spent budget (<= 0) lets already settled work win, and times out pending
 
 test('no deadline beyond setTimeout range: the work itself comes back', async () => {
   const work = Promise.resolve(7)
-  assert.is(within(work, Infinity, () => 0), work)
-  assert.is(within(work, 2 ** 31, () => 0), work)
+  assert.is(
+    within(work, Infinity, () => 0),
+    work,
+  )
+  assert.is(
+    within(work, 2 ** 31, () => 0),
+    work,
+  )
 })
 
 test('NaN is a TypeError, thrown at once', () => {
-  assert.throws(() => within(Promise.resolve(1), Number.NaN, () => 0), (e: unknown) => e instanceof TypeError)
+  assert.throws(
+    () => within(Promise.resolve(1), Number.NaN, () => 0),
+    (e: unknown) => e instanceof TypeError,
+  )
 })
 
 test('an answer clears the timer: a process whose work answered can exit at once', async () => {

@@ -55,9 +55,21 @@ export async function floodStore(store: Store, opts: StoreFloodOptions = {}): Pr
     const d = digest(`/flood/${i.toString(36)}`)
     const tokens = await store.tokens(['flood:g:a', 'flood:g:r:flood', `flood:g:u:${d}`], 86_400_000)
     const value = encodeEntry({
-      kind: 'response', status: 200, headers, storedAt: now, expires: now + 300_000, initialAge: 0,
-      variant: null, varyNames: null, nullBody: false, tokens, headerTags: [], headerTokens: [],
-      swr: 0, sie: 0, body,
+      kind: 'response',
+      status: 200,
+      headers,
+      storedAt: now,
+      expires: now + 300_000,
+      initialAge: 0,
+      variant: null,
+      varyNames: null,
+      nullBody: false,
+      tokens,
+      headerTags: [],
+      headerTokens: [],
+      swr: 0,
+      sie: 0,
+      body,
     })
     await store.set(`flood:flood-v1:${d}`, value, 300_000)
   }
@@ -71,7 +83,9 @@ export interface StoreFloodResult {
 }
 
 /** A fresh MemoryStore of `maxBytes`, flooded; figures after gc (needs `--expose-gc`). */
-export async function floodMemoryStore(maxBytes: number, opts: StoreFloodOptions = {},
+export async function floodMemoryStore(
+  maxBytes: number,
+  opts: StoreFloodOptions = {},
 ): Promise<StoreFloodResult> {
   const store = new MemoryStore({ maxBytes })
   // warm up first (JIT code, lru-cache's first arrays), so that `before` is the steady baseline

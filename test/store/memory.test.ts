@@ -1,7 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { MemoryStore, entryCost } from '../../src/store/memory.js'
 import { createStore } from '../../src/store/create.js'
+import { entryCost, MemoryStore } from '../../src/store/memory.js'
 import type { Store } from '../../src/store/types.js'
 import { storeContract } from './contract.js'
 
@@ -78,9 +78,18 @@ s('ttl follows the injected clock', async () => {
 })
 
 s('bad options throw a TypeError naming the option', () => {
-  assert.throws(() => new MemoryStore({ maxBytes: 0 }), (e: unknown) => e instanceof TypeError && /maxBytes/.test(String(e)))
-  assert.throws(() => new MemoryStore({ maxBytes: Infinity }), (e: unknown) => e instanceof TypeError && /maxBytes/.test(String(e)))
-  assert.throws(() => new MemoryStore({ maxBytes: 1.5 }), (e: unknown) => e instanceof TypeError && /maxBytes/.test(String(e)))
+  assert.throws(
+    () => new MemoryStore({ maxBytes: 0 }),
+    (e: unknown) => e instanceof TypeError && /maxBytes/.test(String(e)),
+  )
+  assert.throws(
+    () => new MemoryStore({ maxBytes: Infinity }),
+    (e: unknown) => e instanceof TypeError && /maxBytes/.test(String(e)),
+  )
+  assert.throws(
+    () => new MemoryStore({ maxBytes: 1.5 }),
+    (e: unknown) => e instanceof TypeError && /maxBytes/.test(String(e)),
+  )
 })
 
 const c = suite('createStore (no Redis involved)')
@@ -101,58 +110,84 @@ c('{ memory: { maxBytes } } sets the bound', () => {
   assert.is(owned, true)
 })
 
-c('an object implementing the whole Store is used through deadlines, not owned: a hung get becomes STORE_TIMEOUT', async () => {
-  const mine: Store = {
-    kind: 'mine',
-    ready: true,
-    get: async () => undefined,
-    set: async () => {},
-    delete: async () => 0,
-    close: async () => {},
-    getWithTokens: async () => [undefined, []],
-    tokens: async () => [],
-    bump: async () => {},
-    acquire: async () => true,
-    release: async () => {},
-  }
-  const hung: Store = { ...mine, getWithTokens: () => new Promise(() => {}) }
-  const { store, owned } = createStore(mine, { name: 'test' })
-  assert.is(owned, false)
-  assert.is(store.kind, 'mine')
-  assert.equal(await store.getWithTokens('k', []), [undefined, []])
-  const slow = createStore(hung, { name: 'test', readDeadlineMs: 20 }).store
-  const err = await slow.getWithTokens('k', []).then(() => undefined, (e: unknown) => e)
-  assert.is((err as { code?: string } | undefined)?.code, 'STORE_TIMEOUT')
-})
+c(
+  'an object implementing the whole Store is used through deadlines, not owned: a hung get becomes STORE_TIMEOUT',
+  async () => {
+    const mine: Store = {
+      kind: 'mine',
+      ready: true,
+      get: async () => undefined,
+      set: async () => {},
+      delete: async () => 0,
+      close: async () => {},
+      getWithTokens: async () => [undefined, []],
+      tokens: async () => [],
+      bump: async () => {},
+      acquire: async () => true,
+      release: async () => {},
+    }
+    const hung: Store = { ...mine, getWithTokens: () => new Promise(() => {}) }
+    const { store, owned } = createStore(mine, { name: 'test' })
+    assert.is(owned, false)
+    assert.is(store.kind, 'mine')
+    assert.equal(await store.getWithTokens('k', []), [undefined, []])
+    const slow = createStore(hung, { name: 'test', readDeadlineMs: 20 }).store
+    const err = await slow.getWithTokens('k', []).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.is((err as { code?: string } | undefined)?.code, 'STORE_TIMEOUT')
+  },
+)
 
-c('an object with only get/set/delete/close is completed, not owned; kind and ready read through', async () => {
-  let closed = 0
-  const mine = {
-    kind: 'mine',
-    ready: false,
-    get: async () => undefined,
-    set: async () => {},
-    delete: async () => 0,
-    close: async () => { closed++ },
-  }
-  const { store, owned } = createStore(mine, { name: 'test' })
-  assert.is.not(store, mine as unknown)
-  assert.is(owned, false)
-  assert.is(store.kind, 'mine')
-  assert.is(store.ready, false)
-  mine.ready = true
-  assert.is(store.ready, true)
-  for (const m of ['getWithTokens', 'tokens', 'bump', 'acquire', 'release'] as const) assert.type(store[m], 'function')
-  await store.close()
-  assert.is(closed, 1)
-})
+c(
+  'an object with only get/set/delete/close is completed, not owned; kind and ready read through',
+  async () => {
+    let closed = 0
+    const mine = {
+      kind: 'mine',
+      ready: false,
+      get: async () => undefined,
+      set: async () => {},
+      delete: async () => 0,
+      close: async () => {
+        closed++
+      },
+    }
+    const { store, owned } = createStore(mine, { name: 'test' })
+    assert.is.not(store, mine as unknown)
+    assert.is(owned, false)
+    assert.is(store.kind, 'mine')
+    assert.is(store.ready, false)
+    mine.ready = true
+    assert.is(store.ready, true)
+    for (const m of ['getWithTokens', 'tokens', 'bump', 'acquire', 'release'] as const)
+      assert.type(store[m], 'function')
+    await store.close()
+    assert.is(closed, 1)
+  },
+)
 
 c('anything else is a TypeError naming the store option', () => {
-  const bad: unknown[] = ['redis', 'http://x', 'memcached://x', 42, null, true, { redis: 'x' }, { cluster: [] },
-    { nope: 1 }, { get() {} }, { memory: 5 }]
+  const bad: unknown[] = [
+    'redis',
+    'http://x',
+    'memcached://x',
+    42,
+    null,
+    true,
+    { redis: 'x' },
+    { cluster: [] },
+    { nope: 1 },
+    { get() {} },
+    { memory: 5 },
+  ]
   for (const spec of bad) {
-    assert.throws(() => createStore(spec, { name: 'test' }),
-      (e: unknown) => e instanceof TypeError && /store/.test((e as Error).message), `rejects ${JSON.stringify(spec)}`)
+    assert.throws(
+      () => createStore(spec, { name: 'test' }),
+      (e: unknown) => e instanceof TypeError && /store/.test((e as Error).message),
+      `rejects ${JSON.stringify(spec)}`,
+    )
   }
 })
 
@@ -179,31 +214,42 @@ t('a token read on every request stays recently used and survives the entries', 
   }
 })
 
-t('token and lock lifetimes follow the injected clock; tokens extends a life, never shortens it', async () => {
-  let now = 5_000_000
-  const store = new MemoryStore({ clock: { now: () => now } })
-  const [a] = await store.tokens(['g:a'], 100)
-  now += 90
-  assert.equal(await store.tokens(['g:a'], 1000), [a], 'extended to 1000 ms from now')
-  now += 500
-  assert.equal(await store.tokens(['g:a'], 10), [a], 'a shorter ttl leaves the life as it is')
-  now += 400
-  assert.equal((await store.getWithTokens('x', ['g:a']))[1], [a])
-  now += 200
-  assert.equal((await store.getWithTokens('x', ['g:a']))[1], [undefined], 'gone 1000 ms after the extension')
+t(
+  'token and lock lifetimes follow the injected clock; tokens extends a life, never shortens it',
+  async () => {
+    let now = 5_000_000
+    const store = new MemoryStore({ clock: { now: () => now } })
+    const [a] = await store.tokens(['g:a'], 100)
+    now += 90
+    assert.equal(await store.tokens(['g:a'], 1000), [a], 'extended to 1000 ms from now')
+    now += 500
+    assert.equal(await store.tokens(['g:a'], 10), [a], 'a shorter ttl leaves the life as it is')
+    now += 400
+    assert.equal((await store.getWithTokens('x', ['g:a']))[1], [a])
+    now += 200
+    assert.equal(
+      (await store.getWithTokens('x', ['g:a']))[1],
+      [undefined],
+      'gone 1000 ms after the extension',
+    )
 
-  await store.bump(['g:b'], 100)
-  now += 101
-  assert.equal((await store.getWithTokens('x', ['g:b']))[1], [undefined])
+    await store.bump(['g:b'], 100)
+    now += 101
+    assert.equal((await store.getWithTokens('x', ['g:b']))[1], [undefined])
 
-  assert.is(await store.acquire('lock', 'one', 100), true)
-  now += 99
-  assert.is(await store.acquire('lock', 'two', 100), false)
-  now += 2
-  assert.is(await store.acquire('lock', 'two', 100), true, 'expired lock taken over')
-  await store.release('lock', 'one')
-  assert.is(await store.acquire('lock', 'three', 100), false, 'the late release of the old holder does not free it')
-})
+    assert.is(await store.acquire('lock', 'one', 100), true)
+    now += 99
+    assert.is(await store.acquire('lock', 'two', 100), false)
+    now += 2
+    assert.is(await store.acquire('lock', 'two', 100), true, 'expired lock taken over')
+    await store.release('lock', 'one')
+    assert.is(
+      await store.acquire('lock', 'three', 100),
+      false,
+      'the late release of the old holder does not free it',
+    )
+  },
+)
 
 t('locks are not entries: a full LRU never evicts a lock', async () => {
   const store = new MemoryStore({ maxBytes: ROOM_FOR_3 })

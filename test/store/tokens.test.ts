@@ -29,7 +29,13 @@ test('tokenTime reads back the time newToken wrote; anything else is 0', () => {
 
 test('lifeMs: whole ms, at least 1 (0 is "forever" to lru-cache and an error for PX)', () => {
   const cases: [number, number][] = [
-    [1000, 1000], [1.2, 2], [0.4, 1], [1, 1], [0, 1], [-5, 1], [Number.NaN, 1],
+    [1000, 1000],
+    [1.2, 2],
+    [0.4, 1],
+    [1, 1],
+    [0, 1],
+    [-5, 1],
+    [Number.NaN, 1],
   ]
   for (const [ttl, want] of cases) assert.is(lifeMs(ttl), want, `lifeMs(${ttl})`)
 })

@@ -1,13 +1,13 @@
 /**
- * A user's own store with only get/set/delete/close (api.md "Library": "an object implementing the
+ * A user's own store with only get/set/delete/close (README "Library API": "an object implementing the
  * Store interface"), completed by createStore with generic tokens and locks (`completeStore`).
  * The backing Map answers after a macrotask, as a networked store would, so concurrent callers
  * really interleave.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createStore, completeStore, type BasicStore } from '../../src/store/create.js'
 import { StoreTimeoutError } from '../../src/errors.js'
+import { type BasicStore, completeStore, createStore } from '../../src/store/create.js'
 import { storeContract } from './contract.js'
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
@@ -18,14 +18,22 @@ function mapStore(): BasicStore & { data: Map<string, { value: Buffer; until: nu
   let closed = false
   const live = (key: string) => {
     const e = data.get(key)
-    if (e && e.until <= Date.now()) { data.delete(key); return undefined }
+    if (e && e.until <= Date.now()) {
+      data.delete(key)
+      return undefined
+    }
     return e
   }
   return {
     kind: 'map',
     data,
-    get ready() { return !closed },
-    async get(key) { await tick(); return live(key)?.value },
+    get ready() {
+      return !closed
+    },
+    async get(key) {
+      await tick()
+      return live(key)?.value
+    },
     async set(key, value, ttlMs) {
       await tick()
       if (ttlMs > 0) data.set(key, { value, until: Date.now() + ttlMs })
@@ -37,12 +45,16 @@ function mapStore(): BasicStore & { data: Map<string, { value: Buffer; until: nu
       for (const k of keys) if (live(k) && data.delete(k)) n++
       return n
     },
-    async close() { closed = true; data.clear() },
+    async close() {
+      closed = true
+      data.clear()
+    },
   }
 }
 
-storeContract('user get/set/delete store, completed', () => createStore(mapStore(), { name: 'test' }).store,
-  { atomicTokens: false }).run()
+storeContract('user get/set/delete store, completed', () => createStore(mapStore(), { name: 'test' }).store, {
+  atomicTokens: false,
+}).run()
 
 const s = suite('completeStore')
 
@@ -61,8 +73,16 @@ s('tokens are stored as small Buffers under the generation key', async () => {
 s('a get that never answers gives up after the read deadline, with STORE_TIMEOUT', async () => {
   const inner = { ...mapStore(), get: () => new Promise<Buffer | undefined>(() => {}) }
   const store = completeStore(inner, { readDeadlineMs: 30 })
-  for (const p of [store.get('k'), store.getWithTokens('k', ['g']), store.tokens(['g'], 1000), store.acquire('l', 't', 1000)]) {
-    const e = await p.then(() => undefined, (err: unknown) => err)
+  for (const p of [
+    store.get('k'),
+    store.getWithTokens('k', ['g']),
+    store.tokens(['g'], 1000),
+    store.acquire('l', 't', 1000),
+  ]) {
+    const e = await p.then(
+      () => undefined,
+      (err: unknown) => err,
+    )
     assert.ok(e instanceof StoreTimeoutError, String(e))
     assert.is((e as StoreTimeoutError).code, 'STORE_TIMEOUT')
   }
@@ -71,16 +91,35 @@ s('a get that never answers gives up after the read deadline, with STORE_TIMEOUT
   assert.is(await quick.release('l', 't'), undefined)
 })
 
-s('a bump whose set fails rejects (a purge never claims success); a throwing get is a rejection', async () => {
-  const inner = { ...mapStore(), set: async () => { throw new Error('disk full') } }
-  const store = completeStore(inner)
-  const e = await store.bump(['g:1', 'g:2'], 1000).then(() => undefined, (err: unknown) => err)
-  assert.match(String(e), /disk full/)
-  const sync = completeStore({ ...mapStore(), get: () => { throw new Error('sync boom') } })
-  const r = await sync.get('k').then(() => undefined, (err: unknown) => err)
-  assert.match(String(r), /sync boom/)
-  assert.is(await sync.release('k', 't'), undefined)
-})
+s(
+  'a bump whose set fails rejects (a purge never claims success); a throwing get is a rejection',
+  async () => {
+    const inner = {
+      ...mapStore(),
+      set: async () => {
+        throw new Error('disk full')
+      },
+    }
+    const store = completeStore(inner)
+    const e = await store.bump(['g:1', 'g:2'], 1000).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    assert.match(String(e), /disk full/)
+    const sync = completeStore({
+      ...mapStore(),
+      get: () => {
+        throw new Error('sync boom')
+      },
+    })
+    const r = await sync.get('k').then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    assert.match(String(r), /sync boom/)
+    assert.is(await sync.release('k', 't'), undefined)
+  },
+)
 
 s('bad deadline options throw a TypeError naming the option', () => {
   assert.throws(() => completeStore(mapStore(), { readDeadlineMs: 0 }), /readDeadlineMs/)
