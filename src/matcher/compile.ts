@@ -4,30 +4,28 @@
  * TrieRouter `score` trick), so precedence is never inferred from the index's structure.
  *
  * Every (rule, glob) pair is one *entry*. Each brace variant of its glob gives the entry an
- * *anchor*, a literal the glob's RegExp cannot accept a path without:
- * - `exact`: the variant has no glob syntax: the lower-cased path equals it;
- * - `segment`: the variant starts `/<literal>/`: the path's first segment equals `<literal>`
- *   (also for `/products/**`, whose RegExp accepts `/products` itself); when it starts
- *   `/<a>/<b>/`, the key is `a/b` and the path's first two segments must be `a` and `b`, so a
- *   request scans only the rules of its own second-level directory;
- * - `ext`: the variant ends `.<literal>`: the path, less at most one trailing `/` (picomatch's
- *   `*.css` RegExp ends `\.css\/?`), ends with `.<literal>`;
+ * *anchor*, read from the variant's segments (glob.ts), that every path the variant accepts has:
+ * - `exact`: the variant is literal: the lower-cased path, or the path less one trailing `/`,
+ *   equals it;
+ * - `segment`: the variant starts `/<literal>/` and goes on: the path's first segment equals
+ *   `<literal>` (also for `/products/**`, which accepts `/products` itself); when it starts
+ *   `/<a>/<b>/` and goes on, the key is `a/b` and the path's first two segments must be `a` and
+ *   `b`, so a request scans only the rules of its own second-level directory;
+ * - `ext`: the variant's last segment ends with the literal `.<ext>`: the path, less at most one
+ *   trailing `/`, ends with `.<ext>`;
  * - otherwise the entry is `residual`: scanned on every request.
- * An anchor must hold for *every* path the RegExp accepts (a sound over-approximation);
+ * An anchor must hold for *every* path the glob accepts (a sound over-approximation);
  * test/matcher/equivalence.test.ts checks that against the linear oracle on random rule sets.
  *
- * The entry's test is the glob's RegExp (the truth), cut where its own source proves it can be:
- * see `splitSource`. A RegExp picked at random among 10,000 costs 1-2 µs a call on our 2-core
- * machine (its native code is cold), a hot one ~0.05 µs, so the cut matters more than the index
- * once most candidates are pruned.
+ * The entry's test is its glob's `test` (the truth, linear in the path), behind a lower-cased
+ * literal prefix that every accepted path starts with: most candidates end at that string compare.
  *
- * Case: GLOB_OPTIONS has `nocase`, so picomatch emits an `i` RegExp without the `u` flag. Under
- * ECMA-262 Canonicalize(rer, ch) without `u`, an ASCII letter only ever matches an ASCII letter (a non-ASCII
- * character whose upper case is ASCII, like U+017F ſ, is left as is), so anchors and prefixes are
- * ASCII-only, lower-cased, and compared with the path with only its `A`–`Z` lower-cased.
+ * Case: globs fold case the way a non-unicode `i` RegExp does (glob.ts): an ASCII letter only
+ * ever matches an ASCII letter, so anchors and prefixes are ASCII-only, lower-cased, and compared
+ * with the path with only its `A`–`Z` lower-cased.
  */
 import type { Rule } from '../policy/types.js'
-import { expandBraces } from './glob.js'
+import { type Glob, type GlobVariant, hasDotSegment, literalPrefix, literalSuffix } from './glob.js'
 import {
   assertDeclarationOrder,
   compileRuleGlob,
@@ -43,56 +41,89 @@ const NO_MATCH = 0x7fffffff
 /** shared empty candidate list */
 const NO_CANDIDATES = new Int32Array(0)
 
-/** Characters picomatch copies literally (checked against picomatch 2.3 output, see the tests):
- *  no glob syntax (`* ? [ ] { } ( ) ! |`), no escape, no `#`/`^`/quotes, ASCII only. */
-const LITERAL = /^[A-Za-z0-9\-._~%:@,;=&+$']+$/
-const EXACT = /^(?:\/[A-Za-z0-9\-._~%:@,;=&+$']*)+$/
-const EXT = /\.([A-Za-z0-9\-_~%:@,;=&+$']+)$/
-/** `|` is a top-level alternation in picomatch's output (`/a|/b.css` accepts `/a`); a leading `!`
- *  negates the whole glob; `\` escapes: none of them can have an anchor. */
-const UNANCHORABLE = /[|\\]|^!/
-/** Brace sets whose expansion is known to equal picomatch's reading: `{1..10}` expands to ten
- *  variants but picomatch compiles it to the class `[1-10]`, so ranges, and braces mixed with
- *  brackets, groups or escapes, stay unexpanded (and are anchored on what precedes them). */
-const UNSAFE_TO_EXPAND = /\.\.|[[\]()\\|$]|^!/
-
 type Bucket = 'exact' | 'segment' | 'ext'
 interface Anchor {
   readonly bucket: Bucket
   readonly key: string
 }
 
-/** all-dot segments are left alone: `.`/`..` have meanings a path normaliser may give them */
-function isSegment(seg: string): boolean {
-  return LITERAL.test(seg) && !/^\.+$/.test(seg)
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 128) return false
+  return true
+}
+
+/** a literal segment usable as an index key: non-empty, ASCII (its key is then lower-cased ASCII) */
+function keySegment(v: GlobVariant, k: number): string | undefined {
+  const g = v.segments[k]
+  return g !== undefined && g.kind === 'lit' && g.key !== '' && isAscii(g.key) ? g.key : undefined
 }
 
 /** The anchor of one brace variant, or null when it has none (residual). */
-function anchorOf(variant: string): Anchor | null {
-  if (UNANCHORABLE.test(variant)) return null
-  if (variant.charCodeAt(0) === 47 /* / */) {
-    if (EXACT.test(variant)) return { bucket: 'exact', key: variant.toLowerCase() }
-    const j = variant.indexOf('/', 1)
-    if (j > 1 && isSegment(variant.slice(1, j))) {
-      const k = variant.indexOf('/', j + 1)
-      const key = k > j + 1 && isSegment(variant.slice(j + 1, k)) ? variant.slice(1, k) : variant.slice(1, j)
-      return { bucket: 'segment', key: key.toLowerCase() }
-    }
+function anchorOf(v: GlobVariant): Anchor | null {
+  const segs = v.segments
+  const first = segs[0]!
+  const rooted = first.kind === 'lit' && first.key === ''
+  if (v.literal) {
+    const key = segs.map((g) => (g as { key: string }).key).join('/')
+    return rooted && isAscii(key) ? { bucket: 'exact', key } : null
   }
-  const m = EXT.exec(variant)
-  if (m !== null) return { bucket: 'ext', key: m[1]!.toLowerCase() }
+  const a = rooted && segs.length > 2 ? keySegment(v, 1) : undefined
+  if (a !== undefined) {
+    const b = segs.length > 3 ? keySegment(v, 2) : undefined
+    return { bucket: 'segment', key: b === undefined ? a : `${a}/${b}` }
+  }
+  const last = segs[segs.length - 1]!
+  let tail = ''
+  if (last.kind === 'lit') tail = last.key
+  else if (last.kind === 'pat') {
+    let i = last.tokens.length
+    while (i > 0 && last.tokens[i - 1]! >= 0) i--
+    tail = String.fromCharCode(...last.tokens.subarray(i))
+  }
+  let start = tail.length
+  while (start > 0 && tail.charCodeAt(start - 1) < 128) start--
+  const dot = tail.lastIndexOf('.')
+  if (dot >= start && dot < tail.length - 1) return { bucket: 'ext', key: tail.slice(dot + 1) }
   return null
 }
 
-/** The literal directory every path the variant accepts starts with (lower-cased), or '':
- *  `/products/item-5/*` → `/products/item-5`; `/products/**` → `/products` (its RegExp accepts
- *  `/products` itself, so the guard stops before the last `/` ahead of the first glob character). */
-function guardOf(variant: string): string {
-  if (variant.charCodeAt(0) !== 47 /* / */ || UNANCHORABLE.test(variant)) return ''
-  let k = 1
-  while (k < variant.length && (variant.charCodeAt(k) === 47 || LITERAL.test(variant[k]!))) k++
-  if (k === variant.length) return variant.toLowerCase()
-  return variant.slice(0, variant.lastIndexOf('/', k - 1)).toLowerCase()
+/** Entries whose glob the string checks already decide, so the hot loop calls no glob for them. */
+const TEST_GLOB = 0
+/** one literal variant: the path, less one optional `/`, is the guard */
+const TEST_LITERAL = 1
+/** `<guard>/**`: the path is the guard or goes on with a `/` */
+const TEST_TREE = 2
+/** `<guard>*` where the guard ends with `/`: one more non-empty segment, then at most a `/` */
+const TEST_STAR = 3
+
+function isAsciiLits(v: GlobVariant, upTo: number): boolean {
+  for (let k = 0; k < upTo; k++) {
+    const g = v.segments[k]!
+    if (g.kind !== 'lit' || !isAscii(g.key)) return false
+  }
+  return true
+}
+
+/** How the hot loop decides an entry once its guard matched (see TEST_*). */
+function testOf(g: Glob): number {
+  if (g.variants.length !== 1) return TEST_GLOB
+  const v = g.variants[0]!
+  const segs = v.segments
+  const n = segs.length
+  if (v.literal) return isAsciiLits(v, n) ? TEST_LITERAL : TEST_GLOB
+  const last = segs[n - 1]!
+  if (n < 2 || !isAsciiLits(v, n - 1)) return TEST_GLOB
+  if (last.kind === 'globstar') return TEST_TREE
+  if (last.kind === 'pat' && last.tokens.length === 1 && last.tokens[0] === -1) return TEST_STAR
+  return TEST_GLOB
+}
+
+/** longest common suffix: a path any variant accepts ends with it */
+function commonSuffix(a: string, b: string): string {
+  let i = 0
+  while (i < a.length && i < b.length && a.charCodeAt(a.length - 1 - i) === b.charCodeAt(b.length - 1 - i))
+    i++
+  return a.slice(a.length - i)
 }
 
 /** longest common prefix: a path any variant accepts starts with it */
@@ -100,100 +131,6 @@ function commonPrefix(a: string, b: string): string {
   let i = 0
   while (i < a.length && i < b.length && a.charCodeAt(i) === b.charCodeAt(i)) i++
   return a.slice(0, i)
-}
-
-/** RegExp syntax characters: they are literal only when escaped. */
-const SYNTAX = new Set(['\\', '^', '$', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|'])
-/** after an atom, these make it a quantified atom, not a literal character */
-const QUANTIFIER = new Set(['*', '+', '?', '{'])
-
-/** A printable ASCII character that is itself (raw), or an escaped ASCII punctuation character
- *  (an identity escape without the `u` flag; `\d`, `\b`, `\1` are letters/digits, never taken). */
-function isRawLiteral(c: string | undefined): c is string {
-  if (c === undefined) return false
-  const code = c.charCodeAt(0)
-  return code >= 0x20 && code <= 0x7e && !SYNTAX.has(c)
-}
-function isEscapable(c: string | undefined): c is string {
-  return c !== undefined && /^[!-/:-@[-`{-~]$/.test(c)
-}
-
-/** true when `body` is balanced and has no top-level `|`: a plain concatenation of terms */
-function isConcatenation(body: string): boolean {
-  let depth = 0
-  for (let j = 0; j < body.length; j++) {
-    const c = body[j]
-    if (c === '\\') j++
-    else if (c === '[') {
-      for (j++; j < body.length && body[j] !== ']'; j++) if (body[j] === '\\') j++
-    } else if (c === '(') depth++
-    else if (c === ')') {
-      if (--depth < 0) return false
-    } else if (c === '|' && depth === 0) return false
-  }
-  return depth === 0
-}
-
-export interface Split {
-  readonly prefix: string
-  readonly mid: string
-  readonly suffix: string
-}
-
-/**
- * Cuts a picomatch RegExp `^(?:P M S)$` into its literal prefix P, its middle M and its literal
- * suffix S, when the source proves the cut: flags exactly `i`, a body with no top-level `|`, and
- * P and S made of unquantified literal atoms (printable ASCII, raw or identity-escaped). Then
- *   re.test(p)  ⇔  p starts with P and ends with S (ASCII case-insensitively)
- *                  and /(?:M)[\s\S]{|S|}$/iy, sticky at |P|, accepts p
- * because the engine's choices inside M are the same: it sees the same whole string (look-aheads
- * included), from the same position, and S is just |S| characters whose value is checked apart.
- * The middles of `/a/b/*`, `/a/b/**`, `/**\/*.css` are the same for every rule that shape, so one
- * shared, hot RegExp serves them all; a literal glob has no middle and needs no RegExp.
- */
-/** @internal exported for its unit tests */
-export function splitSource(re: RegExp): Split | null {
-  const src = re.source
-  if (re.flags !== 'i' || !src.startsWith('^(?:') || !src.endsWith(')$')) return null
-  const body = src.slice(4, -2)
-  if (!isConcatenation(body)) return null
-  let i = 0
-  let prefix = ''
-  for (;;) {
-    let c: string | undefined, width: number
-    if (body[i] === '\\' && isEscapable(body[i + 1])) {
-      c = body[i + 1]!
-      width = 2
-    } else if (isRawLiteral(body[i])) {
-      c = body[i]!
-      width = 1
-    } else break
-    if (QUANTIFIER.has(body[i + width] ?? '')) break
-    prefix += c
-    i += width
-  }
-  let j = body.length
-  let suffix = ''
-  while (j > i) {
-    const c = body[j - 1]
-    let slashes = 0
-    while (j - 2 - slashes >= i && body[j - 2 - slashes] === '\\') slashes++
-    if (slashes % 2 === 1) {
-      // `\c`: an escape; only identity escapes of punctuation are literal
-      if (!isEscapable(c)) break
-      suffix = c + suffix
-      j -= 2
-    } else {
-      if (!isRawLiteral(c)) break
-      suffix = c + suffix
-      j -= 1
-    }
-  }
-  return { prefix, mid: body.slice(i, j), suffix }
-}
-
-function variantsOf(glob: string): string[] {
-  return glob.includes('{') && !UNSAFE_TO_EXPAND.test(glob) ? expandBraces(glob) : [glob]
 }
 
 /**
@@ -210,6 +147,13 @@ function lowerKey(path: string): string {
     if (c >= 65 && c <= 90) upper = true
   }
   return upper ? path.toLowerCase() : path
+}
+
+/** hot path: `s`, or `s` less one trailing `/`, ends with `suffix` */
+function endsWithSlashed(s: string, suffix: string): boolean {
+  if (s.endsWith(suffix)) return true
+  const n = s.length
+  return n > 1 && s.charCodeAt(n - 1) === 47 && s.endsWith(suffix, n - 1)
 }
 
 /** hot path */
@@ -288,38 +232,6 @@ class KeyTable {
   }
 }
 
-interface EntryTest {
-  readonly guard: string
-  readonly alts: readonly string[] | null
-  readonly suffix: string
-  readonly at: number
-  readonly re: RegExp | null
-}
-
-/** How the hot loop tests one entry: cut per splitSource when the source allows, otherwise the
- *  whole RegExp behind the variants' common literal directory. `variants` null: no guards at all. */
-function entryTest(re: RegExp, variants: readonly string[] | null, middles: Map<string, RegExp>): EntryTest {
-  const guards = variants === null ? [''] : [...new Set(variants.map(guardOf))]
-  const alts = guards.length > 1 && !guards.includes('') ? guards : null
-  const split = variants === null ? null : splitSource(re)
-  if (split === null) return { guard: guards.reduce(commonPrefix), alts, suffix: '', at: 0, re }
-  const { prefix, mid, suffix } = split
-  if (mid === '')
-    return { guard: prefix.toLowerCase(), alts, suffix: suffix.toLowerCase(), at: prefix.length, re: null }
-  const src = `(?:${mid})${suffix.length === 0 ? '' : `[\\s\\S]{${suffix.length}}`}$`
-  let shared = middles.get(src)
-  if (shared === undefined) {
-    try {
-      shared = new RegExp(src, 'iy')
-    } catch {
-      // not expected (the middle is a balanced run of the source's own terms); stay uncut if it is
-      return { guard: guards.reduce(commonPrefix), alts, suffix: '', at: 0, re }
-    }
-    middles.set(src, shared)
-  }
-  return { guard: prefix.toLowerCase(), alts, suffix: suffix.toLowerCase(), at: prefix.length, re: shared }
-}
-
 class IndexedMatcher implements Matcher {
   readonly stats: MatcherStats
   /** rule position → Rule (positions follow declaration order) */
@@ -327,19 +239,18 @@ class IndexedMatcher implements Matcher {
   /** parallel arrays over entries; entry ids ascend with rule position */
   #entryRule: Int32Array
   #entryMask: Int32Array
-  /** lower-cased literal prefix every accepted path starts with, checked before any RegExp
-   *  (for a cut entry it is P itself, so the check is part of the match: see splitSource) */
+  /** lower-cased literal prefix every accepted path starts with, checked before the glob */
   #entryGuard: readonly string[]
   /** for a brace glob: the guards of its variants, one of which an accepted path starts with
-   *  (`/shop/{a,b}-x/*` cuts at `/shop/`, but only `/shop/a-x` and `/shop/b-x` can match) */
+   *  (`/shop/{a,b}-x/*` shares only `/shop/`, but only `/shop/a-x…` and `/shop/b-x…` can match) */
   #entryAlts: readonly (readonly string[] | null)[]
-  /** lower-cased literal suffix S of a cut entry, '' otherwise */
+  /** lower-cased literal suffix every accepted path ends with (less one optional trailing `/`):
+   *  (a glob ending `/intro` after a `**`), which prunes what the shared prefix cannot */
   #entrySuffix: readonly string[]
-  /** the glob's whole RegExp, or the shared sticky middle of a cut one, or null: no middle */
-  #entryPath: readonly (RegExp | null)[]
-  /** where the middle starts (|P|); 0 for a whole RegExp, which ignores lastIndex */
-  #entryAt: Int32Array
-  #entryHost: readonly (RegExp | null)[]
+  #entryPath: readonly Glob[]
+  /** TEST_* per entry */
+  #entryTest: Uint8Array
+  #entryHost: readonly (Glob | null)[]
   #exact: KeyTable
   #segment: KeyTable
   #ext: KeyTable
@@ -349,16 +260,15 @@ class IndexedMatcher implements Matcher {
 
   constructor(rules: readonly Rule[]) {
     this.#rules = rules
-    const cache = new Map<string, RegExp>()
+    const cache = new Map<string, Glob>()
     const entryRule: number[] = []
     const entryMask: number[] = []
-    const entryPath: (RegExp | null)[] = []
-    const entryAt: number[] = []
+    const entryPath: Glob[] = []
+    const entryTest: number[] = []
     const entryGuard: string[] = []
-    const entrySuffix: string[] = []
     const entryAlts: (readonly string[] | null)[] = []
-    const middles = new Map<string, RegExp>()
-    const entryHost: (RegExp | null)[] = []
+    const entrySuffix: string[] = []
+    const entryHost: (Glob | null)[] = []
     const lists = {
       exact: new Map<string, number[]>(),
       segment: new Map<string, number[]>(),
@@ -376,21 +286,17 @@ class IndexedMatcher implements Matcher {
         const e = entryRule.length
         entryRule.push(r)
         entryMask.push(rule.methods)
-        const re = compileRuleGlob(rule, glob, 'match', cache)
+        const g = compileRuleGlob(rule, glob, 'match', cache)
         entryHost.push(host)
-        const variants = variantsOf(glob)
-        // anchors and guards lean on the non-unicode `i` reading of ASCII letters (top of this file)
-        const unicode = /[uv]/.test(re.flags)
-        const t = entryTest(re, unicode ? null : variants, middles)
-        entryGuard.push(t.guard)
-        entryAlts.push(t.alts)
-        entrySuffix.push(t.suffix)
-        entryAt.push(t.at)
-        entryPath.push(t.re)
+        entryPath.push(g)
+        entryTest.push(testOf(g))
+        const guards = [...new Set(g.variants.map(literalPrefix))]
+        entryGuard.push(guards.reduce(commonPrefix))
+        entryAlts.push(guards.length > 1 && !guards.includes('') ? guards : null)
+        entrySuffix.push(g.variants.map(literalSuffix).reduce(commonSuffix))
         const anchors: Anchor[] = []
-        let anchored = !unicode
-        for (const v of variants) {
-          if (!anchored) break
+        let anchored = true
+        for (const v of g.variants) {
           const a = anchorOf(v)
           // one unanchorable variant makes the whole entry residual (it is then scanned anyway)
           if (a === null) {
@@ -419,10 +325,10 @@ class IndexedMatcher implements Matcher {
     this.#entryRule = Int32Array.from(entryRule)
     this.#entryMask = Int32Array.from(entryMask)
     this.#entryPath = entryPath
-    this.#entryAt = Int32Array.from(entryAt)
+    this.#entryTest = Uint8Array.from(entryTest)
     this.#entryGuard = entryGuard
-    this.#entrySuffix = entrySuffix
     this.#entryAlts = entryAlts
+    this.#entrySuffix = entrySuffix
     this.#entryHost = entryHost
     this.#exact = new KeyTable(lists.exact)
     this.#segment = new KeyTable(lists.segment)
@@ -435,13 +341,23 @@ class IndexedMatcher implements Matcher {
   // hot path: at most four table probes and five ascending scans; allocates nothing unless the
   // path has an upper-case letter
   match(methodBit: number, host: string, path: string): Rule | undefined {
-    if ((methodBit & this.#methods) === 0) return undefined
+    // a `.` or `..` segment: no glob matches (docs/policy-format.md "Globs")
+    if ((methodBit & this.#methods) === 0 || hasDotSegment(path)) return undefined
     const lower = lowerKey(path)
     const len = lower.length
     let best = NO_MATCH
     let list: Int32Array | undefined
-    if (this.#exact.size !== 0 && (list = this.#exact.get(lower, 0, len)) !== undefined)
-      best = this.#scan(list, best, methodBit, host, path, lower)
+    if (this.#exact.size !== 0) {
+      // a literal glob also accepts itself plus one trailing `/`
+      if ((list = this.#exact.get(lower, 0, len)) !== undefined)
+        best = this.#scan(list, best, methodBit, host, path, lower)
+      if (
+        len > 1 &&
+        lower.charCodeAt(len - 1) === 47 &&
+        (list = this.#exact.get(lower, 0, len - 1)) !== undefined
+      )
+        best = this.#scan(list, best, methodBit, host, path, lower)
+    }
     if (this.#segment.size !== 0 && lower.charCodeAt(0) === 47 /* / */) {
       // `/a/b/c`: probe `a`, then `a/b`
       const j = lower.indexOf('/', 1)
@@ -456,7 +372,7 @@ class IndexedMatcher implements Matcher {
       }
     }
     if (this.#ext.size !== 0) {
-      // `/a/b.min.css` and `/a/b.css/` (picomatch's `*.css` allows one trailing slash): `css`
+      // `/a/b.min.css` and `/a/b.css/` (a path may end with one extra `/`): `css`
       const end = len > 0 && lower.charCodeAt(len - 1) === 47 ? len - 1 : len
       const dot = lower.lastIndexOf('.', end - 1)
       if (
@@ -473,13 +389,16 @@ class IndexedMatcher implements Matcher {
   }
 
   explain(methodBit: number, host: string, path: string): MatchExplanation {
+    if (hasDotSegment(path)) return { rule: undefined, bucket: 'none', candidates: 0 }
     const lower = lowerKey(path)
     const [seg1, seg2] = firstSegments(lower)
     const ext = extension(lower)
     const get = (t: KeyTable, key: string) =>
       (key === '' ? undefined : t.get(key, 0, key.length)) ?? NO_CANDIDATES
+    const unslashed = lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : ''
     const consulted: [string, Int32Array][] = [
       ['exact', get(this.#exact, lower)],
+      ['exact', get(this.#exact, unslashed)],
       ['segment', get(this.#segment, seg1)],
       ['segment', get(this.#segment, seg2)],
       ['ext', get(this.#ext, ext)],
@@ -514,28 +433,37 @@ class IndexedMatcher implements Matcher {
   ): number {
     const entryRule = this.#entryRule,
       entryMask = this.#entryMask,
-      entryGuard = this.#entryGuard
-    const entrySuffix = this.#entrySuffix,
+      entryGuard = this.#entryGuard,
       entryAlts = this.#entryAlts,
+      entrySuffix = this.#entrySuffix,
       entryPath = this.#entryPath,
-      entryAt = this.#entryAt,
+      entryTest = this.#entryTest,
       entryHost = this.#entryHost
+    const len = lower.length
     for (let k = 0; k < list.length; k++) {
       const e = list[k]!
       const r = entryRule[e]!
       if (r >= best) break
-      // string compares first: a RegExp call costs far more, a cold one ~30x more
+      // string compares first: most candidates end here
       if ((entryMask[e]! & methodBit) === 0 || !lower.startsWith(entryGuard[e]!)) continue
       const suffix = entrySuffix[e]!
-      if (suffix.length !== 0 && !lower.endsWith(suffix)) continue
+      if (suffix.length !== 0 && !endsWithSlashed(lower, suffix)) continue
       const alts = entryAlts[e]!
       if (alts !== null && !startsWithAny(lower, alts)) continue
-      const re = entryPath[e]!
-      if (re === null) {
-        if (path.length !== entryAt[e]! + suffix.length) continue
+      const test = entryTest[e]!
+      if (test === TEST_GLOB) {
+        if (!entryPath[e]!.testClean(path)) continue
       } else {
-        re.lastIndex = entryAt[e]!
-        if (!re.test(path)) continue
+        // the guard matched; what follows it decides
+        const n = entryGuard[e]!.length
+        if (test === TEST_LITERAL) {
+          if (len !== n && !(len === n + 1 && lower.charCodeAt(n) === 47)) continue
+        } else if (test === TEST_TREE) {
+          if (len !== n && lower.charCodeAt(n) !== 47) continue
+        } else {
+          const slash = lower.indexOf('/', n)
+          if (len === n || slash === n || (slash !== -1 && slash !== len - 1)) continue
+        }
       }
       const h = entryHost[e]!
       // an unknown host ('') never satisfies a rule that names one

@@ -5,6 +5,7 @@
  * methods all accept it wins".
  */
 import type { Rule } from '../policy/types.js'
+import { type Glob, hasDotSegment } from './glob.js'
 import {
   assertDeclarationOrder,
   compileRuleGlob,
@@ -15,7 +16,7 @@ import {
 
 export function linearMatcher(rules: readonly Rule[]): Matcher {
   assertDeclarationOrder(rules)
-  const cache = new Map<string, RegExp>()
+  const cache = new Map<string, Glob>()
   const table = rules.map((rule) => ({
     rule,
     paths: rule.match.map((g) => compileRuleGlob(rule, g, 'match', cache)),
@@ -31,11 +32,13 @@ export function linearMatcher(rules: readonly Rule[]): Matcher {
   })
 
   function match(methodBit: number, host: string, path: string): Rule | undefined {
+    // a `.` or `..` segment: no glob matches (docs/policy-format.md "Globs")
+    if (hasDotSegment(path)) return undefined
     for (const t of table) {
       if ((t.rule.methods & methodBit) === 0) continue
       // an unknown host ('') never satisfies a rule that names one
       if (t.host !== null && (host === '' || !t.host.test(host))) continue
-      for (const re of t.paths) if (re.test(path)) return t.rule
+      for (const g of t.paths) if (g.test(path)) return t.rule
     }
     return undefined
   }

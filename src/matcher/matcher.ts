@@ -4,10 +4,10 @@
  *
  * Semantics (spec "Which rule applies"): the first rule in declaration order (lowest
  * `Rule.index`) whose `match` (any of its globs), `host` and `methods` all accept the request.
- * A glob means exactly what `compileGlob` (glob.ts) makes of it: the RegExp is the truth.
+ * A glob means exactly what `compileGlob` (glob.ts) makes of it: its `test` is the truth.
  */
 import type { Rule } from '../policy/types.js'
-import { compileGlob } from './glob.js'
+import { compileGlob, type Glob } from './glob.js'
 
 /** Which part of the index served a request: `none` when no rule matched. */
 export type MatchBucket = 'exact' | 'segment' | 'ext' | 'residual' | 'linear' | 'none'
@@ -43,26 +43,27 @@ export interface Matcher {
 }
 
 /**
- * Compiles one of a rule's globs, naming the rule when the glob is bad. `cache` shares one RegExp
- * per distinct glob across rules: the RegExps have no `g`/`y` flag, so `test()` keeps no state.
+ * Compiles one of a rule's globs, naming the rule when the glob is bad. `cache` shares one Glob
+ * per distinct (kind, glob) across rules: a Glob keeps no state between calls.
  */
 export function compileRuleGlob(
   rule: Rule,
   glob: string,
   what: 'match' | 'host',
-  cache: Map<string, RegExp>,
-): RegExp {
-  let re = cache.get(glob)
-  if (re !== undefined) return re
+  cache: Map<string, Glob>,
+): Glob {
+  const id = what === 'host' ? `h:${glob}` : glob
+  let g = cache.get(id)
+  if (g !== undefined) return g
   try {
-    re = compileGlob(glob)
+    g = compileGlob(glob, what === 'host' ? 'host' : 'path')
   } catch (err) {
     throw new Error(
       `rule "${rule.id}": ${what}: invalid glob ${JSON.stringify(glob)}: ${(err as Error).message}`,
     )
   }
-  cache.set(glob, re)
-  return re
+  cache.set(id, g)
+  return g
 }
 
 /** Both matchers read rules in declaration order; a caller that sorted them otherwise has a bug. */

@@ -6,12 +6,10 @@
  * one per rule); checks of the merged rule (a cached rule needs a lifetime) run per rule.
  * Besides errors it reports fields that can have no effect on their rule, as warnings.
  */
-import { compileGlob, expandBraces } from '../matcher/glob.js'
+import { compileGlob, type GlobKind, globProblem as whyInvalid } from '../matcher/glob.js'
 import { parseDuration, parseSize } from './duration.js'
 import {
-  compileQueryGlob,
   DEFAULT_METHODS,
-  isQueryGlob,
   mergeDefaults,
   queryKey,
   queryKeyed,
@@ -24,14 +22,9 @@ import { parseTagTemplate, tagQueryNames } from './tag-template.js'
 import { type Diagnostic, METHOD_BITS, type Severity } from './types.js'
 import { render } from './validate.js'
 
-/** Why a glob does not compile, in one line (picomatch's messages are already specific). */
-function globProblem(compile: (g: string) => RegExp, glob: string): string | undefined {
-  try {
-    compile(glob)
-    return undefined
-  } catch (err) {
-    return err instanceof Error ? err.message.split('\n')[0] : String(err)
-  }
+/** Why a glob does not compile, in one line, or undefined (glob.ts's messages name the character). */
+function globProblem(kind: GlobKind, glob: string): string | undefined {
+  return whyInvalid(glob, kind)?.message
 }
 
 const UNSAFE = ['POST', 'PUT', 'PATCH', 'DELETE']
@@ -93,7 +86,7 @@ export function checkFile(
     prefix: string,
   ) => {
     if (f.host !== undefined) {
-      const problem = globProblem(compileGlob, f.host)
+      const problem = globProblem('host', f.host)
       if (problem)
         report(
           'GLOB_INVALID',
@@ -179,22 +172,6 @@ export function checkFile(
         )
       seen.add(lower)
     })
-    const q = f.key?.query
-    if (q !== undefined && typeof q !== 'string') {
-      const list = Array.isArray(q) ? q : q.exclude
-      const where = Array.isArray(q) ? 'key.query' : 'key.query.exclude'
-      const qbase = Array.isArray(q) ? [...base, 'key', 'query'] : [...base, 'key', 'query', 'exclude']
-      list.forEach((name, i) => {
-        const problem = isQueryGlob(name) ? globProblem(compileQueryGlob, name) : undefined
-        if (problem)
-          report(
-            'GLOB_INVALID',
-            [...qbase, i],
-            ruleId,
-            `${prefix}${where}[${i}]: invalid glob ${render(name)}: ${problem}`,
-          )
-      })
-    }
   }
 
   if (raw.defaults !== undefined && !skipDefaults)
@@ -208,20 +185,30 @@ export function checkFile(
     globs.forEach((glob, j) => {
       const at = Array.isArray(rule.match) ? [...base, 'match', j] : [...base, 'match']
       const field = Array.isArray(rule.match) ? `match[${j}]` : 'match'
-      const problem = globProblem(compileGlob, glob)
+      const problem = globProblem('path', glob)
       if (problem) {
         report('GLOB_INVALID', at, id, `${field}: invalid glob ${render(glob)}: ${problem}`)
         return
       }
-      // Paths always start with "/": a glob that cannot (`products/*`) would silently match nothing.
-      const bad = expandBraces(glob).find((v) => !v.startsWith('/') && !v.startsWith('*'))
-      if (bad !== undefined)
+      // Paths always start with "/": a glob that cannot (`products/*`, `*.css`) would silently
+      // match nothing. A leading `**` matches the empty first segment, so `**/*.css` is fine.
+      const bad = compileGlob(glob).variants.find((v) => {
+        const first = v.segments[0]!
+        return !(first.kind === 'globstar' || (first.kind === 'lit' && first.key === ''))
+      })
+      if (bad !== undefined) {
+        // `*.css` is the usual slip: say what it should have been
+        const rest = bad.text.replace(/^\*+\/?/, '')
+        const hint = bad.text.startsWith('*')
+          ? ` (a leading * never matches the "/" a path starts with: write **/${rest})`
+          : ''
         report(
           'MATCH_NOT_PATH',
           at,
           id,
-          `${field}: expected a path glob starting with "/" or "*", got ${render(glob)}`,
+          `${field}: expected a path glob starting with "/" or "**", got ${render(glob)}${hint}`,
         )
+      }
     })
     checkFields(rule, base, id, '')
 

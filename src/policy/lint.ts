@@ -3,103 +3,77 @@
  * decidable cases are reported: a warning must be right every
  * time, or people learn to ignore them. Partial overlap between rules is normal and silent.
  */
-import { compileGlob, expandBraces, literalBase } from '../matcher/glob.js'
+import {
+  compileGlob,
+  type Glob,
+  type GlobVariant,
+  globstarFolder,
+  literalFolder,
+  literalPath,
+} from '../matcher/glob.js'
 import type { Diagnostic, Rule, SourcePos } from './types.js'
 
 /** What the shadowing check needs of a rule, computed once per rule (not once per pair). */
 interface Shape {
-  variants: string[]
+  variants: readonly GlobVariant[]
+  /** canonical texts of the variants (case-folded the way matching folds them) */
   variantSet: Set<string>
-  /** the rule's globs; compiled on first use (compiling is ~80 µs a glob, and most pairs never need it) */
-  globs: readonly string[]
-  regexes: RegExp[] | null
-  /** `**` prefixes (see globstarPrefix) */
-  prefixes: string[]
-  /** per variant: is it literal (no glob syntax)? */
-  literal: boolean[]
-  /** per literal variant: its regex, compiled on first use */
-  literalRes: (RegExp | undefined)[]
-  /** lower-cased variants when every variant is literal (they then match only themselves, any case) */
+  globs: readonly Glob[]
+  /** per variant: its canonical folder (literalFolder) */
+  folders: string[]
+  /** the `**` folders (see globstarFolder) of the rule's variants */
+  starFolders: (readonly string[])[]
+  /** canonical texts when every variant is literal (they then match only themselves, any case) */
   lowerLiterals: Set<string> | null
 }
 
-/** A variant with no glob syntax at all: it matches exactly itself (case-insensitively). */
-function isLiteral(v: string): boolean {
-  return !v.includes('\\') && !literalBase(v).isGlob
-}
-
-/**
- * The lower-cased literal folder every path a glob variant matches starts with (picomatch's
- * scan base, without trailing slashes): `/api/products/*` → `/api/products`; `''` when there is
- * none (`/**`, `**`, `*.css`).
- */
-function baseOf(v: string): string {
-  if (!v.startsWith('/')) return ''
-  return literalBase(v).base.toLowerCase().replace(/\/+$/, '')
-}
-
-/** `/a/b` → [`/a/b`, `/a`]: every folder a path under `/a/b` is also under. */
-function folderPrefixes(base: string): string[] {
+/** The folders a path in `folder` also lies in: `/a/b` → [`/a/b`, `/a`]. */
+function folderPrefixes(folder: string): string[] {
   const out: string[] = []
-  for (let p = base; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) out.push(p)
+  for (let p = folder; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) out.push(p)
   return out
 }
 
-/** The prefix a `**` variant covers: `**` → `''`, `/**` → `/`, `/p/**` → `/p/` (P literal), else undefined. */
-function globstarPrefix(v: string): string | undefined {
-  if (v === '**') return ''
-  if (!v.endsWith('/**')) return undefined
-  const p = v.slice(0, -2)
-  return p === '/' || isLiteral(p) ? p : undefined
+/** A variant's segments start with these literal keys (so `**` after them covers it). */
+function startsWithKeys(v: GlobVariant, keys: readonly string[]): boolean {
+  if (v.segments.length < keys.length) return false
+  for (let k = 0; k < keys.length; k++) {
+    const g = v.segments[k]!
+    if (g.kind !== 'lit' || g.key !== keys[k]) return false
+  }
+  return true
 }
 
 /**
  * Does `a` match every path `b` matches? Sound cases only, per variant of b:
- * (b) the same variant appears in a; (a) b's variant is literal and a's regexes match it (and
- * its trailing-slash form when b accepts that); (c) a has `P/**` (or `**`) and b's variant lies
- * under `P/` with no dot segment: picomatch never lets `**` match `.` or `..`, so a variant
- * that names one could match where `**` does not.
+ * (b) the same variant appears in a; (a) b's variant is literal and a's globs match it (a path
+ * b accepts is the variant, or it plus one `/`, which a then accepts too); (c) a has `P/**` (or
+ * `**`) and b's variant starts with P's literal segments: `**` matches whatever follows.
  */
 function covers(a: Shape, b: Shape): boolean {
-  return b.variants.every((v, k) => {
-    if (a.variantSet.has(v)) return true
-    if (b.literal[k]) {
-      if (a.lowerLiterals) return a.lowerLiterals.has(v.toLowerCase())
-      const bRe = (b.literalRes[k] ??= compileGlob(v))
-      const aRes = (a.regexes ??= a.globs.map(compileGlob))
-      return [v, `${v}/`].every((s) => !bRe.test(s) || aRes.some((re) => re.test(s)))
+  return b.variants.every((v) => {
+    if (v.literal) {
+      if (a.lowerLiterals) return a.lowerLiterals.has(v.key)
+      const path = literalPath(v)
+      return a.globs.some((g) => g.test(path))
     }
-    return a.prefixes.some((p) => {
-      if (!v.startsWith(p)) return false
-      const rest = p === '' ? v.replace(/^\//, '') : v.slice(p.length)
-      return rest !== '' && rest.split('/').every(plainSegment)
-    })
+    if (a.variantSet.has(v.key)) return true
+    return a.starFolders.some((p) => startsWithKeys(v, p))
   })
 }
 
-/** A segment that can never be `.` or `..` (which `**` never matches) and is not empty. */
-function plainSegment(seg: string): boolean {
-  if (seg === '') return false
-  try {
-    const re = compileGlob(seg)
-    return !re.test('.') && !re.test('..')
-  } catch {
-    return false
-  }
-}
-
 function shapeOf(r: Rule): Shape {
-  const variants = r.match.flatMap(expandBraces)
-  const literal = variants.map(isLiteral)
+  const globs = r.match.map((m) => compileGlob(m))
+  const variants = globs.flatMap((g) => g.variants)
+  const literal = variants.every((v) => v.literal)
+  const folders = variants.map(literalFolder)
   return {
     variants,
-    variantSet: new Set(variants),
-    globs: r.match,
-    regexes: null,
-    prefixes: variants.map(globstarPrefix).filter((p): p is string => p !== undefined),
-    literal,
-    literalRes: [],
-    lowerLiterals: literal.every(Boolean) ? new Set(variants.map((v) => v.toLowerCase())) : null,
+    variantSet: new Set(variants.map((v) => v.key)),
+    globs,
+    folders,
+    starFolders: variants.map(globstarFolder).filter((p): p is readonly string[] => p !== undefined),
+    lowerLiterals: literal ? new Set(variants.map((v) => v.key)) : null,
   }
 }
 
@@ -130,13 +104,20 @@ export function lintRules(
   }
   const shapes = rules.map(shapeOf)
 
-  // Only a rule that can match b's first variant can cover b: one with the same variant, a glob
-  // rooted in a folder of it, or a glob rooted nowhere (`/**`). Indexing those three keeps the
-  // lint near-linear for the thousands-of-rules sets the matcher is built for;
-  // comparing every pair took seconds at 4,000 rules under one `/api`.
+  // Only a rule that can match b's first variant can cover b, so candidates come from indexes
+  // keyed by what that variant has; the cost stays near-linear at 100k rules (issue 12 item 8:
+  // a list of "rooted nowhere" rules joined every candidate set, and 10k rules took 12 s):
+  // - byVariant: the same variant (case (b), and a literal a for a literal b);
+  // - byStar: a `P/**` whose P is a leading run of b's literal segments (case (c));
+  // - for a literal b only (case (a), a's glob tried on b's path): byBase, a rooted in a folder
+  //   of b; byExt, a rooted nowhere but ending `.ext` as b does; and the first UNANCHORED_LINT
+  //   rules rooted nowhere at all (they cost a test on every request as well; past that many,
+  //   the RULES_UNANCHORED warning says so and their shadowing goes unreported).
   const byVariant = new Map<string, number[]>()
   const byBase = new Map<string, number[]>()
-  const wild: number[] = []
+  const byStar = new Map<string, number[]>()
+  const byExt = new Map<string, number[]>()
+  const unanchored: number[] = []
   const push = (m: Map<string, number[]>, k: string, i: number) => {
     const list = m.get(k)
     if (list === undefined) m.set(k, [i])
@@ -144,20 +125,31 @@ export function lintRules(
   }
   shapes.forEach((sh, i) => {
     sh.variants.forEach((v, k) => {
-      push(byVariant, v.toLowerCase(), i)
-      if (sh.literal[k]) return
-      const base = baseOf(v)
-      if (base === '') {
-        if (wild[wild.length - 1] !== i) wild.push(i)
-      } else push(byBase, base, i)
+      push(byVariant, v.key, i)
+      if (v.literal) return
+      const star = globstarFolder(v)
+      if (star !== undefined) push(byStar, starKey(star, star.length), i)
+      const folder = sh.folders[k]!
+      if (folder !== '') {
+        push(byBase, folder, i)
+        return
+      }
+      const ext = extOf(v)
+      if (ext !== '') push(byExt, ext, i)
+      else if (unanchored[unanchored.length - 1] !== i) unanchored.push(i)
     })
   })
+  const checkedUnanchored = unanchored.slice(0, UNANCHORED_LINT)
   const candidatesFor = (b: Shape): number[] => {
     const v0 = b.variants[0]
     if (v0 === undefined) return []
-    const found = new Set<number>([...wild, ...(byVariant.get(v0.toLowerCase()) ?? [])])
-    for (const p of folderPrefixes(b.literal[0] ? v0.toLowerCase().replace(/\/+$/, '') : baseOf(v0))) {
-      for (const i of byBase.get(p) ?? []) found.add(i)
+    const found = new Set<number>(byVariant.get(v0.key) ?? [])
+    const lits = leadingKeys(v0)
+    for (let m = 0; m <= lits.length; m++) for (const i of byStar.get(starKey(lits, m)) ?? []) found.add(i)
+    if (v0.literal) {
+      for (const p of folderPrefixes(b.folders[0]!)) for (const i of byBase.get(p) ?? []) found.add(i)
+      for (const i of byExt.get(extOf(v0)) ?? []) found.add(i)
+      for (const i of checkedUnanchored) found.add(i)
     }
     return [...found].sort((x, y) => x - y)
   }
@@ -179,6 +171,14 @@ export function lintRules(
       break
     }
   })
+  if (unanchored.length > UNANCHORED_LINT) {
+    const r = rules[unanchored[UNANCHORED_LINT]!]!
+    warn(
+      r,
+      'RULES_UNANCHORED',
+      `${unanchored.length} rules (from rule "${rules[unanchored[0]!]!.id}" on) have a glob with no literal folder and no extension, like ${JSON.stringify(r.match[0])}: each is tried on every request, and rules after the first ${UNANCHORED_LINT} of them are not checked for shadowing; start globs with a literal folder`,
+    )
+  }
 
   for (const r of rules) {
     if (!r.cache || (r.methods & 3) === 0) continue
@@ -191,7 +191,7 @@ export function lintRules(
     }
     // Without the host in the key, one host's response is served for another: a glob host (or
     // any host) lets a client pick which host fills the entry (docs/threats.md T01).
-    if (!r.key.host && (r.host === null || literalBase(r.host).isGlob)) {
+    if (!r.key.host && (r.host === null || !isOneHost(r.host))) {
       warn(
         r,
         'KEY_UNSAFE',
@@ -200,4 +200,50 @@ export function lintRules(
     }
   }
   return out
+}
+
+/** How many rules without a literal folder or extension the shadowing check tries per literal rule. */
+export const UNANCHORED_LINT = 256
+
+/** The literal keys a variant starts with (all of them for a literal one). */
+function leadingKeys(v: GlobVariant): string[] {
+  const out: string[] = []
+  for (const g of v.segments) {
+    if (g.kind !== 'lit') break
+    out.push(g.key)
+  }
+  return out
+}
+
+/** index key of the first `m` of `keys` (distinct for `[]` and `['']`) */
+function starKey(keys: readonly string[], m: number): string {
+  let k = ''
+  for (let i = 0; i < m; i++) k += `/${keys[i]}`
+  return k
+}
+
+/** The extension every path the variant matches ends with (lower-cased), or '': `*.CSS` last → `css`.
+ *  A path may also end with one `/` more: the extension is read before it, as for the path. */
+function extOf(v: GlobVariant): string {
+  const last = v.segments[v.segments.length - 1]!
+  let tail = ''
+  if (last.kind === 'lit') tail = last.key
+  else if (last.kind === 'pat') {
+    let i = last.tokens.length
+    while (i > 0 && last.tokens[i - 1]! >= 0) i--
+    tail = String.fromCharCode(...last.tokens.subarray(i))
+  } else return ''
+  if (last.kind === 'lit' && tail === '' && v.literal && v.segments.length > 1) {
+    // a literal path ending in `/` (`/a.css/`): the path's extension is that of the segment before
+    const prev = v.segments[v.segments.length - 2]!
+    tail = prev.kind === 'lit' ? prev.key : ''
+  }
+  const dot = tail.lastIndexOf('.')
+  return dot === -1 || dot === tail.length - 1 ? '' : tail.slice(dot + 1)
+}
+
+/** A host glob that names exactly one host (no wildcard, no alternatives). */
+function isOneHost(host: string): boolean {
+  const g = compileGlob(host, 'host')
+  return g.variants.length === 1 && g.variants[0]!.literal
 }

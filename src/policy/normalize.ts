@@ -13,7 +13,7 @@
  * a rule never serves entries stored under its old meaning (docs/threats.md T67/T68).
  */
 import { createHash } from 'node:crypto'
-import { compileGlob } from '../matcher/glob.js'
+import { compileNameGlob } from '../matcher/glob.js'
 import { parseDuration, parseSize } from './duration.js'
 import { METHOD_BITS, type QueryKey, type Rule, type RuleKey, type SourcePos } from './types.js'
 
@@ -65,18 +65,14 @@ export function mergeDefaults(defaults: RawRuleFields | undefined, rule: RawRule
   return defaults ? { ...defaults, ...rule } : rule
 }
 
-/** A query-name entry is a glob when it uses `*` or `?`; anything else (`filter[color]`) is a literal name. */
+/**
+ * A query-name entry is a glob when it uses `*` or `?`; anything else (`filter[color]`) is a
+ * literal name. Name globs are their own small language (glob.ts compileNameGlob): only `*` and
+ * `?` are special, and they are case-sensitive (Koa's `ctx.query` keeps names as sent), so
+ * `UTM_*` does not strip `utm_source`, and no name glob can fail to compile.
+ */
 export function isQueryGlob(name: string): boolean {
   return name.includes('*') || name.includes('?')
-}
-
-/**
- * Query names are case-sensitive (Koa's `ctx.query` keeps them as sent), unlike paths, so the
- * shared glob options' `nocase` is dropped here: `UTM_*` must not strip `utm_source`.
- */
-export function compileQueryGlob(glob: string): RegExp {
-  const re = compileGlob(glob)
-  return new RegExp(re.source, re.flags.replace('i', ''))
 }
 
 export function queryKey(q: RawKey['query']): QueryKey {
@@ -87,7 +83,7 @@ export function queryKey(q: RawKey['query']): QueryKey {
   return Object.freeze({
     mode,
     names: new Set(list.filter((n) => !isQueryGlob(n))),
-    globs: Object.freeze(list.filter(isQueryGlob).map(compileQueryGlob)),
+    globs: Object.freeze(list.filter(isQueryGlob).map(compileNameGlob)),
   })
 }
 

@@ -37,12 +37,18 @@ export function methodBit(method: string): number {
   }
 }
 
+/** A compiled query-name glob (matcher/glob.ts compileNameGlob). */
+export interface NameGlob {
+  readonly source: string
+  test(name: string): boolean
+}
+
 /** How the query string joins the key. Names are exact; globs are compiled once. */
 export type QueryKey =
   | { readonly mode: 'all' }
   | { readonly mode: 'none' }
-  | { readonly mode: 'include'; readonly names: ReadonlySet<string>; readonly globs: readonly RegExp[] }
-  | { readonly mode: 'exclude'; readonly names: ReadonlySet<string>; readonly globs: readonly RegExp[] }
+  | { readonly mode: 'include'; readonly names: ReadonlySet<string>; readonly globs: readonly NameGlob[] }
+  | { readonly mode: 'exclude'; readonly names: ReadonlySet<string>; readonly globs: readonly NameGlob[] }
 
 export interface RuleKey {
   readonly query: QueryKey

@@ -158,7 +158,7 @@ examples('each file starts with the schema comment for editors', () => {
 examples('the demo routes reach the intended rules (first match, linear)', async () => {
   const r = await loadPolicies('policies', { cwd: root })
   if (!r.ok) throw new Error('policies/ must load')
-  const compiled = r.rules.map((rule) => ({ rule, res: rule.match.map(compileGlob) }))
+  const compiled = r.rules.map((rule) => ({ rule, res: rule.match.map((m) => compileGlob(m)) }))
   const first = (method: string, path: string) =>
     compiled.find(
       ({ rule, res }) => (rule.methods & methodBit(method)) !== 0 && res.some((re) => re.test(path)),

@@ -49,12 +49,15 @@ export const CASES: readonly Case[] = [
     ],
   },
   {
-    name: 'no rule matches: undefined',
+    name: 'a literal glob matches itself; other paths: undefined',
     rules: [{ id: 'about', match: '/about' }],
     requests: [
       ['GET', H, '/contact', null],
-      ['GET', H, '/about/', null],
+      // one trailing `/` is allowed for every glob, literal ones included; two are not
+      ['GET', H, '/about/', 'about'],
+      ['GET', H, '/about//', null],
       ['GET', H, '/aboutx', null],
+      ['GET', H, '/about/x', null],
       ['GET', H, '/', null],
     ],
   },
@@ -137,21 +140,22 @@ export const CASES: readonly Case[] = [
       { id: 'bare-ext', match: '*.gif' },
     ],
     requests: [
-      // picomatch's `/**/` needs a segment between its slashes: a top-level `/a.css` is not covered
-      // (write `**/*.css` for that, below)
-      ['GET', H, '/a.css', null],
+      // `**` matches zero segments too: `/**/*.css` covers a top-level `/a.css`
+      ['GET', H, '/a.css', 'deep-css'],
       ['GET', H, '/a/b.css', 'deep-css'],
       ['GET', H, '/a/b/c.css', 'deep-css'],
       ['GET', H, '/a/b.min.css', 'deep-css'],
       ['GET', H, '/A/B.CSS', 'deep-css'],
       ['GET', H, '/a/.css', 'deep-css'],
-      ['GET', H, '/a.css/', null],
+      // a path matches when it, or it less one trailing `/`, matches
+      ['GET', H, '/a.css/', 'deep-css'],
+      ['GET', H, '/a.css//', null],
       ['GET', H, '/a.css/x', null],
       ['GET', H, '/a/b.cssx', null],
       ['GET', H, '/b.png', 'any-png'],
       ['GET', H, '/a/b.png', 'any-png'],
       ['GET', H, '/a/b.png/', 'any-png'],
-      // `*.gif` has no `/`: picomatch's RegExp never accepts a path that starts with one
+      // `*.gif` has no `/`: `*` never matches the `/` a path starts with (the loader refuses it)
       ['GET', H, '/b.gif', null],
     ],
   },
@@ -194,7 +198,7 @@ export const CASES: readonly Case[] = [
       ['GET', H, '/ABOUT', 'about'],
       ['GET', H, '/About', 'about'],
       ['GET', H, '/CAFÉ/menu', 'cafe'],
-      // U+212A KELVIN SIGN and U+017F LONG S fold to ASCII only under the `u` flag, which picomatch does not set
+      // U+212A KELVIN SIGN and U+017F LONG S never fold to ASCII (a non-unicode RegExp's reading)
       ['GET', H, '/\u212About', null],
       ['GET', H, '/\u017Fome', null],
     ],
@@ -213,6 +217,9 @@ export const CASES: readonly Case[] = [
       ['GET', H, '/products', null],
       ['GET', H, '/products/', null],
       ['GET', H, '/products/42/x', null],
+      // `*` never matches an empty segment; `**` spans any segments, empty ones too
+      ['GET', H, '/products//', null],
+      ['GET', H, '/docs//a', 'deep'],
       ['GET', H, '/docs', 'deep'],
       ['GET', H, '/docs/', 'deep'],
       ['GET', H, '/docs/a/b', 'deep'],
@@ -251,12 +258,15 @@ export const CASES: readonly Case[] = [
     ],
   },
   {
-    name: 'unanchored and odd globs still match by their RegExp',
+    name: 'unanchored and odd globs still match',
     rules: [
       { id: 'star-first', match: '/*/edit' },
       { id: 'question', match: '/v?/x' },
       { id: 'class', match: '/[ab]/x' },
-      { id: 'extglob', match: '/+(x|y)/z' },
+      { id: 'extglob', match: '/@(x|y)/z' },
+      { id: 'optional', match: '/o/?(new-)items' },
+      { id: 'not', match: '/shop/!(cart|checkout)/*' },
+      { id: 'posix', match: '/p/[[:digit:]][!a]' },
       { id: 'range', match: '/n/{1..3}' },
       { id: 'scoped', match: '/@scope/*' },
     ],
@@ -265,7 +275,17 @@ export const CASES: readonly Case[] = [
       ['GET', H, '/v1/x', 'question'],
       ['GET', H, '/a/x', 'class'],
       ['GET', H, '/B/x', 'class'],
-      ['GET', H, '/xyx/z', 'extglob'],
+      ['GET', H, '/y/z', 'extglob'],
+      ['GET', H, '/xyx/z', null],
+      ['GET', H, '/o/items', 'optional'],
+      ['GET', H, '/o/new-items', 'optional'],
+      ['GET', H, '/o/old-items', null],
+      ['GET', H, '/shop/shoes/1', 'not'],
+      ['GET', H, '/shop/Cart/1', null],
+      ['GET', H, '/shop/checkout/1', null],
+      ['GET', H, '/p/5b', 'posix'],
+      ['GET', H, '/p/5A', null],
+      ['GET', H, '/p/xb', null],
       ['GET', H, '/n/2', 'range'],
       ['GET', H, '/n/4', null],
       ['GET', H, '/@SCOPE/pkg', 'scoped'],

@@ -3,7 +3,7 @@
  * vocabulary (so rules collide and shadow each other) and request paths full of edge cases
  * (trailing slash, empty and dot segments, upper case, bare prefixes, `/`, non-ASCII folds).
  */
-import { expandBraces } from '../../src/matcher/glob.js'
+import { compileGlob } from '../../src/matcher/glob.js'
 import type { RuleSpec } from './rules.js'
 
 /** mulberry32: small, fast, reproducible */
@@ -111,16 +111,18 @@ function piece(g: Gen): string {
       return g.pick([
         'v?',
         '[ab]',
-        '+(a|b)',
+        '@(a|b)',
         '@(api)',
-        '!(a)',
+        '?(a|b)x',
+        '[!a]*',
+        '[[:digit:]]',
+        '\\*',
         '{1..3}',
         '{,a}',
         '{a,{b,c}d}',
         'a*',
         '*a',
         '{a,b/c}',
-        '{a}',
         'x.{1..2}',
       ])
     default:
@@ -141,19 +143,20 @@ export function randomGlob(g: Gen): string {
     case 4:
       return g.pick([
         '!/a/**',
-        '!/**/*.css',
-        '!*.js',
-        '!/a',
         '/a|/b',
-        '/a/x|/b/*.css',
+        '/a/!(b|c)/*',
+        '/!(api)/**',
+        '/a/!(*.css)',
         '/a/\\*',
-        '(/a)/*.css',
         '/a/**/b',
         '/{a,b}',
         '//a',
-        '/./a',
         '/a/../b',
         '/{a,}/x',
+        '/**/**/x',
+        '/*/*/**',
+        '/{a,b/**}/c',
+        '/[a-c]*/*.{css,js}',
       ])
     default: {
       const n = 1 + g.int(3)
@@ -183,15 +186,22 @@ export function randomRules(g: Gen, count: number): RuleSpec[] {
 
 /** A path that the glob is likely (not certain) to accept: a crude instantiation of its syntax. */
 function instantiate(g: Gen, glob: string): string {
-  // a top-level `|` is an alternation in picomatch's RegExp: aim at either side
-  if (glob.includes('|') && !glob.includes('(')) glob = g.pick(glob.split('|'))
-  const variants = expandBraces(glob)
+  let variants: string[]
+  try {
+    variants = compileGlob(glob).variants.map((v) => v.text)
+  } catch {
+    variants = [glob]
+  }
   let s = g.pick(variants)
   s = s.replace(/\*\*/g, () => Array.from({ length: g.int(3) }, () => g.pick(PATH_TOKENS)).join('/'))
   s = s.replace(/\*/g, () => g.pick(['', 'x', 'Item', '.hidden', '42', 'a.b']))
   s = s.replace(/\?/g, () => g.pick(['1', 'X']))
   s = s.replace(/\[ab\]/g, () => g.pick(['a', 'B']))
-  s = s.replace(/[+@!]\(([^)|]*)(?:\|[^)]*)?\)/g, (_m, a: string) => a)
+  s = s.replace(/\[!a\]/g, () => g.pick(['a', 'B', 'c']))
+  s = s.replace(/\[\[:digit:\]\]/g, () => g.pick(['7', 'x']))
+  s = s.replace(/\[a-c\]/g, () => g.pick(['a', 'C', 'd']))
+  s = s.replace(/!\(([^)|]*)(?:\|[^)]*)?\)/g, (_m, a: string) => g.pick([a, 'other', 'B']))
+  s = s.replace(/\\(.)/g, '$1')
   if (!s.startsWith('/') && g.chance(0.8)) s = `/${s}`
   return g.mixCase(s)
 }

@@ -360,7 +360,16 @@ v('semantic checks: globs, hosts, lifetimes, cookie header', async () => {
     [],
     'a query name without * or ? is a literal name',
   )
-  assert.equal(await codes('    ttl: 1m\n    key: { query: ["a*{"] }\n'), ['GLOB_INVALID'])
+  // query-name globs know only * and ?: nothing in a name can make one invalid (issue 12 item 4)
+  assert.equal(await codes('    ttl: 1m\n    key: { query: ["a*{", "q[*"] }\n'), [])
+  const match = async (glob: string) =>
+    (await errorsOf(`version: 1\nrules:\n  - id: r\n    ttl: 1m\n    match: ${JSON.stringify(glob)}\n`)).map(
+      (e) => e[0],
+    )
+  assert.equal(await match('/a/{b}'), ['GLOB_INVALID'])
+  assert.equal(await match('*.css'), ['MATCH_NOT_PATH'])
+  assert.equal(await match('**/*.css'), [])
+  assert.equal(await match('/a|/b'), ['GLOB_INVALID'])
   assert.equal(await codes('    ttl: 1m\n    maxBodySize: 99999999999999gb\n'), ['SIZE_RANGE'])
   assert.equal(await codes('    statuses: { 200: 99999999999999999d }\n'), ['DURATION_RANGE'])
 })
