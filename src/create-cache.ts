@@ -13,7 +13,7 @@ import { type CreateCacheOptions, type Logger, NAME_PATTERN } from './options.js
 import { loadPolicies } from './policy/load.js'
 import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
 import type { Diagnostic } from './policy/types.js'
-import { compilePolicySet, type PolicySet } from './policy-set.js'
+import { buildPolicySet, type PolicySet } from './policy-set.js'
 import { type ExplainRequest, type Explanation, explain } from './request/explain.js'
 import { createMiddleware } from './request/middleware.js'
 import { type Metrics, newMetrics, type Runtime } from './runtime.js'
@@ -89,7 +89,7 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
   const cache = new CacheImpl({
     name,
     target,
-    set: compilePolicySet(first),
+    set: await buildPolicySet(first),
     store,
     owned,
     log,
@@ -230,7 +230,7 @@ class CacheImpl extends EventEmitter implements Cache {
     }
     const changed = loaded.version !== rt.policies.current.version
     if (changed) {
-      rt.policies.current = compilePolicySet(loaded) // the one atomic swap
+      rt.policies.current = await buildPolicySet(loaded) // built aside, then the one atomic swap
       rt.metrics.reloads++
       this.#log.info(`policies reloaded: version ${loaded.version}, ${loaded.rules.length} rules`)
     }

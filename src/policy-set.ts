@@ -4,7 +4,7 @@
  * and finishes under the set it started with (T66).
  */
 
-import { compileMatcher, type Matcher } from './matcher/compile.js'
+import { compileMatcher, compileMatcherAsync, type Matcher } from './matcher/compile.js'
 import { compileTag, type TagTemplate } from './policy/tag-template.js'
 import type { Diagnostic, Rule } from './policy/types.js'
 
@@ -31,12 +31,25 @@ export interface PolicySet {
   >
 }
 
-export function compilePolicySet(loaded: {
+interface Loaded {
   rules: readonly Rule[]
   files: readonly string[]
   warnings: readonly Diagnostic[]
   version: string
-}): PolicySet {
+}
+
+export function compilePolicySet(loaded: Loaded): PolicySet {
+  return assemble(loaded, compileMatcher(loaded.rules))
+}
+
+/** compilePolicySet, letting the event loop run every few thousand rules (reloads use this). */
+export async function buildPolicySet(loaded: Loaded): Promise<PolicySet> {
+  return assemble(loaded, await compileMatcherAsync(loaded.rules, turn))
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+function assemble(loaded: Loaded, matcher: Matcher): PolicySet {
   const tags: TagTemplate[][] = []
   const invalidate: TagTemplate[][] = []
   for (const r of loaded.rules) {
@@ -46,7 +59,7 @@ export function compilePolicySet(loaded: {
   return Object.freeze({
     version: loaded.version,
     rules: loaded.rules,
-    matcher: compileMatcher(loaded.rules),
+    matcher,
     files: loaded.files,
     warnings: loaded.warnings,
     tags,

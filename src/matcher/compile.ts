@@ -258,84 +258,22 @@ class IndexedMatcher implements Matcher {
   /** union of every rule's methods: a request no rule accepts skips the lookups */
   #methods: number
 
-  constructor(rules: readonly Rule[]) {
+  constructor(rules: readonly Rule[], c: Collected) {
     this.#rules = rules
-    const cache = new Map<string, Glob>()
-    const entryRule: number[] = []
-    const entryMask: number[] = []
-    const entryPath: Glob[] = []
-    const entryTest: number[] = []
-    const entryGuard: string[] = []
-    const entryAlts: (readonly string[] | null)[] = []
-    const entrySuffix: string[] = []
-    const entryHost: (Glob | null)[] = []
-    const lists = {
-      exact: new Map<string, number[]>(),
-      segment: new Map<string, number[]>(),
-      ext: new Map<string, number[]>(),
-    }
-    const residual: number[] = []
-    const counts = { exact: 0, segment: 0, ext: 0 }
-    let methods = 0
-
-    for (let r = 0; r < rules.length; r++) {
-      const rule = rules[r]!
-      methods |= rule.methods
-      const host = rule.host === null ? null : compileRuleGlob(rule, rule.host, 'host', cache)
-      for (const glob of rule.match) {
-        const e = entryRule.length
-        entryRule.push(r)
-        entryMask.push(rule.methods)
-        const g = compileRuleGlob(rule, glob, 'match', cache)
-        entryHost.push(host)
-        entryPath.push(g)
-        entryTest.push(testOf(g))
-        const guards = [...new Set(g.variants.map(literalPrefix))]
-        entryGuard.push(guards.reduce(commonPrefix))
-        entryAlts.push(guards.length > 1 && !guards.includes('') ? guards : null)
-        entrySuffix.push(g.variants.map(literalSuffix).reduce(commonSuffix))
-        const anchors: Anchor[] = []
-        let anchored = true
-        for (const v of g.variants) {
-          const a = anchorOf(v)
-          // one unanchorable variant makes the whole entry residual (it is then scanned anyway)
-          if (a === null) {
-            anchored = false
-            break
-          }
-          anchors.push(a)
-        }
-        if (!anchored) {
-          residual.push(e)
-          continue
-        }
-        for (const a of anchors) {
-          const map = lists[a.bucket]
-          let list = map.get(a.key)
-          if (list === undefined) map.set(a.key, (list = []))
-          // variants of one glob often share an anchor (`/a/{x,y}`): list each entry once
-          if (list[list.length - 1] !== e) {
-            list.push(e)
-            counts[a.bucket]++
-          }
-        }
-      }
-    }
-
-    this.#entryRule = Int32Array.from(entryRule)
-    this.#entryMask = Int32Array.from(entryMask)
-    this.#entryPath = entryPath
-    this.#entryTest = Uint8Array.from(entryTest)
-    this.#entryGuard = entryGuard
-    this.#entryAlts = entryAlts
-    this.#entrySuffix = entrySuffix
-    this.#entryHost = entryHost
-    this.#exact = new KeyTable(lists.exact)
-    this.#segment = new KeyTable(lists.segment)
-    this.#ext = new KeyTable(lists.ext)
-    this.#residual = residual.length === 0 ? NO_CANDIDATES : Int32Array.from(residual)
-    this.#methods = methods
-    this.stats = Object.freeze({ rules: rules.length, ...counts, residual: residual.length })
+    this.#entryRule = Int32Array.from(c.entryRule)
+    this.#entryMask = Int32Array.from(c.entryMask)
+    this.#entryPath = c.entryPath
+    this.#entryTest = Uint8Array.from(c.entryTest)
+    this.#entryGuard = c.entryGuard
+    this.#entryAlts = c.entryAlts
+    this.#entrySuffix = c.entrySuffix
+    this.#entryHost = c.entryHost
+    this.#exact = new KeyTable(c.lists.exact)
+    this.#segment = new KeyTable(c.lists.segment)
+    this.#ext = new KeyTable(c.lists.ext)
+    this.#residual = c.residual.length === 0 ? NO_CANDIDATES : Int32Array.from(c.residual)
+    this.#methods = c.methods
+    this.stats = Object.freeze({ rules: rules.length, ...c.counts, residual: c.residual.length })
   }
 
   // hot path: at most four table probes and five ascending scans; allocates nothing unless the
@@ -473,9 +411,126 @@ class IndexedMatcher implements Matcher {
   }
 }
 
+/** What indexing the rules collects, for the IndexedMatcher to freeze. */
+interface Collected {
+  entryRule: number[]
+  entryMask: number[]
+  entryPath: Glob[]
+  entryTest: number[]
+  entryGuard: string[]
+  entryAlts: (readonly string[] | null)[]
+  entrySuffix: string[]
+  entryHost: (Glob | null)[]
+  lists: Record<Bucket, Map<string, number[]>>
+  residual: number[]
+  counts: Record<Bucket, number>
+  methods: number
+}
+
+/** Indexes the rules, pausing (a bare `yield`) every 2,048 rules so an async caller can let the
+ *  event loop run: at 100k rules this is seconds of work. Returns the matcher. */
+function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
+  const cache = new Map<string, Glob>()
+  const entryRule: number[] = []
+  const entryMask: number[] = []
+  const entryPath: Glob[] = []
+  const entryTest: number[] = []
+  const entryGuard: string[] = []
+  const entryAlts: (readonly string[] | null)[] = []
+  const entrySuffix: string[] = []
+  const entryHost: (Glob | null)[] = []
+  const lists = {
+    exact: new Map<string, number[]>(),
+    segment: new Map<string, number[]>(),
+    ext: new Map<string, number[]>(),
+  }
+  const residual: number[] = []
+  const counts = { exact: 0, segment: 0, ext: 0 }
+  let methods = 0
+
+  for (let r = 0; r < rules.length; r++) {
+    if ((r & 2047) === 2047) yield
+    const rule = rules[r]!
+    methods |= rule.methods
+    const host = rule.host === null ? null : compileRuleGlob(rule, rule.host, 'host', cache)
+    for (const glob of rule.match) {
+      const e = entryRule.length
+      entryRule.push(r)
+      entryMask.push(rule.methods)
+      const g = compileRuleGlob(rule, glob, 'match', cache)
+      entryHost.push(host)
+      entryPath.push(g)
+      entryTest.push(testOf(g))
+      const guards = [...new Set(g.variants.map(literalPrefix))]
+      entryGuard.push(guards.reduce(commonPrefix))
+      entryAlts.push(guards.length > 1 && !guards.includes('') ? guards : null)
+      entrySuffix.push(g.variants.map(literalSuffix).reduce(commonSuffix))
+      const anchors: Anchor[] = []
+      let anchored = true
+      for (const v of g.variants) {
+        const a = anchorOf(v)
+        // one unanchorable variant makes the whole entry residual (it is then scanned anyway)
+        if (a === null) {
+          anchored = false
+          break
+        }
+        anchors.push(a)
+      }
+      if (!anchored) {
+        residual.push(e)
+        continue
+      }
+      for (const a of anchors) {
+        const map = lists[a.bucket]
+        let list = map.get(a.key)
+        if (list === undefined) map.set(a.key, (list = []))
+        // variants of one glob often share an anchor (`/a/{x,y}`): list each entry once
+        if (list[list.length - 1] !== e) {
+          list.push(e)
+          counts[a.bucket]++
+        }
+      }
+    }
+  }
+
+  return new IndexedMatcher(rules, {
+    entryRule,
+    entryMask,
+    entryPath,
+    entryTest,
+    entryGuard,
+    entryAlts,
+    entrySuffix,
+    entryHost,
+    lists,
+    residual,
+    counts,
+    methods,
+  })
+}
+
 /** Compiles the rules (given in declaration order) into an index. Throws an Error naming the
  *  rule on a bad glob, a TypeError when the rules are not in ascending `index` order. */
 export function compileMatcher(rules: readonly Rule[]): Matcher {
   assertDeclarationOrder(rules)
-  return new IndexedMatcher(rules)
+  const steps = indexRules(rules)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+  }
+}
+
+/** compileMatcher, awaiting `pause()` every few thousand rules (a reload must not hold the
+ *  event loop for the seconds 100k rules take). */
+export async function compileMatcherAsync(
+  rules: readonly Rule[],
+  pause: () => Promise<void>,
+): Promise<Matcher> {
+  assertDeclarationOrder(rules)
+  const steps = indexRules(rules)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+    await pause()
+  }
 }

@@ -758,11 +758,28 @@ class CompiledGlob implements Glob {
   }
 }
 
+/** Compiled globs by kind and text: a load compiles each glob for the checks, the lint and the
+ *  matcher (and a reload mostly the same ones again); a Glob is immutable, so one serves all. */
+const compiled = new Map<string, Glob>()
+/** Past this many the memo starts over (a memo, not a leak: 100k rules' globs fit). */
+const MEMO_SIZE = 250_000
+
 /**
  * Compiles one glob. Throws a GlobError (with the offset in the glob) when it is not valid;
  * never allocates in proportion to a brace bomb: the variant count is checked first.
  */
 export function compileGlob(source: string, kind: GlobKind = 'path'): Glob {
+  const id = kind === 'path' ? source : `\0${source}`
+  let g = compiled.get(id)
+  if (g === undefined) {
+    g = compileUncached(source, kind)
+    if (compiled.size >= MEMO_SIZE) compiled.clear()
+    compiled.set(id, g)
+  }
+  return g
+}
+
+function compileUncached(source: string, kind: GlobKind): Glob {
   if (source.length > MAX_GLOB_LENGTH)
     throw new GlobError(
       `a glob is at most ${MAX_GLOB_LENGTH} characters, this one has ${source.length}`,

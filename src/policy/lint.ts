@@ -97,12 +97,40 @@ export function lintRules(
   rules: readonly Rule[],
   where: (r: Rule) => SourcePos = (r) => r.pos,
 ): Diagnostic[] {
+  const steps = lintSteps(rules, where)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+  }
+}
+
+/** lintRules, awaiting `pause()` every few thousand rules: the loader's way, so that linting
+ *  100k rules on a reload does not hold the event loop for seconds. */
+export async function lintRulesAsync(
+  rules: readonly Rule[],
+  where: (r: Rule) => SourcePos,
+  pause: () => Promise<void>,
+): Promise<Diagnostic[]> {
+  const steps = lintSteps(rules, where)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+    await pause()
+  }
+}
+
+/** The lint, pausing (a bare `yield`) every 2,048 rules of each pass. */
+function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Generator<void, Diagnostic[]> {
   const out: Diagnostic[] = []
   const warn = (r: Rule, code: string, message: string) => {
     const p = where(r)
     out.push({ code, severity: 'warning', file: p.file, line: p.line, col: p.col, ruleId: r.id, message })
   }
-  const shapes = rules.map(shapeOf)
+  const shapes: Shape[] = []
+  for (let i = 0; i < rules.length; i++) {
+    if ((i & 2047) === 2047) yield
+    shapes.push(shapeOf(rules[i]!))
+  }
 
   // Only a rule that can match b's first variant can cover b, so candidates come from indexes
   // keyed by what that variant has; the cost stays near-linear at 100k rules (issue 12 item 8:
@@ -110,20 +138,24 @@ export function lintRules(
   // - byVariant: the same variant (case (b), and a literal a for a literal b);
   // - byStar: a `P/**` whose P is a leading run of b's literal segments (case (c));
   // - for a literal b only (case (a), a's glob tried on b's path): byBase, a rooted in a folder
-  //   of b; byExt, a rooted nowhere but ending `.ext` as b does; and the first UNANCHORED_LINT
+  //   of b; byExt, a rooted nowhere but ending `.ext` as b does; byLast, a rooted nowhere whose
+  //   last segment is literal (`/*/edit`), under that segment; and the first UNANCHORED_LINT
   //   rules rooted nowhere at all (they cost a test on every request as well; past that many,
   //   the RULES_UNANCHORED warning says so and their shadowing goes unreported).
   const byVariant = new Map<string, number[]>()
   const byBase = new Map<string, number[]>()
   const byStar = new Map<string, number[]>()
   const byExt = new Map<string, number[]>()
+  const byLast = new Map<string, number[]>()
   const unanchored: number[] = []
   const push = (m: Map<string, number[]>, k: string, i: number) => {
     const list = m.get(k)
     if (list === undefined) m.set(k, [i])
     else if (list[list.length - 1] !== i) list.push(i)
   }
-  shapes.forEach((sh, i) => {
+  for (let i = 0; i < shapes.length; i++) {
+    if ((i & 2047) === 2047) yield
+    const sh = shapes[i]!
     sh.variants.forEach((v, k) => {
       push(byVariant, v.key, i)
       if (v.literal) return
@@ -135,10 +167,12 @@ export function lintRules(
         return
       }
       const ext = extOf(v)
+      const last = v.segments[v.segments.length - 1]!
       if (ext !== '') push(byExt, ext, i)
+      else if (last.kind === 'lit') push(byLast, last.key, i)
       else if (unanchored[unanchored.length - 1] !== i) unanchored.push(i)
     })
-  })
+  }
   const checkedUnanchored = unanchored.slice(0, UNANCHORED_LINT)
   const candidatesFor = (b: Shape): number[] => {
     const v0 = b.variants[0]
@@ -149,12 +183,15 @@ export function lintRules(
     if (v0.literal) {
       for (const p of folderPrefixes(b.folders[0]!)) for (const i of byBase.get(p) ?? []) found.add(i)
       for (const i of byExt.get(extOf(v0)) ?? []) found.add(i)
+      for (const i of byLast.get(lastKey(v0)) ?? []) found.add(i)
       for (const i of checkedUnanchored) found.add(i)
     }
     return [...found].sort((x, y) => x - y)
   }
 
-  rules.forEach((b, j) => {
+  for (let j = 0; j < rules.length; j++) {
+    if ((j & 2047) === 2047) yield
+    const b = rules[j]!
     const bShape = shapes[j] as Shape
     for (const i of candidatesFor(bShape)) {
       if (i >= j) break
@@ -170,13 +207,13 @@ export function lintRules(
       )
       break
     }
-  })
+  }
   if (unanchored.length > UNANCHORED_LINT) {
     const r = rules[unanchored[UNANCHORED_LINT]!]!
     warn(
       r,
       'RULES_UNANCHORED',
-      `${unanchored.length} rules (from rule "${rules[unanchored[0]!]!.id}" on) have a glob with no literal folder and no extension, like ${JSON.stringify(r.match[0])}: each is tried on every request, and rules after the first ${UNANCHORED_LINT} of them are not checked for shadowing; start globs with a literal folder`,
+      `${unanchored.length} rules (from rule "${rules[unanchored[0]!]!.id}" on) have a glob with no literal folder, extension or last segment, like ${JSON.stringify(r.match[0])}: each is tried on every request, and rules after the first ${UNANCHORED_LINT} of them are not checked for shadowing; start globs with a literal folder`,
     )
   }
 
@@ -213,6 +250,14 @@ function leadingKeys(v: GlobVariant): string[] {
     out.push(g.key)
   }
   return out
+}
+
+/** The last non-empty segment of a literal variant (a path may end with one `/` more). */
+function lastKey(v: GlobVariant): string {
+  const segs = v.segments
+  const last = segs[segs.length - 1] as { key: string }
+  if (last.key !== '' || segs.length < 2) return last.key
+  return (segs[segs.length - 2] as { key: string }).key
 }
 
 /** index key of the first `m` of `keys` (distinct for `[]` and `['']`) */

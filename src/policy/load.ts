@@ -14,7 +14,7 @@ import { resolve } from 'node:path'
 import { type Document, isScalar, LineCounter, type Node, parseDocument, visit } from 'yaml'
 import { checkFile } from './check.js'
 import { type Found, listFiles, readBounded, reason, sizeText, wholeFile } from './files.js'
-import { lintRules } from './lint.js'
+import { lintRulesAsync } from './lint.js'
 import { digest, mergeDefaults, normalizeRule, type RawPolicyFile } from './normalize.js'
 import { type ParsedFile, posAt } from './source.js'
 import type { Diagnostic, LoadResult, Rule, SourcePos } from './types.js'
@@ -160,6 +160,9 @@ function checkOptions(target: unknown, options: LoadOptions): void {
     throw new TypeError('loadPolicies: cwd option must be a string')
 }
 
+/** Lets the event loop run (timers, sockets) before the next slice of loading. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v)
 
@@ -177,15 +180,17 @@ export async function loadPolicySet(
   const diags: Diagnostic[] = []
   const found = await listFiles(typeof target === 'string' ? [target] : target, cwd, diags)
 
-  const parsed: ParsedFile[] = []
-  for (const f of found) {
-    const pf = await parseFile(f, opts, diags)
-    if (pf) parsed.push(pf)
-  }
-
+  // One file at a time, start to finish: its YAML tree is dropped before the next is read (at
+  // 100k rules, keeping every Document alive took gigabytes), and the event loop gets a turn
+  // between files, so a reload of many files never blocks it for long (issue 12 item 8).
   let ruleCount = 0
   const firstId = new Map<string, SourcePos>()
-  for (const pf of parsed) {
+  const rules: Rule[] = []
+  const starts = new Map<Rule, SourcePos>()
+  for (const f of found) {
+    const pf = await parseFile(f, opts, diags)
+    if (!pf) continue
+    const before = diags.length
     const badRules = new Set<number>()
     const { diagnostics, structural } = validateFile(pf, badRules)
     diags.push(...diagnostics)
@@ -209,23 +214,13 @@ export async function loadPolicySet(
         firstId.set(r.id, p)
       }
     })
-    const rules = data.rules
-    const skip = new Set([...badRules, ...rules.flatMap((r: unknown, i: number) => (isRecord(r) ? [] : [i]))])
+    const list = data.rules
+    const skip = new Set([...badRules, ...list.flatMap((r: unknown, i: number) => (isRecord(r) ? [] : [i]))])
     diags.push(...checkFile(pf, data as unknown as RawPolicyFile, skip, structural))
-  }
-
-  const files = found.map((f) => f.file)
-  const errors = diags.filter((d) => d.severity === 'error')
-  const warnings = diags.filter((d) => d.severity === 'warning')
-
-  // Normalise every file without errors; lint them even when another file failed, so one run
-  // shows everything (a warning about two valid rules is true whatever else is broken).
-  const badFiles = new Set(errors.map((e) => e.file))
-  const rules: Rule[] = []
-  const starts = new Map<Rule, SourcePos>()
-  for (const pf of parsed) {
-    if (badFiles.has(pf.file)) continue
-    const raw = pf.data as RawPolicyFile
+    // Normalise every file without errors; lint them even when another file failed, so one run
+    // shows everything (a warning about two valid rules is true whatever else is broken).
+    if (diags.slice(before).some((d) => d.severity === 'error')) continue
+    const raw = data as unknown as RawPolicyFile
     raw.rules.forEach((r, i) => {
       const rule = normalizeRule(
         mergeDefaults(raw.defaults, r),
@@ -235,8 +230,13 @@ export async function loadPolicySet(
       starts.set(rule, posAt(pf, ['rules', String(i)]))
       rules.push(rule)
     })
+    await turn()
   }
-  warnings.push(...lintRules(rules, (r) => starts.get(r) ?? r.pos))
+
+  const files = found.map((f) => f.file)
+  const errors = diags.filter((d) => d.severity === 'error')
+  const warnings = diags.filter((d) => d.severity === 'warning')
+  warnings.push(...(await lintRulesAsync(rules, (r) => starts.get(r) ?? r.pos, turn)))
   if (errors.length > 0) return { result: { ok: false, errors, warnings }, files, ruleCount }
   const version = digest(rules.map((r) => r.version).join('\n'))
   return { result: { ok: true, rules: Object.freeze(rules), files, warnings, version }, files, ruleCount }

@@ -1,0 +1,151 @@
+/**
+ * Load at scale (issue 12 item 8): how long `createCache` takes to read, validate, lint and compile
+ * 1k / 10k / 100k rules, and what it costs in memory, with the stages timed apart.
+ *
+ *   npx tsx bench/load.ts [sizes…]        (default 1000 10000 100000)
+ *
+ * Each size runs in a child process of its own, so RSS is that of one load, not of the ones before.
+ * The rules are what a generated policy looks like (one route per product, page or asset folder)
+ * plus the shapes that used to make the lint quadratic: globs with no literal folder (`/*`-first,
+ * extension-only) and a catch-all, 1 in 10 of them. Files hold 1,000 rules each (a file is capped
+ * at 1 MiB). Stages: `load` = loadPolicies (YAML, schema, checks, normalise, lint), of which `lint`
+ * is lintRules again on the result, `compile` = compileMatcher; `createCache` = the whole thing
+ * through the public API; `stall` = the longest event-loop delay seen while a reload ran
+ * (monitorEventLoopDelay), which is what a request waiting behind a reload feels.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+
+const PER_FILE = 1000
+
+function ruleYaml(i: number): string {
+  switch (i % 10) {
+    case 0:
+      return `  - id: r${i}\n    match: /api/products/${i}/reviews/*\n    ttl: 1m\n`
+    case 1:
+      return `  - id: r${i}\n    match: /pages/${i}\n    ttl: 5m\n`
+    case 2:
+      return `  - id: r${i}\n    match: /static/v${i}/**\n    ttl: 1d\n`
+    case 3:
+      return `  - id: r${i}\n    match: "/{en,de,fr}/shop/${i}/*"\n    ttl: 1m\n    key: { query: [page, sort] }\n`
+    case 4:
+      return `  - id: r${i}\n    match: /api/v${i % 7}/items/${i}\n    methods: [GET, HEAD, PUT]\n    ttl: 30s\n    tags: ["item:{path.4}"]\n`
+    case 5:
+      return `  - id: r${i}\n    match: /blog/${i}/**\n    host: "*.example.com"\n    ttl: 10m\n    key: { host: true }\n`
+    case 6:
+      return `  - id: r${i}\n    match: "/*/edit-${i}"\n    cache: false\n`
+    case 7:
+      return `  - id: r${i}\n    match: "**/*.x${i}"\n    ttl: 1h\n`
+    case 8:
+      return `  - id: r${i}\n    match: /search/${i}\n    ttl: 1m\n    key: { query: { exclude: ["utm_*"] } }\n`
+    default:
+      return `  - id: r${i}\n    match: [/docs/${i}, "/docs/${i}/*.html"]\n    ttl: 1h\n`
+  }
+}
+
+export function writeRules(dir: string, n: number): void {
+  mkdirSync(dir, { recursive: true })
+  for (let f = 0; f * PER_FILE < n; f++) {
+    let text = 'version: 1\nrules:\n'
+    for (let i = f * PER_FILE; i < Math.min(n, (f + 1) * PER_FILE); i++) text += ruleYaml(i)
+    writeFileSync(join(dir, `${String(f).padStart(4, '0')}.yaml`), text)
+  }
+  // a catch-all at the very end: every rule is a shadowing candidate of nothing, it of everything
+  writeFileSync(
+    join(dir, '9999-catch-all.yaml'),
+    'version: 1\nrules:\n  - id: rest\n    match: /**\n    cache: false\n',
+  )
+}
+
+interface Row {
+  rules: number
+  loadMs: number
+  lintMs: number
+  compileMs: number
+  createCacheMs: number
+  reloadMs: number
+  stallMs: number
+  rssMiB: number
+  heapMiB: number
+  warnings: number
+}
+
+async function one(n: number): Promise<Row> {
+  const { loadPolicies } = await import('../src/policy/load.js')
+  const { lintRules } = await import('../src/policy/lint.js')
+  const { compileMatcher } = await import('../src/matcher/compile.js')
+  const { createCache } = await import('../src/create-cache.js')
+  const dir = mkdtempSync(join(tmpdir(), 'cachet-load-'))
+  try {
+    writeRules(dir, n)
+    const rss0 = process.memoryUsage().rss
+    let t = performance.now()
+    const r = await loadPolicies(dir)
+    const loadMs = performance.now() - t
+    if (!r.ok) throw new Error(`generated policies must load: ${JSON.stringify(r.errors.slice(0, 3))}`)
+    t = performance.now()
+    lintRules(r.rules)
+    const lintMs = performance.now() - t
+    t = performance.now()
+    compileMatcher(r.rules)
+    const compileMs = performance.now() - t
+    t = performance.now()
+    const cache = await createCache({ policies: dir })
+    const createCacheMs = performance.now() - t
+    const h = monitorEventLoopDelay({ resolution: 5 })
+    h.enable()
+    t = performance.now()
+    await cache.reload()
+    const reloadMs = performance.now() - t
+    // the timer that records a long block fires after it: let it run before reading the histogram
+    await new Promise((r) => setTimeout(r, 50))
+    h.disable()
+    global.gc?.()
+    const mem = process.memoryUsage()
+    await cache.close()
+    return {
+      rules: r.rules.length,
+      loadMs,
+      lintMs,
+      compileMs,
+      createCacheMs,
+      reloadMs,
+      stallMs: h.max / 1e6,
+      rssMiB: (mem.rss - rss0) / 2 ** 20,
+      heapMiB: mem.heapUsed / 2 ** 20,
+      warnings: r.warnings.length,
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const self = fileURLToPath(import.meta.url)
+if (process.argv[1] === self) {
+  if (process.env.CACHET_LOAD_ONE !== undefined) {
+    process.stdout.write(`${JSON.stringify(await one(Number(process.env.CACHET_LOAD_ONE)))}\n`)
+  } else {
+    const sizes = process.argv
+      .slice(2)
+      .map(Number)
+      .filter((x) => x > 0)
+    const rows: Row[] = []
+    for (const n of sizes.length > 0 ? sizes : [1000, 10_000, 100_000]) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--expose-gc', self], {
+        env: { ...process.env, CACHET_LOAD_ONE: String(n) },
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+        timeout: 900_000,
+      })
+      const row = JSON.parse(out.trim().split('\n').pop()!) as Row
+      rows.push(row)
+      console.log(
+        `${row.rules} rules: load ${row.loadMs.toFixed(0)} ms (lint ${row.lintMs.toFixed(0)}), compile ${row.compileMs.toFixed(0)} ms, createCache ${row.createCacheMs.toFixed(0)} ms, reload ${row.reloadMs.toFixed(0)} ms (longest stall ${row.stallMs.toFixed(0)} ms), RSS +${row.rssMiB.toFixed(0)} MiB, heap ${row.heapMiB.toFixed(0)} MiB, ${row.warnings} warnings`,
+      )
+    }
+  }
+}
