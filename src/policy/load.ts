@@ -117,6 +117,31 @@ async function parseFile(
   }
   if (doc.errors.length > 0) return undefined
 
+  // `&a [*a]`: an alias inside the node it names makes a cyclic value, which no later stage (nor
+  // JSON.stringify in a message) could walk; refuse it where the alias is.
+  let cyclic: Node | undefined
+  visit(doc, {
+    Alias(_k, node) {
+      const target = node.resolve(doc)
+      const r = node.range
+      const t = target?.range
+      if (r && t && t[0] <= r[0] && r[1] <= t[2]) {
+        cyclic = node
+        return visit.BREAK
+      }
+      return undefined
+    },
+  })
+  if (cyclic !== undefined) {
+    diags.push({
+      code: 'POLICY_ALIASES',
+      severity: 'error',
+      ...at(cyclic.range?.[0] ?? 0),
+      message: 'a YAML alias inside the node it refers to makes a recursive value; a policy cannot hold one',
+    })
+    return undefined
+  }
+
   let data: unknown
   try {
     data = doc.toJS({ maxAliasCount: options.maxAliasCount })

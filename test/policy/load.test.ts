@@ -216,6 +216,25 @@ load('an alias bomb is refused at its first alias', async () => {
   ])
 })
 
+load(
+  'a recursive alias is refused where it is, not thrown as a cyclic value (found by the fuzz test)',
+  async () => {
+    write('cycle/seq.yaml', 'version: 1\nrules:\n  - id: a\n    match: &m [/a, *m]\n    ttl: 1m\n')
+    write(
+      'cycle/map.yaml',
+      'version: 1\nrules:\n  - id: b\n    match: /b\n    ttl: 1m\n    key: &k { query: none, x: *k }\n',
+    )
+    const r = await loadPolicies('cycle', { cwd: tmp })
+    assert.equal(
+      errorsOf(r).map((e) => [e.code, e.file, e.line, e.col]),
+      [
+        ['POLICY_ALIASES', 'cycle/map.yaml', 6, 31],
+        ['POLICY_ALIASES', 'cycle/seq.yaml', 4, 20],
+      ],
+    )
+  },
+)
+
 load('a few plain aliases are fine; maxAliasCount 0 forbids them', async () => {
   const text = [
     'version: 1',
