@@ -115,6 +115,15 @@ export function refuseBadFraming(ctx: Context, next: () => Promise<void>): Promi
   return Promise.resolve()
 }
 
+/** Where and how `cachet serve` reaches its upstream, fixed at start. */
+interface Upstream {
+  readonly base: URL
+  readonly secure: boolean
+  readonly agent: HttpAgent
+  readonly prefix: string
+  readonly timeoutMs: number
+}
+
 export function createProxy(opts: ProxyOptions) {
   const base = new URL(opts.upstream)
   if (base.protocol !== 'http:' && base.protocol !== 'https:')
@@ -125,101 +134,126 @@ export function createProxy(opts: ProxyOptions) {
     throw new TypeError(`maxSockets must be a positive integer, got ${String(opts.maxSockets)}`)
   const pool = { keepAlive: true, maxSockets, maxTotalSockets: maxSockets, maxFreeSockets: maxSockets }
   const agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool)
-  const prefix = base.pathname.replace(/\/$/, '')
-  const timeoutMs = opts.timeoutMs ?? 30_000
+  const up: Upstream = {
+    base,
+    secure,
+    agent,
+    prefix: base.pathname.replace(/\/$/, ''),
+    timeoutMs: opts.timeoutMs ?? 30_000,
+  }
 
   async function proxy(ctx: Context): Promise<void> {
-    const req = ctx.req
-    const headers = endToEnd(req.headers)
-    const xff = req.headers['x-forwarded-for']
-    const peer = req.socket.remoteAddress ?? ''
-    headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
-    headers['x-forwarded-proto'] = ctx.protocol
-    // The origin may build links from these; only what the key saw may reach it (T01, T03):
-    // the host is the keyed one, and the client's own forwarding claims are dropped.
-    headers['x-forwarded-host'] = ctx.host
-    for (const h of UNKEYED_FORWARDING) delete headers[h]
-    if (req.method === 'GET' || req.method === 'HEAD') for (const h of METHOD_OVERRIDES) delete headers[h]
+    const { headers, hasBody } = forwarded(ctx)
     // the middleware may have removed unkeyed query parameters and cookies: forward what the key saw
-    const path = prefix + ctx.url
-    // A body is forwarded with explicit framing, never raw: node:http's client frames a body on
-    // its own only for methods it expects one on (not GET, DELETE, OPTIONS...), and unframed
-    // bytes are read by the upstream as the next request. Content-Length (end to end) is already
-    // in `headers`; a chunked body is chunked again under the client's own codings (node:http's
-    // parser refuses a request whose last coding is not chunked, so the body is what they say).
-    const te = req.headers['transfer-encoding']
-    const chunked = te !== undefined
-    if (chunked) headers['transfer-encoding'] = te
-    const hasBody =
-      chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-
-    const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
-      const out = (secure ? httpsRequest : httpRequest)({
-        protocol: base.protocol,
-        hostname: base.hostname,
-        port: base.port,
-        method: req.method,
-        path,
-        headers,
-        agent,
-        // the client's Host goes through unchanged; TLS still verifies the upstream's name
-        servername: secure ? base.hostname : undefined,
-        setHost: false,
-      })
-      if (headers.host === undefined) out.setHeader('host', base.host)
-      const timer = setTimeout(() => {
-        out.destroy(new UpstreamError(504, `upstream did not answer within ${timeoutMs} ms`))
-      }, timeoutMs)
-      // and once it answers, a body that stalls for as long is cut (the response, and every
-      // request coalesced on it, must not wait forever)
-      out.setTimeout(timeoutMs, () =>
-        out.destroy(new UpstreamError(504, `upstream stalled for ${timeoutMs} ms`)),
-      )
-      out.on('information', (info) => {
-        // Node can emit only these informational responses itself (101 is an upgrade, not relayed)
-        const res = ctx.res
-        if (res.headersSent) return
-        if (info.statusCode === 100) res.writeContinue()
-        else if (info.statusCode === 102) res.writeProcessing()
-        else if (info.statusCode === 103)
-          res.writeEarlyHints(endToEnd(info.headers) as Record<string, string | string[]>)
-      })
-      out.once('response', (res) => {
-        clearTimeout(timer)
-        resolve(res)
-      })
-      out.once('error', (err) => {
-        clearTimeout(timer)
-        reject(
-          err instanceof UpstreamError ? err : new UpstreamError(502, `upstream failed: ${err.message}`, err),
-        )
-      })
-      if (hasBody) {
-        req.pipe(out)
-        req.once('error', (err) => out.destroy(err))
-      } else out.end()
-    })
-
-    ctx.status = upstream.statusCode ?? 502
-    for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
-      if (v !== undefined) ctx.set(k, v as string | string[])
-    }
-    if (
-      ctx.method === 'HEAD' ||
-      ctx.status === 204 ||
-      ctx.status === 304 ||
-      (ctx.status >= 100 && ctx.status < 200)
-    ) {
-      upstream.resume()
-      return
-    }
-    // An upstream that closes mid-response makes this stream fail: the client's response is cut
-    // short too (never completed with a truncated body) and the cache stores nothing (RFC 9111 §3.3).
-    upstream.once('aborted', () => upstream.destroy(new Error('upstream closed mid-response')))
-    const length = upstream.headers['content-length']
-    ctx.body = upstream
-    if (length !== undefined) ctx.set('Content-Length', length)
+    relay(ctx, await ask(up, ctx, up.prefix + ctx.url, headers, hasBody))
   }
 
   return { proxy, close: () => agent.destroy() }
+}
+
+/** The request headers the upstream gets, and whether a body goes with them. */
+function forwarded(ctx: Context): { headers: OutgoingHttpHeaders; hasBody: boolean } {
+  const req = ctx.req
+  const headers = endToEnd(req.headers)
+  const xff = req.headers['x-forwarded-for']
+  const peer = req.socket.remoteAddress ?? ''
+  headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
+  headers['x-forwarded-proto'] = ctx.protocol
+  // The origin may build links from these; only what the key saw may reach it (T01, T03):
+  // the host is the keyed one, and the client's own forwarding claims are dropped.
+  headers['x-forwarded-host'] = ctx.host
+  for (const h of UNKEYED_FORWARDING) delete headers[h]
+  if (req.method === 'GET' || req.method === 'HEAD') for (const h of METHOD_OVERRIDES) delete headers[h]
+  // A body is forwarded with explicit framing, never raw: node:http's client frames a body on
+  // its own only for methods it expects one on (not GET, DELETE, OPTIONS...), and unframed
+  // bytes are read by the upstream as the next request. Content-Length (end to end) is already
+  // in `headers`; a chunked body is chunked again under the client's own codings (node:http's
+  // parser refuses a request whose last coding is not chunked, so the body is what they say).
+  const te = req.headers['transfer-encoding']
+  const chunked = te !== undefined
+  if (chunked) headers['transfer-encoding'] = te
+  const hasBody =
+    chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+  return { headers, hasBody }
+}
+
+/** Sends the request upstream; resolves with its response head, rejects with an UpstreamError. */
+function ask(
+  up: Upstream,
+  ctx: Context,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  hasBody: boolean,
+): Promise<IncomingMessage> {
+  const { base, secure, timeoutMs } = up
+  const req = ctx.req
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const out = (secure ? httpsRequest : httpRequest)({
+      protocol: base.protocol,
+      hostname: base.hostname,
+      port: base.port,
+      method: req.method,
+      path,
+      headers,
+      agent: up.agent,
+      // the client's Host goes through unchanged; TLS still verifies the upstream's name
+      servername: secure ? base.hostname : undefined,
+      setHost: false,
+    })
+    if (headers.host === undefined) out.setHeader('host', base.host)
+    const timer = setTimeout(() => {
+      out.destroy(new UpstreamError(504, `upstream did not answer within ${timeoutMs} ms`))
+    }, timeoutMs)
+    // and once it answers, a body that stalls for as long is cut (the response, and every
+    // request coalesced on it, must not wait forever)
+    out.setTimeout(timeoutMs, () =>
+      out.destroy(new UpstreamError(504, `upstream stalled for ${timeoutMs} ms`)),
+    )
+    out.on('information', (info) => {
+      // Node can emit only these informational responses itself (101 is an upgrade, not relayed)
+      const res = ctx.res
+      if (res.headersSent) return
+      if (info.statusCode === 100) res.writeContinue()
+      else if (info.statusCode === 102) res.writeProcessing()
+      else if (info.statusCode === 103)
+        res.writeEarlyHints(endToEnd(info.headers) as Record<string, string | string[]>)
+    })
+    out.once('response', (res) => {
+      clearTimeout(timer)
+      resolve(res)
+    })
+    out.once('error', (err) => {
+      clearTimeout(timer)
+      reject(
+        err instanceof UpstreamError ? err : new UpstreamError(502, `upstream failed: ${err.message}`, err),
+      )
+    })
+    if (hasBody) {
+      req.pipe(out)
+      req.once('error', (err) => out.destroy(err))
+    } else out.end()
+  })
+}
+
+/** The upstream's response becomes the Koa response (status, end-to-end headers, body). */
+function relay(ctx: Context, upstream: IncomingMessage): void {
+  ctx.status = upstream.statusCode ?? 502
+  for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
+    if (v !== undefined) ctx.set(k, v as string | string[])
+  }
+  if (
+    ctx.method === 'HEAD' ||
+    ctx.status === 204 ||
+    ctx.status === 304 ||
+    (ctx.status >= 100 && ctx.status < 200)
+  ) {
+    upstream.resume()
+    return
+  }
+  // An upstream that closes mid-response makes this stream fail: the client's response is cut
+  // short too (never completed with a truncated body) and the cache stores nothing (RFC 9111 §3.3).
+  upstream.once('aborted', () => upstream.destroy(new Error('upstream closed mid-response')))
+  const length = upstream.headers['content-length']
+  ctx.body = upstream
+  if (length !== undefined) ctx.set('Content-Length', length)
 }

@@ -25,7 +25,14 @@
  * with the path with only its `A`–`Z` lower-cased.
  */
 import type { Rule } from '../policy/types.js'
-import { type Glob, type GlobVariant, hasDotSegment, literalPrefix, literalSuffix } from './glob.js'
+import {
+  type Glob,
+  type GlobVariant,
+  hasDotSegment,
+  lastLiteral,
+  literalPrefix,
+  literalSuffix,
+} from './glob.js'
 import {
   assertDeclarationOrder,
   compileRuleGlob,
@@ -72,14 +79,7 @@ function anchorOf(v: GlobVariant): Anchor | null {
     const b = segs.length > 3 ? keySegment(v, 2) : undefined
     return { bucket: 'segment', key: b === undefined ? a : `${a}/${b}` }
   }
-  const last = segs[segs.length - 1]!
-  let tail = ''
-  if (last.kind === 'lit') tail = last.key
-  else if (last.kind === 'pat') {
-    let i = last.tokens.length
-    while (i > 0 && last.tokens[i - 1]! >= 0) i--
-    tail = String.fromCharCode(...last.tokens.subarray(i))
-  }
+  const tail = lastLiteral(v)
   let start = tail.length
   while (start > 0 && tail.charCodeAt(start - 1) < 128) start--
   const dot = tail.lastIndexOf('.')

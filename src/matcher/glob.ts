@@ -862,18 +862,23 @@ export function literalPrefix(v: GlobVariant): string {
   return out
 }
 
+/** The canonical literal text the variant's last segment ends with: all of a literal segment, the
+ *  run after the last wildcard of a pattern, '' for `**` or `!(…)`. */
+export function lastLiteral(v: GlobVariant): string {
+  const last = v.segments[v.segments.length - 1]!
+  if (last.kind === 'lit') return last.key
+  if (last.kind !== 'pat') return ''
+  let i = last.tokens.length
+  while (i > 0 && last.tokens[i - 1]! >= 0) i--
+  return String.fromCharCode(...last.tokens.subarray(i))
+}
+
 /** The lower-cased ASCII literal text every path the variant matches ends with (before the one
  *  optional trailing `/`): `/b.css` for a last literal segment `b.css`, `*.json` last → `.json`; '' after `**`. */
 export function literalSuffix(v: GlobVariant): string {
   const segs = v.segments
-  const last = segs[segs.length - 1]!
-  let tail = ''
-  if (last.kind === 'lit') tail = segs.length > 1 ? `/${last.key}` : last.key
-  else if (last.kind === 'pat') {
-    let i = last.tokens.length
-    while (i > 0 && last.tokens[i - 1]! >= 0) i--
-    tail = String.fromCharCode(...last.tokens.subarray(i))
-  }
+  const tail =
+    segs.length > 1 && segs[segs.length - 1]!.kind === 'lit' ? `/${lastLiteral(v)}` : lastLiteral(v)
   let i = tail.length
   while (i > 0 && tail.charCodeAt(i - 1) < 128) i--
   return tail.slice(i)

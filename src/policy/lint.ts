@@ -8,6 +8,7 @@ import {
   type Glob,
   type GlobVariant,
   globstarFolder,
+  lastLiteral,
   literalFolder,
   literalPath,
 } from '../matcher/glob.js'
@@ -271,13 +272,7 @@ function starKey(keys: readonly string[], m: number): string {
  *  A path may also end with one `/` more: the extension is read before it, as for the path. */
 function extOf(v: GlobVariant): string {
   const last = v.segments[v.segments.length - 1]!
-  let tail = ''
-  if (last.kind === 'lit') tail = last.key
-  else if (last.kind === 'pat') {
-    let i = last.tokens.length
-    while (i > 0 && last.tokens[i - 1]! >= 0) i--
-    tail = String.fromCharCode(...last.tokens.subarray(i))
-  } else return ''
+  let tail = lastLiteral(v)
   if (last.kind === 'lit' && tail === '' && v.literal && v.segments.length > 1) {
     // a literal path ending in `/` (`/a.css/`): the path's extension is that of the segment before
     const prev = v.segments[v.segments.length - 2]!

@@ -18,7 +18,7 @@ import type { Flight, Outcome } from './coalesce.js'
 import type { LookupDecision } from './decide.js'
 import type { Entry } from './entry.js'
 import type { Read } from './lookup.js'
-import { askOrigin, errorStatus } from './origin.js'
+import { askOrigin, errorStatus, type OriginAnswer } from './origin.js'
 import { clearResponse, serveEntry, setStatus, ttlSeconds } from './respond.js'
 import { freshen } from './revalidate.js'
 import type { Stages } from './stages.js'
@@ -50,7 +50,7 @@ export async function miss(
     // in-process coalescing, also while the store is down (T58: the origin stays protected)
     if (await budget.notCounting(() => follow(s, ctx, pending, fwd, read))) return
     // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
-    await fetch(s, ctx, next, d, stale, fwd, read, budget)
+    await fromOrigin(s, ctx, next, d, stale, fwd, read, budget)
     return
   }
   const flight = s.flights.lead(d.key)
@@ -71,7 +71,7 @@ export async function miss(
       outcome = found.entry
       return
     }
-    outcome = (await fetch(s, ctx, next, d, stale, fwd, read, budget)).outcome
+    outcome = (await fromOrigin(s, ctx, next, d, stale, fwd, read, budget)).outcome
   } finally {
     flight.settle(outcome)
   }
@@ -127,10 +127,11 @@ async function served(
 }
 
 /**
- * Asks the origin and acts on its answer; resolves with what coalesced requests get, wrapped:
- * an entry still being stored is a promise that settles only after this response has gone out.
+ * The miss path proper: asks the origin and acts on its answer; resolves with what coalesced
+ * requests get, wrapped: an entry still being stored is a promise that settles only after this
+ * response has gone out.
  */
-async function fetch(
+async function fromOrigin(
   s: Stages,
   ctx: Context,
   next: Next,
@@ -141,11 +142,10 @@ async function fetch(
   budget: Budget,
 ): Promise<{ readonly outcome: Outcome | Promise<Outcome> }> {
   const { rt } = s
-  const { name, store } = rt
   // A read that failed does not mean a write will: try (within what is left of the budget) so
   // that a failed moment does not turn every leader into an uncached fetch.
   let tokens: readonly string[] | null = null
-  if (store.ready) {
+  if (rt.store.ready) {
     tokens = await budget
       .run(() => s.lookup.tokensFor(d), 'token read')
       .catch((err) => {
@@ -157,9 +157,28 @@ async function fetch(
   // means its body must not come back through a 304
   const current = stale !== undefined && tokens !== null && sameTokens(stale.tokens, tokens)
   const o = await askOrigin(ctx, next, current ? stale : undefined, rt.now)
+  const kept = stale === undefined ? undefined : answerWithStale(s, ctx, d, stale, o, tokens)
+  if (kept !== undefined) return kept
+  if (o.kind === 'thrown') throw o.error
+  return storeAnswer(s, ctx, d, o, stale !== undefined && o.kind === 'error' ? null : tokens, fwd, read)
+}
+
+/**
+ * When the origin's answer sends us back to the entry we hold: it failed within the
+ * stale-if-error window, or it answered 304 to our validators. Undefined otherwise.
+ */
+function answerWithStale(
+  s: Stages,
+  ctx: Context,
+  d: LookupDecision,
+  stale: Entry,
+  o: OriginAnswer,
+  tokens: readonly string[] | null,
+): { readonly outcome: Outcome } | undefined {
+  const { rt } = s
+  const { name } = rt
   const now = rt.now()
-  const failed = o.kind === 'thrown' || o.kind === 'error'
-  if (stale !== undefined && failed && now - stale.expires < stale.sie) {
+  if ((o.kind === 'thrown' || o.kind === 'error') && now - stale.expires < stale.sie) {
     // RFC 5861 §4: the origin failed within the stale-if-error window: the stored response, not the error
     const status = o.kind === 'thrown' ? errorStatus(o.error) : ctx.status
     if (o.kind === 'thrown') ctx.app.emit('error', o.error, ctx)
@@ -168,30 +187,46 @@ async function fetch(
     serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: status }))
     return NO_OUTCOME
   }
-  if (o.kind === 'thrown') throw o.error
   if (o.kind === '304-other') {
     // §4.3.4: a 304 naming another representation must not update ours. The application
     // cannot be asked twice within one request: serve what we hold, as stale, and drop it so
     // that the next request fetches the current representation.
     clearResponse(ctx)
-    store.delete([storageKey(d.key, stale!.variant)]).catch(rt.onStoreError)
-    serveEntry(ctx, stale!, now, fwdStatus(name, 'stale', { fwdStatus: 304, detail: 'validator-mismatch' }))
+    rt.store.delete([storageKey(d.key, stale.variant)]).catch(rt.onStoreError)
+    serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: 304, detail: 'validator-mismatch' }))
     return NO_OUTCOME
   }
   if (o.kind === '304-same') {
     // RFC 9111 §4.3.4: freshen the stored response with the 304's headers, keep its body
-    const fresh = freshen(rt, ctx, d, stale!, tokens, now)
+    const fresh = freshen(rt, ctx, d, stale, tokens, now)
     clearResponse(ctx)
     rt.metrics.revalidated++
     serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored }))
     return fresh.stored ? { outcome: fresh.entry } : NO_OUTCOME
   }
-  // an error response is never stored over a good entry (RFC 5861 §4, spec "Freshness")
+  return undefined
+}
+
+/**
+ * A full answer (or an error with no stale entry to fall back on): capture it (store or not),
+ * say so in Cache-Status, and answer the client's own validators. `tokens` null: never stored
+ * (an error response is never stored over a good entry: RFC 5861 §4, spec "Freshness").
+ */
+async function storeAnswer(
+  s: Stages,
+  ctx: Context,
+  d: LookupDecision,
+  o: OriginAnswer,
+  tokens: readonly string[] | null,
+  fwd: string,
+  read: Read | undefined,
+): Promise<{ readonly outcome: Outcome | Promise<Outcome> }> {
+  const { rt } = s
   const c = capture(ctx, rt, {
     key: d.key,
     rule: d.rule,
     authorized: d.authorized,
-    tokens: stale !== undefined && failed ? null : tokens,
+    tokens,
     fetchStart: o.startedAt,
     background: false,
     preset: o.preset,
@@ -199,7 +234,11 @@ async function fetch(
   const detail = read === undefined ? 'store-unavailable' : undefined
   setStatus(
     ctx,
-    fwdStatus(name, fwd, { fwdStatus: fwd === 'stale' ? ctx.status : undefined, stored: c.storable, detail }),
+    fwdStatus(rt.name, fwd, {
+      fwdStatus: fwd === 'stale' ? ctx.status : undefined,
+      stored: c.storable,
+      detail,
+    }),
   )
   const h = ctx.req.headers
   if ((h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) && ctx.fresh) {
