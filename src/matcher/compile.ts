@@ -411,6 +411,49 @@ class IndexedMatcher implements Matcher {
   }
 }
 
+/** What the index needs of one glob, worked out once per Glob (rules often share a glob). */
+interface Indexing {
+  readonly test: number
+  readonly guard: string
+  readonly alts: readonly string[] | null
+  readonly suffix: string
+  /** null: some variant has no anchor, so the entry is residual */
+  readonly anchors: readonly Anchor[] | null
+}
+
+const indexings = new WeakMap<Glob, Indexing>()
+
+function indexing(g: Glob): Indexing {
+  let x = indexings.get(g)
+  if (x !== undefined) return x
+  const vs = g.variants
+  let guard: string
+  let alts: readonly string[] | null = null
+  let suffix: string
+  if (vs.length === 1) {
+    guard = literalPrefix(vs[0]!)
+    suffix = literalSuffix(vs[0]!)
+  } else {
+    const guards = [...new Set(vs.map(literalPrefix))]
+    guard = guards.reduce(commonPrefix)
+    if (guards.length > 1 && !guards.includes('')) alts = guards
+    suffix = vs.map(literalSuffix).reduce(commonSuffix)
+  }
+  let anchors: Anchor[] | null = []
+  for (const v of vs) {
+    const a = anchorOf(v)
+    // one unanchorable variant makes the whole entry residual (it is then scanned anyway)
+    if (a === null) {
+      anchors = null
+      break
+    }
+    anchors.push(a)
+  }
+  x = { test: testOf(g), guard, alts, suffix, anchors }
+  indexings.set(g, x)
+  return x
+}
+
 /** What indexing the rules collects, for the IndexedMatcher to freeze. */
 interface Collected {
   entryRule: number[]
@@ -430,7 +473,6 @@ interface Collected {
 /** Indexes the rules, pausing (a bare `yield`) every 2,048 rules so an async caller can let the
  *  event loop run: at 100k rules this is seconds of work. Returns the matcher. */
 function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
-  const cache = new Map<string, Glob>()
   const entryRule: number[] = []
   const entryMask: number[] = []
   const entryPath: Glob[] = []
@@ -452,34 +494,24 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
     if ((r & 2047) === 2047) yield
     const rule = rules[r]!
     methods |= rule.methods
-    const host = rule.host === null ? null : compileRuleGlob(rule, rule.host, 'host', cache)
+    const host = rule.host === null ? null : compileRuleGlob(rule, rule.host, 'host')
     for (const glob of rule.match) {
       const e = entryRule.length
       entryRule.push(r)
       entryMask.push(rule.methods)
-      const g = compileRuleGlob(rule, glob, 'match', cache)
+      const g = compileRuleGlob(rule, glob, 'match')
       entryHost.push(host)
       entryPath.push(g)
-      entryTest.push(testOf(g))
-      const guards = [...new Set(g.variants.map(literalPrefix))]
-      entryGuard.push(guards.reduce(commonPrefix))
-      entryAlts.push(guards.length > 1 && !guards.includes('') ? guards : null)
-      entrySuffix.push(g.variants.map(literalSuffix).reduce(commonSuffix))
-      const anchors: Anchor[] = []
-      let anchored = true
-      for (const v of g.variants) {
-        const a = anchorOf(v)
-        // one unanchorable variant makes the whole entry residual (it is then scanned anyway)
-        if (a === null) {
-          anchored = false
-          break
-        }
-        anchors.push(a)
-      }
-      if (!anchored) {
+      const x = indexing(g)
+      entryTest.push(x.test)
+      entryGuard.push(x.guard)
+      entryAlts.push(x.alts)
+      entrySuffix.push(x.suffix)
+      if (x.anchors === null) {
         residual.push(e)
         continue
       }
+      const anchors = x.anchors
       for (const a of anchors) {
         const map = lists[a.bucket]
         let list = map.get(a.key)

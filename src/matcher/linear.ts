@@ -5,7 +5,7 @@
  * methods all accept it wins".
  */
 import type { Rule } from '../policy/types.js'
-import { type Glob, hasDotSegment } from './glob.js'
+import { hasDotSegment } from './glob.js'
 import {
   assertDeclarationOrder,
   compileRuleGlob,
@@ -16,11 +16,10 @@ import {
 
 export function linearMatcher(rules: readonly Rule[]): Matcher {
   assertDeclarationOrder(rules)
-  const cache = new Map<string, Glob>()
   const table = rules.map((rule) => ({
     rule,
-    paths: rule.match.map((g) => compileRuleGlob(rule, g, 'match', cache)),
-    host: rule.host === null ? null : compileRuleGlob(rule, rule.host, 'host', cache),
+    paths: rule.match.map((g) => compileRuleGlob(rule, g, 'match')),
+    host: rule.host === null ? null : compileRuleGlob(rule, rule.host, 'host'),
   }))
   const entries = table.reduce((n, t) => n + t.paths.length, 0)
   const stats: MatcherStats = Object.freeze({

@@ -43,27 +43,17 @@ export interface Matcher {
 }
 
 /**
- * Compiles one of a rule's globs, naming the rule when the glob is bad. `cache` shares one Glob
- * per distinct (kind, glob) across rules: a Glob keeps no state between calls.
+ * Compiles one of a rule's globs, naming the rule when the glob is bad. compileGlob memoises by
+ * text, so rules that share a glob share one Glob (it keeps no state between calls).
  */
-export function compileRuleGlob(
-  rule: Rule,
-  glob: string,
-  what: 'match' | 'host',
-  cache: Map<string, Glob>,
-): Glob {
-  const id = what === 'host' ? `h:${glob}` : glob
-  let g = cache.get(id)
-  if (g !== undefined) return g
+export function compileRuleGlob(rule: Rule, glob: string, what: 'match' | 'host'): Glob {
   try {
-    g = compileGlob(glob, what === 'host' ? 'host' : 'path')
+    return compileGlob(glob, what === 'host' ? 'host' : 'path')
   } catch (err) {
     throw new Error(
       `rule "${rule.id}": ${what}: invalid glob ${JSON.stringify(glob)}: ${(err as Error).message}`,
     )
   }
-  cache.set(id, g)
-  return g
 }
 
 /** Both matchers read rules in declaration order; a caller that sorted them otherwise has a bug. */
