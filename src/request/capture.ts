@@ -6,6 +6,7 @@
 import { finished, type Readable, Transform } from 'node:stream'
 import type { Context } from 'koa'
 import { GEN_TTL, tagGen, tokenTime } from '../generation/keys.js'
+import { deceptionMismatch } from '../http/deception.js'
 import { type Lifetime, lifetime, parseCacheControl, type Verdict, verdict } from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
 import { variantKey, varyNames, varyValues } from '../key/variant.js'
@@ -40,9 +41,12 @@ export interface Captured {
   readonly entry: Promise<Entry | null>
   /** for a stream body: the tee now set as ctx.body, which must be read for the entry to complete */
   readonly tee?: Readable
+  /** why a response the rule would store is refused, for Cache-Status `detail=` */
+  readonly refused?: string
 }
 
 const NOTHING: Captured = Object.freeze({ storable: false, entry: Promise.resolve(null) })
+const DECEPTION: Captured = Object.freeze({ ...NOTHING, refused: 'content-type' })
 
 /** The response headers set before downstream runs (usually none). */
 export function presetHeaders(res: Context['res']): ReadonlyMap<string, unknown> | undefined {
@@ -79,6 +83,11 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   if (v.reason !== undefined) {
     rt.metrics.notStored++
     return NOTHING
+  }
+  // `/account/x.css` answered as text/html is an application page, not a stylesheet (deception.ts)
+  if (deceptionMismatch(ctx.path, res.getHeader('content-type'))) {
+    rt.metrics.notStored++
+    return DECEPTION
   }
   const draft = new Draft(ctx, rt, plan, v, now)
   const body = ctx.body as unknown

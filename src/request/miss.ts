@@ -231,7 +231,7 @@ async function storeAnswer(
     background: false,
     preset: o.preset,
   })
-  const detail = read === undefined ? 'store-unavailable' : undefined
+  const detail = c.refused ?? (read === undefined ? 'store-unavailable' : undefined)
   setStatus(
     ctx,
     fwdStatus(rt.name, fwd, {
