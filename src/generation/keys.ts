@@ -14,8 +14,35 @@ import { filterQuery, matchPath, type Pair } from '../key/sanitize.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 
-/** Generation keys outlive every entry that depends on them. */
+/**
+ * Life of the namespace and rule tokens, and of every token a purge or an invalidation writes
+ * (`bump`): longer than any entry can live, so that a purge holds for as long as a covered entry
+ * could still be served (README "How purge works"). These are few: one per purge target.
+ */
 export const GEN_TTL = MAX_ENTRY_TTL + 24 * 3600_000
+
+/**
+ * Life of a URL or tag token that a miss reads, or creates, before it asks the origin: long
+ * enough for the origin to answer (20 times the fleet lock's default 10 s). Storing the entry
+ * then extends the token to cover it (`coverMs`), so a token lives about as long as what depends
+ * on it: a flood of distinct URLs on a short rule leaves nothing behind for long (issue 12).
+ * A fetch that outlasts it costs a miss, never a stale hit: the token is re-created with a new
+ * random value, which the entry did not record.
+ */
+export const FETCH_GEN_TTL_MS = 2 * 60_000
+
+/**
+ * What a URL or tag token outlives an entry by, once extended to cover it: the entry's `PX` is
+ * counted from its own `SET`, which may run a little after the extension (another Cluster node,
+ * a user's store), and a user's store estimates a token's remaining life from the wall clock of
+ * whichever instance wrote it.
+ */
+export const GEN_MARGIN_MS = 60_000
+
+/** The life a URL or tag token needs to cover an entry the store keeps `keepMs`. */
+export function coverMs(keepMs: number): number {
+  return Math.min(GEN_TTL, keepMs + GEN_MARGIN_MS)
+}
 
 export function allGen(name: string): string {
   return `${name}:g:a`

@@ -5,7 +5,7 @@
  */
 import { finished, type Readable, Transform } from 'node:stream'
 import type { Context } from 'koa'
-import { GEN_TTL, tagGen, tokenTime } from '../generation/keys.js'
+import { coverMs, tagGen, tokenTime } from '../generation/keys.js'
 import { deceptionMismatch } from '../http/deception.js'
 import { type Lifetime, lifetime, parseCacheControl, type Verdict, verdict } from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
@@ -25,6 +25,9 @@ export interface StorePlan {
   /** tokens of the lookup's generation keys, read before the origin was asked; null: do not store
    *  (the entry is still built, for requests coalesced on this one) */
   readonly tokens: readonly string[] | null
+  /** the URL and tag generation keys (the lookup's `urlAndTagGens`): read with a short life
+   *  before the origin was asked, extended here to cover the entry */
+  readonly cover: readonly string[]
   /** when the origin was asked */
   readonly fetchStart: number
   /** refresh in the background: nobody reads the body, so consume it ourselves */
@@ -47,6 +50,7 @@ export interface Captured {
 
 const NOTHING: Captured = Object.freeze({ storable: false, entry: Promise.resolve(null) })
 const DECEPTION: Captured = Object.freeze({ ...NOTHING, refused: 'content-type' })
+const nothing = (): void => {}
 
 /** The response headers set before downstream runs (usually none). */
 export function presetHeaders(res: Context['res']): ReadonlyMap<string, unknown> | undefined {
@@ -250,14 +254,22 @@ class Draft {
   async #build(body: Buffer, nullBody: boolean): Promise<Entry | null> {
     const rt = this.#rt
     const plan = this.#plan
+    const keep = this.#life.keep
     let headerTokens: string[] = []
+    // The URL and tag tokens were read with a short life (lookup.ts tokensFor): make them outlive
+    // the entry (extend, never shorten: a tag shared with a longer-lived entry keeps its life).
+    // One store call with the response's own tags when it names any (their tokens go into the
+    // entry, so that call is awaited anyway); otherwise sent alongside the entry's SET (one
+    // pipeline), so that storing waits no longer than before. Should the extension fail, or come
+    // after the token expired, the entry only becomes a miss sooner (README "How purge works").
+    let covered: Promise<void> | undefined
     if (this.#write && this.#headerTags.length > 0) {
-      headerTokens = await rt.store.tokens(
-        this.#headerTags.map((t) => tagGen(rt.name, t)),
-        GEN_TTL,
-      )
+      const gens = [...plan.cover, ...this.#headerTags.map((t) => tagGen(rt.name, t))]
+      headerTokens = (await rt.store.tokens(gens, coverMs(keep))).slice(plan.cover.length)
       // a tag purged while this response was being produced must not be resurrected by it
       if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) return null
+    } else if (this.#write && plan.cover.length > 0) {
+      covered = rt.store.tokens(plan.cover, coverMs(keep)).then(nothing, rt.onStoreError)
     }
     const v = this.#verdict
     const entry: Entry = {
@@ -279,9 +291,8 @@ class Draft {
     }
     if (!this.#write) return entry
     rt.metrics.stores++
-    const keep = this.#life.keep
     if (this.#variant === null) {
-      await rt.store.set(plan.key, encodeEntry(entry), keep)
+      await Promise.all([rt.store.set(plan.key, encodeEntry(entry), keep), covered])
     } else {
       const index: Entry = {
         ...entry,
@@ -296,6 +307,7 @@ class Draft {
       await Promise.all([
         rt.store.set(plan.key, encodeEntry(index), keep),
         rt.store.set(variantKey(plan.key, this.#variant), encodeEntry(entry), keep),
+        covered,
       ])
     }
     return entry

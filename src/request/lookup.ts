@@ -6,7 +6,7 @@
  * with the entry in the same round trip.
  */
 import type { Context } from 'koa'
-import { GEN_TTL, sameTokens, tagGen } from '../generation/keys.js'
+import { FETCH_GEN_TTL_MS, GEN_TTL, sameTokens, tagGen } from '../generation/keys.js'
 import { variantKey, varyValues } from '../key/variant.js'
 import type { Runtime } from '../runtime.js'
 import type { LookupDecision } from './decide.js'
@@ -87,13 +87,18 @@ export class Lookup {
     return { entry, varyMiss, tokens }
   }
 
-  /** The tokens a new entry records, read (created where absent) before the origin is asked. */
+  /**
+   * The tokens a new entry records, read (created where absent) before the origin is asked. The
+   * namespace and rule tokens get GEN_TTL; the URL and tag ones only FETCH_GEN_TTL_MS, and
+   * storing the entry extends them to cover it (capture.ts): one URL's token must not outlive
+   * what depends on it by a month (issue 12).
+   */
   async tokensFor(d: LookupDecision): Promise<string[]> {
     const { store, sharedGens } = this.#rt
-    if (sharedGens === undefined) return store.tokens(d.gens, GEN_TTL)
+    const nsAndRule = [d.gens[0]!, d.gens[1]!]
     const [shared, own] = await Promise.all([
-      sharedGens.load([d.gens[0]!, d.gens[1]!]),
-      store.tokens(d.urlAndTagGens, GEN_TTL),
+      sharedGens === undefined ? store.tokens(nsAndRule, GEN_TTL) : sharedGens.load(nsAndRule),
+      store.tokens(d.urlAndTagGens, FETCH_GEN_TTL_MS),
     ])
     return [...shared, ...own]
   }

@@ -226,6 +226,7 @@ async function storeAnswer(
     key: d.key,
     rule: d.rule,
     authorized: d.authorized,
+    cover: d.urlAndTagGens,
     tokens,
     fetchStart: o.startedAt,
     background: false,

@@ -62,6 +62,7 @@ async function refresh(s: Stages, ctx: Context, next: Next, d: LookupDecision, s
         key: d.key,
         rule: d.rule,
         authorized: d.authorized,
+        cover: d.urlAndTagGens,
         tokens,
         fetchStart: o.startedAt,
         background: true,

@@ -3,6 +3,7 @@
  * stored response, which keeps its body and gets a new lifetime by the same rule as a new one.
  */
 import type { Context } from 'koa'
+import { coverMs, tagGen } from '../generation/keys.js'
 import { lifetime, verdict } from '../http/freshness.js'
 import { NOT_STORED } from '../http/headers.js'
 import { storageKey } from '../key/variant.js'
@@ -53,7 +54,11 @@ export function freshen(
     tokens: tokens ?? stale.tokens,
   }
   const stored = v.reason === undefined && tokens !== null
-  if (stored)
+  if (stored) {
+    // the entry lives on: so must its URL and tag tokens (capture.ts explains; one pipeline with the SET)
+    const cover = [...d.urlAndTagGens, ...entry.headerTags.map((t) => tagGen(rt.name, t))]
+    if (cover.length > 0) rt.store.tokens(cover, coverMs(life.keep)).catch(rt.onStoreError)
     rt.store.set(storageKey(d.key, entry.variant), encodeEntry(entry), life.keep).catch(rt.onStoreError)
+  }
   return { entry, stored }
 }

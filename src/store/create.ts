@@ -177,13 +177,18 @@ export interface CompleteStoreOptions {
  * a user's get may have none, and a read must never stall a request (docs/threats.md).
  * Partial implementations of the five newer methods are not mixed in: all five are ours.
  *
- * Tokens are stored as small Buffers (latin1, so any string round-trips). Nothing here is atomic:
+ * Tokens are stored as small Buffers, `<token> <until>` in latin1, `until` the wall-clock time
+ * (ms, base 36) the writer gave the key to live. Nothing here is atomic:
  * - `tokens`: two instances may both find a key absent and write different tokens. The loser
  *   records a token the store no longer holds, so its entry is a miss until stored again: a lost
  *   race costs a false miss, never a stale hit. Each creator reads the key back after writing
  *   and returns what is there, which makes such disagreement rare.
- * - `tokens` cannot read a key's remaining life, so it re-writes each token with `ttlMs`: the
- *   life is at least `ttlMs` afterwards, though a longer one may be shortened (again, misses only).
+ * - `tokens` extends a life by writing the token again, and only when its recorded `until` comes
+ *   sooner than asked: a tag token shared by many entries is never shortened by a short one
+ *   (issue 12), give or take the clock skew between instances (GEN_MARGIN_MS covers it). That
+ *   rewrite is a read-then-write: a purge landing between the two would be undone. Rewrites
+ *   happen only when a token's life must grow (at most about twice per stored entry), and a
+ *   store that can do better should implement `tokens` itself (the whole Store interface).
  * - `acquire` is get-then-set-then-read-back: best-effort. Two callers can both be told they hold
  *   the lock; the lock only coalesces origin requests, so the cost is a duplicate origin request.
  * A purge (`bump`) is as reliable as the store's `set`: it resolves when every `set` resolved.
@@ -192,8 +197,27 @@ export function completeStore(inner: BasicStore, opts: CompleteStoreOptions = {}
   return new CompletedStore(inner, opts)
 }
 
+/** a lock's value: the holder's token as is */
 const encode = (token: string) => Buffer.from(token, 'latin1')
 const decode = (value: Buffer) => value.toString('latin1')
+
+/** a generation token's value: `<token> <until, ms base 36>` (tokens never contain a space) */
+function encodeToken(token: string, until: number): Buffer {
+  return Buffer.from(`${token} ${until.toString(36)}`, 'latin1')
+}
+// hot path (getWithTokens)
+function decodeToken(value: Buffer): string {
+  const s = value.toString('latin1')
+  const sp = s.indexOf(' ')
+  return sp === -1 ? s : s.slice(0, sp)
+}
+/** when the writer meant the key to expire; 0 when it did not say (a token an earlier version wrote) */
+function tokenUntil(value: Buffer): number {
+  const s = value.toString('latin1')
+  const sp = s.indexOf(' ')
+  const t = sp === -1 ? 0 : Number.parseInt(s.slice(sp + 1), 36)
+  return Number.isFinite(t) ? t : 0
+}
 
 class CompletedStore implements Store {
   readonly kind: string
@@ -244,7 +268,7 @@ class CompletedStore implements Store {
       const tokens: (string | undefined)[] = new Array(gens.length)
       for (let i = 0; i < gens.length; i++) {
         const v = values[i + 1]
-        tokens[i] = v === undefined ? undefined : decode(v)
+        tokens[i] = v === undefined ? undefined : decodeToken(v)
       }
       return [values[0], tokens]
     })
@@ -257,7 +281,8 @@ class CompletedStore implements Store {
 
   bump(gens: readonly string[], ttlMs: number): Promise<void> {
     const ms = lifeMs(ttlMs)
-    const writes = gens.map((g) => call(() => this.#s.set(g, encode(newToken(Date.now())), ms)))
+    const now = Date.now()
+    const writes = gens.map((g) => call(() => this.#s.set(g, encodeToken(newToken(now), now + ms), ms)))
     return this.#write(Promise.all(writes), 'bump').then(() => {})
   }
 
@@ -273,14 +298,17 @@ class CompletedStore implements Store {
 
   async #token(gen: string, ms: number): Promise<string> {
     const v = await call(() => this.#s.get(gen))
+    const until = Date.now() + ms
     if (v !== undefined) {
-      await call(() => this.#s.set(gen, v, ms))
-      return decode(v)
+      const t = decodeToken(v)
+      // extend, never shorten
+      if (tokenUntil(v) < until) await call(() => this.#s.set(gen, encodeToken(t, until), ms))
+      return t
     }
     const t = newToken()
-    await call(() => this.#s.set(gen, encode(t), ms))
+    await call(() => this.#s.set(gen, encodeToken(t, until), ms))
     const back = await call(() => this.#s.get(gen))
-    return back === undefined ? t : decode(back)
+    return back === undefined ? t : decodeToken(back)
   }
 
   async #acquire(key: string, token: string, ms: number): Promise<boolean> {

@@ -38,7 +38,9 @@ export interface Store {
   /**
    * The current token of each generation key, creating a fresh random one where absent
    * (atomically per key: concurrent callers agree), and extending each key's life to at least
-   * `ttlMs`. Rejects when the store cannot answer.
+   * `ttlMs`, never shortening it: a tag token shared by many entries must live as long as the
+   * longest-lived of them. cachet asks for a short life before a fetch and extends it to cover
+   * the entry when storing it (README "How purge works"). Rejects when the store cannot answer.
    */
   tokens(gens: readonly string[], ttlMs: number): Promise<string[]>
   /**

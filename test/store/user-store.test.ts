@@ -58,16 +58,45 @@ storeContract('user get/set/delete store, completed', () => createStore(mapStore
 
 const s = suite('completeStore')
 
-s('tokens are stored as small Buffers under the generation key', async () => {
+s(
+  'tokens are stored as small Buffers under the generation key, with the time they were meant to live to',
+  async () => {
+    const inner = mapStore()
+    const store = completeStore(inner)
+    const before = Date.now()
+    const [token] = await store.tokens(['g:1'], 60_000)
+    const stored = inner.data.get('g:1')?.value
+    assert.ok(Buffer.isBuffer(stored))
+    // `<purge time base36>.<22 random chars>`: created on first use, so time 0
+    assert.ok(/^0\.[\w-]{22}$/.test(token!), token)
+    const [t, until] = stored!.toString('latin1').split(' ')
+    assert.is(t, token)
+    const ms = Number.parseInt(until!, 36)
+    assert.ok(ms >= before + 60_000 && ms <= Date.now() + 60_000, `until ${ms}`)
+    assert.ok(stored!.length <= 33, `${stored!.length} bytes`)
+    // what getWithTokens reads back is the token alone
+    assert.equal((await store.getWithTokens('k', ['g:1']))[1], [token])
+  },
+)
+
+s('tokens extends a life and never shortens it: no write at all when the life already suffices', async () => {
   const inner = mapStore()
   const store = completeStore(inner)
-  const [token] = await store.tokens(['g:1'], 60_000)
-  const stored = inner.data.get('g:1')?.value
-  assert.ok(Buffer.isBuffer(stored))
-  assert.is(stored!.toString('latin1'), token)
-  // `<purge time base36>.<22 random chars>`: created on first use, so time 0
-  assert.ok(/^0\.[\w-]{22}$/.test(token!), token)
-  assert.is(stored!.length, 24)
+  const [t] = await store.tokens(['g:tag'], 3_600_000)
+  const long = inner.data.get('g:tag')!
+  assert.equal(await store.tokens(['g:tag'], 1000), [t])
+  assert.is(inner.data.get('g:tag'), long, 'not rewritten (a shorter life asked)')
+  assert.equal(await store.tokens(['g:tag'], 7_200_000), [t])
+  assert.ok(inner.data.get('g:tag')!.until >= long.until + 3_600_000 - 1000, 'extended')
+})
+
+s('a token written without a life (by an earlier version) is read as is and rewritten with one', async () => {
+  const inner = mapStore()
+  const store = completeStore(inner)
+  await inner.set('g:old', Buffer.from('0.abcdefghijklmnopqrstuv', 'latin1'), 60_000)
+  assert.equal((await store.getWithTokens('k', ['g:old']))[1], ['0.abcdefghijklmnopqrstuv'])
+  assert.equal(await store.tokens(['g:old'], 60_000), ['0.abcdefghijklmnopqrstuv'])
+  assert.match(inner.data.get('g:old')!.value.toString('latin1'), /^0\.abcdefghijklmnopqrstuv [0-9a-z]+$/)
 })
 
 s('a get that never answers gives up after the read deadline, with STORE_TIMEOUT', async () => {
