@@ -94,7 +94,10 @@ export interface ResponseView {
  */
 export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now: number): Verdict {
   const statusTtl = rule.statuses.get(res.status)
-  if (statusTtl === undefined) return no('status')
+  // A 206 is never stored, even when a rule lists it (README "HTTP semantics", T27): cachet keeps
+  // one full response per key and does not combine ranges (RFC 9111 §3.4), so a stored 206 would
+  // replay one client's `Range: bytes=0-0` to every plain GET (issue 12, "what held" suite).
+  if (statusTtl === undefined || res.status === 206) return no('status')
   // deviation: RFC 9111 §7 says Set-Cookie "does not inhibit caching"; replaying it hands one
   // user's session to everyone (rack-cache #52, souin #806), so a response with it is never stored.
   if (res.header('set-cookie') !== undefined) return no('set-cookie')
