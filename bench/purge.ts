@@ -8,14 +8,13 @@
  *
  * `benchPurge(opts)` returns the figures as data (bench/README.md).
  */
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import Koa from 'koa'
 import { createCache } from '../src/create-cache.js'
 import { policyDir, yaml } from '../test/helpers/policies.js'
 import { startRedis } from '../test/helpers/redis-server.js'
+import { serveApp } from './serve-app.js'
 
 export interface PurgeBenchOptions {
   /** entries sharing the purged tag. @default 10000 */
@@ -88,26 +87,8 @@ export async function benchPurge(opts: PurgeBenchOptions = {}): Promise<PurgeBen
       pad: 'x'.repeat(120),
     })
   })
-  const server = app.listen(0, '127.0.0.1')
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()))
-  const port = (server.address() as AddressInfo).port
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
-
-  const get = (path: string): Promise<{ status: number; cacheStatus: string }> =>
-    new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: '127.0.0.1', port, path, agent, headers: { host: 'shop.test' } },
-        (res) => {
-          res.resume()
-          res.once('end', () =>
-            resolve({ status: res.statusCode ?? 0, cacheStatus: String(res.headers['cache-status'] ?? '') }),
-          )
-          res.once('error', reject)
-        },
-      )
-      req.once('error', reject)
-      req.end()
-    })
+  const served = await serveApp(app, concurrency)
+  const get = served.get
   const all = async (paths: readonly string[]) => {
     let next = 0
     const out: { status: number; cacheStatus: string }[] = new Array(paths.length)
@@ -231,9 +212,7 @@ export async function benchPurge(opts: PurgeBenchOptions = {}): Promise<PurgeBen
     say(`after the purge, ${servedAfterPurge} of ${sample.length} sampled entries were served from the cache`)
     return out
   } finally {
-    agent.destroy()
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await served.close()
     await cache.close()
     await redis.stop()
   }

@@ -13,14 +13,13 @@
  *
  * `benchTokenLeftovers(opts)` returns the figures as data (bench/README.md).
  */
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { Redis } from 'ioredis'
 import Koa from 'koa'
 import { createCache } from '../src/create-cache.js'
 import { policyDir, yaml } from '../test/helpers/policies.js'
 import { startRedis } from '../test/helpers/redis-server.js'
+import { serveApp } from './serve-app.js'
 
 export interface TokenLeftoversOptions {
   /** distinct URLs, each requested once. @default 50000 */
@@ -95,26 +94,8 @@ export async function benchTokenLeftovers(opts: TokenLeftoversOptions = {}): Pro
     ctx.type = 'text/plain'
     ctx.body = `item ${ctx.path.slice(7)}`
   })
-  const server = app.listen(0, '127.0.0.1')
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()))
-  const port = (server.address() as AddressInfo).port
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
-
-  const get = (path: string): Promise<{ status: number; cacheStatus: string }> =>
-    new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: '127.0.0.1', port, path, agent, headers: { host: 'shop.test' } },
-        (res) => {
-          res.resume()
-          res.once('end', () =>
-            resolve({ status: res.statusCode ?? 0, cacheStatus: String(res.headers['cache-status'] ?? '') }),
-          )
-          res.once('error', reject)
-        },
-      )
-      req.once('error', reject)
-      req.end()
-    })
+  const served = await serveApp(app, concurrency)
+  const get = served.get
 
   /** every key, by SCAN (which also removes the expired keys it visits), with their PTTLs */
   const figures = async (): Promise<KeyFigures> => {
@@ -188,9 +169,7 @@ export async function benchTokenLeftovers(opts: TokenLeftoversOptions = {}): Pro
     }
     return out
   } finally {
-    agent.destroy()
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await served.close()
     await cache.close()
     await probe.quit()
     await redis.stop()

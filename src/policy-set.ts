@@ -44,10 +44,8 @@ export function compilePolicySet(loaded: Loaded): PolicySet {
 
 /** compilePolicySet, letting the event loop run every few thousand rules (reloads use this). */
 export async function buildPolicySet(loaded: Loaded): Promise<PolicySet> {
-  return assemble(loaded, await compileMatcherAsync(loaded.rules, turn))
+  return assemble(loaded, await compileMatcherAsync(loaded.rules))
 }
-
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 function assemble(loaded: Loaded, matcher: Matcher): PolicySet {
   const tags: TagTemplate[][] = []

@@ -25,6 +25,7 @@
  * with the path with only its `A`–`Z` lower-cased.
  */
 import type { Rule } from '../policy/types.js'
+import { runSteps, runStepsAsync } from '../steps.js'
 import {
   type Glob,
   type GlobVariant,
@@ -545,24 +546,12 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
  *  rule on a bad glob, a TypeError when the rules are not in ascending `index` order. */
 export function compileMatcher(rules: readonly Rule[]): Matcher {
   assertDeclarationOrder(rules)
-  const steps = indexRules(rules)
-  for (;;) {
-    const step = steps.next()
-    if (step.done) return step.value
-  }
+  return runSteps(indexRules(rules))
 }
 
-/** compileMatcher, awaiting `pause()` every few thousand rules (a reload must not hold the
- *  event loop for the seconds 100k rules take). */
-export async function compileMatcherAsync(
-  rules: readonly Rule[],
-  pause: () => Promise<void>,
-): Promise<Matcher> {
+/** compileMatcher, letting the event loop run every few thousand rules (a reload must not hold
+ *  it for the seconds 100k rules take). */
+export function compileMatcherAsync(rules: readonly Rule[]): Promise<Matcher> {
   assertDeclarationOrder(rules)
-  const steps = indexRules(rules)
-  for (;;) {
-    const step = steps.next()
-    if (step.done) return step.value
-    await pause()
-  }
+  return runStepsAsync(indexRules(rules))
 }

@@ -72,22 +72,37 @@ function lowerPartner(c: number): number {
 // ---------------------------------------------------------------------------------------------
 // Bracket classes
 
-const POSIX: Record<string, string> = {
-  alnum: 'a-zA-Z0-9',
-  alpha: 'a-zA-Z',
-  ascii: '\\x00-\\x7f',
-  blank: ' \\t',
-  cntrl: '\\x00-\\x1f\\x7f',
-  digit: '0-9',
-  graph: '!-~',
-  lower: 'a-z',
-  print: ' -~',
-  punct: '!-/:-@[-`{-~',
-  space: ' \\t\\r\\n\\v\\f',
-  upper: 'A-Z',
-  word: 'A-Za-z0-9_',
-  xdigit: 'A-Fa-f0-9',
+/** `a-zA-Z0-9` → code-unit ranges */
+function rangesOf(spec: string): [number, number][] {
+  const out: [number, number][] = []
+  for (let i = 0; i < spec.length; i++) {
+    if (spec[i + 1] === '-' && i + 2 < spec.length) {
+      out.push([spec.charCodeAt(i), spec.charCodeAt(i + 2)])
+      i += 2
+    } else out.push([spec.charCodeAt(i), spec.charCodeAt(i)])
+  }
+  return out
 }
+
+/** POSIX classes (`[[:alpha:]]`), ASCII only, as micromatch reads them */
+const POSIX: ReadonlyMap<string, readonly [number, number][]> = new Map(
+  Object.entries({
+    alnum: 'a-zA-Z0-9',
+    alpha: 'a-zA-Z',
+    ascii: '\x00-\x7f',
+    blank: ' \t',
+    cntrl: '\x00-\x1f\x7f',
+    digit: '0-9',
+    graph: '!-~',
+    lower: 'a-z',
+    print: ' -~',
+    punct: '!-/:-@[-`{-~',
+    space: ' \t\r\n\v\f',
+    upper: 'A-Z',
+    word: 'A-Za-z0-9_',
+    xdigit: 'A-Fa-f0-9',
+  }).map(([name, spec]) => [name, rangesOf(spec)]),
+)
 
 /** A `[…]` class: ASCII members as a bitmap of canonical codes, others as raw ranges. */
 class CharClass {
@@ -357,9 +372,9 @@ class Parser {
         const end = s.indexOf(':]', j + 2)
         if (end !== -1 && end < close) {
           const name = s.slice(j + 2, end)
-          const spec = POSIX[name]
+          const spec = POSIX.get(name)
           if (spec === undefined) throw new GlobError(`unknown class [:${name}:]`, j)
-          for (const r of expandPosix(spec)) ranges.push(r)
+          for (const r of spec) ranges.push([r[0], r[1]])
           j = end + 2
           continue
         }
@@ -390,23 +405,6 @@ class Parser {
     if (j === first) throw new GlobError('an empty class "[]" matches nothing', i)
     return { t: 'class', cls: new CharClass(negated, ranges), src: s.slice(i, close + 1), at: i }
   }
-}
-
-function expandPosix(spec: string): [number, number][] {
-  // the POSIX table above is written with \xNN, \t… escapes for readability
-  const text = spec.replace(/\\x([0-9a-f]{2})|\\([trnvf])/g, (_m, hex: string, e: string) =>
-    hex
-      ? String.fromCharCode(Number.parseInt(hex, 16))
-      : ({ t: '\t', r: '\r', n: '\n', v: '\v', f: '\f' } as Record<string, string>)[e]!,
-  )
-  const out: [number, number][] = []
-  for (let i = 0; i < text.length; i++) {
-    if (text[i + 1] === '-' && i + 2 < text.length) {
-      out.push([text.charCodeAt(i), text.charCodeAt(i + 2)])
-      i += 2
-    } else out.push([text.charCodeAt(i), text.charCodeAt(i)])
-  }
-  return out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -695,12 +693,9 @@ class CompiledGlob implements Glob {
     const leaf: (Segment | undefined)[] = []
     variants.forEach((v, i) => {
       const segs = v.segments
-      let k = 0
-      while (k < segs.length && segs[k]!.kind === 'lit') k++
-      const lits = segs
-        .slice(0, k)
-        .map((g) => (g as { key: string }).key)
-        .join('/')
+      const keys = leadingLiterals(v)
+      const k = keys.length
+      const lits = keys.join('/')
       let shape = GENERAL
       if (k === segs.length) shape = LITERAL
       else if (k === segs.length - 1) shape = segs[k]!.kind === 'globstar' ? TREE : k > 0 ? LEAF : GENERAL
@@ -824,17 +819,22 @@ export function globProblem(source: string, kind: GlobKind = 'path'): GlobError 
   }
 }
 
+/** The canonical keys of the literal segments a variant starts with (all of them for a literal
+ *  variant): `/API/v1/*` → `['', 'api', 'v1']`. */
+export function leadingLiterals(v: GlobVariant): string[] {
+  const out: string[] = []
+  for (const g of v.segments) {
+    if (g.kind !== 'lit') break
+    out.push(g.key)
+  }
+  return out
+}
+
 /** The canonical (case-folded) literal folder every path the variant matches lies in, without a
  *  trailing `/`: `/API/products/*` → `/api/products`; `/**` and `**` → ''. For a literal variant,
  *  the whole of it. */
 export function literalFolder(v: GlobVariant): string {
-  const segs = v.segments
-  let k = 0
-  while (k < segs.length && segs[k]!.kind === 'lit') k++
-  return segs
-    .slice(0, k)
-    .map((g) => (g as { key: string }).key)
-    .join('/')
+  return leadingLiterals(v).join('/')
 }
 
 /** The lower-cased ASCII literal text every path the variant matches starts with. */
@@ -894,16 +894,9 @@ function asciiPrefix(s: string): string {
  *  of those segments (`['', 'p']`, `['']`, `[]`); a path whose first segments are these is
  *  matched whatever follows. Otherwise undefined. */
 export function globstarFolder(v: GlobVariant): readonly string[] | undefined {
+  const keys = leadingLiterals(v)
   const segs = v.segments
-  const last = segs.length - 1
-  if (segs[last]!.kind !== 'globstar') return undefined
-  const keys: string[] = []
-  for (let k = 0; k < last; k++) {
-    const g = segs[k]!
-    if (g.kind !== 'lit') return undefined
-    keys.push(g.key)
-  }
-  return keys
+  return keys.length === segs.length - 1 && segs[keys.length]!.kind === 'globstar' ? keys : undefined
 }
 
 // ---------------------------------------------------------------------------------------------

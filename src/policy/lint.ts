@@ -9,9 +9,11 @@ import {
   type GlobVariant,
   globstarFolder,
   lastLiteral,
+  leadingLiterals,
   literalFolder,
   literalPath,
 } from '../matcher/glob.js'
+import { runSteps, runStepsAsync } from '../steps.js'
 import type { Diagnostic, Rule, SourcePos } from './types.js'
 
 /** What the shadowing check needs of a rule, computed once per rule (not once per pair). */
@@ -98,26 +100,13 @@ export function lintRules(
   rules: readonly Rule[],
   where: (r: Rule) => SourcePos = (r) => r.pos,
 ): Diagnostic[] {
-  const steps = lintSteps(rules, where)
-  for (;;) {
-    const step = steps.next()
-    if (step.done) return step.value
-  }
+  return runSteps(lintSteps(rules, where))
 }
 
-/** lintRules, awaiting `pause()` every few thousand rules: the loader's way, so that linting
- *  100k rules on a reload does not hold the event loop for seconds. */
-export async function lintRulesAsync(
-  rules: readonly Rule[],
-  where: (r: Rule) => SourcePos,
-  pause: () => Promise<void>,
-): Promise<Diagnostic[]> {
-  const steps = lintSteps(rules, where)
-  for (;;) {
-    const step = steps.next()
-    if (step.done) return step.value
-    await pause()
-  }
+/** lintRules, letting the event loop run every few thousand rules: the loader's way, so that
+ *  linting 100k rules on a reload does not hold it for seconds. */
+export function lintRulesAsync(rules: readonly Rule[], where: (r: Rule) => SourcePos): Promise<Diagnostic[]> {
+  return runStepsAsync(lintSteps(rules, where))
 }
 
 /** The lint, pausing (a bare `yield`) every 2,048 rules of each pass. */
@@ -179,7 +168,7 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
     const v0 = b.variants[0]
     if (v0 === undefined) return []
     const found = new Set<number>(byVariant.get(v0.key) ?? [])
-    const lits = leadingKeys(v0)
+    const lits = leadingLiterals(v0)
     for (let m = 0; m <= lits.length; m++) for (const i of byStar.get(starKey(lits, m)) ?? []) found.add(i)
     if (v0.literal) {
       for (const p of folderPrefixes(b.folders[0]!)) for (const i of byBase.get(p) ?? []) found.add(i)
@@ -242,16 +231,6 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
 
 /** How many rules without a literal folder or extension the shadowing check tries per literal rule. */
 export const UNANCHORED_LINT = 256
-
-/** The literal keys a variant starts with (all of them for a literal one). */
-function leadingKeys(v: GlobVariant): string[] {
-  const out: string[] = []
-  for (const g of v.segments) {
-    if (g.kind !== 'lit') break
-    out.push(g.key)
-  }
-  return out
-}
 
 /** The last non-empty segment of a literal variant (a path may end with one `/` more). */
 function lastKey(v: GlobVariant): string {

@@ -12,6 +12,7 @@
  */
 import { resolve } from 'node:path'
 import { type Document, isScalar, LineCounter, type Node, parseDocument, visit } from 'yaml'
+import { turn } from '../steps.js'
 import { checkFile } from './check.js'
 import { type Found, listFiles, readBounded, reason, sizeText, wholeFile } from './files.js'
 import { lintRulesAsync } from './lint.js'
@@ -185,9 +186,6 @@ function checkOptions(target: unknown, options: LoadOptions): void {
     throw new TypeError('loadPolicies: cwd option must be a string')
 }
 
-/** Lets the event loop run (timers, sockets) before the next slice of loading. */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
-
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v)
 
@@ -261,7 +259,7 @@ export async function loadPolicySet(
   const files = found.map((f) => f.file)
   const errors = diags.filter((d) => d.severity === 'error')
   const warnings = diags.filter((d) => d.severity === 'warning')
-  warnings.push(...(await lintRulesAsync(rules, (r) => starts.get(r) ?? r.pos, turn)))
+  warnings.push(...(await lintRulesAsync(rules, (r) => starts.get(r) ?? r.pos)))
   if (errors.length > 0) return { result: { ok: false, errors, warnings }, files, ruleCount }
   const version = digest(rules.map((r) => r.version).join('\n'))
   return { result: { ok: true, rules: Object.freeze(rules), files, warnings, version }, files, ruleCount }

@@ -15,9 +15,9 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type Cache, createCache } from '../../src/create-cache.js'
 import { FETCH_GEN_TTL_MS, GEN_MARGIN_MS, GEN_TTL, tagGen, urlGen } from '../../src/generation/keys.js'
-import type { BasicStore } from '../../src/store/create.js'
 import type { RedisStore } from '../../src/store/redis.js'
 import { eventually } from '../helpers/http.js'
+import { type MapStore, mapStore } from '../helpers/map-store.js'
 import { cs, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
 import { type RedisClusterProc, startCluster } from '../helpers/redis-cluster.js'
@@ -254,44 +254,8 @@ memory.run()
 
 // ---- a user's get/set/delete store (completed by create.ts) --------------------------------------
 
-/** get/set/delete/close over a Map with expiry times, answering after a macrotask */
-function mapStore(): BasicStore & { until(key: string): number | undefined } {
-  const data = new Map<string, { value: Buffer; until: number }>()
-  const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
-  const live = (key: string) => {
-    const e = data.get(key)
-    if (e && e.until <= Date.now()) {
-      data.delete(key)
-      return undefined
-    }
-    return e
-  }
-  return {
-    kind: 'map',
-    until: (key) => live(key)?.until,
-    async get(key) {
-      await tick()
-      return live(key)?.value
-    },
-    async set(key, value, ttlMs) {
-      await tick()
-      if (ttlMs > 0) data.set(key, { value, until: Date.now() + ttlMs })
-      else data.delete(key)
-    },
-    async delete(keys) {
-      await tick()
-      let n = 0
-      for (const k of keys) if (live(k) && data.delete(k)) n++
-      return n
-    },
-    async close() {
-      data.clear()
-    },
-  }
-}
-
 const user = suite("issue 12.10: token lifetimes in a user's get/set store")
-let inner: ReturnType<typeof mapStore>
+let inner: MapStore
 let uc: Cache
 let usite: Site
 const life = (key: string) => (inner.until(key) ?? 0) - Date.now()

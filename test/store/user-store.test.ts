@@ -1,56 +1,15 @@
 /**
  * A user's own store with only get/set/delete/close (README "Library API": "an object implementing the
  * Store interface"), completed by createStore with generic tokens and locks (`completeStore`).
- * The backing Map answers after a macrotask, as a networked store would, so concurrent callers
+ * The backing Map (test/helpers/map-store.ts) answers after a macrotask, so concurrent callers
  * really interleave.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { StoreTimeoutError } from '../../src/errors.js'
-import { type BasicStore, completeStore, createStore } from '../../src/store/create.js'
+import { completeStore, createStore } from '../../src/store/create.js'
+import { mapStore } from '../helpers/map-store.js'
 import { storeContract } from './contract.js'
-
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
-
-/** get/set/delete/close over a Map with expiry times: the least a user might write. */
-function mapStore(): BasicStore & { data: Map<string, { value: Buffer; until: number }> } {
-  const data = new Map<string, { value: Buffer; until: number }>()
-  let closed = false
-  const live = (key: string) => {
-    const e = data.get(key)
-    if (e && e.until <= Date.now()) {
-      data.delete(key)
-      return undefined
-    }
-    return e
-  }
-  return {
-    kind: 'map',
-    data,
-    get ready() {
-      return !closed
-    },
-    async get(key) {
-      await tick()
-      return live(key)?.value
-    },
-    async set(key, value, ttlMs) {
-      await tick()
-      if (ttlMs > 0) data.set(key, { value, until: Date.now() + ttlMs })
-      else data.delete(key)
-    },
-    async delete(keys) {
-      await tick()
-      let n = 0
-      for (const k of keys) if (live(k) && data.delete(k)) n++
-      return n
-    },
-    async close() {
-      closed = true
-      data.clear()
-    },
-  }
-}
 
 storeContract('user get/set/delete store, completed', () => createStore(mapStore(), { name: 'test' }).store, {
   atomicTokens: false,
