@@ -4,6 +4,7 @@
  * that experience says is unwise (each marked "deviation").
  */
 import type { Rule } from '../policy/types.js'
+import { parseHttpDate } from './date.js'
 import { headerString } from './headers.js'
 
 export type Directives = ReadonlyMap<string, string>
@@ -56,18 +57,6 @@ function deltaSeconds(v: string | undefined): number | undefined {
   if (v === undefined || !/^\d+$/.test(v)) return undefined
   const n = Number(v)
   return Math.min(n, 2147483648)
-}
-
-/**
- * HTTP-date → ms, or NaN when invalid (RFC 9111 §5.3: an invalid Expires means "already expired").
- * RFC 9110 §5.6.7: IMF-fixdate, and the obsolete rfc850-date (a full day name) and asctime-date
- * forms a recipient must accept; asctime carries no zone and means GMT, never the process's zone.
- */
-export function parseHttpDate(v: string | undefined): number {
-  if (v === undefined) return NaN
-  const t = v.trim()
-  if (!/^[A-Za-z]{3,9},? /.test(t)) return NaN
-  return Date.parse(/ \d{4}$/.test(t) ? `${t} GMT` : t)
 }
 
 export interface Verdict {
@@ -202,8 +191,8 @@ function statedLifetime(cc: Directives, res: ResponseView, now: number): number 
   const expires = res.header('expires')
   if (expires === undefined) return undefined
   if (Array.isArray(expires) && expires.length > 1) return 0
-  const exp = parseHttpDate(headerString(expires))
+  const exp = parseHttpDate(headerString(expires), now)
   if (Number.isNaN(exp)) return 0 // §5.3: invalid, e.g. "0", means already expired
-  const date = parseHttpDate(headerString(res.header('date')))
+  const date = parseHttpDate(headerString(res.header('date')), now)
   return exp - (Number.isNaN(date) ? now : date)
 }

@@ -11,6 +11,7 @@
 import type { Context, Next } from 'koa'
 import { compatibleTokens, sameTokens } from '../generation/keys.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
+import { notModified } from '../http/conditional.js'
 import { matchesVariant, storageKey } from '../key/variant.js'
 import type { Budget } from './budget.js'
 import { capture } from './capture.js'
@@ -242,7 +243,17 @@ async function storeAnswer(
     }),
   )
   const h = ctx.req.headers
-  if ((h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) && ctx.fresh) {
+  if (
+    (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) &&
+    (ctx.method === 'GET' || ctx.method === 'HEAD') &&
+    notModified(h, {
+      status: ctx.status,
+      etag: ctx.response.get('etag') || undefined,
+      lastModified: ctx.response.get('last-modified') || undefined,
+      date: ctx.response.get('date') || undefined,
+      receivedAt: rt.now(),
+    })
+  ) {
     // The client's validators match: it gets a 304. A body being stored is read to its end
     // first: Koa destroys a stream body once the response finishes, which would cut it short.
     if (c.tee !== undefined) {

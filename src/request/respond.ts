@@ -4,6 +4,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'koa'
 import { appendStatus } from '../http/cache-status.js'
+import { notModified, storedView } from '../http/conditional.js'
 import type { Entry } from './entry.js'
 
 /**
@@ -52,10 +53,13 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
     res.setHeader('Cache-Status', status)
   }
   if (!entry.nullBody) ctx.body = entry.body
-  // the client's validators against the stored response (RFC 9110 §13.1.2: weak comparison for
-  // If-None-Match); ctx.fresh copies every response header, so only when there is one to check
+  // the client's validators against the stored response (http/conditional.ts), only when it sent one
   const h2 = ctx.req.headers
-  if ((h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) && ctx.fresh)
+  if (
+    (h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) &&
+    (ctx.method === 'GET' || ctx.method === 'HEAD') &&
+    notModified(h2, storedView(entry.status, h, entry.storedAt))
+  )
     ctx.status = 304
 }
 

@@ -75,6 +75,62 @@ test('RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since',
   assert.is(r.body, 'response #1')
 })
 
+test('RFC 9110 §13.1.3: If-Modified-Since is ignored when If-None-Match is present, even when it would say "modified"', async () => {
+  const env = await pool.start()
+  const lm = Math.floor(Date.now() / 1000) * 1000 - 86_400_000
+  env.origin.script('/inm-wins', {
+    headers: { 'cache-control': 'max-age=60', etag: '"v"', 'last-modified': httpDate(lm) },
+  })
+  await env.send('/inm-wins')
+  await env.waitStored('/inm-wins')
+  // the tag matches; the date is older than Last-Modified (it alone would mean "modified")
+  const r = await env.send('/inm-wins', {
+    headers: { 'if-none-match': '"v"', 'if-modified-since': httpDate(lm - 3600_000) },
+  })
+  assert.is(r.status, 304)
+  assert.is(r.body, '')
+  // and on a miss too: the answer just fetched, stored, then a 304 to this client
+  env.origin.script('/inm-wins-cold', {
+    headers: { 'cache-control': 'max-age=60', etag: '"c"', 'last-modified': httpDate(lm) },
+  })
+  const cold = await env.send('/inm-wins-cold', {
+    headers: { 'if-none-match': 'W/"c"', 'if-modified-since': httpDate(lm - 3600_000) },
+  })
+  assert.is(cold.status, 304)
+  assert.is(env.origin.count, 2)
+})
+
+test('RFC 9111 §4.3.2: If-Modified-Since against a stored response without Last-Modified is judged by its Date', async () => {
+  const env = await pool.start()
+  const date = Math.floor(Date.now() / 1000) * 1000 - 3600_000
+  env.origin.script('/by-date', { headers: { 'cache-control': 'max-age=60', date: httpDate(date) } })
+  await env.send('/by-date')
+  await env.waitStored('/by-date')
+  const same = await env.send('/by-date', { headers: { 'if-modified-since': httpDate(date) } })
+  assert.is(same.status, 304, 'Date no later than the given date: not modified')
+  const later = await env.send('/by-date', { headers: { 'if-modified-since': httpDate(date + 60_000) } })
+  assert.is(later.status, 304)
+  const earlier = await env.send('/by-date', { headers: { 'if-modified-since': httpDate(date - 60_000) } })
+  assert.is(earlier.status, 200)
+  assert.is(earlier.body, 'response #1')
+  assert.is(env.origin.count, 1)
+})
+
+test('RFC 9110 §13.1.3: an If-Modified-Since that is not an HTTP-date is ignored: the full response', async () => {
+  const env = await pool.start()
+  const lm = Math.floor(Date.now() / 1000) * 1000 - 86_400_000
+  env.origin.script('/bad-ims', { headers: { 'cache-control': 'max-age=60', 'last-modified': httpDate(lm) } })
+  await env.send('/bad-ims')
+  await env.waitStored('/bad-ims')
+  const future = new Date(lm + 86_400_000 * 2)
+  for (const ims of [future.toISOString(), String(Math.floor(future.getTime() / 1000)), 'yesterday']) {
+    const r = await env.send('/bad-ims', { headers: { 'if-modified-since': ims } })
+    assert.is(r.status, 200, `If-Modified-Since: ${ims}`)
+    assert.is(r.body, 'response #1')
+  }
+  assert.is(env.origin.count, 1)
+})
+
 test("RFC 9111 §4.3.1: a client's validators on a miss are not forwarded; the full response is stored and the client still gets its 304", async () => {
   const env = await pool.start()
   env.origin.script('/cold', { headers: { 'cache-control': 'max-age=60', etag: '"c"' } })

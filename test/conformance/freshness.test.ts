@@ -93,6 +93,50 @@ test('RFC 9111 §5.3: an invalid Expires ("0") means already expired: not reused
   assert.is(env.origin.count, 2)
 })
 
+test('RFC 9110 §5.6.7: an Expires that Date.parse reads but the grammar does not (numeric zone, lower case, ISO) is invalid: already expired', async () => {
+  const env = await pool.start()
+  const year = new Date(Date.now()).getUTCFullYear() + 1
+  const forms = [
+    `Fri, 01 Jan ${year} 00:00:00 +0000`,
+    `fri, 01 jan ${year} 00:00:00 gmt`,
+    `${year}-01-01T00:00:00Z`,
+    `Fri 01 Jan ${year} 00:00:00 GMT`,
+  ]
+  for (const [i, expires] of forms.entries()) {
+    env.origin.script(`/strict-exp-${i}`, { headers: { expires } })
+    const a = await env.send(`/strict-exp-${i}`)
+    const b = await env.send(`/strict-exp-${i}`)
+    assert.is(a.body, `response #${2 * i + 1}`, expires)
+    assert.is(b.body, `response #${2 * i + 2}`, expires)
+    assert.is(await env.entry(`/strict-exp-${i}`), undefined, expires)
+  }
+  assert.is(env.origin.count, forms.length * 2)
+})
+
+test('RFC 9110 §5.6.7: the obsolete rfc850 and asctime forms of Expires and Date are read', async () => {
+  const env = await pool.start()
+  const date = Math.floor(Date.now() / 1000) * 1000 - 3600_000
+  const d = new Date(date)
+  const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday']
+  const rfc850 = (ms: number) => {
+    const x = new Date(ms)
+    const [, dd, mon, yyyy, time] = x.toUTCString().split(' ')
+    return `${days[x.getUTCDay()]}, ${dd}-${mon}-${yyyy!.slice(2)} ${time} GMT`
+  }
+  const asctime = (ms: number) => {
+    const x = new Date(ms)
+    const [wd, dd, mon, yyyy, time] = x.toUTCString().split(' ')
+    return `${wd!.slice(0, 3)} ${mon} ${String(Number(dd)).padStart(2, ' ')} ${time} ${yyyy}`
+  }
+  assert.ok(d.getTime() === date)
+  env.origin.script('/obs', { headers: { date: rfc850(date), expires: asctime(date + 90_000) } })
+  await env.send('/obs')
+  await env.waitStored('/obs')
+  const b = await env.send('/obs')
+  assert.is(b.body, 'response #1')
+  assert.is(b.headers['cache-status'], 'cachet; hit; ttl=90')
+})
+
 test('RFC 9111 §4.2.1: of two Expires field lines the first is used', async () => {
   const env = await pool.start()
   const date = Math.floor(Date.now() / 1000) * 1000
@@ -204,6 +248,19 @@ test('RFC 9111 §5.1: an invalid Age is ignored (the lifetime is max-age)', asyn
   assert.is(b.body, 'response #1')
   assert.is(b.headers['cache-status'], 'cachet; hit; ttl=60')
   assert.is(b.headers.age, '0')
+})
+
+test('RFC 9111 §5.1: Age is a non-negative integer; a negative, fractional or signed Age is ignored', async () => {
+  const env = await pool.start()
+  for (const [i, age] of ['-5', '1.5', '+10', '10s', '0x10', ' '].entries()) {
+    env.origin.script(`/age-${i}`, { headers: { 'cache-control': 'max-age=60', age } })
+    await env.send(`/age-${i}`)
+    await env.waitStored(`/age-${i}`)
+    const b = await env.send(`/age-${i}`)
+    assert.is(b.body, `response #${i + 1}`, `Age: ${age}`)
+    assert.is(b.headers['cache-status'], 'cachet; hit; ttl=60', `Age: ${age}`)
+    assert.is(b.headers.age, '0', `Age: ${age}`)
+  }
 })
 
 test('RFC 9111 §4.2.3: Age on a hit also counts the Expires-based lifetime down', async () => {

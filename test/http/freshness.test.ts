@@ -3,15 +3,11 @@
  * table (RFC 9111 §3 storing, §4.2 freshness, RFC 5861 stale windows). Rules come from YAML through
  * the real loader, so a rule here means what it means in a policy file.
  */
+
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  parseCacheControl,
-  parseHttpDate,
-  type ResponseView,
-  type Verdict,
-  verdict,
-} from '../../src/http/freshness.js'
+import { parseHttpDate } from '../../src/http/date.js'
+import { parseCacheControl, type ResponseView, type Verdict, verdict } from '../../src/http/freshness.js'
 import { rulesById } from '../helpers/rules.js'
 
 const S = 1000
@@ -164,12 +160,66 @@ date('invalid: absent, empty, "0", "-1", a number of seconds, an ISO date, a day
   }
 })
 
-date('lenient today, as Date.parse is: case, spaces, a wrong day name, no comma, a numeric zone', () => {
-  assert.is(parseHttpDate('sun, 06 nov 1994 08:49:37 gmt'), EPOCH_1994)
-  assert.is(parseHttpDate('  Sun, 06 Nov 1994 08:49:37 GMT  '), EPOCH_1994)
-  assert.is(parseHttpDate('Mon, 06 Nov 1994 08:49:37 GMT'), EPOCH_1994)
-  assert.is(parseHttpDate('Sun 06 Nov 1994 08:49:37 GMT'), EPOCH_1994)
-  assert.is(parseHttpDate('Sun, 06 Nov 1994 08:49:37 +0100'), EPOCH_1994 - 3600 * S)
+date(
+  'by the grammar, not Date.parse: case, inner spaces, no comma, a numeric zone, other zones, ISO are invalid',
+  () => {
+    const invalid = [
+      'sun, 06 nov 1994 08:49:37 gmt',
+      'Sun, 06 Nov 1994 08:49:37 gmt',
+      'Sun,  06 Nov 1994 08:49:37 GMT',
+      'Sun, 6 Nov 1994 08:49:37 GMT',
+      'Sun 06 Nov 1994 08:49:37 GMT',
+      'Sun, 06 Nov 1994 08:49:37 +0100',
+      'Sun, 06 Nov 1994 08:49:37 UTC',
+      'Sun, 06 Nov 1994 08:49:37 EST',
+      'Sun, 06 Nov 1994 08:49:37',
+      'Sun, 06 Nov 94 08:49:37 GMT',
+      'Sun, 06 November 1994 08:49:37 GMT',
+      'Sunday, 06 Nov 1994 08:49:37 GMT',
+      'Sun, 06-Nov-94 08:49:37 GMT',
+      'Sun, 06 Nov 1994 8:49:37 GMT',
+      'Sun, 06 Nov 1994 08:49 GMT',
+      'Sun, 06 Nov 1994 08:49:37.000 GMT',
+      'Sun, 06 Nov 1994 08:49:37 GMT x',
+      'Nov 06 1994',
+      '2030-01-01',
+      'Tue, 2030-01-01',
+      'Sun Nov 6 08:49:37 1994',
+      'Sun Nov  6 08:49:37 1994 GMT',
+      'Sun, 31 Apr 1994 08:49:37 GMT',
+      'Tue, 29 Feb 1994 08:49:37 GMT',
+      'Sun, 00 Nov 1994 08:49:37 GMT',
+      'Sun, 06 Nov 1994 24:00:00 GMT',
+      'Sun, 06 Nov 1994 08:60:00 GMT',
+      'Sun, 06 Nov 1994 08:49:61 GMT',
+      '\u0000Sun, 06 Nov 1994 08:49:37 GMT',
+    ]
+    for (const v of invalid) assert.ok(Number.isNaN(parseHttpDate(v)), `${JSON.stringify(v)} is not a date`)
+  },
+)
+
+date(
+  'whitespace around the field is allowed; a day name need not be the right one; a leap second is the next second',
+  () => {
+    assert.is(parseHttpDate('  Sun, 06 Nov 1994 08:49:37 GMT\t'), EPOCH_1994)
+    assert.is(parseHttpDate('Mon, 06 Nov 1994 08:49:37 GMT'), EPOCH_1994)
+    assert.is(parseHttpDate('Wed, 31 Dec 2008 23:59:60 GMT'), Date.UTC(2009, 0, 1))
+    assert.is(parseHttpDate('Thu, 29 Feb 1996 00:00:00 GMT'), Date.UTC(1996, 1, 29))
+  },
+)
+
+date('asctime-date: a one-digit day after two spaces, or two digits', () => {
+  assert.is(parseHttpDate('Sun Nov  6 08:49:37 1994'), EPOCH_1994)
+  assert.is(parseHttpDate('Sun Nov 06 08:49:37 1994'), EPOCH_1994)
+  assert.is(parseHttpDate('Thu Dec 31 23:59:59 1999'), Date.UTC(1999, 11, 31, 23, 59, 59))
+})
+
+date('rfc850-date: a two-digit year more than 50 years ahead is the last century (§5.6.7)', () => {
+  const in2026 = Date.UTC(2026, 11, 3)
+  assert.is(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT', in2026), EPOCH_1994)
+  assert.is(parseHttpDate('Friday, 01-Jan-76 00:00:00 GMT', in2026), Date.UTC(2076, 0, 1))
+  assert.is(parseHttpDate('Friday, 01-Jan-77 00:00:00 GMT', in2026), Date.UTC(1977, 0, 1))
+  assert.is(parseHttpDate('Thursday, 01-Jan-70 00:00:00 GMT', in2026), Date.UTC(2070, 0, 1))
 })
 
 date('RFC 9110 §5.6.7: a recipient MUST accept the obsolete rfc850-date format', () => {
