@@ -95,6 +95,7 @@ function makeRule(index: number, match: string, host: string | null, methodList:
     staleWhileRevalidate: 0,
     staleIfError: 0,
     maxBodySize: 1 << 20,
+    targeted: [],
     version: `v${index}`,
   } as Rule
 }

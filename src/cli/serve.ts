@@ -12,9 +12,16 @@ import { parseArgs } from 'node:util'
 import Koa from 'koa'
 import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
+import { OWN_TARGETED } from '../http/headers.js'
 import { capConnections } from './connection-cap.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
 import { createProxy, refuseBadFraming } from './proxy.js'
+
+/** cachet's own targeted field is for cachet alone: never sent on, whether or not a rule matched. */
+async function dropOwnField(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  await next()
+  ctx.res.removeHeader(OWN_TARGETED)
+}
 
 export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --upstream <url>            the origin, http:// or https:// (required)
@@ -30,7 +37,11 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --max-connections <n>       client connections open at once; at the cap a new one closes the
                               oldest idle one (default: open-file limit - upstream sockets - 64)
   --upstream-sockets <n>      connections to the upstream at most, busy and idle; more requests
-                              wait for one (default: (open-file limit - 64) / 4, at most 256)`
+                              wait for one (default: (open-file limit - 64) / 4, at most 256)
+  --targeted <fields>         the RFC 9213 targeted cache-control fields obeyed before
+                              Cache-Control, comma-separated, in order of preference; "none":
+                              Cache-Control only (default Cachet-Cache-Control,CDN-Cache-Control;
+                              without --policies only: a policy says it with \`targeted\`)`
 
 /** File descriptors kept out of every budget: stdio, policy files and their watchers, Redis, node itself. */
 const FD_RESERVE = 64
@@ -82,6 +93,14 @@ rules:
       query: all
 `
 
+/** The plain policy, obeying these targeted fields (RFC 9213) instead of the default pair. */
+export function plainPolicy(targeted?: readonly string[]): string {
+  if (targeted === undefined) return DEFAULT_POLICY
+  return `${DEFAULT_POLICY}    targeted: ${JSON.stringify(targeted)}\n`
+}
+
+const TARGETED_FIELD = /^[A-Za-z0-9][A-Za-z0-9-]*-cache-control$/i
+
 export interface Serving {
   server: Server
   cache: Cache
@@ -92,6 +111,12 @@ export interface Serving {
 
 export interface ServeOptions {
   upstream: string
+  /**
+   * the RFC 9213 targeted cache-control fields the plain cache obeys, in order of preference ([]:
+   * Cache-Control only); with `policies`, a TypeError (each rule says it with `targeted`).
+   * @default ["cachet-cache-control", "cdn-cache-control"]
+   */
+  targeted?: readonly string[]
   port?: number
   host?: string
   policies?: string
@@ -159,12 +184,23 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     )
   }
 
+  if (o.targeted !== undefined) {
+    if (o.policies !== undefined)
+      throw new TypeError(
+        '--targeted applies to the plain cache only: with --policies, set `targeted` in the rules',
+      )
+    const bad = o.targeted.find((f) => !TARGETED_FIELD.test(f))
+    if (bad !== undefined)
+      throw new TypeError(
+        `--targeted: ${JSON.stringify(bad)} is not a targeted cache-control field name (RFC 9213: <name>-Cache-Control)`,
+      )
+  }
   let tmp: string | undefined
   let policies = o.policies
   if (policies === undefined) {
     tmp = mkdtempSync(join(tmpdir(), 'cachet-serve-'))
     policies = join(tmp, 'default.yaml')
-    writeFileSync(policies, DEFAULT_POLICY)
+    writeFileSync(policies, plainPolicy(o.targeted))
   }
   const cache = await createCache({ policies, store: o.store ?? 'memory', name: o.name, clock: o.clock })
   const { proxy, close } = createProxy({
@@ -175,6 +211,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   const app = new Koa()
   app.silent = true
   app.use(refuseBadFraming)
+  app.use(dropOwnField)
   app.use(cache.middleware())
   app.use(proxy)
   const server = createServer(
@@ -245,6 +282,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         'keep-alive-timeout': { type: 'string' },
         'max-connections': { type: 'string' },
         'upstream-sockets': { type: 'string' },
+        targeted: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -305,6 +343,12 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       keepAliveTimeoutMs: numbers['keep-alive-timeout'],
       maxConnections: numbers['max-connections'],
       upstreamSockets: numbers['upstream-sockets'],
+      targeted:
+        values.targeted === undefined
+          ? undefined
+          : values.targeted === 'none'
+            ? []
+            : values.targeted.split(',').map((f) => f.trim()),
       warn: (m) => io.stderr.write(`cachet serve: ${m}\n`),
     })
   } catch (err) {

@@ -6,6 +6,7 @@
 import type { Rule } from '../policy/types.js'
 import { parseHttpDate } from './date.js'
 import { headerString } from './headers.js'
+import { parseDictionary } from './structured.js'
 
 export type Directives = ReadonlyMap<string, string>
 
@@ -52,6 +53,26 @@ function splitList(text: string): string[] {
   return out
 }
 
+/**
+ * The directives that govern a response for cachet (RFC 9213 §2.1): the first of the rule's
+ * `targeted` fields (in its order of preference) that is present and a valid Structured Field
+ * Dictionary, else `Cache-Control`. A targeted field that does not parse is ignored as a whole;
+ * when one governs, `Cache-Control` and `Expires` are not read at all. `targeted` names the field
+ * that governed, undefined for Cache-Control.
+ */
+export function responseDirectives(
+  fields: readonly string[],
+  header: (name: string) => string | readonly string[] | number | undefined,
+): { readonly cc: Directives; readonly targeted: string | undefined } {
+  for (const f of fields) {
+    const v = header(f)
+    if (v === undefined) continue
+    const d = parseDictionary(Array.isArray(v) ? v.join(', ') : String(v))
+    if (d !== undefined) return { cc: d, targeted: f }
+  }
+  return { cc: parseCacheControl(header('cache-control')), targeted: undefined }
+}
+
 /** delta-seconds (RFC 9111 §1.2.2): digits only; anything else is invalid (undefined). */
 function deltaSeconds(v: string | undefined): number | undefined {
   if (v === undefined || !/^\d+$/.test(v)) return undefined
@@ -90,7 +111,7 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
   // deviation: RFC 9111 §7 says Set-Cookie "does not inhibit caching"; replaying it hands one
   // user's session to everyone (rack-cache #52, souin #806), so a response with it is never stored.
   if (res.header('set-cookie') !== undefined) return no('set-cookie')
-  const cc = parseCacheControl(res.header('cache-control'))
+  const { cc, targeted } = responseDirectives(rule.targeted, (n) => res.header(n))
   // §3: "the no-store cache directive does not appear in the response"
   if (cc.has('no-store')) return no('no-store')
   // §3: "the private response directive does not appear in the response, if the cache is shared"
@@ -142,7 +163,7 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
     if (res.header('etag') === undefined && res.header('last-modified') === undefined) return no('no-cache')
     return { ttl: 0, initialAge: age, swr: 0, sie: 0, reason: undefined }
   }
-  const stated = statedLifetime(cc, res, now)
+  const stated = statedLifetime(cc, res, now, targeted === undefined)
   let left: number
   if (stated === undefined) {
     // §4.2.2 allows heuristic freshness; the rule's ttl is ours. ttl: 0 means "only what the origin states".
@@ -181,13 +202,22 @@ function no(reason: string): Verdict {
   return { ttl: 0, initialAge: 0, swr: 0, sie: 0, reason }
 }
 
-/** §4.2.1: s-maxage (shared caches), else max-age, else Expires − Date. ms, or undefined when none. */
-function statedLifetime(cc: Directives, res: ResponseView, now: number): number | undefined {
+/**
+ * §4.2.1: s-maxage (shared caches), else max-age, else Expires − Date (not when a targeted field
+ * governs: RFC 9213 §2.1). ms, or undefined when none.
+ */
+function statedLifetime(
+  cc: Directives,
+  res: ResponseView,
+  now: number,
+  useExpires: boolean,
+): number | undefined {
   for (const d of ['s-maxage', 'max-age']) {
     if (!cc.has(d)) continue
     const secs = deltaSeconds(cc.get(d))
     return secs === undefined ? 0 : secs * 1000 // invalid or conflicting: stale (§4.2.1)
   }
+  if (!useExpires) return undefined
   const expires = res.header('expires')
   if (expires === undefined) return undefined
   if (Array.isArray(expires) && expires.length > 1) return 0

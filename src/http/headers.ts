@@ -15,8 +15,20 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'proxy-authorization',
 ])
 
-/** Never stored: hop-by-hop fields, and what a cache must never replay (Set-Cookie) or must recompute. */
-export const NOT_STORED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'set-cookie', 'age', 'cache-status'])
+/** cachet's own targeted cache-control field (RFC 9213): read by cachet, never sent to clients */
+export const OWN_TARGETED = 'cachet-cache-control'
+
+/**
+ * Never stored: hop-by-hop fields, what a cache must never replay (Set-Cookie) or must recompute,
+ * and cachet's own targeted field (it is meant for cachet alone).
+ */
+export const NOT_STORED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'set-cookie',
+  'age',
+  'cache-status',
+  OWN_TARGETED,
+])
 
 /**
  * The field names a Connection header lists (RFC 9110 §7.6.1), lower-case, without empty members;

@@ -39,6 +39,7 @@ export interface RawRuleFields {
   staleWhileRevalidate?: number | string
   staleIfError?: number | string
   maxBodySize?: number | string
+  targeted?: string[]
 }
 
 export interface RawRule extends RawRuleFields {
@@ -57,6 +58,11 @@ export const DEFAULT_METHODS: readonly string[] = Object.freeze(['GET', 'HEAD'])
  *  storage), 405, 414 and 501 (method- or request-shaped errors are rarely worth sharing). */
 export const DEFAULT_STATUSES: readonly number[] = Object.freeze([200, 203, 204, 300, 301, 308, 404, 410])
 export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+/** RFC 9213 targeted fields obeyed before Cache-Control, in order of preference (lower case) */
+export const DEFAULT_TARGETED: readonly string[] = Object.freeze([
+  'cachet-cache-control',
+  'cdn-cache-control',
+])
 
 const METHOD_ORDER = Object.keys(METHOD_BITS)
 
@@ -151,6 +157,10 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
       raw.maxBodySize === undefined
         ? DEFAULT_MAX_BODY_SIZE
         : must(parseSize(raw.maxBodySize), 'maxBodySize', raw.id),
+    targeted:
+      raw.targeted === undefined
+        ? DEFAULT_TARGETED
+        : Object.freeze([...new Set(raw.targeted.map((f) => f.toLowerCase()))]),
   }
   return Object.freeze({ ...content, index, pos: Object.freeze({ ...pos }), version: ruleVersion(content) })
 }
@@ -161,6 +171,8 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
   return JSON.stringify({
     ...r,
     methodList: undefined,
+    // absent when the default, so that rules written before the field existed keep their version
+    targeted: sameList(r.targeted, DEFAULT_TARGETED) ? undefined : r.targeted,
     statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
     key: {
       ...r.key,
@@ -170,6 +182,10 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
           : { mode: q.mode, names: [...q.names].sort(), globs: q.globs.map((g) => g.source) },
     },
   })
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
 export function ruleVersion(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {

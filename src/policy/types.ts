@@ -102,6 +102,8 @@ export interface Rule {
   readonly staleIfError: number
   /** bytes */
   readonly maxBodySize: number
+  /** RFC 9213 targeted cache-control fields obeyed before Cache-Control, lower case, in order of preference */
+  readonly targeted: readonly string[]
   /** short digest of everything above that changes what is stored: joins the key, so a reload
    *  that changes a rule never serves entries stored under its old meaning */
   readonly version: string

@@ -7,7 +7,14 @@ import { finished, type Readable, Transform } from 'node:stream'
 import type { Context } from 'koa'
 import { coverMs, tagGen, tokenTime } from '../generation/keys.js'
 import { deceptionMismatch } from '../http/deception.js'
-import { type Lifetime, lifetime, parseCacheControl, type Verdict, verdict } from '../http/freshness.js'
+import {
+  type Lifetime,
+  lifetime,
+  parseCacheControl,
+  responseDirectives,
+  type Verdict,
+  verdict,
+} from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
 import { variantKey, varyNames, varyValues } from '../key/variant.js'
 import type { Rule } from '../policy/types.js'
@@ -123,6 +130,8 @@ class Draft {
   readonly #names: string[] | null
   readonly #variant: string[] | null
   readonly #headerTags: string[]
+  /** a targeted field (RFC 9213) governed the decision, not Cache-Control */
+  readonly #targeted: boolean
   /** headers as downstream left them, taken once the body is settled (see buffered/stream) */
   #headers: (string | string[])[] = []
 
@@ -147,6 +156,7 @@ class Draft {
     this.#names = names
     this.#variant = names === null ? null : varyValues(names, (n) => ctx.get(n))
     this.#headerTags = plan.rule.tagsFromResponse ? responseTags(res) : []
+    this.#targeted = responseDirectives(plan.rule.targeted, (n) => res.getHeader(n)).targeted !== undefined
   }
 
   /** whether the entry is written at all (else it is only built, for coalesced requests) */
@@ -239,6 +249,8 @@ class Draft {
   #stillStorable(): boolean {
     const res = this.#ctx.res
     if (res.getHeader('set-cookie') !== undefined) return false
+    // a targeted field decided (RFC 9213 §2.1): Cache-Control speaks to browsers, not to cachet
+    if (this.#targeted) return true
     const cc = parseCacheControl(res.getHeader('cache-control'))
     return !cc.has('no-store') && !cc.has('private')
   }

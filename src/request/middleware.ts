@@ -14,7 +14,7 @@
 import type { Context, Middleware, Next } from 'koa'
 import { invalidateAfterUnsafe, isUnsafe } from '../generation/invalidate.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
-import { connectionNames } from '../http/headers.js'
+import { connectionNames, OWN_TARGETED } from '../http/headers.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 import type { Runtime } from '../runtime.js'
@@ -64,12 +64,14 @@ async function forwardUnsafe(
   rule: Rule | undefined,
 ): Promise<void> {
   await next()
+  ctx.res.removeHeader(OWN_TARGETED)
   if (rule !== undefined) setStatus(ctx, fwdStatus(rt.name, 'method'))
   if (isUnsafe(ctx.method)) await invalidateAfterUnsafe(rt, ctx, set, rule)
 }
 
 async function forwardBypass(rt: Runtime, ctx: Context, next: Next, detail: string): Promise<void> {
   await next()
+  ctx.res.removeHeader(OWN_TARGETED)
   setStatus(ctx, fwdStatus(rt.name, 'bypass', { detail }))
 }
 

@@ -12,6 +12,7 @@ import type { Context, Next } from 'koa'
 import { compatibleTokens, sameTokens } from '../generation/keys.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
 import { notModified } from '../http/conditional.js'
+import { OWN_TARGETED } from '../http/headers.js'
 import { matchesVariant, storageKey } from '../key/variant.js'
 import type { Budget } from './budget.js'
 import { capture } from './capture.js'
@@ -233,6 +234,7 @@ async function storeAnswer(
     background: false,
     preset: o.preset,
   })
+  ctx.res.removeHeader(OWN_TARGETED) // read by capture; meant for cachet alone
   const detail = c.refused ?? (read === undefined ? 'store-unavailable' : undefined)
   setStatus(
     ctx,

@@ -5,7 +5,7 @@
 import type { Context } from 'koa'
 import { coverMs, tagGen } from '../generation/keys.js'
 import { lifetime, verdict } from '../http/freshness.js'
-import { NOT_STORED } from '../http/headers.js'
+import { NOT_STORED, OWN_TARGETED } from '../http/headers.js'
 import { storageKey } from '../key/variant.js'
 import type { Runtime } from '../runtime.js'
 import type { LookupDecision } from './decide.js'
@@ -36,10 +36,11 @@ export function freshen(
   if (res.getHeader('date') === undefined) headers.set('date', new Date(now).toUTCString())
   const flat: (string | readonly string[])[] = []
   for (const [n, v] of headers) flat.push(n, v)
-  const cookie = res.getHeader('set-cookie')
   const view = {
     status: stale.status,
-    header: (n: string) => (n === 'set-cookie' ? cookie : headers.get(n.toLowerCase())),
+    // cachet's own field is never stored, so only the 304's can speak
+    header: (n: string) =>
+      n === 'set-cookie' || n === OWN_TARGETED ? res.getHeader(n) : headers.get(n.toLowerCase()),
   }
   const v = verdict(d.rule, view, d.authorized, now)
   const life = lifetime(v, headers.has('etag') || headers.has('last-modified'))

@@ -119,6 +119,8 @@ export interface EnvOptions {
   /** the proxy's upstream deadline (ms) */
   timeoutMs?: number
   name?: string
+  /** `cachet serve --targeted` (plain cache only) */
+  targeted?: readonly string[]
 }
 
 export interface Env {
@@ -146,15 +148,24 @@ export async function setup(o: EnvOptions = {}): Promise<Env> {
     dir = mkdtempSync(join(tmpdir(), 'cachet-conformance-'))
     writeFileSync(join(dir, 'policy.yaml'), o.policies)
   }
-  const serving = await startServe({
-    upstream: origin.url,
-    port: 0,
-    host: '127.0.0.1',
-    clock,
-    ...(dir !== undefined ? { policies: dir } : {}),
-    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-    ...(o.name !== undefined ? { name: o.name } : {}),
-  })
+  let serving: Serving
+  try {
+    serving = await startServe({
+      upstream: origin.url,
+      port: 0,
+      host: '127.0.0.1',
+      clock,
+      ...(dir !== undefined ? { policies: dir } : {}),
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.name !== undefined ? { name: o.name } : {}),
+      ...(o.targeted !== undefined ? { targeted: o.targeted } : {}),
+    })
+  } catch (err) {
+    // a refused start must not leave the origin listening
+    await origin.close()
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   const url = serving.url
   const host = new URL(url).host
   const cache = serving.cache

@@ -37,6 +37,7 @@ export function makeRule(spec: RuleSpec, index: number): Rule {
     staleWhileRevalidate: 0,
     staleIfError: 0,
     maxBodySize: 1024 * 1024,
+    targeted: [],
     version: `v${index}`,
   }) as Rule
 }
