@@ -44,6 +44,17 @@ export function connectionNames(value: unknown): string[] {
   return out
 }
 
+/**
+ * The request fields a proxy downstream would drop because Connection names them (RFC 9110
+ * §7.6.1), which cachet drops before keying: all it names but `close`, `keep-alive`, `upgrade`
+ * and `host` (the middleware removes them; explain reports them).
+ */
+export function connectionDropped(value: unknown): string[] {
+  return connectionNames(value).filter(
+    (n) => n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && n !== 'host',
+  )
+}
+
 /** A header's value as one string (lists joined with ", "), or undefined when absent. */
 export function headerString(v: string | readonly string[] | number | undefined): string | undefined {
   return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v)

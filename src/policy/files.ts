@@ -3,11 +3,18 @@
  * each through a bounded buffer. Problems become whole-file diagnostics (line 0), never throws.
  */
 import { open, readdir, stat } from 'node:fs/promises'
-import { isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import type { Diagnostic } from './types.js'
 
-/** What the loader reads from a folder (and the watcher follows): `*.yaml` / `*.yml`, not hidden. */
-export const isPolicyName = (name: string) => !name.startsWith('.') && /\.ya?ml$/.test(name)
+/** A policy test file (`cachet test`, src/policy-test/): `*.test.yaml` / `*.test.yml`, not hidden. */
+export const isPolicyTestName = (name: string) => !name.startsWith('.') && /\.test\.ya?ml$/.test(name)
+
+/**
+ * What the loader reads from a folder (and the watcher follows): `*.yaml` / `*.yml`, not hidden,
+ * and not a policy test file (those sit next to the policies they test, and are no policy).
+ */
+export const isPolicyName = (name: string) =>
+  !name.startsWith('.') && /\.ya?ml$/.test(name) && !/\.test\.ya?ml$/.test(name)
 
 export function wholeFile(
   code: string,
@@ -112,6 +119,16 @@ export async function listFiles(
         )
       files.forEach(add)
     } else if (st.isFile()) {
+      if (isPolicyTestName(basename(abs))) {
+        diags.push(
+          wholeFile(
+            'POLICY_TEST_FILE',
+            display(abs),
+            'a policy test file (*.test.yaml) is not a policy: `cachet test` and `validate-policies` run it',
+          ),
+        )
+        continue
+      }
       add(abs)
     } else {
       diags.push(wholeFile('POLICY_READ', display(abs) || target, 'cannot read: not a file or a folder'))

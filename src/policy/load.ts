@@ -60,8 +60,11 @@ function keyAt(doc: Document.Parsed, offset: number): string | undefined {
   return name
 }
 
-/** Reads and parses one file into a ParsedFile, or explains why it cannot. */
-async function parseFile(
+/**
+ * Reads and parses one file into a ParsedFile, or explains why it cannot (size, UTF-8, YAML
+ * syntax, duplicate keys, aliases). Policy test files are read by the same (src/policy-test/).
+ */
+export async function parseFile(
   found: Found,
   options: Required<Omit<LoadOptions, 'cwd'>>,
   diags: Diagnostic[],

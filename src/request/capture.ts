@@ -6,20 +6,19 @@
 import { finished, type Readable, Transform } from 'node:stream'
 import type { Context } from 'koa'
 import { coverMs, tagGen, tokenTime } from '../generation/keys.js'
-import { deceptionMismatch } from '../http/deception.js'
 import {
   type Lifetime,
-  lifetime,
   parseCacheControl,
+  type ResponseView,
   responseDirectives,
   type Verdict,
-  verdict,
 } from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
 import { variantKey, varyNames, varyValues } from '../key/variant.js'
 import type { Rule } from '../policy/types.js'
 import type { Runtime } from '../runtime.js'
 import { type Entry, encodeEntry } from './entry.js'
+import { overBodySize, storedLifetime, storeVerdict } from './storable.js'
 
 const MAX_HEADER_TAGS = 64
 /** a purge this close before a fetch started may still have raced it (clock skew between instances) */
@@ -90,17 +89,14 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   const res = ctx.res
   if (ctx.respond === false || res.headersSent) return NOTHING
   const now = rt.now()
-  const v = verdict(plan.rule, { status: ctx.status, header: (n) => res.getHeader(n) }, plan.authorized, now)
+  const view: ResponseView = { status: ctx.status, header: (n) => res.getHeader(n) }
+  // the same decision explain and `cachet test` report (storable.ts)
+  const v = storeVerdict(plan.rule, ctx.path, view, plan.authorized, now)
   if (v.reason !== undefined) {
     rt.metrics.notStored++
-    return NOTHING
+    return v.reason === 'content-type' ? DECEPTION : NOTHING
   }
-  // `/account/x.css` answered as text/html is an application page, not a stylesheet (deception.ts)
-  if (deceptionMismatch(ctx.path, res.getHeader('content-type'))) {
-    rt.metrics.notStored++
-    return DECEPTION
-  }
-  const draft = new Draft(ctx, rt, plan, v, now)
+  const draft = new Draft(ctx, rt, plan, v, storedLifetime(v, view), now)
   const body = ctx.body as unknown
   if (body === null || body === undefined) return draft.buffered(Buffer.alloc(0), true, false)
   if (Buffer.isBuffer(body)) return draft.buffered(body, false, false)
@@ -135,7 +131,7 @@ class Draft {
   /** headers as downstream left them, taken once the body is settled (see buffered/stream) */
   #headers: (string | string[])[] = []
 
-  constructor(ctx: Context, rt: Runtime, plan: StorePlan, v: Verdict, now: number) {
+  constructor(ctx: Context, rt: Runtime, plan: StorePlan, v: Verdict, life: Lifetime, now: number) {
     const res = ctx.res
     this.#ctx = ctx
     this.#rt = rt
@@ -143,10 +139,7 @@ class Draft {
     this.#now = now
     this.#verdict = v
     this.#status = ctx.status
-    this.#life = lifetime(
-      v,
-      res.getHeader('etag') !== undefined || res.getHeader('last-modified') !== undefined,
-    )
+    this.#life = life
     let names = varyNames(res.getHeader('vary'))
     // A compressed body without `Vary: Accept-Encoding` (nginx's gzip_vary is off by default) would
     // reach clients that cannot decode it: vary on it anyway.
@@ -169,7 +162,7 @@ class Draft {
    * the body is the serialised form of ctx.body, which then sends exactly these bytes.
    */
   buffered(body: Buffer, nullBody: boolean, replace: boolean): Captured {
-    if (body.length > this.#plan.rule.maxBodySize) {
+    if (overBodySize(this.#plan.rule, body.length)) {
       this.#rt.metrics.notStored++
       return NOTHING
     }
@@ -195,7 +188,7 @@ class Draft {
   stream(body: Readable): Captured {
     const { rule, background } = this.#plan
     const length = this.#ctx.res.getHeader('content-length')
-    if (length !== undefined && Number(length) > rule.maxBodySize) return NOTHING
+    if (length !== undefined && overBodySize(rule, Number(length))) return NOTHING
     const chunks: Buffer[] = []
     let size = 0
     let ok = true
@@ -207,7 +200,7 @@ class Draft {
       transform: (chunk: Buffer, _enc, cb) => {
         if (ok) {
           size += chunk.length
-          if (size <= rule.maxBodySize) chunks.push(chunk)
+          if (!overBodySize(rule, size)) chunks.push(chunk)
           else {
             ok = false
             chunks.length = 0

@@ -14,7 +14,7 @@
 import type { Context, Middleware, Next } from 'koa'
 import { invalidateAfterUnsafe, isUnsafe } from '../generation/invalidate.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
-import { connectionNames, OWN_TARGETED } from '../http/headers.js'
+import { connectionDropped, OWN_TARGETED } from '../http/headers.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 import type { Runtime } from '../runtime.js'
@@ -130,7 +130,5 @@ function stripQuery(ctx: Context, querystring: string): void {
 
 function dropConnectionNamed(ctx: Context): void {
   const h = ctx.req.headers
-  for (const n of connectionNames(h.connection)) {
-    if (n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && n !== 'host') delete h[n]
-  }
+  for (const n of connectionDropped(h.connection)) delete h[n]
 }
