@@ -1,16 +1,18 @@
 /**
- * `cachet <command>`: validate | explain | serve. Takes its I/O as arguments (tests drive it);
+ * `cachet <command>`: validate | test | explain | serve. Takes its I/O as arguments (tests drive it);
  * the bin shims only set the exit code.
  */
 
 import { explainCommand } from './explain.js'
 import { type CliIO, EXIT_OK, EXIT_USAGE } from './io.js'
+import { testCommand } from './test.js'
 import { validatePolicies } from './validate.js'
 
 export const USAGE = `usage: cachet <command> [options]
 
 commands:
   validate [paths...] [--format text|json|github]   validate and lint policies (same as validate-policies)
+  test [paths...] [--format text|json|github]       run the policy test files (*.test.yaml)
   explain [--policies dir] <METHOD> <url> [-H "Name: value"]...
                                                     which rule, which key, and why
   serve --upstream <url> [--port 3000] [--host 127.0.0.1] [--policies dir] [--redis url]
@@ -22,6 +24,8 @@ export async function cli(argv: string[], io: CliIO): Promise<number> {
   switch (cmd) {
     case 'validate':
       return validatePolicies(rest, io)
+    case 'test':
+      return testCommand(rest, io)
     case 'explain':
       return explainCommand(rest, io)
     case 'serve': {

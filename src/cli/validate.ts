@@ -8,7 +8,8 @@
  */
 import { parseArgs } from 'node:util'
 import { DIAGNOSTIC_FORMATS, type DiagnosticFormat, formatDiagnostics } from '../policy/diagnostic.js'
-import { loadPolicySet } from '../policy/load.js'
+import { failureDiagnostics } from '../policy-test/report.js'
+import { runSuite } from '../policy-test/suite.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
 
 export { EXIT_INVALID, EXIT_OK, EXIT_USAGE }
@@ -16,7 +17,8 @@ export { EXIT_INVALID, EXIT_OK, EXIT_USAGE }
 export const VALIDATE_USAGE = `usage: validate-policies [paths...] [--format text|json|github]
 
 Validates and lints cachet policy files: each path is a folder (every *.yaml and *.yml in it)
-or a file. Default path: policies.
+or a file. Default path: policies. Policy test files among them (*.test.yaml, *.test.yml) are
+run too, as \`cachet test\` runs them: a failed case is an error at its line.
 
 options:
   -f, --format <text|json|github>   output format (default text)
@@ -59,15 +61,26 @@ export async function validatePolicies(argv: string[], io: CliIO): Promise<numbe
   }
   const paths = positionals.length > 0 ? positionals : ['policies']
 
-  const { result, files, ruleCount } = await loadPolicySet(paths, { cwd: io.cwd })
-  const diags = result.ok ? result.warnings : [...result.errors, ...result.warnings]
-  const errors = result.ok ? 0 : result.errors.length
+  // the policies, and the policy test files among the targets when there are any (policy-test/)
+  const suite = await runSuite(paths, { cwd: io.cwd, requireTests: false })
+  const { result, files, ruleCount } = suite.load
+  const diags = [
+    ...(result.ok ? [] : result.errors),
+    ...result.warnings,
+    ...suite.diagnostics,
+    ...failureDiagnostics(suite),
+  ]
+  const errors = diags.filter((d) => d.severity === 'error').length
   io.stdout.write(formatDiagnostics(diags, format))
   if (format !== 'json') {
     const rules = result.ok ? result.rules.length : ruleCount
+    const tests =
+      suite.testFiles.length === 0
+        ? ''
+        : `, ${plural(suite.testFiles.length, 'test file')} (${plural(suite.counts.cases, 'case')}, ${suite.counts.failed} failed)`
     io.stdout.write(
-      `${paths.join(', ')}: ${plural(files.length, 'file')}, ${plural(rules, 'rule')}, ${plural(errors, 'error')}, ${plural(result.warnings.length, 'warning')}\n`,
+      `${paths.join(', ')}: ${plural(files.length, 'file')}, ${plural(rules, 'rule')}${tests}, ${plural(errors, 'error')}, ${plural(diags.length - errors, 'warning')}\n`,
     )
   }
-  return result.ok ? EXIT_OK : EXIT_INVALID
+  return errors === 0 ? EXIT_OK : EXIT_INVALID
 }

@@ -231,7 +231,7 @@ export function render(v: unknown): string {
 }
 
 /** Levenshtein distance, small inputs only (field names). */
-function distance(a: string, b: string): number {
+export function distance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i)
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0] as number
