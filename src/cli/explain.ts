@@ -1,5 +1,6 @@
 /**
- * `cachet explain [--policies dir] [--format text|json] <METHOD> <url> [-H "Name: value"]...`
+ * `cachet explain [--policies dir] [--format text|json] <METHOD> <url> [-H "Name: value"]...
+ *   [--status N] [-R "Name: value"]...`: with a response, whether it would be stored and for how long.
  */
 
 import { resolve } from 'node:path'
@@ -10,7 +11,8 @@ import { compilePolicySet } from '../policy-set.js'
 import { explain } from '../request/explain.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
 
-export const EXPLAIN_USAGE = `usage: cachet explain [--policies dir] [--name cachet] [--format text|json] <METHOD> <url> [-H "Name: value"]...`
+export const EXPLAIN_USAGE = `usage: cachet explain [--policies dir] [--name cachet] [--format text|json] <METHOD> <url> [-H "Name: value"]...
+                      [--status 200] [-R "Name: value"]...   (a response: would it be stored, and for how long)`
 
 export async function explainCommand(argv: string[], io: CliIO): Promise<number> {
   let parsed
@@ -21,8 +23,10 @@ export async function explainCommand(argv: string[], io: CliIO): Promise<number>
       options: {
         policies: { type: 'string', default: 'policies' },
         name: { type: 'string', default: 'cachet' },
-        format: { type: 'string', default: 'text' },
+        format: { type: 'string', short: 'f', default: 'text' },
         header: { type: 'string', short: 'H', multiple: true },
+        status: { type: 'string' },
+        'response-header': { type: 'string', short: 'R', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -41,16 +45,18 @@ export async function explainCommand(argv: string[], io: CliIO): Promise<number>
     )
     return EXIT_USAGE
   }
-  const headers: Record<string, string> = {}
-  for (const h of values.header ?? []) {
-    const i = h.indexOf(':')
-    if (i <= 0) {
-      io.stderr.write(`cachet explain: -H expects "Name: value", got ${JSON.stringify(h)}\n`)
-      return EXIT_USAGE
-    }
-    const n = h.slice(0, i).trim().toLowerCase()
-    headers[n] = headers[n] !== undefined ? `${headers[n]}, ${h.slice(i + 1).trim()}` : h.slice(i + 1).trim()
+  const headers = fields(values.header ?? [], '-H', io)
+  const resHeaders = fields(values['response-header'] ?? [], '-R', io)
+  if (headers === undefined || resHeaders === undefined) return EXIT_USAGE
+  const status = values.status === undefined ? undefined : Number(values.status)
+  if (status !== undefined && !(Number.isInteger(status) && status >= 100 && status <= 999)) {
+    io.stderr.write(`cachet explain: --status expects a status code from 100 to 999, got ${values.status}\n`)
+    return EXIT_USAGE
   }
+  const response =
+    status === undefined && values['response-header'] === undefined
+      ? undefined
+      : { status: status ?? 200, headers: resHeaders }
   const loaded = await loadPolicies(resolve(io.cwd, values.policies!))
   if (!loaded.ok) {
     io.stderr.write(formatDiagnostics([...loaded.errors, ...loaded.warnings], 'text'))
@@ -60,6 +66,7 @@ export async function explainCommand(argv: string[], io: CliIO): Promise<number>
     method: positionals[0]!,
     url: positionals[1]!,
     headers,
+    ...(response === undefined ? {} : { response }),
   })
   if (values.format === 'json') {
     io.stdout.write(`${JSON.stringify(x, null, 2)}\n`)
@@ -82,8 +89,29 @@ export async function explainCommand(argv: string[], io: CliIO): Promise<number>
     if (p.cookies)
       lines.push(`  cookies:     ${p.cookies.map(([k, v]) => `${k}=${v}`).join('; ') || '(none)'}`)
   }
+  if (x.tags.length > 0) lines.push(`tags:     ${x.tags.join(', ')}`)
+  const st = x.storage
+  if (st !== null)
+    lines.push(
+      `stored:   ${st.stored ? `yes, fresh ${st.ttl}s, kept ${st.keep}s` : `no (${st.reason})`}  (a ${st.status} response)`,
+    )
   for (const r of x.reasons) lines.push(`- ${r}`)
   lines.push(`policies version ${x.policyVersion}`)
   io.stdout.write(`${lines.join('\n')}\n`)
   return EXIT_OK
+}
+
+/** `-H` / `-R` values ("Name: value") → fields, a repeated name joined with ", "; undefined after a usage error. */
+function fields(list: readonly string[], flag: string, io: CliIO): Record<string, string> | undefined {
+  const out: Record<string, string> = {}
+  for (const h of list) {
+    const i = h.indexOf(':')
+    if (i <= 0) {
+      io.stderr.write(`cachet explain: ${flag} expects "Name: value", got ${JSON.stringify(h)}\n`)
+      return undefined
+    }
+    const n = h.slice(0, i).trim().toLowerCase()
+    out[n] = out[n] !== undefined ? `${out[n]}, ${h.slice(i + 1).trim()}` : h.slice(i + 1).trim()
+  }
+  return out
 }

@@ -55,14 +55,12 @@ cli('exit codes are named', () => {
 })
 
 cli("the repository's own policies/ validate with 0 errors and 0 warnings (default path)", async () => {
+  // their test files (policies/*.test.yaml) run too: test/cli/policy-test.test.ts
+  const summary = 'policies: 4 files, 10 rules, 4 test files (28 cases, 0 failed), 0 errors, 0 warnings\n'
   const r = await run([])
-  assert.equal(r, { code: EXIT_OK, out: 'policies: 4 files, 10 rules, 0 errors, 0 warnings\n', err: '' })
+  assert.equal(r, { code: EXIT_OK, out: summary, err: '' })
   assert.equal(await run(['policies', '--format', 'json']), { code: EXIT_OK, out: '[]\n', err: '' })
-  assert.equal(await run(['--format=github', 'policies']), {
-    code: EXIT_OK,
-    out: 'policies: 4 files, 10 rules, 0 errors, 0 warnings\n',
-    err: '',
-  })
+  assert.equal(await run(['--format=github', 'policies']), { code: EXIT_OK, out: summary, err: '' })
 })
 
 cli('errors: exit 1, text lines then the summary', async () => {
@@ -140,15 +138,21 @@ cli('--help prints usage on stdout and exits 0', async () => {
 
 const examples = suite('example policies')
 
-examples('each file starts with the schema comment for editors', () => {
+examples('each file starts with the schema comment for editors (policies and their tests)', () => {
   const files = readdirSync(join(root, 'policies'))
     .filter((f) => f.endsWith('.yaml'))
     .sort()
-  assert.equal(files, ['10-catalog.yaml', '20-search.yaml', '30-pages.yaml', '40-private.yaml'])
+  const policies = files.filter((f) => !f.endsWith('.test.yaml'))
+  assert.equal(policies, ['10-catalog.yaml', '20-search.yaml', '30-pages.yaml', '40-private.yaml'])
+  assert.equal(
+    files.filter((f) => f.endsWith('.test.yaml')),
+    policies.map((f) => f.replace('.yaml', '.test.yaml')),
+  )
   for (const f of files) {
+    const schema = f.endsWith('.test.yaml') ? 'policy-test.schema.json' : 'policy.schema.json'
     assert.ok(
       readFileSync(join(root, 'policies', f), 'utf8').startsWith(
-        '# yaml-language-server: $schema=../schemas/policy.schema.json\n',
+        `# yaml-language-server: $schema=../schemas/${schema}\n`,
       ),
       f,
     )
