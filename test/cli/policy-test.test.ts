@@ -198,6 +198,35 @@ t('a test file named on its own runs against the policies of its folder, without
   )
 })
 
+t(
+  "the README's example passes on the example policies, and fails after an edit exactly as shown",
+  async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('### Testing policies'))
+    const example = /```yaml\n(# policies\/20-search\.test\.yaml\n[\s\S]*?)```/.exec(section)?.[1]
+    const shown = /After an edit[^\n]*\n\n```\n([\s\S]*?)```/.exec(section)?.[1]
+    assert.ok(example && shown, 'the README has the example and its output')
+    const only = (edit: (text: string) => string) => {
+      const dir = copyPolicies((name, text) => (name === '20-search.yaml' ? edit(text) : text))
+      // a project with the search policy and the README's test file only
+      for (const name of readdirSync(join(dir, 'policies')))
+        if (name !== '20-search.yaml') rmSync(join(dir, 'policies', name))
+      writeFileSync(join(dir, 'policies/20-search.test.yaml'), example!)
+      return dir
+    }
+    const ok = await inProcess(
+      (io) => cli(['test'], io),
+      only((t) => t),
+    )
+    assert.is(ok.code, 0, ok.out)
+    const edited = await inProcess(
+      (io) => cli(['test'], io),
+      only((t) => t.replace('ttl: 30s', 'ttl: 1m')),
+    )
+    assert.equal(edited, { code: 1, out: shown, err: '' })
+  },
+)
+
 const v = suite('validate-policies runs the policy tests')
 v.before(() => {
   tmp = mkdtempSync(join(tmpdir(), 'cachet-test-cli-'))

@@ -91,4 +91,17 @@ s('every response: explain storage = what the middleware stored, for how long, o
   assert.is(cs(await site.get('/p/account.css')), 'cachet; fwd=uri-miss; detail=content-type')
 })
 
+s(
+  'a field the Connection header names is dropped before deciding, by explain as by the middleware',
+  async () => {
+    const site = await sites.start({ policies: policyDir(POLICY) })
+    const headers = { connection: 'authorization', authorization: 'Bearer x' }
+    // a proxy downstream would drop Authorization (RFC 9110 §7.6.1): so the key never sees it
+    const x = site.cache.explain({ url: '/p/plain', headers: { host: site.host, ...headers } })
+    assert.equal([x.decision, x.removed.headers], ['lookup', ['authorization']])
+    const res = await site.get('/p/plain', { headers })
+    assert.is(cs(res), 'cachet; fwd=uri-miss; stored')
+  },
+)
+
 s.run()
