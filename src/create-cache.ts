@@ -3,12 +3,17 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Middleware } from 'koa'
-import { formatOne, PolicyError, warnOnce } from './errors.js'
+import { formatOne, PolicyError, StoreTimeoutError, warnOnce } from './errors.js'
 import { type AdminOptions, createAdmin } from './generation/admin.js'
 import { GEN_TTL } from './generation/keys.js'
 import { type PurgeRequest, type PurgeResult, purgeGens } from './generation/purge.js'
 import { SharedGens } from './generation/shared.js'
 import { defaultLogger, rateLimited } from './log.js'
+import { CacheCounters } from './metrics/counters.js'
+import { type PromRegistry, register } from './metrics/prom-client.js'
+import { families, toText } from './metrics/prometheus.js'
+import { snapshot } from './metrics/snapshot.js'
+import type { CacheStats } from './metrics/stats.js'
 import { type CreateCacheOptions, type Logger, NAME_PATTERN } from './options.js'
 import { loadPolicies } from './policy/load.js'
 import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
@@ -48,8 +53,32 @@ export interface Cache extends EventEmitter {
   purge(what: PurgeRequest): Promise<PurgeResult>
   /** the optional HTTP purge endpoint (off unless you mount it); mount it before middleware() */
   admin(options: AdminOptions): Middleware
-  /** counters since start */
+  /** counters since start, for the whole cache */
   metrics(): Readonly<Metrics>
+  /**
+   * Per-rule outcomes, bypass and not-stored reasons, store health and read latency, reloads:
+   * one JSON-ready snapshot (README "Observability"). A rule keeps its counts across reloads
+   * while its id stays.
+   */
+  stats(): CacheStats
+  /**
+   * The Prometheus text exposition (format 0.0.4; serve it as
+   * `text/plain; version=0.0.4; charset=utf-8`) of `stats()`: README "Observability" lists
+   * every metric. No dependency.
+   */
+  prometheus(): string
+  /**
+   * Registers cachet's metrics as collectors of your prom-client Registry (prom-client 14 or 15),
+   * read at scrape time; several caches may share one Registry (the `cache` label tells them
+   * apart). `close()` removes this cache from it.
+   *
+   * @example
+   * import { Registry } from 'prom-client'
+   * const registry = new Registry()
+   * cache.prometheus({ registry })
+   * router.get('/metrics', async (ctx) => { ctx.type = registry.contentType; ctx.body = await registry.metrics() })
+   */
+  prometheus(options: { registry: PromRegistry }): void
   /** stops watchers, timers and the store connections it owns; the process can exit */
   close(): Promise<void>
 }
@@ -114,6 +143,7 @@ class CacheImpl extends EventEmitter implements Cache {
   #reloading: Promise<ReloadResult> | undefined
   #again = false
   #closed = false
+  readonly #unregister: (() => void)[] = []
 
   constructor(opts: {
     name: string
@@ -135,15 +165,19 @@ class CacheImpl extends EventEmitter implements Cache {
     this.#owned = owned
     this.#log = log
     const metrics = newMetrics()
+    const counters = new CacheCounters()
     const logStoreError = rateLimited((m) => log.warn(m))
     this.#rt = {
       name,
       store,
       policies: { current: set },
       metrics,
+      counters,
       now: () => clock.now(),
       onStoreError: (err: unknown) => {
         metrics.storeErrors++
+        if (err instanceof StoreTimeoutError) counters.storeTimeouts++
+        else counters.storeErrors++
         logStoreError(`store error (served as a miss): ${err instanceof Error ? err.message : String(err)}`)
       },
       log,
@@ -222,6 +256,15 @@ class CacheImpl extends EventEmitter implements Cache {
     }
     if (!loaded.ok) {
       rt.metrics.reloadFailures++
+      rt.counters.reloadsFailed++
+      const first = loaded.errors.find((e) => e.severity === 'error') ?? loaded.errors[0]
+      rt.counters.lastReloadError = {
+        message: first?.message ?? 'reload failed',
+        file: first?.file ?? String(this.#target),
+        line: first?.line ?? 0,
+        col: first?.col ?? 0,
+        at: new Date().toISOString(),
+      }
       const msg = `policy reload failed; keeping version ${rt.policies.current.version}:\n${loaded.errors.map(formatOne).join('\n')}`
       this.#log.error(msg)
       // koa's rule: an unheard "error" must not crash the application
@@ -229,11 +272,14 @@ class CacheImpl extends EventEmitter implements Cache {
       return { ok: false, errors: loaded.errors, version: rt.policies.current.version }
     }
     const changed = loaded.version !== rt.policies.current.version
+    rt.counters.lastReloadError = null
     if (changed) {
-      rt.policies.current = await buildPolicySet(loaded) // built aside, then the one atomic swap
+      // built aside (each rule that keeps its id keeps its counters), then the one atomic swap
+      rt.policies.current = await buildPolicySet(loaded, rt.policies.current)
       rt.metrics.reloads++
+      rt.counters.reloadsApplied++
       this.#log.info(`policies reloaded: version ${loaded.version}, ${loaded.rules.length} rules`)
-    }
+    } else rt.counters.reloadsUnchanged++
     for (const w of loaded.warnings) this.#log.warn(formatOne(w))
     this.emit('reload', { version: loaded.version, changed })
     return { ok: true, version: loaded.version, changed, warnings: loaded.warnings }
@@ -263,6 +309,7 @@ class CacheImpl extends EventEmitter implements Cache {
       })
     }
     this.#rt.metrics.purges++
+    this.#rt.counters.purges++
     return {
       tags: what.tags?.length ?? 0,
       urls: what.urls?.length ?? 0,
@@ -284,9 +331,27 @@ class CacheImpl extends EventEmitter implements Cache {
     return { ...this.#rt.metrics }
   }
 
+  stats(): CacheStats {
+    const rt = this.#rt
+    return snapshot(this.name, rt.policies.current, rt.counters, this.store)
+  }
+
+  prometheus(): string
+  prometheus(options: { registry: PromRegistry }): void
+  prometheus(options?: { registry: PromRegistry }): string | undefined {
+    if (options === undefined) return toText(families([this.stats()]))
+    if (typeof options !== 'object' || options === null || !('registry' in options))
+      throw new TypeError(
+        'prometheus() takes no argument (the text), or { registry } (a prom-client Registry)',
+      )
+    this.#unregister.push(register(options.registry, () => this.stats()))
+    return undefined
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    for (const u of this.#unregister.splice(0)) u()
     this.#watcher?.close()
     if (this.#reloading) await this.#reloading.catch(() => undefined)
     if (this.#owned) await this.store.close()
