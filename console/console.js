@@ -16,12 +16,13 @@
  * @typedef {{ count: number, sumSeconds: number, buckets: Bucket[] }} Histogram
  * @typedef {{ id: string, file: string, line: number, outcomes: Record<string, number>,
  *   bypass: Record<string, number>, notStored: Record<string, number>, stored: number,
- *   bytesServed: number }} RuleStats
+ *   bytesServed: number, refreshes: number }} RuleStats
  * @typedef {{ name: string, at: string, policy: { version: string, files: string[], rules: number },
  *   rules: RuleStats[], unmatched: number,
- *   store: { kind: string, up: boolean, errors: number, timeouts: number, read: Histogram,
- *     entries?: number, bytes?: number },
- *   reloads: { ok: number, failed: number, lastError: null | { message: string, file: string,
+ *   store: { kind: string, up: boolean, errors: number, timeouts: number, unavailable: number,
+ *     read: Histogram, entries?: number, bytes?: number },
+ *   reloads: { ok: number, failed: number, applied: number, unchanged: number,
+ *     lastError: null | { message: string, file: string,
  *     line: number, col: number, at: string } },
  *   purges: number }} CacheStats
  * @typedef {{ t: number, stats: CacheStats }} Snapshot
@@ -604,9 +605,13 @@ function renderStore(st) {
   if (recent && recent.count > 0)
     pairs.push([
       'in this tab',
-      `${int(recent.count)} reads · mean ${ms(recent.sumSeconds / recent.count)} · p99 ${quantile(recent, 0.99)}`,
+      `${int(recent.count)} read${recent.count === 1 ? '' : 's'} · mean ${ms(recent.sumSeconds / recent.count)} · p99 ${quantile(recent, 0.99)}`,
     ])
-  pairs.push(['errors', int(store.errors)], ['timeouts', int(store.timeouts)])
+  pairs.push(
+    ['errors', int(store.errors)],
+    ['timeouts', int(store.timeouts)],
+    ['skipped, not connected', int(store.unavailable)],
+  )
   pairs.push(['served from cache', bytes(st.rules.reduce((n, r) => n + r.bytesServed, 0))])
   if (store.entries !== undefined) pairs.push(['entries', int(store.entries)])
   if (store.bytes !== undefined) pairs.push(['bytes', bytes(store.bytes)])
@@ -619,7 +624,10 @@ function renderPolicy(st) {
     ['version', h('code', {}, st.policy.version)],
     ['rules', int(st.policy.rules)],
     ['files', int(st.policy.files.length)],
-    ['reloads', `${int(st.reloads.ok)} ok · ${int(st.reloads.failed)} failed`],
+    [
+      'reloads',
+      `${int(st.reloads.applied)} applied · ${int(st.reloads.unchanged)} unchanged · ${int(st.reloads.failed)} failed`,
+    ],
     ['purges', int(st.purges)],
   ])
   const err = st.reloads.lastError

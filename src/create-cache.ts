@@ -5,11 +5,14 @@ import { EventEmitter } from 'node:events'
 import type { Middleware } from 'koa'
 import { createAdmin } from './admin/admin.js'
 import type { AdminOptions } from './admin/options.js'
-import { formatOne, PolicyError, warnOnce } from './errors.js'
+import { formatOne, PolicyError, StoreTimeoutError, warnOnce } from './errors.js'
 import { GEN_TTL } from './generation/keys.js'
 import { type PurgeRequest, type PurgeResult, purgeGens } from './generation/purge.js'
 import { SharedGens } from './generation/shared.js'
 import { defaultLogger, rateLimited } from './log.js'
+import { CacheCounters } from './metrics/counters.js'
+import { snapshot } from './metrics/snapshot.js'
+import type { CacheStats } from './metrics/stats.js'
 import { type CreateCacheOptions, type Logger, NAME_PATTERN } from './options.js'
 import { loadPolicies } from './policy/load.js'
 import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
@@ -53,8 +56,14 @@ export interface Cache extends EventEmitter {
    * and purge; `POST <path>` itself purges. See README "The console".
    */
   admin(options: AdminOptions): Middleware
-  /** counters since start */
+  /** counters since start, for the whole cache */
   metrics(): Readonly<Metrics>
+  /**
+   * Per-rule outcomes, bypass and not-stored reasons, store health and read latency, reloads:
+   * one JSON-ready snapshot (README "Observability"). A rule keeps its counts across reloads
+   * while its id stays.
+   */
+  stats(): CacheStats
   /** stops watchers, timers and the store connections it owns; the process can exit */
   close(): Promise<void>
 }
@@ -140,15 +149,19 @@ class CacheImpl extends EventEmitter implements Cache {
     this.#owned = owned
     this.#log = log
     const metrics = newMetrics()
+    const counters = new CacheCounters()
     const logStoreError = rateLimited((m) => log.warn(m))
     this.#rt = {
       name,
       store,
       policies: { current: set },
       metrics,
+      counters,
       now: () => clock.now(),
       onStoreError: (err: unknown) => {
         metrics.storeErrors++
+        if (err instanceof StoreTimeoutError) counters.storeTimeouts++
+        else counters.storeErrors++
         logStoreError(`store error (served as a miss): ${err instanceof Error ? err.message : String(err)}`)
       },
       log,
@@ -227,6 +240,15 @@ class CacheImpl extends EventEmitter implements Cache {
     }
     if (!loaded.ok) {
       rt.metrics.reloadFailures++
+      rt.counters.reloadsFailed++
+      const first = loaded.errors.find((e) => e.severity === 'error') ?? loaded.errors[0]
+      rt.counters.lastReloadError = {
+        message: first?.message ?? 'reload failed',
+        file: first?.file ?? String(this.#target),
+        line: first?.line ?? 0,
+        col: first?.col ?? 0,
+        at: new Date().toISOString(),
+      }
       const msg = `policy reload failed; keeping version ${rt.policies.current.version}:\n${loaded.errors.map(formatOne).join('\n')}`
       this.#log.error(msg)
       // koa's rule: an unheard "error" must not crash the application
@@ -234,11 +256,14 @@ class CacheImpl extends EventEmitter implements Cache {
       return { ok: false, errors: loaded.errors, version: rt.policies.current.version }
     }
     const changed = loaded.version !== rt.policies.current.version
+    rt.counters.lastReloadError = null
     if (changed) {
-      rt.policies.current = await buildPolicySet(loaded) // built aside, then the one atomic swap
+      // built aside (each rule that keeps its id keeps its counters), then the one atomic swap
+      rt.policies.current = await buildPolicySet(loaded, rt.policies.current)
       rt.metrics.reloads++
+      rt.counters.reloadsApplied++
       this.#log.info(`policies reloaded: version ${loaded.version}, ${loaded.rules.length} rules`)
-    }
+    } else rt.counters.reloadsUnchanged++
     for (const w of loaded.warnings) this.#log.warn(formatOne(w))
     this.emit('reload', { version: loaded.version, changed })
     return { ok: true, version: loaded.version, changed, warnings: loaded.warnings }
@@ -268,6 +293,7 @@ class CacheImpl extends EventEmitter implements Cache {
       })
     }
     this.#rt.metrics.purges++
+    this.#rt.counters.purges++
     return {
       tags: what.tags?.length ?? 0,
       urls: what.urls?.length ?? 0,
@@ -279,7 +305,7 @@ class CacheImpl extends EventEmitter implements Cache {
 
   admin(options: AdminOptions): Middleware {
     return createAdmin(
-      { purge: (w) => this.purge(w), explain: (r) => this.explain(r) },
+      { purge: (w) => this.purge(w), explain: (r) => this.explain(r), stats: () => this.stats() },
       options,
     ) as Middleware
   }
@@ -290,6 +316,11 @@ class CacheImpl extends EventEmitter implements Cache {
 
   metrics(): Readonly<Metrics> {
     return { ...this.#rt.metrics }
+  }
+
+  stats(): CacheStats {
+    const rt = this.#rt
+    return snapshot(this.name, rt.policies.current, rt.counters, this.store)
   }
 
   async close(): Promise<void> {

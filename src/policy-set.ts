@@ -5,6 +5,7 @@
  */
 
 import { compileMatcher, compileMatcherAsync, type Matcher } from './matcher/compile.js'
+import { RuleCounters } from './metrics/counters.js'
 import { compileTag, type TagTemplate } from './policy/tag-template.js'
 import type { Diagnostic, Rule } from './policy/types.js'
 
@@ -19,6 +20,11 @@ export interface PolicySet {
   readonly tags: readonly (readonly TagTemplate[])[]
   /** by rule.index: the rule's `invalidate.tags` templates, compiled */
   readonly invalidate: readonly (readonly TagTemplate[])[]
+  /**
+   * by rule.index: the rule's counters (metrics/counters.ts). A rule whose id was in the set this
+   * one replaces keeps that set's counters object, so its counts survive the reload.
+   */
+  readonly counters: readonly RuleCounters[]
   /** decide.ts' memo (key material → key, generations, tags); dropped with the set on reload */
   readonly memo: Map<
     string,
@@ -39,20 +45,27 @@ interface Loaded {
 }
 
 export function compilePolicySet(loaded: Loaded): PolicySet {
-  return assemble(loaded, compileMatcher(loaded.rules))
+  return assemble(loaded, compileMatcher(loaded.rules), undefined)
 }
 
-/** compilePolicySet, letting the event loop run every few thousand rules (reloads use this). */
-export async function buildPolicySet(loaded: Loaded): Promise<PolicySet> {
-  return assemble(loaded, await compileMatcherAsync(loaded.rules))
+/**
+ * compilePolicySet, letting the event loop run every few thousand rules (reloads use this).
+ * `previous`: the set it replaces, whose rules' counters are carried over by id.
+ */
+export async function buildPolicySet(loaded: Loaded, previous?: PolicySet): Promise<PolicySet> {
+  return assemble(loaded, await compileMatcherAsync(loaded.rules), previous)
 }
 
-function assemble(loaded: Loaded, matcher: Matcher): PolicySet {
+function assemble(loaded: Loaded, matcher: Matcher, previous: PolicySet | undefined): PolicySet {
   const tags: TagTemplate[][] = []
   const invalidate: TagTemplate[][] = []
+  const counters: RuleCounters[] = []
+  const kept = new Map<string, RuleCounters>()
+  if (previous !== undefined) for (const r of previous.rules) kept.set(r.id, previous.counters[r.index]!)
   for (const r of loaded.rules) {
     tags[r.index] = r.tags.map(compileTag)
     invalidate[r.index] = r.invalidateTags.map(compileTag)
+    counters[r.index] = kept.get(r.id) ?? new RuleCounters()
   }
   return Object.freeze({
     version: loaded.version,
@@ -62,6 +75,7 @@ function assemble(loaded: Loaded, matcher: Matcher): PolicySet {
     warnings: loaded.warnings,
     tags,
     invalidate,
+    counters,
     memo: new Map(),
   })
 }

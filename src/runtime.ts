@@ -3,6 +3,7 @@
  */
 
 import type { SharedGens } from './generation/shared.js'
+import type { CacheCounters } from './metrics/counters.js'
 import type { Logger } from './options.js'
 import type { PolicySet } from './policy-set.js'
 import type { Store } from './store/types.js'
@@ -58,6 +59,8 @@ export interface Runtime {
   /** swapped whole on reload */
   readonly policies: { current: PolicySet }
   readonly metrics: Metrics
+  /** what cache.stats() reports besides the rules' own counters (those live in the PolicySet) */
+  readonly counters: CacheCounters
   now(): number
   /** counts and logs (rate-limited) a store failure; never throws */
   readonly onStoreError: (err: unknown) => void

@@ -25,14 +25,25 @@ export interface RuleStats {
   readonly line: number
   /** requests this rule matched, by outcome (every Outcome key present, 0 when none) */
   readonly outcomes: Readonly<Record<Outcome, number>>
-  /** bypasses by reason (e.g. "cookie", "authorization", "rule", "method", "store-down") */
+  /**
+   * bypasses by reason (e.g. "cookie", "authorization", "rule", "method", "store-down"); only the
+   * reasons counted at least once; the values add up to `outcomes.bypass`
+   */
   readonly bypass: Readonly<Record<string, number>>
-  /** origin answers not stored, by reason (e.g. "status", "set-cookie", "private", "too-large", "content-type") */
+  /**
+   * origin answers not stored, by reason (e.g. "status", "set-cookie", "private", "too-large",
+   * "content-type"); only the reasons counted at least once
+   */
   readonly notStored: Readonly<Record<string, number>>
   /** answers stored */
   readonly stored: number
-  /** body bytes served from the cache (hits and stale) */
+  /**
+   * body bytes served from the cache: every answer made from a stored entry (hit, stale,
+   * collapsed, revalidated, stale-if-error), except HEAD and 304 answers, which carry none
+   */
   readonly bytesServed: number
+  /** background refreshes (stale-while-revalidate) run for this rule; not requests, so not outcomes */
+  readonly refreshes: number
 }
 
 export interface HistogramSnapshot {
@@ -60,8 +71,12 @@ export interface CacheStats {
     readonly kind: string
     /** false while the store is known to be failing (the last read failed or timed out) */
     readonly up: boolean
+    /** store failures on the request path (reads, writes, token reads), timeouts excluded */
     readonly errors: number
+    /** store calls past their deadline (the request's budget, or the store's own) */
     readonly timeouts: number
+    /** lookups that did not ask the store because it was not connected (no round trip) */
+    readonly unavailable: number
     /** store read latency (the lookup of one request) */
     readonly read: HistogramSnapshot
     /** memory store only */
@@ -69,8 +84,13 @@ export interface CacheStats {
     readonly bytes?: number
   }
   readonly reloads: {
+    /** successful reloads: applied + unchanged */
     readonly ok: number
     readonly failed: number
+    /** successful reloads that installed a new version */
+    readonly applied: number
+    /** successful reloads whose files gave the version already in force */
+    readonly unchanged: number
     /** the last failed reload's first error, until a reload succeeds */
     readonly lastError: null | {
       readonly message: string

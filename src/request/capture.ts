@@ -10,8 +10,10 @@ import { deceptionMismatch } from '../http/deception.js'
 import { type Lifetime, lifetime, parseCacheControl, type Verdict, verdict } from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
 import { variantKey, varyNames, varyValues } from '../key/variant.js'
+import type { RuleCounters } from '../metrics/counters.js'
 import type { Rule } from '../policy/types.js'
 import type { Runtime } from '../runtime.js'
+import { countNotStored } from './count.js'
 import { type Entry, encodeEntry } from './entry.js'
 
 const MAX_HEADER_TAGS = 64
@@ -21,6 +23,10 @@ const HEADER_TAG_SKEW_MS = 1000
 export interface StorePlan {
   readonly key: string
   readonly rule: Rule
+  /** the rule's counters (decide.ts) */
+  readonly counters: RuleCounters
+  /** the not-stored reason counted when `tokens` is null: "store-down" unless said otherwise */
+  readonly unwritten?: string
   readonly authorized: boolean
   /** tokens of the lookup's generation keys, read before the origin was asked; null: do not store
    *  (the entry is still built, for requests coalesced on this one) */
@@ -81,18 +87,13 @@ export function storedHeaders(
 
 export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   const res = ctx.res
-  if (ctx.respond === false || res.headersSent) return NOTHING
+  if (ctx.respond === false || res.headersSent) return refuse(rt, plan, 'direct', NOTHING)
   const now = rt.now()
   const v = verdict(plan.rule, { status: ctx.status, header: (n) => res.getHeader(n) }, plan.authorized, now)
-  if (v.reason !== undefined) {
-    rt.metrics.notStored++
-    return NOTHING
-  }
+  if (v.reason !== undefined) return refuse(rt, plan, v.reason, NOTHING)
   // `/account/x.css` answered as text/html is an application page, not a stylesheet (deception.ts)
-  if (deceptionMismatch(ctx.path, res.getHeader('content-type'))) {
-    rt.metrics.notStored++
-    return DECEPTION
-  }
+  if (deceptionMismatch(ctx.path, res.getHeader('content-type')))
+    return refuse(rt, plan, 'content-type', DECEPTION)
   const draft = new Draft(ctx, rt, plan, v, now)
   const body = ctx.body as unknown
   if (body === null || body === undefined) return draft.buffered(Buffer.alloc(0), true, false)
@@ -107,7 +108,14 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   ) {
     return draft.buffered(Buffer.from(JSON.stringify(body)), false, true) // exactly what Koa's respond() would send
   }
-  return NOTHING
+  return refuse(rt, plan, 'body-type', NOTHING)
+}
+
+/** Counts an answer that is not stored, and why (the global counter and the rule's). */
+function refuse(rt: Runtime, plan: StorePlan, reason: string, result: Captured): Captured {
+  rt.metrics.notStored++
+  countNotStored(plan.counters, reason)
+  return result
 }
 
 /** A storable response on its way into the store: what the entry will be, short of its body. */
@@ -159,18 +167,16 @@ class Draft {
    * the body is the serialised form of ctx.body, which then sends exactly these bytes.
    */
   buffered(body: Buffer, nullBody: boolean, replace: boolean): Captured {
-    if (body.length > this.#plan.rule.maxBodySize) {
-      this.#rt.metrics.notStored++
-      return NOTHING
-    }
+    if (body.length > this.#plan.rule.maxBodySize) return refuse(this.#rt, this.#plan, 'too-large', NOTHING)
     if (replace) this.#ctx.body = body
     this.#snapshot()
     if (this.#plan.background) return { storable: this.#write, entry: this.#commit(body, nullBody) }
     const entry = new Promise<Entry | null>((resolve) => {
       finished(this.#ctx.res, () => {
-        if (this.#stillStorable()) resolve(this.#commit(body, nullBody))
+        const late = this.#lateRefusal()
+        if (late === undefined) resolve(this.#commit(body, nullBody))
         else {
-          this.#rt.metrics.notStored++
+          refuse(this.#rt, this.#plan, late, NOTHING)
           resolve(null)
         }
       })
@@ -185,10 +191,12 @@ class Draft {
   stream(body: Readable): Captured {
     const { rule, background } = this.#plan
     const length = this.#ctx.res.getHeader('content-length')
-    if (length !== undefined && Number(length) > rule.maxBodySize) return NOTHING
+    if (length !== undefined && Number(length) > rule.maxBodySize)
+      return refuse(this.#rt, this.#plan, 'too-large', NOTHING)
     const chunks: Buffer[] = []
     let size = 0
     let ok = true
+    let flushed = false
     let resolveEntry!: (e: Promise<Entry | null> | null) => void
     const entry = new Promise<Entry | null>((r) => {
       resolveEntry = r
@@ -201,24 +209,33 @@ class Draft {
           else {
             ok = false
             chunks.length = 0
-            this.#rt.metrics.notStored++
+            refuse(this.#rt, this.#plan, 'too-large', NOTHING)
           }
         }
         cb(null, chunk)
       },
       flush: (cb) => {
+        flushed = true
         // a body shorter than its Content-Length is incomplete (RFC 9111 §3.3)
-        if (length !== undefined && Number(length) !== size) ok = false
-        // the headers are final once the body flows: outer middleware has had its say
-        if (ok && !background && !this.#stillStorable()) {
+        if (ok && length !== undefined && Number(length) !== size) {
           ok = false
-          this.#rt.metrics.notStored++
+          refuse(this.#rt, this.#plan, 'incomplete', NOTHING)
+        }
+        // the headers are final once the body flows: outer middleware has had its say
+        const late = ok && !background ? this.#lateRefusal() : undefined
+        if (late !== undefined) {
+          ok = false
+          refuse(this.#rt, this.#plan, late, NOTHING)
         }
         resolveEntry(ok ? this.#commit(Buffer.concat(chunks, size), false) : null)
         cb()
       },
     })
-    tee.once('close', () => resolveEntry(null)) // destroyed or aborted before flush: nothing stored
+    tee.once('close', () => {
+      // destroyed or aborted before flush: nothing stored
+      if (!flushed && ok) refuse(this.#rt, this.#plan, 'incomplete', NOTHING)
+      resolveEntry(null)
+    })
     body.once('error', (err) => tee.destroy(err))
     body.pipe(tee)
     this.#ctx.body = tee
@@ -234,13 +251,14 @@ class Draft {
 
   /**
    * Middleware outside cachet runs after it and may still add Set-Cookie or make the response
-   * private: the decision is checked again on the headers that actually went out.
+   * private: the decision is checked again on the headers that actually went out. Why it may
+   * no longer be stored, or undefined.
    */
-  #stillStorable(): boolean {
+  #lateRefusal(): string | undefined {
     const res = this.#ctx.res
-    if (res.getHeader('set-cookie') !== undefined) return false
+    if (res.getHeader('set-cookie') !== undefined) return 'set-cookie'
     const cc = parseCacheControl(res.getHeader('cache-control'))
-    return !cc.has('no-store') && !cc.has('private')
+    return cc.has('no-store') ? 'no-store' : cc.has('private') ? 'private' : undefined
   }
 
   /** Builds the entry and (unless told not to) writes it; never rejects: a store error is null. */
@@ -267,7 +285,10 @@ class Draft {
       const gens = [...plan.cover, ...this.#headerTags.map((t) => tagGen(rt.name, t))]
       headerTokens = (await rt.store.tokens(gens, coverMs(keep))).slice(plan.cover.length)
       // a tag purged while this response was being produced must not be resurrected by it
-      if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) return null
+      if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) {
+        countNotStored(plan.counters, 'purged')
+        return null
+      }
     } else if (this.#write && plan.cover.length > 0) {
       covered = rt.store.tokens(plan.cover, coverMs(keep)).then(nothing, rt.onStoreError)
     }
@@ -289,8 +310,14 @@ class Draft {
       sie: v.sie,
       body,
     }
-    if (!this.#write) return entry
+    if (!this.#write) {
+      // storable, but its tokens are unknown (store down) or withheld: built for coalesced
+      // requests, never written
+      countNotStored(plan.counters, plan.unwritten ?? 'store-down')
+      return entry
+    }
     rt.metrics.stores++
+    plan.counters.stored++
     if (this.#variant === null) {
       await Promise.all([rt.store.set(plan.key, encodeEntry(entry), keep), covered])
     } else {

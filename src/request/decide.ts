@@ -7,6 +7,7 @@
 import { allGen, ruleGen, tagGen, urlGen } from '../generation/keys.js'
 import { entryKey, keyMaterial } from '../key/compose.js'
 import { filterCookies, filterQuery, matchPath, type Pair } from '../key/sanitize.js'
+import type { RuleCounters } from '../metrics/counters.js'
 import { pathSegments } from '../policy/tag-template.js'
 import { methodBit, type Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
@@ -38,6 +39,8 @@ export type Decision =
   | {
       readonly kind: 'lookup'
       readonly rule: Rule
+      /** the rule's counters in the set this request runs under */
+      readonly counters: RuleCounters
       readonly key: string
       readonly material: string
       /** the query string the application gets (unkeyed parameters removed) */
@@ -136,6 +139,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
   return {
     kind: 'lookup',
     rule,
+    counters: set.counters[rule.index]!,
     key: m.key,
     material,
     querystring: q.querystring,

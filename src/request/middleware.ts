@@ -15,11 +15,13 @@ import type { Context, Middleware, Next } from 'koa'
 import { invalidateAfterUnsafe, isUnsafe } from '../generation/invalidate.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
 import { connectionNames } from '../http/headers.js'
+import { HIT, STALE } from '../metrics/counters.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 import type { Runtime } from '../runtime.js'
 import { Budget } from './budget.js'
 import { Coalescer } from './coalesce.js'
+import { countBypass, countOutcome, countServed } from './count.js'
 import { decide, type LookupDecision } from './decide.js'
 import { Lookup, type Read } from './lookup.js'
 import { miss } from './miss.js'
@@ -29,7 +31,7 @@ import type { Stages } from './stages.js'
 
 export function createMiddleware(rt: Runtime): Middleware {
   const s: Stages = { rt, lookup: new Lookup(rt), flights: new Coalescer(rt), refreshing: new Set() }
-  const { name, metrics } = rt
+  const { name, metrics, counters } = rt
 
   // Not async itself: the hit path's only promise is lookup()'s (koa-compose accepts a
   // synchronous throw as a rejection).
@@ -44,12 +46,15 @@ export function createMiddleware(rt: Runtime): Middleware {
       case 'lookup':
         return lookup(s, ctx, next, d)
       case 'pass':
+        counters.unmatched++
         return isUnsafe(ctx.method) ? forwardUnsafe(rt, ctx, next, set, undefined) : next()
       case 'unsafe':
         metrics.method++
+        countBypass(set.counters[d.rule.index]!, 'method')
         return forwardUnsafe(rt, ctx, next, set, d.rule)
       case 'bypass':
         metrics.bypass++
+        countBypass(set.counters[d.rule.index]!, d.detail)
         return forwardBypass(rt, ctx, next, d.detail)
     }
   }
@@ -84,25 +89,33 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
   }
   let r: Read | undefined
   const readAt = performance.now() // the request's store budget starts here (budget.ts)
+  const counters = rt.counters
   if (rt.store.ready) {
     try {
       r = await s.lookup.read(d, ctx)
+      counters.readFailing = false
     } catch (err) {
       rt.onStoreError(err)
+      counters.readFailing = true
     }
-  }
+    counters.read.observe((performance.now() - readAt) / 1000)
+  } else counters.storeUnavailable++
   const now = rt.now()
   const entry = r?.entry
   if (entry !== undefined) {
     if (entry.expires > now) {
       rt.metrics.hits++
       serveEntry(ctx, entry, now, hitStatus(rt.name, ttlSeconds(entry, now)))
+      countOutcome(d.counters, HIT)
+      countServed(d.counters, ctx, entry)
       return
     }
     if (now - entry.expires < entry.swr && ctx.method === 'GET') {
       // RFC 5861 §3: serve stale at once; one refresh runs after this response is sent
       rt.metrics.staleServed++
       serveEntry(ctx, entry, now, hitStatus(rt.name, ttlSeconds(entry, now)))
+      countOutcome(d.counters, STALE)
+      countServed(d.counters, ctx, entry)
       scheduleRefresh(s, ctx, next, d, entry)
       return
     }

@@ -12,9 +12,11 @@ import type { Context, Next } from 'koa'
 import { compatibleTokens, sameTokens } from '../generation/keys.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
 import { matchesVariant, storageKey } from '../key/variant.js'
+import { COLLAPSED, REVALIDATED, STALE, STALE_IF_ERROR } from '../metrics/counters.js'
 import type { Budget } from './budget.js'
 import { capture } from './capture.js'
 import type { Flight, Outcome } from './coalesce.js'
+import { countMiss, countOutcome, countServed } from './count.js'
 import type { LookupDecision } from './decide.js'
 import type { Entry } from './entry.js'
 import type { Read } from './lookup.js'
@@ -43,12 +45,13 @@ export async function miss(
   if (ctx.method === 'HEAD') {
     await next()
     setStatus(ctx, fwdStatus(rt.name, fwd, { detail: read === undefined ? 'store-unavailable' : undefined }))
+    countMiss(d.counters, read === undefined)
     return
   }
   const pending = s.flights.pending(d.key)
   if (pending !== undefined) {
     // in-process coalescing, also while the store is down (T58: the origin stays protected)
-    if (await budget.notCounting(() => follow(s, ctx, pending, fwd, read))) return
+    if (await budget.notCounting(() => follow(s, ctx, d, pending, fwd, read))) return
     // the shared response turned out unusable here (uncacheable, other variant): ask ourselves (T59)
     await fromOrigin(s, ctx, next, d, stale, fwd, read, budget)
     return
@@ -68,6 +71,8 @@ export async function miss(
           ? fwdStatus(rt.name, fwd, { collapsed: true })
           : hitStatus(rt.name, ttlSeconds(found.entry, now)),
       )
+      countOutcome(d.counters, COLLAPSED)
+      countServed(d.counters, ctx, found.entry)
       outcome = found.entry
       return
     }
@@ -81,6 +86,7 @@ export async function miss(
 async function follow(
   s: Stages,
   ctx: Context,
+  d: LookupDecision,
   pending: Promise<Outcome>,
   fwd: string,
   read: Read | undefined,
@@ -95,6 +101,8 @@ async function follow(
   rt.metrics.collapsed++
   const detail = read === undefined ? 'store-unavailable' : undefined
   serveEntry(ctx, e, rt.now(), fwdStatus(rt.name, fwd, { collapsed: true, detail }))
+  countOutcome(d.counters, COLLAPSED)
+  countServed(d.counters, ctx, e)
   return true
 }
 
@@ -159,8 +167,12 @@ async function fromOrigin(
   const o = await askOrigin(ctx, next, current ? stale : undefined, rt.now)
   const kept = stale === undefined ? undefined : answerWithStale(s, ctx, d, stale, o, tokens)
   if (kept !== undefined) return kept
+  countMiss(d.counters, read === undefined)
   if (o.kind === 'thrown') throw o.error
-  return storeAnswer(s, ctx, d, o, stale !== undefined && o.kind === 'error' ? null : tokens, fwd, read)
+  // an error answer never replaces the stale entry (its tokens withheld): "error", else the
+  // tokens could not be read: "store-down"
+  const overStale = stale !== undefined && o.kind === 'error'
+  return storeAnswer(s, ctx, d, o, overStale ? null : tokens, overStale ? 'error' : 'store-down', fwd, read)
 }
 
 /**
@@ -185,6 +197,8 @@ function answerWithStale(
     rt.metrics.staleIfError++
     clearResponse(ctx)
     serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: status }))
+    countOutcome(d.counters, STALE_IF_ERROR)
+    countServed(d.counters, ctx, stale)
     return NO_OUTCOME
   }
   if (o.kind === '304-other') {
@@ -194,6 +208,8 @@ function answerWithStale(
     clearResponse(ctx)
     rt.store.delete([storageKey(d.key, stale.variant)]).catch(rt.onStoreError)
     serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: 304, detail: 'validator-mismatch' }))
+    countOutcome(d.counters, STALE)
+    countServed(d.counters, ctx, stale)
     return NO_OUTCOME
   }
   if (o.kind === '304-same') {
@@ -202,6 +218,8 @@ function answerWithStale(
     clearResponse(ctx)
     rt.metrics.revalidated++
     serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored }))
+    countOutcome(d.counters, REVALIDATED)
+    countServed(d.counters, ctx, fresh.entry)
     return fresh.stored ? { outcome: fresh.entry } : NO_OUTCOME
   }
   return undefined
@@ -218,6 +236,7 @@ async function storeAnswer(
   d: LookupDecision,
   o: OriginAnswer,
   tokens: readonly string[] | null,
+  unwritten: string,
   fwd: string,
   read: Read | undefined,
 ): Promise<{ readonly outcome: Outcome | Promise<Outcome> }> {
@@ -225,6 +244,8 @@ async function storeAnswer(
   const c = capture(ctx, rt, {
     key: d.key,
     rule: d.rule,
+    counters: d.counters,
+    unwritten,
     authorized: d.authorized,
     cover: d.urlAndTagGens,
     tokens,

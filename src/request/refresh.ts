@@ -40,6 +40,7 @@ async function refresh(s: Stages, ctx: Context, next: Next, d: LookupDecision, s
   }
   try {
     rt.metrics.refreshes++
+    d.counters.refreshes++
     const tokens = await s.lookup.tokensFor(d)
     detach(ctx)
     // the cache's own request: the full representation, whatever the triggering client asked
@@ -61,6 +62,7 @@ async function refresh(s: Stages, ctx: Context, next: Next, d: LookupDecision, s
       const c = capture(ctx, rt, {
         key: d.key,
         rule: d.rule,
+        counters: d.counters,
         authorized: d.authorized,
         cover: d.urlAndTagGens,
         tokens,

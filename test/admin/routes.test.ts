@@ -302,4 +302,47 @@ s('options: the path is normalised, "/" and non-string paths refused, publicMetr
   }
 })
 
+s('stats: the token (401, 403), then cache.stats() as JSON; HEAD without a body', async () => {
+  const a = await start()
+  await request(`${a.srv.url}/products/1`)
+  await request(`${a.srv.url}/other`)
+  assert.is((await call(a, '/_cachet/stats', { token: null })).status, 401)
+  assert.is((await call(a, '/_cachet/stats', { token: 'wrong-token-wrong-token' })).status, 403)
+  const res = await call(a, '/_cachet/stats')
+  assert.is(res.status, 200)
+  secured(res, 'stats')
+  assert.match(res.headers['content-type'] ?? '', /^application\/json/)
+  const { at, ...got } = JSON.parse(res.body)
+  const { at: now, ...want } = JSON.parse(JSON.stringify(a.cache.stats()))
+  assert.equal(got, want)
+  assert.ok(Date.parse(at) <= Date.parse(now))
+  assert.is(got.rules.find((r: { id: string }) => r.id === 'products').outcomes.miss, 1)
+  assert.is(got.rules.find((r: { id: string }) => r.id === 'everything').outcomes.miss, 1)
+  const head = await call(a, '/_cachet/stats', { method: 'HEAD' })
+  assert.is(head.status, 200)
+  assert.is(head.body, '')
+  assert.is(a.origin.calls('/_cachet/stats'), 0)
+})
+
+s(
+  'publicMetrics: stats (and metrics) answer without the token; explain and purge still need it',
+  async () => {
+    const a = await start({ publicMetrics: true })
+    const res = await call(a, '/_cachet/stats', { token: null })
+    assert.is(res.status, 200)
+    assert.is(JSON.parse(res.body).name, 'cachet')
+    secured(res, 'public stats')
+    assert.is.not((await call(a, '/_cachet/metrics', { token: null })).status, 401)
+    assert.is(
+      (await call(a, '/_cachet/explain', { method: 'POST', token: null, body: '{"url":"/"}' })).status,
+      401,
+    )
+    assert.is(
+      (await call(a, '/_cachet/purge', { method: 'POST', token: null, body: '{"all":true}' })).status,
+      401,
+    )
+    assert.is((await call(a, '/_cachet', { method: 'POST', token: null, body: '{"all":true}' })).status, 401)
+  },
+)
+
 s.run()

@@ -73,7 +73,8 @@ export async function openBrowser(viewport = { width: 1280, height: 900 }): Prom
   const page = context.pages()[0] ?? (await context.newPage())
   const problems: Problem[] = []
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push({ source: `console.${m.type()}`, text: m.text() })
+    if (m.type() === 'error' || m.type() === 'warning')
+      problems.push({ source: `console.${m.type()}`, text: m.text() })
   })
   page.on('pageerror', (e) => problems.push({ source: 'pageerror', text: e.message }))
   const cdp = await context.newCDPSession(page)
