@@ -11,6 +11,8 @@ import { type PurgeRequest, type PurgeResult, purgeGens } from './generation/pur
 import { SharedGens } from './generation/shared.js'
 import { defaultLogger, rateLimited } from './log.js'
 import { CacheCounters } from './metrics/counters.js'
+import { type PromRegistry, register } from './metrics/prom-client.js'
+import { families, toText } from './metrics/prometheus.js'
 import { snapshot } from './metrics/snapshot.js'
 import type { CacheStats } from './metrics/stats.js'
 import { type CreateCacheOptions, type Logger, NAME_PATTERN } from './options.js'
@@ -64,6 +66,24 @@ export interface Cache extends EventEmitter {
    * while its id stays.
    */
   stats(): CacheStats
+  /**
+   * The Prometheus text exposition (format 0.0.4; serve it as
+   * `text/plain; version=0.0.4; charset=utf-8`) of `stats()`: README "Observability" lists
+   * every metric. No dependency.
+   */
+  prometheus(): string
+  /**
+   * Registers cachet's metrics as collectors of your prom-client Registry (prom-client 14 or 15),
+   * read at scrape time; several caches may share one Registry (the `cache` label tells them
+   * apart). `close()` removes this cache from it.
+   *
+   * @example
+   * import { Registry } from 'prom-client'
+   * const registry = new Registry()
+   * cache.prometheus({ registry })
+   * router.get('/metrics', async (ctx) => { ctx.type = registry.contentType; ctx.body = await registry.metrics() })
+   */
+  prometheus(options: { registry: PromRegistry }): void
   /** stops watchers, timers and the store connections it owns; the process can exit */
   close(): Promise<void>
 }
@@ -128,6 +148,7 @@ class CacheImpl extends EventEmitter implements Cache {
   #reloading: Promise<ReloadResult> | undefined
   #again = false
   #closed = false
+  readonly #unregister: (() => void)[] = []
 
   constructor(opts: {
     name: string
@@ -305,7 +326,12 @@ class CacheImpl extends EventEmitter implements Cache {
 
   admin(options: AdminOptions): Middleware {
     return createAdmin(
-      { purge: (w) => this.purge(w), explain: (r) => this.explain(r), stats: () => this.stats() },
+      {
+        purge: (w) => this.purge(w),
+        explain: (r) => this.explain(r),
+        stats: () => this.stats(),
+        prometheus: () => this.prometheus(),
+      },
       options,
     ) as Middleware
   }
@@ -323,9 +349,22 @@ class CacheImpl extends EventEmitter implements Cache {
     return snapshot(this.name, rt.policies.current, rt.counters, this.store)
   }
 
+  prometheus(): string
+  prometheus(options: { registry: PromRegistry }): void
+  prometheus(options?: { registry: PromRegistry }): string | undefined {
+    if (options === undefined) return toText(families([this.stats()]))
+    if (typeof options !== 'object' || options === null || !('registry' in options))
+      throw new TypeError(
+        'prometheus() takes no argument (the text), or { registry } (a prom-client Registry)',
+      )
+    this.#unregister.push(register(options.registry, () => this.stats()))
+    return undefined
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    for (const u of this.#unregister.splice(0)) u()
     this.#watcher?.close()
     if (this.#reloading) await this.#reloading.catch(() => undefined)
     if (this.#owned) await this.store.close()

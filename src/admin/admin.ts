@@ -37,10 +37,9 @@ import { type AdminOptions, resolveAdminOptions } from './options.js'
 export interface AdminDeps {
   purge(what: PurgeRequest): Promise<PurgeResult>
   explain(req: ExplainRequest): Explanation
-  /** `<path>/stats` is 404 while a cache has none */
-  stats?: () => CacheStats
-  /** the Prometheus text format; `<path>/metrics` is 404 while a cache has none */
-  prometheus?: () => string | Promise<string>
+  stats(): CacheStats
+  /** the Prometheus text exposition format 0.0.4 */
+  prometheus(): string
 }
 
 type Route =
@@ -188,15 +187,12 @@ export function createAdmin(deps: AdminDeps, opts: AdminOptions): Middleware {
       }
       case 'stats':
         if (!admitted(ctx, GET, !o.publicMetrics)) return
-        if (deps.stats === undefined) return answer(ctx, 404, { error: 'no stats here' })
         return answer(ctx, 200, deps.stats())
       case 'metrics': {
         if (!admitted(ctx, GET, !o.publicMetrics)) return
-        if (deps.prometheus === undefined) return answer(ctx, 404, { error: 'no Prometheus text here' })
-        const text = await deps.prometheus()
         ctx.status = 200
         ctx.type = PROMETHEUS_TYPE
-        ctx.body = text
+        ctx.body = deps.prometheus()
         return
       }
       case 'explain':

@@ -332,7 +332,9 @@ s(
     assert.is(res.status, 200)
     assert.is(JSON.parse(res.body).name, 'cachet')
     secured(res, 'public stats')
-    assert.is.not((await call(a, '/_cachet/metrics', { token: null })).status, 401)
+    const metrics = await call(a, '/_cachet/metrics', { token: null })
+    assert.is(metrics.status, 200)
+    assert.is(metrics.body, a.cache.prometheus())
     assert.is(
       (await call(a, '/_cachet/explain', { method: 'POST', token: null, body: '{"url":"/"}' })).status,
       401,
@@ -344,5 +346,21 @@ s(
     assert.is((await call(a, '/_cachet', { method: 'POST', token: null, body: '{"all":true}' })).status, 401)
   },
 )
+
+s('metrics: the token (401, 403), then cache.prometheus() as text/plain version 0.0.4', async () => {
+  const a = await start()
+  await request(`${a.srv.url}/products/1`)
+  assert.is((await call(a, '/_cachet/metrics', { token: null })).status, 401)
+  assert.is((await call(a, '/_cachet/metrics', { token: 'wrong-token-wrong-token' })).status, 403)
+  const res = await call(a, '/_cachet/metrics')
+  assert.is(res.status, 200)
+  secured(res, 'metrics')
+  assert.is(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8')
+  assert.is(res.body, a.cache.prometheus())
+  assert.ok(res.body.includes('cachet_requests_total{cache="cachet",rule="products",outcome="miss"} 1\n'))
+  const head = await call(a, '/_cachet/metrics', { method: 'HEAD' })
+  assert.is(head.status, 200)
+  assert.is(head.body, '')
+})
 
 s.run()
