@@ -3,8 +3,9 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Middleware } from 'koa'
+import { createAdmin } from './admin/admin.js'
+import type { AdminOptions } from './admin/options.js'
 import { formatOne, PolicyError, StoreTimeoutError, warnOnce } from './errors.js'
-import { type AdminOptions, createAdmin } from './generation/admin.js'
 import { GEN_TTL } from './generation/keys.js'
 import { type PurgeRequest, type PurgeResult, purgeGens } from './generation/purge.js'
 import { SharedGens } from './generation/shared.js'
@@ -51,7 +52,11 @@ export interface Cache extends EventEmitter {
    * afterwards; rejects when it could not be recorded (store down). See README "How purge works".
    */
   purge(what: PurgeRequest): Promise<PurgeResult>
-  /** the optional HTTP purge endpoint (off unless you mount it); mount it before middleware() */
+  /**
+   * the optional admin routes (off unless you mount them; mount before middleware()): under
+   * `options.path` (default `/_cachet`) the status console, its stats, Prometheus metrics, explain
+   * and purge; `POST <path>` itself purges. See README "The console".
+   */
   admin(options: AdminOptions): Middleware
   /** counters since start, for the whole cache */
   metrics(): Readonly<Metrics>
@@ -320,7 +325,15 @@ class CacheImpl extends EventEmitter implements Cache {
   }
 
   admin(options: AdminOptions): Middleware {
-    return createAdmin((w) => this.purge(w), options) as Middleware
+    return createAdmin(
+      {
+        purge: (w) => this.purge(w),
+        explain: (r) => this.explain(r),
+        stats: () => this.stats(),
+        prometheus: () => this.prometheus(),
+      },
+      options,
+    ) as Middleware
   }
 
   explain(req: ExplainRequest): Explanation {

@@ -3,10 +3,10 @@
  * @module
  */
 
+export type { AdminOptions } from './admin/options.js'
 export type { Cache, ReloadResult } from './create-cache.js'
 export { createCache } from './create-cache.js'
 export { CachetError, PolicyError, StoreTimeoutError } from './errors.js'
-export type { AdminOptions } from './generation/admin.js'
 export type { PurgeRequest, PurgeResult } from './generation/purge.js'
 export type { PromRegistry } from './metrics/prom-client.js'
 export type { CacheStats, HistogramSnapshot, Outcome, RuleStats } from './metrics/stats.js'

@@ -3,6 +3,8 @@ export interface CliIO {
   stdout: { write(s: string): unknown }
   stderr: { write(s: string): unknown }
   cwd: string
+  /** the environment (tests); the process's own when absent */
+  env?: Readonly<Record<string, string | undefined>>
 }
 
 export const EXIT_OK = 0

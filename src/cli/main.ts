@@ -16,7 +16,9 @@ commands:
   explain [--policies dir] <METHOD> <url> [-H "Name: value"]...
                                                     which rule, which key, and why
   serve --upstream <url> [--port 3000] [--host 127.0.0.1] [--policies dir] [--redis url]
-                                                    a caching reverse proxy in front of any HTTP origin
+        [--admin-port <n> [--admin-host 127.0.0.1] [--admin-token <token>|CACHET_ADMIN_TOKEN]]
+                                                    a caching reverse proxy in front of any HTTP origin,
+                                                    the status console on the admin port
 `
 
 export async function cli(argv: string[], io: CliIO): Promise<number> {

@@ -2,6 +2,8 @@
  * `cachet serve --upstream <url> [--port 3000] [--host 127.0.0.1] [--policies dir] [--redis url]`
  * A caching reverse proxy: a Koa app with the cache middleware in front of a streaming proxy.
  * SIGHUP reloads the policies; SIGTERM (and SIGINT) drain in-flight requests, then exit.
+ * `--admin-port` adds a second listener (loopback unless `--admin-host` says otherwise) for the
+ * admin routes: the status console, stats, Prometheus metrics, explain and purge.
  */
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -10,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import Koa from 'koa'
+import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
 import { OWN_TARGETED } from '../http/headers.js'
@@ -41,7 +44,13 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --targeted <fields>         the RFC 9213 targeted cache-control fields obeyed before
                               Cache-Control, comma-separated, in order of preference; "none":
                               Cache-Control only (default Cachet-Cache-Control,CDN-Cache-Control;
-                              without --policies only: a policy says it with \`targeted\`)`
+                              without --policies only: a policy says it with \`targeted\`)
+  --admin-port <n>            also serve the admin routes on this port (0: any free port): the
+                              status console at /_cachet/, /_cachet/metrics, /stats, /explain, /purge
+  --admin-host <address>      address of the admin listener (default 127.0.0.1)
+  --admin-token <token>       the admin bearer token, 16 characters or more (default: the
+                              CACHET_ADMIN_TOKEN environment variable, which ps does not show)
+  --admin-public-metrics      /_cachet/metrics and /_cachet/stats answer without the token`
 
 /** File descriptors kept out of every budget: stdio, policy files and their watchers, Redis, node itself. */
 const FD_RESERVE = 64
@@ -105,6 +114,10 @@ export interface Serving {
   server: Server
   cache: Cache
   url: string
+  /** the admin listener, when `admin` was given */
+  adminServer?: Server
+  /** `http://host:port` of the admin listener; the console is at `<adminUrl>/_cachet/` */
+  adminUrl?: string
   /** stop accepting, finish in-flight requests (up to drainMs), release everything */
   stop(drainMs?: number): Promise<void>
 }
@@ -152,7 +165,26 @@ export interface ServeOptions {
   warn?: (message: string) => void
   /** injected time (tests): entries age by it, not by the wall clock */
   clock?: { now(): number }
+  /**
+   * a second listener for the admin routes under `/_cachet` (the console at `/_cachet/`, `/`
+   * redirects there): the proxy's own port never serves them, whatever the upstream's paths are.
+   */
+  admin?: AdminListenOptions
 }
+
+export interface AdminListenOptions {
+  /** 0: any free port */
+  port: number
+  /** @default "127.0.0.1" (loopback: reachable from this host only) */
+  host?: string
+  /** the bearer token, 16 characters or more */
+  token: string
+  /** metrics and stats readable without the token. @default false */
+  publicMetrics?: boolean
+}
+
+/** Connections the admin listener keeps open at once (a console polls on one). */
+const ADMIN_MAX_CONNECTIONS = 64
 
 function checkMs(name: string, v: number | undefined, d: number, zero = false): number {
   if (v === undefined) return d
@@ -195,6 +227,8 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
         `--targeted: ${JSON.stringify(bad)} is not a targeted cache-control field name (RFC 9213: <name>-Cache-Control)`,
       )
   }
+  // a bad admin option is a usage error, found before anything listens
+  if (o.admin) resolveAdminOptions({ token: o.admin.token, publicMetrics: o.admin.publicMetrics })
   let tmp: string | undefined
   let policies = o.policies
   if (policies === undefined) {
@@ -233,26 +267,39 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   // and the upstream would then not see alike; maxHeaderSize (16 KB) bounds the head already.
   server.keepAliveTimeout = keepAliveTimeout
   capConnections(server, maxConnections, o.warn)
-  server.listen(o.port ?? 3000, o.host ?? '127.0.0.1')
-  await new Promise<void>((res, rej) => {
-    server.once('listening', res)
-    server.once('error', rej)
-  })
-  const addr = server.address()
-  const url =
-    typeof addr === 'object' && addr
-      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
-      : String(addr)
+  const servers = [server]
+  let adminServer: Server | undefined
+  let url: string
+  let adminUrl: string | undefined
+  try {
+    url = await listenOn(server, o.port ?? 3000, o.host ?? '127.0.0.1')
+    if (o.admin) {
+      adminServer = adminListener(cache, o.admin, headersTimeout)
+      servers.push(adminServer)
+      capConnections(adminServer, ADMIN_MAX_CONNECTIONS, o.warn)
+      adminUrl = await listenOn(adminServer, o.admin.port, o.admin.host ?? '127.0.0.1')
+    }
+  } catch (err) {
+    // a port in use: release what was built, so that the process can exit
+    for (const s of servers) s.close()
+    close()
+    await cache.close()
+    if (tmp) rmSync(tmp, { recursive: true, force: true })
+    throw err
+  }
   let stopping: Promise<void> | undefined
   return {
     server,
     cache,
     url,
+    ...(adminServer !== undefined ? { adminServer, adminUrl } : {}),
     stop(drainMs = 10_000) {
       stopping ??= (async () => {
-        const drained = new Promise<void>((res) => server.close(() => res()))
-        server.closeIdleConnections()
-        const timer = setTimeout(() => server.closeAllConnections(), drainMs)
+        const drained = Promise.all(servers.map((s) => new Promise<void>((res) => s.close(() => res()))))
+        for (const s of servers) s.closeIdleConnections()
+        const timer = setTimeout(() => {
+          for (const s of servers) s.closeAllConnections()
+        }, drainMs)
         await drained
         clearTimeout(timer)
         close()
@@ -262,6 +309,37 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
       return stopping
     },
   }
+}
+
+/** Listens and resolves with `http://address:port`. */
+async function listenOn(server: Server, port: number, host: string): Promise<string> {
+  server.listen(port, host)
+  await new Promise<void>((res, rej) => {
+    server.once('listening', res)
+    server.once('error', rej)
+  })
+  const addr = server.address()
+  return typeof addr === 'object' && addr
+    ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+    : String(addr)
+}
+
+/** The admin routes on a listener of their own: `/_cachet/…`, and `/` redirects to the console. */
+function adminListener(cache: Cache, a: AdminListenOptions, headersTimeout: number): Server {
+  const app = new Koa()
+  app.silent = true
+  app.use(async (ctx, next) => {
+    if (ctx.path !== '/') return next()
+    ctx.set('Cache-Control', 'no-store')
+    ctx.redirect(`${DEFAULT_ADMIN_PATH}/`)
+  })
+  app.use(cache.admin({ path: DEFAULT_ADMIN_PATH, token: a.token, publicMetrics: a.publicMetrics === true }))
+  const server = createServer(
+    { headersTimeout, requestTimeout: 60_000, keepAliveTimeout: 5000 },
+    app.callback(),
+  )
+  server.keepAliveTimeout = 5000
+  return server
 }
 
 export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
@@ -283,6 +361,10 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         'max-connections': { type: 'string' },
         'upstream-sockets': { type: 'string' },
         targeted: { type: 'string' },
+        'admin-port': { type: 'string' },
+        'admin-host': { type: 'string' },
+        'admin-token': { type: 'string' },
+        'admin-public-metrics': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -328,6 +410,11 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     }
     numbers[flag] = Number(v)
   }
+  const admin = adminFlags(values, io.env ?? process.env)
+  if (typeof admin === 'string') {
+    io.stderr.write(`cachet serve: ${admin}\n${SERVE_USAGE}\n`)
+    return EXIT_USAGE
+  }
   let s: Serving
   try {
     s = await startServe({
@@ -349,6 +436,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
           : values.targeted === 'none'
             ? []
             : values.targeted.split(',').map((f) => f.trim()),
+      ...(admin !== undefined ? { admin } : {}),
       warn: (m) => io.stderr.write(`cachet serve: ${m}\n`),
     })
   } catch (err) {
@@ -359,6 +447,8 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   io.stdout.write(
     `cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)\n`,
   )
+  if (s.adminUrl !== undefined)
+    io.stdout.write(`cachet serve: admin console ${s.adminUrl}${DEFAULT_ADMIN_PATH}/\n`)
   const onHup = () => {
     void s.cache.reload().then((r) => {
       if (r.ok) io.stdout.write(`cachet serve: policies reloaded, version ${r.version}\n`)
@@ -379,4 +469,38 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   })
   process.off('SIGHUP', onHup)
   return EXIT_OK
+}
+
+/**
+ * The admin listener's flags, or a usage error. The token comes from --admin-token or else the
+ * CACHET_ADMIN_TOKEN environment variable; an admin flag without --admin-port is an error rather
+ * than silently nothing.
+ */
+function adminFlags(
+  values: {
+    'admin-port'?: string | undefined
+    'admin-host'?: string | undefined
+    'admin-token'?: string | undefined
+    'admin-public-metrics'?: boolean | undefined
+  },
+  env: Readonly<Record<string, string | undefined>>,
+): AdminListenOptions | string | undefined {
+  const port = values['admin-port']
+  if (port === undefined) {
+    const stray = (['admin-host', 'admin-token', 'admin-public-metrics'] as const).find(
+      (f) => values[f] !== undefined,
+    )
+    return stray === undefined ? undefined : `--${stray} needs --admin-port`
+  }
+  if (!/^\d+$/.test(port) || Number(port) > 65535)
+    return `--admin-port must be 0-65535, got ${JSON.stringify(port)}`
+  const token = values['admin-token'] ?? env.CACHET_ADMIN_TOKEN
+  if (token === undefined || token === '')
+    return '--admin-port needs a token: --admin-token <token> or the CACHET_ADMIN_TOKEN environment variable'
+  return {
+    port: Number(port),
+    token,
+    ...(values['admin-host'] !== undefined ? { host: values['admin-host'] } : {}),
+    ...(values['admin-public-metrics'] === true ? { publicMetrics: true } : {}),
+  }
 }
