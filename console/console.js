@@ -25,7 +25,9 @@
  *     lastError: null | { message: string, file: string,
  *     line: number, col: number, at: string } },
  *   purges: number }} CacheStats
- * @typedef {{ t: number, stats: CacheStats }} Snapshot
+ * @typedef {{ t: number, stats: CacheStats, byId: Map<string, RuleStats>,
+ *   delta: [number, number, number] | null }} Snapshot
+ *   (delta: [time, served, requests] since the previous poll, all rules)
  */
 
 const TOKEN_KEY = 'cachet.admin.token'
@@ -45,6 +47,9 @@ const OUTCOME_LABEL = {
 const every = Number(new URLSearchParams(location.search).get('every'))
 const EVERY_MS = Math.min(60, Math.max(1, Number.isFinite(every) && every > 0 ? every : 5)) * 1000
 const WINDOW_MS = 15 * 60_000
+/** rows of the rules table (the worst first), and rules listed per policy file: a set may hold thousands */
+const ROW_LIMIT = 50
+const FILE_RULES_LIMIT = 20
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
@@ -101,7 +106,7 @@ function setAttrs(e, attrs) {
 }
 
 /** @param {number} n */
-const int = (n) => Math.round(n).toLocaleString('en-US')
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–')
 
 /** @param {number} hits @param {number} n */
 const percent = (hits, n) => (n === 0 ? '–' : `${((100 * hits) / n).toFixed(1)}%`)
@@ -259,7 +264,21 @@ function record(stats) {
   // counters only grow; fewer requests than before means another process (a restart): start over
   const total = (/** @type {CacheStats} */ x) => x.rules.reduce((n, r) => n + requests(r), x.unmatched)
   if (last && total(stats) < total(last.stats)) h.length = 0
-  h.push({ t, stats })
+  const byId = new Map(stats.rules.map((r) => [r.id, r]))
+  const prev = h[h.length - 1]
+  /** @type {[number, number, number] | null} */
+  let delta = null
+  if (prev !== undefined) {
+    let hits = 0
+    let n = 0
+    for (const r of stats.rules) {
+      const before = prev.byId.get(r.id)
+      hits += served(r) - (before ? served(before) : 0)
+      n += requests(r) - (before ? requests(before) : 0)
+    }
+    delta = [t, Math.max(0, hits), Math.max(0, n)]
+  }
+  h.push({ t, stats, byId, delta })
   while (h.length > 2 && h[0] !== undefined && h[0].t < t - WINDOW_MS) h.shift()
 }
 
@@ -294,14 +313,15 @@ function intervals(id) {
   for (let i = 1; i < h.length; i++) {
     const a = /** @type {Snapshot} */ (h[i - 1])
     const b = /** @type {Snapshot} */ (h[i])
-    let hits = 0
-    let n = 0
-    for (const r of b.stats.rules) {
-      if (id !== undefined && r.id !== id) continue
-      const before = a.stats.rules.find((x) => x.id === r.id)
-      hits += served(r) - (before ? served(before) : 0)
-      n += requests(r) - (before ? requests(before) : 0)
+    if (id === undefined) {
+      if (b.delta !== null) out.push(b.delta)
+      continue
     }
+    const r = b.byId.get(id)
+    if (r === undefined) continue
+    const before = a.byId.get(id)
+    const hits = served(r) - (before ? served(before) : 0)
+    const n = requests(r) - (before ? requests(before) : 0)
     out.push([b.t, Math.max(0, hits), Math.max(0, n)])
   }
   return out
@@ -464,14 +484,14 @@ function outcomeBar(r) {
 
 /** @param {CacheStats} st */
 function renderRules(st) {
-  const first = state.history[0]?.stats
+  const first = state.history[0]
   const rows = st.rules
     .map((r) => ({ r, n: requests(r), hits: served(r) }))
     .sort((a, b) => b.n - b.hits - (a.n - a.hits) || b.n - a.n || a.r.id.localeCompare(b.r.id))
-  const body = rows.map(({ r, n, hits }) => {
+  const body = rows.slice(0, ROW_LIMIT).map(({ r, n, hits }) => {
     const ratio = n === 0 ? null : hits / n
     const why = reasons(r).slice(0, 3)
-    const before = first && first !== st ? first.rules.find((x) => x.id === r.id) : undefined
+    const before = first && first.stats !== st ? first.byId.get(r.id) : undefined
     const dn = before ? n - requests(before) : 0
     const dh = before ? hits - served(before) : 0
     return h(
@@ -519,6 +539,10 @@ function renderRules(st) {
       ),
     )
   })
+  if (rows.length > ROW_LIMIT) {
+    const more = `and ${int(rows.length - ROW_LIMIT)} more rules, each with fewer requests not answered from the cache`
+    body.push(h('tr', { class: 'more' }, h('td', { colspan: 7, class: 'muted' }, more)))
+  }
   $('rules')
     .querySelector('tbody')
     ?.replaceChildren(...body)
@@ -641,41 +665,33 @@ function renderPolicy(st) {
       h('div', { class: 'muted' }, new Date(err.at).toLocaleString('en-GB')),
     )
   }
-  const files = [...new Set([...st.policy.files, ...st.rules.map((r) => r.file)])]
+  /** @type {Map<string, RuleStats[]>} */
+  const byFile = new Map(st.policy.files.map((f) => [f, []]))
+  for (const r of st.rules) {
+    const list = byFile.get(r.file)
+    if (list) list.push(r)
+    else byFile.set(r.file, [r])
+  }
   $('files').replaceChildren(
-    ...files.map((f) =>
-      h(
-        'div',
-        {},
-        h('h3', { class: 'mono', title: f }, f),
-        h(
-          'ul',
-          {},
-          ...st.rules
-            .filter((r) => r.file === f)
-            .sort((a, b) => a.line - b.line)
-            .map((r) => h('li', {}, h('span', { class: 'mono' }, `${basename(f)}:${r.line}`), ` ${r.id}`)),
-        ),
-      ),
-    ),
+    ...[...byFile].map(([f, rules]) => {
+      rules.sort((a, b) => a.line - b.line)
+      const items = rules
+        .slice(0, FILE_RULES_LIMIT)
+        .map((r) => h('li', {}, h('span', { class: 'mono' }, `${basename(f)}:${r.line}`), ` ${r.id}`))
+      if (rules.length > FILE_RULES_LIMIT)
+        items.push(h('li', { class: 'muted' }, `and ${int(rules.length - FILE_RULES_LIMIT)} more`))
+      return h('div', {}, h('h3', { class: 'mono', title: f }, f), h('ul', {}, ...items))
+    }),
   )
 }
 
 /** @param {CacheStats} st */
 function renderPurgeRules(st) {
   const ids = st.rules.map((r) => r.id)
-  if (ids.join('\n') === state.purgeRules) return
-  state.purgeRules = ids.join('\n')
-  const box = $('purge-rules')
-  const checked = new Set(
-    [...box.querySelectorAll('input:checked')].map((i) => /** @type {HTMLInputElement} */ (i).value),
-  )
-  box.replaceChildren(
-    h('legend', {}, 'every entry of these rules'),
-    ...ids.map((id) =>
-      h('label', {}, h('input', { type: 'checkbox', name: 'rule', value: id, checked: checked.has(id) }), id),
-    ),
-  )
+  const joined = ids.join('\n')
+  if (joined === state.purgeRules) return
+  state.purgeRules = joined
+  $('rule-ids').replaceChildren(...ids.map((id) => h('option', { value: id })))
 }
 
 /** @param {string} text */
@@ -800,9 +816,9 @@ function wire() {
       .split('\n')
       .map((u) => u.trim())
       .filter((u) => u !== '')
-    const rules = [...$('purge-rules').querySelectorAll('input:checked')].map(
-      (i) => /** @type {HTMLInputElement} */ (i).value,
-    )
+    const rules = value('purge-rules')
+      .split(/[\s,]+/)
+      .filter((r) => r !== '')
     if (tags.length + urls.length + rules.length === 0) throw new Error('name at least one tag, URL or rule')
     /** @type {Record<string, string[]>} */
     const body = {}
