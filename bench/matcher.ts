@@ -96,6 +96,7 @@ function makeRule(index: number, match: string, host: string | null, methodList:
     staleIfError: 0,
     maxBodySize: 1 << 20,
     targeted: [],
+    contentTypes: null,
     version: `v${index}`,
   } as Rule
 }

@@ -59,6 +59,14 @@ function extensionOf(path: string): string {
   return dot <= 0 || dot === last.length - 1 ? '' : last.slice(dot + 1).toLowerCase()
 }
 
+/** The response's media type: lower-cased, parameters and whitespace dropped; '' when none. */
+function mediaType(contentType: unknown): string {
+  const raw = Array.isArray(contentType) ? contentType[0] : contentType
+  if (typeof raw !== 'string') return ''
+  const semi = raw.indexOf(';')
+  return (semi === -1 ? raw : raw.slice(0, semi)).trim().toLowerCase()
+}
+
 /**
  * true when `path` looks like a static file whose response, typed `contentType`, is not one:
  * the response must not be stored. A missing Content-Type on such a path counts as a mismatch.
@@ -66,9 +74,37 @@ function extensionOf(path: string): string {
 export function deceptionMismatch(path: string, contentType: unknown): boolean {
   const allowed = STATIC_TYPES.get(extensionOf(path))
   if (allowed === undefined) return false
-  const raw = Array.isArray(contentType) ? contentType[0] : contentType
-  if (typeof raw !== 'string') return true
-  const semi = raw.indexOf(';')
-  const type = (semi === -1 ? raw : raw.slice(0, semi)).trim().toLowerCase()
-  return !allowed.includes(type)
+  return !allowed.includes(mediaType(contentType))
+}
+
+/** Is the media type `type` in a rule's `contentTypes` (exact types, or `image/*` ranges)? */
+export function typeListed(list: readonly string[], type: string): boolean {
+  if (type === '') return false
+  for (const t of list) {
+    if (t === type) return true
+    // `image/*`: any subtype of image (the list holds only `type/subtype` and `type/*`)
+    if (t.charCodeAt(t.length - 1) === 42 && type.length >= t.length && type.startsWith(t.slice(0, -1)))
+      return true
+  }
+  return false
+}
+
+/**
+ * Why the response may not be stored for its Content-Type: the deception guard, then the rule's
+ * own `contentTypes` (stricter, never instead: a rule listing text/html still does not store
+ * `/x.css` answered text/html). `list` null: the guard alone. A response with no Content-Type is
+ * refused by a list.
+ */
+export function typeRefused(path: string, contentType: unknown, list: readonly string[] | null): boolean {
+  if (deceptionMismatch(path, contentType)) return true
+  return list !== null && !typeListed(list, mediaType(contentType))
+}
+
+/** For explain: the path's static-looking extension and the types the guard stores it as, if any. */
+export function guardedTypes(
+  path: string,
+): { readonly extension: string; readonly types: readonly string[] } | undefined {
+  const extension = extensionOf(path)
+  const types = STATIC_TYPES.get(extension)
+  return types === undefined ? undefined : { extension, types }
 }

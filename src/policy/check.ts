@@ -172,6 +172,18 @@ export function checkFile(
         )
       seen.add(lower)
     })
+    const types = new Set<string>()
+    f.contentTypes?.forEach((t, i) => {
+      const lower = t.toLowerCase()
+      if (types.has(lower))
+        report(
+          'POLICY_SCHEMA',
+          [...base, 'contentTypes', i],
+          ruleId,
+          `${prefix}contentTypes[${i}]: ${render(t)} is listed twice (media types are case-insensitive)`,
+        )
+      types.add(lower)
+    })
   }
 
   if (raw.defaults !== undefined && !skipDefaults)
@@ -284,7 +296,14 @@ export function checkFile(
       const why = !cached
         ? 'with cache: false (nothing this rule matches is stored)'
         : `on a rule that only matches ${methods.join(', ')} (only GET and HEAD responses are stored)`
-      for (const field of ['tags', 'tagsFromResponse', 'staleWhileRevalidate', 'staleIfError'] as const) {
+      const fields = [
+        'tags',
+        'tagsFromResponse',
+        'staleWhileRevalidate',
+        'staleIfError',
+        'contentTypes',
+      ] as const
+      for (const field of fields) {
         if (rule[field] === undefined) continue
         if (field === 'tags' && rule.tags?.length === 0) continue
         if (field === 'tagsFromResponse' && rule.tagsFromResponse === false) continue

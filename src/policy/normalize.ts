@@ -40,6 +40,7 @@ export interface RawRuleFields {
   staleIfError?: number | string
   maxBodySize?: number | string
   targeted?: string[]
+  contentTypes?: string[]
 }
 
 export interface RawRule extends RawRuleFields {
@@ -161,6 +162,8 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
       raw.targeted === undefined
         ? DEFAULT_TARGETED
         : Object.freeze([...new Set(raw.targeted.map((f) => f.toLowerCase()))]),
+    contentTypes:
+      raw.contentTypes === undefined ? null : Object.freeze(raw.contentTypes.map((t) => t.toLowerCase())),
   }
   return Object.freeze({ ...content, index, pos: Object.freeze({ ...pos }), version: ruleVersion(content) })
 }
@@ -173,6 +176,8 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     methodList: undefined,
     // absent when the default, so that rules written before the field existed keep their version
     targeted: sameList(r.targeted, DEFAULT_TARGETED) ? undefined : r.targeted,
+    // absent from the text when unset, so that rules written before the field keep their version
+    contentTypes: r.contentTypes ?? undefined,
     statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
     key: {
       ...r.key,

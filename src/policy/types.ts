@@ -104,6 +104,9 @@ export interface Rule {
   readonly maxBodySize: number
   /** RFC 9213 targeted cache-control fields obeyed before Cache-Control, lower case, in order of preference */
   readonly targeted: readonly string[]
+  /** lower-cased media types (`text/html`) and ranges (`image/*`) this rule may store, on top of
+   *  the deception guard; null: any the guard allows */
+  readonly contentTypes: readonly string[] | null
   /** short digest of everything above that changes what is stored: joins the key, so a reload
    *  that changes a rule never serves entries stored under its old meaning */
   readonly version: string

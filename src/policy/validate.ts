@@ -125,6 +125,10 @@ function ruleFieldKind(rest: readonly string[], statuses: unknown): Kind | undef
       return value(EXPECT.duration, 'DURATION_FORMAT')
     case 'tagsFromResponse':
       return value('true or false')
+    case 'contentTypes':
+      return b === undefined
+        ? value('a non-empty list of media types like [text/html, "image/*"]')
+        : value('a media type like "text/css" or "image/*" (without parameters)')
     case 'tags':
       return b === undefined ? value('a list of at most 32 tags') : value(EXPECT.tag)
     case 'invalidate':

@@ -3,6 +3,7 @@
  * not be cached, through the very same `decide()` the middleware runs, without running anything.
  */
 
+import { guardedTypes, typeListed } from '../http/deception.js'
 import type { ResponseView } from '../http/freshness.js'
 import { connectionDropped } from '../http/headers.js'
 import { filterCookies, filterQuery, matchPath } from '../key/sanitize.js'
@@ -38,7 +39,7 @@ export interface StorageExplanation {
    * why not (null when stored): `pass`, `bypass` or `method` (the request is not looked up),
    * `head` (HEAD never creates an entry), `status`, `set-cookie`, `no-store`, `private`,
    * `no-cache` (without a validator), `vary-star`, `authorization`, `expired`, `no-lifetime`,
-   * `content-type` (the deception guard) or `too-large` (`Content-Length` over maxBodySize)
+   * `content-type` (the deception guard, or the rule's contentTypes) or `too-large` (`Content-Length` over maxBodySize)
    */
   readonly reason: string | null
   /** seconds of freshness once stored (no entry is fresh longer than 30 days); null when not stored */
@@ -74,6 +75,19 @@ export interface Explanation {
     readonly query: readonly (readonly [string, string])[]
     readonly headers: Readonly<Record<string, string | null>>
     readonly cookies: readonly (readonly [string, string])[] | null
+  } | null
+  /**
+   * What a response's Content-Type must be for it to be stored (lookup only; null otherwise): the
+   * deception guard's types when the path ends in a static-looking extension, and the rule's own
+   * `contentTypes`. A response outside both is not stored (`Cache-Status: …; detail=content-type`).
+   */
+  readonly contentTypes: {
+    /** the path's static-looking extension (`css`), or null when the guard does not apply */
+    readonly extension: string | null
+    /** the types the guard stores that extension as, or null */
+    readonly guard: readonly string[] | null
+    /** the rule's contentTypes, or null when it has none */
+    readonly rule: readonly string[] | null
   } | null
   /** what the application would not see: query parameter and cookie names, and request header
    *  fields (`cookie` when no cookie is kept; fields the Connection header names) */
@@ -116,7 +130,8 @@ const NOT_STORED: Record<string, string> = {
     'the request carries Authorization and the response says neither public, s-maxage nor must-revalidate',
   expired: 'it is already expired and no stale window applies',
   'no-lifetime': 'it states no lifetime and the rule gives none (ttl: 0)',
-  'content-type': 'the path looks like a static file and the Content-Type is not one (deception guard)',
+  'content-type':
+    "the Content-Type is not one the path's extension is served as (deception guard), or not one of the rule's contentTypes",
   'too-large': "its Content-Length is over the rule's maxBodySize",
 }
 
@@ -133,6 +148,7 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
   let removedQuery: string[] = []
   let removedCookies: string[] = []
   let keyParts: Explanation['keyParts'] = null
+  let contentTypes: Explanation['contentTypes'] = null
   switch (d.kind) {
     case 'pass':
       reasons.push('no rule matches: passed through untouched, nothing read or stored, no Cache-Status')
@@ -194,6 +210,14 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
       reasons.push(
         'never stored: Set-Cookie, no-store, private, Vary: *, an unlisted status, a body over maxBodySize or one that fails midway',
       )
+      const guard = guardedTypes(req.path)
+      contentTypes = {
+        extension: guard?.extension ?? null,
+        guard: guard?.types ?? null,
+        rule: r.contentTypes,
+      }
+      const why = typesReason(guard, r.contentTypes)
+      if (why !== undefined) reasons.push(why)
       break
     }
   }
@@ -218,12 +242,32 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
     index: m.bucket,
     key: d.kind === 'lookup' ? d.key : null,
     keyParts,
+    contentTypes,
     removed: { query: removedQuery, cookies: removedCookies, headers: removedHeaders },
     tags: d.kind === 'lookup' ? d.tags : [],
     storage,
     reasons,
     policyVersion: set.version,
   }
+}
+
+/** The Content-Type a response needs to be stored, in words (undefined: any will do). */
+function typesReason(
+  guard: ReturnType<typeof guardedTypes>,
+  list: readonly string[] | null,
+): string | undefined {
+  const refused = 'any other Content-Type, or none, is not stored (detail=content-type)'
+  if (guard === undefined) {
+    if (list === null) return undefined
+    return `contentTypes: stored only as ${list.join(', ')}; ${refused}`
+  }
+  const ext = `the path ends in ".${guard.extension}"`
+  if (list === null)
+    return `deception guard: ${ext}, so a response is stored only as ${guard.types.join(', ')}; ${refused}`
+  const both = guard.types.filter((t) => typeListed(list, t))
+  if (both.length === 0)
+    return `nothing can be stored for this path: the deception guard stores ".${guard.extension}" paths only as ${guard.types.join(', ')}, and contentTypes allows only ${list.join(', ')}`
+  return `deception guard and contentTypes: ${ext}, so a response is stored only as ${both.join(', ')}; ${refused}`
 }
 
 /**

@@ -4,11 +4,11 @@
  * never pass on rules the middleware does not run. Pure: it reads a response view, changes nothing.
  *
  * In order: the verdict (RFC 9111 §3 and cachet's stricter defaults, http/freshness.ts), then the
- * deception guard (http/deception.ts); the lifetime (fresh and kept) of what may be stored comes
+ * deception guard and the rule's `contentTypes` (http/deception.ts); the lifetime (fresh and kept) of what may be stored comes
  * from the one lifetime rule (freshness.ts `lifetime`). The body's size is checked where the body
  * is known (capture.ts, with `overBodySize`).
  */
-import { deceptionMismatch } from '../http/deception.js'
+import { typeRefused } from '../http/deception.js'
 import { type Lifetime, lifetime, type ResponseView, type Verdict, verdict } from '../http/freshness.js'
 import type { Rule } from '../policy/types.js'
 
@@ -17,7 +17,7 @@ const DECEPTION: Verdict = Object.freeze({ ttl: 0, initialAge: 0, swr: 0, sie: 0
 /**
  * The verdict for a response to a GET the rule looked up, deception guard included: `reason` is
  * one of the verdict's (`status`, `set-cookie`, `no-store`, …) or `content-type` (a static-looking
- * path, `/account/x.css`, answered with another type). `path` is the request path (`ctx.path`).
+ * path, `/account/x.css`, answered with another type, or a type the rule's contentTypes does not list). `path` is the request path (`ctx.path`).
  */
 export function storeVerdict(
   rule: Rule,
@@ -28,8 +28,9 @@ export function storeVerdict(
 ): Verdict {
   const v = verdict(rule, res, authorized, now)
   if (v.reason !== undefined) return v
-  // `/account/x.css` answered as text/html is an application page, not a stylesheet (deception.ts)
-  if (deceptionMismatch(path, res.header('content-type'))) return DECEPTION
+  // `/account/x.css` answered as text/html is an application page, not a stylesheet (deception.ts);
+  // the rule's contentTypes, when set, narrows what it stores further
+  if (typeRefused(path, res.header('content-type'), rule.contentTypes)) return DECEPTION
   return v
 }
 

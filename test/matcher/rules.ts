@@ -38,6 +38,7 @@ export function makeRule(spec: RuleSpec, index: number): Rule {
     staleIfError: 0,
     maxBodySize: 1024 * 1024,
     targeted: [],
+    contentTypes: null,
     version: `v${index}`,
   }) as Rule
 }

@@ -263,6 +263,8 @@ versions('the version ignores index and pos, and changes with anything stored', 
     { ...base, staleWhileRevalidate: '30s' },
     { ...base, staleWhileRevalidate: '31s' },
     { ...base, staleIfError: '30s' },
+    { ...base, contentTypes: ['text/html'] },
+    { ...base, contentTypes: ['text/html', 'image/*'] },
   ]
   const seen = new Set([v])
   for (const raw of variants) {
@@ -289,6 +291,20 @@ versions("the new fields' defaults are the version of a rule that does not write
     normalizeRule({ ...base, tags: ['b', 'a'] }, 0, pos).version,
   )
 })
+
+versions(
+  'contentTypes: absent keeps the version rules had before the field existed; case does not matter',
+  () => {
+    // the digest of this rule before contentTypes was added (main at e0acd5b): a deploy of the new
+    // field must not turn every stored entry into a miss
+    assert.is(normalizeRule({ id: 'r', match: '/r', ttl: 60 }, 0, pos).version, '4ef2d43569aa')
+    const base = { id: 'a', match: '/a', ttl: '1m' }
+    const r = normalizeRule({ ...base, contentTypes: ['Text/HTML', 'IMAGE/*'] }, 0, pos)
+    assert.equal(r.contentTypes, ['text/html', 'image/*'])
+    assert.is(r.version, normalizeRule({ ...base, contentTypes: ['text/html', 'image/*'] }, 0, pos).version)
+    assert.is(normalizeRule(base, 0, pos).contentTypes, null)
+  },
+)
 
 versions('statuses order does not change the version; header order does (it is the key order)', () => {
   const base = { id: 'a', match: '/a', ttl: '1m' }

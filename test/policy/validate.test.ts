@@ -414,4 +414,66 @@ v('a non-map document and a non-list rules', async () => {
   ])
 })
 
+v(
+  'contentTypes: media types and type/* ranges, in rules and defaults; a bad one at its element',
+  async () => {
+    assert.equal(
+      await errorsOf(rule('    ttl: 1m\n    contentTypes: [text/html, "image/*", Application/JSON]\n')),
+      [],
+    )
+    assert.equal(
+      await errorsOf(
+        'version: 1\ndefaults:\n  contentTypes: [application/json]\nrules:\n  - id: r\n    match: /r\n    ttl: 1m\n',
+      ),
+      [],
+    )
+    assert.equal(
+      await errorsOf(
+        rule('    ttl: 1m\n    contentTypes: [text/html, "text/html; charset=utf-8", "*/*", html]\n'),
+      ),
+      [
+        [
+          'POLICY_SCHEMA',
+          6,
+          31,
+          'r',
+          'contentTypes[1]: expected a media type like "text/css" or "image/*" (without parameters), got "text/html; charset=utf-8"',
+        ],
+        [
+          'POLICY_SCHEMA',
+          6,
+          59,
+          'r',
+          'contentTypes[2]: expected a media type like "text/css" or "image/*" (without parameters), got "*/*"',
+        ],
+        [
+          'POLICY_SCHEMA',
+          6,
+          66,
+          'r',
+          'contentTypes[3]: expected a media type like "text/css" or "image/*" (without parameters), got "html"',
+        ],
+      ],
+    )
+    assert.equal(await errorsOf(rule('    ttl: 1m\n    contentTypes: []\n')), [
+      [
+        'POLICY_SCHEMA',
+        6,
+        19,
+        'r',
+        'contentTypes: expected a non-empty list of media types like [text/html, "image/*"], got []',
+      ],
+    ])
+    assert.equal(await errorsOf(rule('    ttl: 1m\n    contentTypes: [text/html, TEXT/HTML]\n')), [
+      [
+        'POLICY_SCHEMA',
+        6,
+        31,
+        'r',
+        'contentTypes[1]: "TEXT/HTML" is listed twice (media types are case-insensitive)',
+      ],
+    ])
+  },
+)
+
 v.run()
