@@ -14,7 +14,7 @@ import {
   literalPath,
 } from '../matcher/glob.js'
 import { runSteps, runStepsAsync } from '../steps.js'
-import type { Diagnostic, Rule, SourcePos } from './types.js'
+import { type Diagnostic, METHOD_BITS, type Rule, type SourcePos } from './types.js'
 
 /** What the shadowing check needs of a rule, computed once per rule (not once per pair). */
 interface Shape {
@@ -80,8 +80,74 @@ function shapeOf(r: Rule): Shape {
   }
 }
 
+/** Is the host variant `*` followed by literal text (`*.example.com`)? That text, canonical. */
+function starSuffix(v: GlobVariant): string | undefined {
+  const seg = v.segments[0]
+  if (v.segments.length !== 1 || seg?.kind !== 'pat' || !v.text.startsWith('*')) return undefined
+  // `*` renders only from a star (a literal one is `\*`), and the rest of the tokens are the
+  // literal tail: then the segment is the star and that tail
+  const tail = lastLiteral(v)
+  return seg.tokens.length === tail.length + 1 ? tail : undefined
+}
+
+/**
+ * Does host glob `a` accept every host `b` accepts (null: any host)? Sound cases only: a is any
+ * host; the same text; every variant of b is literal and a accepts it (`*.example.com` covers
+ * `api.example.com`); or a variant of a is `*` then literal S and b's variant ends with literal
+ * text that ends with S (`*.example.com` covers `*.api.example.com`): `*` takes whatever comes
+ * before. Two globs that merely overlap are not compared.
+ */
 function hostCovers(a: Rule, b: Rule): boolean {
-  return a.host === null || (b.host !== null && a.host.toLowerCase() === b.host.toLowerCase())
+  if (a.host === null) return true
+  if (b.host === null) return false
+  if (a.host.toLowerCase() === b.host.toLowerCase()) return true
+  const ag = compileGlob(a.host, 'host')
+  const suffixes = ag.variants.map(starSuffix).filter((t): t is string => t !== undefined)
+  return compileGlob(b.host, 'host').variants.every((v) => {
+    if (v.literal) return ag.test(literalPath(v).toLowerCase())
+    // a pattern (never `**` or `!(…)`, which also take what `*` does not: the empty host)
+    if (v.segments.length !== 1 || v.segments[0]!.kind !== 'pat') return false
+    const tail = lastLiteral(v)
+    return suffixes.some((t) => tail.endsWith(t))
+  })
+}
+
+/**
+ * The hosts both rules accept, in words, when some certainly exist: '' when a accepts all of b's
+ * hosts, else a phrase for a's part of them (`hosts matching "*.example.com"`, `host
+ * api.example.com`); undefined when no common host is known (two globs that may not meet).
+ */
+function sharedHosts(a: Rule, b: Rule): string | undefined {
+  if (hostCovers(a, b)) return ''
+  const aHost = a.host as string // a null host covers every b
+  const ag = compileGlob(aHost, 'host')
+  if (b.host === null || hostCovers(b, a))
+    return ag.variants.length === 1 && ag.variants[0]!.literal ? `host ${aHost}` : `hosts matching "${aHost}"`
+  const bg = compileGlob(b.host, 'host')
+  const lit = ag.variants.find((v) => v.literal && bg.test(literalPath(v).toLowerCase()))
+  return lit === undefined ? undefined : `host ${literalPath(lit)}`
+}
+
+const METHOD_NAMES = Object.keys(METHOD_BITS)
+const GET = METHOD_BITS.GET as number
+const READS = GET | (METHOD_BITS.HEAD as number)
+
+/**
+ * When bypass rule `b` is taken over for part of its requests by the earlier caching rule `a`
+ * (a's paths cover b's, and they share GET and some hosts, but not all of b's methods or hosts:
+ * all of them is RULE_SHADOWED), those requests in words; else undefined.
+ */
+function bypassTakenOver(a: Rule, b: Rule): string | undefined {
+  if (b.cache || !a.cache || (a.methods & GET) === 0 || (a.methods & b.methods & READS) === 0)
+    return undefined
+  const hosts = sharedHosts(a, b)
+  if (hosts === undefined) return undefined
+  const both = a.methods & b.methods
+  const methods =
+    both === b.methods
+      ? ''
+      : `${METHOD_NAMES.filter((m) => (both & (METHOD_BITS[m] as number)) !== 0).join(', ')} `
+  return `${methods}requests${hosts === '' ? '' : ` to ${hosts}`}`
 }
 
 /**
@@ -91,6 +157,22 @@ function hostCovers(a: Rule, b: Rule): boolean {
 export function ruleCovers(a: Rule, b: Rule): boolean {
   return (a.methods & b.methods) === b.methods && hostCovers(a, b) && covers(shapeOf(a), shapeOf(b))
 }
+
+/**
+ * Does the caching rule `a` take over part of bypass rule `b` (BYPASS_SHADOWED): which of b's
+ * requests, in words, or undefined. The pairwise definition, as ruleCovers is for RULE_SHADOWED.
+ */
+export function bypassTakenOverBy(a: Rule, b: Rule): string | undefined {
+  const what = bypassTakenOver(a, b)
+  return what !== undefined && covers(shapeOf(a), shapeOf(b)) ? what : undefined
+}
+
+/** Does `a` accept every path `b` accepts (the sound cases of covers)? For tests' oracles. */
+export function pathCovers(a: Rule, b: Rule): boolean {
+  return covers(shapeOf(a), shapeOf(b))
+}
+
+export { hostCovers }
 
 /**
  * Lint a whole, valid, normalised policy set. `where(rule)` is the place a warning about a
@@ -179,23 +261,60 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
     return [...found].sort((x, y) => x - y)
   }
 
+  /** rules reported RULE_SHADOWED: they match nothing, so they take nothing over */
+  const shadowedRules = new Set<number>()
   for (let j = 0; j < rules.length; j++) {
     if ((j & 2047) === 2047) yield
     const b = rules[j]!
     const bShape = shapes[j] as Shape
+    const at = (a: Rule) => {
+      const ap = where(a)
+      return ap.file === where(b).file ? `line ${ap.line}` : `${ap.file}:${ap.line}`
+    }
+    // the first earlier caching rule that takes part of this bypass rule's requests (BYPASS_SHADOWED),
+    // reported unless a rule that covers it whole (RULE_SHADOWED) comes up
+    let takenOver: { a: Rule; what: string } | undefined
+    let shadowed = false
+    /** earlier bypass rules whose paths cover b's: they take b's requests on their hosts first */
+    const blockers: Rule[] = []
     for (const i of candidatesFor(bShape)) {
       if (i >= j) break
       const a = rules[i] as Rule
-      if ((a.methods & b.methods) !== b.methods || !hostCovers(a, b)) continue
+      if ((a.methods & b.methods) !== b.methods || !hostCovers(a, b)) {
+        if (takenOver !== undefined || b.cache || !covers(shapes[i] as Shape, bShape)) continue
+        if (!a.cache) blockers.push(a)
+        // a rule that never matches, or whose share of b's requests an earlier bypass rule takes
+        // first, takes nothing over
+        if (shadowedRules.has(i) || blockers.some((c) => (c.methods & GET) !== 0 && hostCovers(c, a)))
+          continue
+        const what = bypassTakenOver(a, b)
+        if (what !== undefined) takenOver = { a, what }
+        continue
+      }
       if (!covers(shapes[i] as Shape, bShape)) continue
-      const ap = where(a)
-      const at = ap.file === where(b).file ? `line ${ap.line}` : `${ap.file}:${ap.line}`
+      const cached =
+        !b.cache && a.cache && (a.methods & GET) !== 0 ? ', and caches what it was meant to bypass' : ''
+      // a host glob taking in another host is the order surprise: say it
+      const host =
+        a.host !== null && b.host !== null && a.host.toLowerCase() !== b.host.toLowerCase()
+          ? ` (host "${a.host}" takes in "${b.host}")`
+          : ''
       warn(
         b,
         'RULE_SHADOWED',
-        `rule "${b.id}" can never match: rule "${a.id}" (${at}) matches everything it matches`,
+        `rule "${b.id}" can never match: rule "${a.id}" (${at(a)}) matches everything it matches${host}${cached}`,
       )
+      shadowed = true
+      shadowedRules.add(j)
       break
+    }
+    if (takenOver !== undefined && !shadowed) {
+      const { a, what } = takenOver
+      warn(
+        b,
+        'BYPASS_SHADOWED',
+        `rule "${b.id}" (cache: false) never sees its ${what}: rule "${a.id}" (${at(a)}) comes first and caches them; move "${b.id}" before it, or narrow "${a.id}"`,
+      )
     }
   }
   if (unanchored.length > UNANCHORED_LINT) {

@@ -16,6 +16,7 @@ import { turn } from '../steps.js'
 import { checkFile } from './check.js'
 import { type Found, listFiles, readBounded, reason, sizeText, wholeFile } from './files.js'
 import { lintRulesAsync } from './lint.js'
+import { lintFileRules } from './lint-rule.js'
 import { digest, mergeDefaults, normalizeRule, type RawPolicyFile } from './normalize.js'
 import { type ParsedFile, posAt } from './source.js'
 import type { Diagnostic, LoadResult, Rule, SourcePos } from './types.js'
@@ -247,7 +248,7 @@ export async function loadPolicySet(
     // shows everything (a warning about two valid rules is true whatever else is broken).
     if (diags.slice(before).some((d) => d.severity === 'error')) continue
     const raw = data as unknown as RawPolicyFile
-    raw.rules.forEach((r, i) => {
+    const own = raw.rules.map((r, i) => {
       const rule = normalizeRule(
         mergeDefaults(raw.defaults, r),
         rules.length,
@@ -255,7 +256,10 @@ export async function loadPolicySet(
       )
       starts.set(rule, posAt(pf, ['rules', String(i)]))
       rules.push(rule)
+      return rule
     })
+    // warnings about each rule alone, at the field that causes them (the YAML tree is still here)
+    diags.push(...lintFileRules(pf, raw, own))
     await turn()
   }
 

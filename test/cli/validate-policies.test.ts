@@ -43,7 +43,7 @@ cli.before(() => {
   mkdirSync(join(tmp, 'policies'))
   writeFileSync(
     join(tmp, 'policies/a.yaml'),
-    'version: 1\nrules:\n  - id: all\n    match: /**\n    ttl: 1m\n  - id: late\n    match: /x\n    ttl: 1m\n',
+    'version: 1\nrules:\n  - id: all\n    match: /**\n    ttl: 1m\n    key: { query: none }\n  - id: late\n    match: /x\n    ttl: 1m\n',
   )
 })
 cli.after(() => {
@@ -102,7 +102,7 @@ cli('warnings alone still exit 0, and paths resolve against io.cwd', async () =>
   assert.equal(r, {
     code: EXIT_OK,
     out:
-      'policies/a.yaml:6:5: warning: rule "late" can never match: rule "all" (line 3) matches everything it matches\n' +
+      'policies/a.yaml:7:5: warning: rule "late" can never match: rule "all" (line 3) matches everything it matches\n' +
       'policies: 1 file, 2 rules, 0 errors, 1 warning\n',
     err: '',
   })
@@ -114,7 +114,7 @@ cli('several paths, one of them missing', async () => {
   assert.fixture(
     r.out,
     'nope: error: cannot read: no such file or directory\n' +
-      'policies/a.yaml:6:5: warning: rule "late" can never match: rule "all" (line 3) matches everything it matches\n' +
+      'policies/a.yaml:7:5: warning: rule "late" can never match: rule "all" (line 3) matches everything it matches\n' +
       'policies, nope: 1 file, 2 rules, 1 error, 1 warning\n',
   )
 })

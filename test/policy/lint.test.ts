@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { lintRules, ruleCovers } from '../../src/policy/lint.js'
+import { compileGlob } from '../../src/matcher/glob.js'
+import { bypassTakenOverBy, hostCovers, lintRules, pathCovers, ruleCovers } from '../../src/policy/lint.js'
 import { loadPolicies } from '../../src/policy/load.js'
 import { normalizeRule, type RawRule } from '../../src/policy/normalize.js'
 import type { Rule } from '../../src/policy/types.js'
@@ -124,6 +125,25 @@ const positive: [string, Omit<RawRule, 'ttl'>[], string[][]][] = [
     [['narrow', 'wide']],
   ],
   [
+    'a host glob takes in a later literal host, brace variants, and narrower star globs (issue 10)',
+    [
+      { id: 'wild', match: '/api/*', host: '*.example.com' },
+      { id: 'api', match: '/api/*', host: 'API.example.com' },
+      { id: 'two', match: '/api/1', host: '{a,b}.example.com' },
+      { id: 'eu', match: '/api/*', host: '*.eu.example.com' },
+      { id: 'x', match: '/api/*', host: 'x*.example.com' },
+      { id: 'ab', match: '/b/*', host: '{a,b}.example.com' },
+      { id: 'a', match: '/b/*', host: 'a.example.com' },
+    ],
+    [
+      ['api', 'wild'],
+      ['two', 'wild'],
+      ['eu', 'wild'],
+      ['x', 'wild'],
+      ['a', 'ab'],
+    ],
+  ],
+  [
     'equal hosts (case-insensitive)',
     [
       { id: 'a', match: '/x', host: 'Shop.example.com' },
@@ -202,10 +222,14 @@ const negative: [string, Omit<RawRule, 'ttl'>[]][] = [
     ],
   ],
   [
-    'a glob host is not compared with a literal host (not decidable here)',
+    'two host globs that only overlap are not compared (not decidable here)',
     [
       { id: 'a', match: '/**', host: '*.example' },
-      { id: 'b', match: '/x', host: 'a.example' },
+      { id: 'b', match: '/x', host: 'a.*' },
+      { id: 'c', match: '/y/**', host: '*.example.com' },
+      { id: 'd', match: '/y/1', host: 'example.com' },
+      { id: 'e', match: '/y/2', host: '*example.com' },
+      { id: 'f', match: '/y/3', host: '*.example.*' },
     ],
   ],
   [
@@ -317,6 +341,94 @@ scale('on random rule sets, lintRules reports exactly the pairwise first cover',
   }
 })
 
+scale(
+  'on random rule sets with bypass rules, BYPASS_SHADOWED is the pairwise first partial take-over',
+  () => {
+    const pieces = ['/a', '/a/**', '/**', '/a/b', '/a/*', '/b/**', '**/*.css', '/a/b/c.css']
+    const hosts = [undefined, undefined, 'x.example', '*.example', 'y.x.example', '*.x.example']
+    const methods = [undefined, ['GET'], ['GET', 'HEAD', 'POST'], ['HEAD']]
+    const rand = rng(7)
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T
+    let seen = 0
+    for (let round = 0; round < 400; round++) {
+      const raws = Array.from({ length: 2 + Math.floor(rand() * 6) }, (_, i) => {
+        const host = pick(hosts)
+        const m = pick(methods)
+        return {
+          id: `r${i}`,
+          match: pick(pieces),
+          key: { query: 'none' as const },
+          ...(rand() < 0.5 ? { cache: false } : {}),
+          ...(host ? { host } : {}),
+          ...(m ? { methods: m } : {}),
+        }
+      })
+      const list = rules(...raws)
+      const expected: string[][] = []
+      // the definition: the first earlier caching rule taking over part of b that is not itself
+      // shadowed, and whose share no earlier bypass rule covering b's paths takes first
+      const shadowedIdx = new Set(
+        list.flatMap((x, k) => (list.slice(0, k).some((y) => ruleCovers(y, x)) ? [k] : [])),
+      )
+      list.forEach((b, j) => {
+        const before = list.slice(0, j)
+        if (b.cache || shadowedIdx.has(j)) return
+        const a = before.find(
+          (x, i) =>
+            bypassTakenOverBy(x, b) !== undefined &&
+            !shadowedIdx.has(i) &&
+            !before
+              .slice(0, i)
+              .some((c) => !c.cache && pathCovers(c, b) && (c.methods & 1) !== 0 && hostCovers(c, x)),
+        )
+        if (a) expected.push([b.id, a.id])
+      })
+      seen += expected.length
+      const got = lintRules(list)
+        .filter((d) => d.code === 'BYPASS_SHADOWED')
+        .map((d) => [d.ruleId as string, /: rule "([^"]+)" \(/.exec(d.message)?.[1] as string])
+      assert.equal(got, expected, JSON.stringify(raws))
+    }
+    assert.ok(seen > 50, `only ${seen} take-overs in the random sets`)
+  },
+)
+
+scale(
+  'host coverage is sound: when a rule is said to take in another host glob, it accepts every host that one does',
+  () => {
+    const globs = [
+      '*.example.com',
+      '*.com',
+      '*',
+      'a.example.com',
+      '{a,b}.example.com',
+      'A.Example.com',
+      '*.eu.example.com',
+      'x*.example.com',
+      '*example.com',
+      'a.*',
+      '?.example.com',
+      '[ab].example.com',
+      '*.example.*',
+      'example.com',
+    ]
+    const parts = ['a', 'b', 'x', 'xa', 'eu', 'example', 'com', 'other']
+    const hosts: string[] = []
+    for (const p of parts)
+      for (const q of parts) for (const r of parts) hosts.push(`${p}.${q}.${r}`, `${q}.${r}`, `${p}${q}.${r}`)
+    hosts.push('example.com', '.example.com', 'a.eu.example.com', 'xy.example.com')
+    for (const ah of globs)
+      for (const bh of globs) {
+        const [a, b] = rules({ id: 'a', match: '/p', host: ah }, { id: 'b', match: '/p', host: bh })
+        if (!ruleCovers(a!, b!)) continue
+        const ag = compileGlob(ah, 'host')
+        const bg = compileGlob(bh, 'host')
+        for (const h of hosts)
+          if (bg.test(h)) assert.ok(ag.test(h), `"${ah}" said to take in "${bh}", but not ${h}`)
+      }
+  },
+)
+
 scale('a big set under one folder: every covered rule is found', () => {
   const raws: Omit<RawRule, 'ttl'>[] = [{ id: 'first', match: '/api/v1/items/42' }]
   for (let i = 0; i < 1500; i++) raws.push({ id: `lit${i}`, match: `/api/v1/items/${i}` })
@@ -400,6 +512,7 @@ e2e('warnings point at the rule; another file is named with its path', async () 
       'version: 1',
       'defaults:',
       '  ttl: 1m',
+      '  key: { query: none }',
       'rules:',
       '  - id: products',
       '    match: /products/**',
@@ -418,8 +531,8 @@ e2e('warnings point at the rule; another file is named with its path', async () 
   assert.equal(
     r.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.message}`),
     [
-      'policies/10-base.yaml:8:5: rule "all-products" can never match: rule "products" (line 5) matches everything it matches',
-      'policies/20-more.yaml:3:5: rule "one" can never match: rule "products" (policies/10-base.yaml:5) matches everything it matches',
+      'policies/10-base.yaml:9:5: rule "all-products" can never match: rule "products" (line 6) matches everything it matches',
+      'policies/20-more.yaml:3:5: rule "one" can never match: rule "products" (policies/10-base.yaml:6) matches everything it matches',
     ],
   )
 })
