@@ -9,13 +9,15 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, relative, resolve, sep } from 'node:path'
 import { parseArgs } from 'node:util'
 import Koa from 'koa'
 import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
 import { OWN_TARGETED } from '../http/headers.js'
+import { defaultLogger } from '../log.js'
+import type { Logger } from '../options.js'
 import { capConnections } from './connection-cap.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
 import { createProxy, refuseBadFraming } from './proxy.js'
@@ -109,6 +111,18 @@ export function plainPolicy(targeted?: readonly string[]): string {
 }
 
 const TARGETED_FIELD = /^[A-Za-z0-9][A-Za-z0-9-]*-cache-control$/i
+
+/**
+ * The default logger, less the lint's warnings about the plain policy cachet wrote itself (at
+ * `file`): it keys every query parameter on every path, as an RFC 9111 cache keys the whole URI,
+ * so QUERY_UNBOUNDED would fire on every start about a file the user never wrote nor can fix.
+ */
+export function plainPolicyLogger(file: string, log: Logger = defaultLogger): Logger {
+  // diagnostics name a file relative to the working directory when it lies inside it
+  const rel = relative(process.cwd(), file).split(sep).join('/')
+  const own = (m: string) => m.startsWith(`${file}:`) || m.startsWith(`${rel}:`)
+  return { ...log, warn: (m) => (own(m) ? undefined : log.warn(m)) }
+}
 
 export interface Serving {
   server: Server
@@ -236,7 +250,13 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     policies = join(tmp, 'default.yaml')
     writeFileSync(policies, plainPolicy(o.targeted))
   }
-  const cache = await createCache({ policies, store: o.store ?? 'memory', name: o.name, clock: o.clock })
+  const cache = await createCache({
+    policies,
+    store: o.store ?? 'memory',
+    name: o.name,
+    clock: o.clock,
+    ...(tmp !== undefined ? { logger: plainPolicyLogger(policies) } : {}),
+  })
   const { proxy, close } = createProxy({
     upstream: o.upstream,
     timeoutMs: o.timeoutMs,
