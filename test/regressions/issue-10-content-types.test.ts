@@ -103,6 +103,29 @@ ex('cache.explain() gives both lists and says what the path may be stored as', a
   }
 })
 
+ex("explain's storage (and so cachet test) refuses what the middleware refuses: one decision", async () => {
+  const cache = await createCache({ policies: policyDir(POLICY) })
+  try {
+    const storage = (url: string, type?: string) =>
+      cache.explain({
+        url,
+        headers: { host: 'shop.example' },
+        response: { status: 200, headers: type === undefined ? {} : { 'content-type': type } },
+      }).storage
+    assert.is(storage('/api/products', 'application/json; charset=utf-8')?.stored, true)
+    assert.is(storage('/api/avatar', 'image/webp')?.stored, true)
+    assert.is(storage('/api/products', 'text/html')?.reason, 'content-type')
+    assert.is(storage('/api/products')?.reason, 'content-type', 'no Content-Type under a list')
+    assert.is(
+      storage('/about.css', 'text/html')?.reason,
+      'content-type',
+      'the guard, under a list naming text/html',
+    )
+  } finally {
+    await cache.close()
+  }
+})
+
 ex('cachet explain prints it', async () => {
   let out = ''
   const io = {
