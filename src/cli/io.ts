@@ -1,3 +1,6 @@
+import { parseArgs } from 'node:util'
+import { DIAGNOSTIC_FORMATS, type DiagnosticFormat } from '../policy/diagnostic.js'
+
 /** The CLI takes its I/O as arguments so tests drive it without a subprocess. */
 export interface CliIO {
   stdout: { write(s: string): unknown }
@@ -10,3 +13,44 @@ export interface CliIO {
 export const EXIT_OK = 0
 export const EXIT_INVALID = 1
 export const EXIT_USAGE = 2
+
+/**
+ * The arguments of the commands that read policy paths (`validate-policies`, `cachet test`):
+ * `[paths...] [-f|--format text|json|github] [-h|--help]`. Answers what to run, or the exit
+ * status when there is nothing to run (help printed, or a usage error reported as `command: …`).
+ */
+export function pathsAndFormat(
+  argv: string[],
+  io: CliIO,
+  command: string,
+  usage: string,
+): { readonly paths: string[]; readonly format: DiagnosticFormat } | number {
+  let values: { format?: string; help?: boolean }
+  let positionals: string[]
+  try {
+    ;({ values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        format: { type: 'string', short: 'f' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }))
+  } catch (err) {
+    io.stderr.write(`${command}: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`)
+    return EXIT_USAGE
+  }
+  if (values.help) {
+    io.stdout.write(usage)
+    return EXIT_OK
+  }
+  const format = (values.format ?? 'text') as DiagnosticFormat
+  if (!DIAGNOSTIC_FORMATS.includes(format)) {
+    io.stderr.write(
+      `${command}: unknown format ${JSON.stringify(values.format)}: expected text, json or github\n\n${usage}`,
+    )
+    return EXIT_USAGE
+  }
+  return { paths: positionals.length > 0 ? positionals : ['policies'], format }
+}

@@ -15,18 +15,11 @@ import Koa from 'koa'
 import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
-import { OWN_TARGETED } from '../http/headers.js'
 import { defaultLogger } from '../log.js'
 import type { Logger } from '../options.js'
 import { capConnections } from './connection-cap.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
 import { createProxy, refuseBadFraming } from './proxy.js'
-
-/** cachet's own targeted field is for cachet alone: never sent on, whether or not a rule matched. */
-async function dropOwnField(ctx: Koa.Context, next: Koa.Next): Promise<void> {
-  await next()
-  ctx.res.removeHeader(OWN_TARGETED)
-}
 
 export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --upstream <url>            the origin, http:// or https:// (required)
@@ -265,7 +258,6 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   const app = new Koa()
   app.silent = true
   app.use(refuseBadFraming)
-  app.use(dropOwnField)
   app.use(cache.middleware())
   app.use(proxy)
   const server = createServer(

@@ -4,11 +4,9 @@
  * (src/policy-test/). Exit 0 when every case passed (warnings allowed), 1 when a case failed or a
  * file is in error (or no test file was found), 2 on a usage error.
  */
-import { parseArgs } from 'node:util'
-import { DIAGNOSTIC_FORMATS, type DiagnosticFormat } from '../policy/diagnostic.js'
 import { formatReport, passed } from '../policy-test/report.js'
 import { runSuite } from '../policy-test/suite.js'
-import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
+import { type CliIO, EXIT_INVALID, EXIT_OK, pathsAndFormat } from './io.js'
 
 export const TEST_USAGE = `usage: cachet test [paths...] [--format text|json|github]
 
@@ -24,34 +22,9 @@ exit status: 0 every case passed, 1 a case failed or a file is in error, 2 usage
 `
 
 export async function testCommand(argv: string[], io: CliIO): Promise<number> {
-  let values: { format?: string; help?: boolean }
-  let positionals: string[]
-  try {
-    ;({ values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        format: { type: 'string', short: 'f' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }))
-  } catch (err) {
-    io.stderr.write(`cachet test: ${err instanceof Error ? err.message : String(err)}\n\n${TEST_USAGE}`)
-    return EXIT_USAGE
-  }
-  if (values.help) {
-    io.stdout.write(TEST_USAGE)
-    return EXIT_OK
-  }
-  const format = (values.format ?? 'text') as DiagnosticFormat
-  if (!DIAGNOSTIC_FORMATS.includes(format)) {
-    io.stderr.write(
-      `cachet test: unknown format ${JSON.stringify(values.format)}: expected text, json or github\n\n${TEST_USAGE}`,
-    )
-    return EXIT_USAGE
-  }
-  const paths = positionals.length > 0 ? positionals : ['policies']
+  const args = pathsAndFormat(argv, io, 'cachet test', TEST_USAGE)
+  if (typeof args === 'number') return args
+  const { paths, format } = args
   const report = await runSuite(paths, { cwd: io.cwd, requireTests: true })
   io.stdout.write(formatReport(report, format, paths))
   return passed(report) ? EXIT_OK : EXIT_INVALID

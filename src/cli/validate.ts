@@ -6,11 +6,10 @@
  * Output goes to stdout: text lines `path:line:col: error|warning: message` and a summary line;
  * json: the diagnostics array only, so `| jq` works; github: annotations plus the summary.
  */
-import { parseArgs } from 'node:util'
-import { DIAGNOSTIC_FORMATS, type DiagnosticFormat, formatDiagnostics } from '../policy/diagnostic.js'
+import { formatDiagnostics } from '../policy/diagnostic.js'
 import { failureDiagnostics } from '../policy-test/report.js'
 import { runSuite } from '../policy-test/suite.js'
-import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
+import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE, pathsAndFormat } from './io.js'
 
 export { EXIT_INVALID, EXIT_OK, EXIT_USAGE }
 
@@ -30,36 +29,9 @@ exit status: 0 valid (warnings allowed), 1 errors found, 2 usage error
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
 
 export async function validatePolicies(argv: string[], io: CliIO): Promise<number> {
-  let values: { format?: string; help?: boolean }
-  let positionals: string[]
-  try {
-    ;({ values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        format: { type: 'string', short: 'f' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }))
-  } catch (err) {
-    io.stderr.write(
-      `validate-policies: ${err instanceof Error ? err.message : String(err)}\n\n${VALIDATE_USAGE}`,
-    )
-    return EXIT_USAGE
-  }
-  if (values.help) {
-    io.stdout.write(VALIDATE_USAGE)
-    return EXIT_OK
-  }
-  const format = (values.format ?? 'text') as DiagnosticFormat
-  if (!DIAGNOSTIC_FORMATS.includes(format)) {
-    io.stderr.write(
-      `validate-policies: unknown format ${JSON.stringify(values.format)}: expected text, json or github\n\n${VALIDATE_USAGE}`,
-    )
-    return EXIT_USAGE
-  }
-  const paths = positionals.length > 0 ? positionals : ['policies']
+  const args = pathsAndFormat(argv, io, 'validate-policies', VALIDATE_USAGE)
+  if (typeof args === 'number') return args
+  const { paths, format } = args
 
   // the policies, and the policy test files among the targets when there are any (policy-test/)
   const suite = await runSuite(paths, { cwd: io.cwd, requireTests: false })

@@ -39,11 +39,6 @@ export function parseHttpDate(v: string | undefined, now = Date.now()): number {
   return NaN
 }
 
-/** Formats ms as an IMF-fixdate (what `Date#toUTCString` writes). */
-export function formatHttpDate(ms: number): string {
-  return new Date(ms).toUTCString()
-}
-
 function trimOws(v: string): string {
   let a = 0
   let b = v.length

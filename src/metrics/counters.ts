@@ -20,13 +20,14 @@ export const OUTCOMES: readonly Outcome[] = Object.freeze([
   'stale-if-error',
   'bypass',
 ])
-export const HIT = 0
-export const STALE = 1
-export const MISS = 2
-export const REVALIDATED = 3
-export const COLLAPSED = 4
-export const STALE_IF_ERROR = 5
-export const BYPASS = 6
+// slots in RuleCounters.outcomes, read off the list so the two cannot disagree
+export const HIT = OUTCOMES.indexOf('hit')
+export const STALE = OUTCOMES.indexOf('stale')
+export const MISS = OUTCOMES.indexOf('miss')
+export const REVALIDATED = OUTCOMES.indexOf('revalidated')
+export const COLLAPSED = OUTCOMES.indexOf('collapsed')
+export const STALE_IF_ERROR = OUTCOMES.indexOf('stale-if-error')
+export const BYPASS = OUTCOMES.indexOf('bypass')
 
 /**
  * Why a request a rule matched was not looked up: decide.ts' `detail` (rule, path, body,
@@ -43,8 +44,8 @@ export const BYPASS_REASONS: readonly string[] = Object.freeze([
   'store-down',
   'other',
 ])
-export const BYPASS_METHOD = 5
-export const BYPASS_STORE_DOWN = 6
+export const BYPASS_METHOD = BYPASS_REASONS.indexOf('method')
+export const BYPASS_STORE_DOWN = BYPASS_REASONS.indexOf('store-down')
 
 /**
  * Why an origin answer to a lookup was not stored: the storage verdict (http/freshness.ts:

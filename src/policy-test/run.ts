@@ -4,6 +4,7 @@
  * decision the miss path runs (src/request/storable.ts). Nothing here re-states a caching rule:
  * it only compares what those say with what the case expects.
  */
+import { formatDuration } from '../policy/duration.js'
 import type { Diagnostic, Rule, SourcePos } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 import { type Explanation, explain } from '../request/explain.js'
@@ -30,27 +31,6 @@ export interface CaseResult {
 const list = (xs: readonly string[]) => `[${xs.join(', ')}]`
 const sortedSet = (xs: readonly string[]) => [...new Set(xs)].sort()
 const sameSet = (a: readonly string[], b: readonly string[]) => list(sortedSet(a)) === list(sortedSet(b))
-
-/** `300000` → `5m`, `5400000` → `1h30m`, `1500` → `1s500ms`: the policy duration syntax. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0s'
-  let rest = ms
-  let out = ''
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-    ['ms', 1],
-  ] as const) {
-    const n = Math.floor(rest / size)
-    if (n > 0) {
-      out += `${n}${unit}`
-      rest -= n * size
-    }
-  }
-  return out
-}
 
 function ruleText(id: string | null): string {
   return id === null ? 'none (no rule matches)' : id

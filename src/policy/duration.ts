@@ -63,3 +63,25 @@ export function parseSize(value: unknown): number | undefined {
 function exact(n: number): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined
 }
+
+/**
+ * ms → the policy duration syntax, largest units first: `300000` → `5m`, `5400000` → `1h30m`,
+ * `90500` → `1m30s500ms`, `0` → `0s` (parseDuration reads it back).
+ */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s'
+  let out = ''
+  let left = ms
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ] as const) {
+    const n = Math.floor(left / size)
+    if (n > 0) out += `${n}${unit}`
+    left -= n * size
+  }
+  return out
+}

@@ -8,7 +8,9 @@
  * the file's `defaults` when the rule inherits it. A finding about a default is reported once per
  * file, naming the rules that inherit it (the default is one line to fix, not one per rule).
  */
+
 import { compileGlob, literalFolder } from '../matcher/glob.js'
+import { formatDuration } from './duration.js'
 import type { RawPolicyFile, RawRule, RawRuleFields } from './normalize.js'
 import { type ParsedFile, type PathSegment, posAt } from './source.js'
 import type { Diagnostic, Rule } from './types.js'
@@ -95,25 +97,6 @@ function fieldText(scope: FindingAt['scope'], field: readonly PathSegment[]): st
   return out
 }
 
-/** `90d`, `1d12h`, `45s`: a lifetime in the policy's own units. */
-export function durationText(ms: number): string {
-  if (ms === 0) return '0s'
-  let out = ''
-  let left = ms
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-    ['ms', 1],
-  ] as const) {
-    const n = Math.floor(left / size)
-    if (n > 0) out += `${n}${unit}`
-    left -= n * size
-  }
-  return out
-}
-
 /** Does the raw object hold a value at `field`? */
 function holds(raw: object | undefined, field: readonly PathSegment[]): boolean {
   let v: unknown = raw
@@ -133,7 +116,7 @@ function unbounded(glob: string): boolean {
   return false
 }
 
-const CAP = `over the ${durationText(LIFETIME_CAP_MS)} cap: no entry is kept longer than that, whatever the policy or the response says; write ${durationText(LIFETIME_CAP_MS)} or less`
+const CAP = `over the ${formatDuration(LIFETIME_CAP_MS)} cap: no entry is kept longer than that, whatever the policy or the response says; write ${formatDuration(LIFETIME_CAP_MS)} or less`
 const FLOOD =
   'anyone can mint new entries with random query parameters (?x=1, ?x=2, …), each a miss that reaches the application and evicts real entries; key only the parameters the response depends on (query: [page, sort]) or none'
 const PARTIAL =
@@ -183,16 +166,16 @@ export function lintRule(r: Rule, src?: RuleSource): RuleFinding[] {
   }
   const q = r.key.query
   if (q.mode === 'all' || q.mode === 'exclude') queryFlood(out, r, src)
-  if (r.ttl > LIFETIME_CAP_MS) add(out, src, 'TTL_CAPPED', ['ttl'], `${durationText(r.ttl)} is ${CAP}`)
+  if (r.ttl > LIFETIME_CAP_MS) add(out, src, 'TTL_CAPPED', ['ttl'], `${formatDuration(r.ttl)} is ${CAP}`)
   let never = 0
   for (const [s, t] of r.statuses) {
     if (t > LIFETIME_CAP_MS)
-      add(out, src, 'TTL_CAPPED', ['statuses', String(s)], `${durationText(t)} is ${CAP}`)
+      add(out, src, 'TTL_CAPPED', ['statuses', String(s)], `${formatDuration(t)} is ${CAP}`)
     if (neverStored(r, s, t)) never++
   }
   for (const field of STALE_FIELDS)
     if (r[field] > LIFETIME_CAP_MS)
-      add(out, src, 'TTL_CAPPED', [field], `${durationText(r[field])} is ${CAP}`)
+      add(out, src, 'TTL_CAPPED', [field], `${formatDuration(r[field])} is ${CAP}`)
   if (never > 0) unstorableStatuses(out, r, src, never)
   if (
     r.origin === 'override' &&
@@ -269,7 +252,7 @@ function staleUnreachable(out: RuleFinding[], r: Rule, src: RuleSource | undefin
     longest = Math.max(longest, life)
   }
   const room = LIFETIME_CAP_MS - shortest
-  const lives = `every entry is fresh for ${shortest === longest ? '' : 'at least '}${durationText(shortest)}`
+  const lives = `every entry is fresh for ${shortest === longest ? '' : 'at least '}${formatDuration(shortest)}`
   for (const field of STALE_FIELDS) {
     const w = r[field]
     if (w === 0 || w > LIFETIME_CAP_MS || w <= room) continue // off, already TTL_CAPPED, or reachable
@@ -279,8 +262,8 @@ function staleUnreachable(out: RuleFinding[], r: Rule, src: RuleSource | undefin
       'STALE_UNREACHABLE',
       [field],
       room === 0
-        ? `${durationText(w)} is never used: under origin: override ${lives}, the ${durationText(LIFETIME_CAP_MS)} an entry may be kept in all, so it is dropped the moment it expires; shorten the lifetime or drop the window`
-        : `only ${durationText(room)} of ${durationText(w)} can ever be used: under origin: override ${lives}, and an entry is kept at most ${durationText(LIFETIME_CAP_MS)} in all, stale window included`,
+        ? `${formatDuration(w)} is never used: under origin: override ${lives}, the ${formatDuration(LIFETIME_CAP_MS)} an entry may be kept in all, so it is dropped the moment it expires; shorten the lifetime or drop the window`
+        : `only ${formatDuration(room)} of ${formatDuration(w)} can ever be used: under origin: override ${lives}, and an entry is kept at most ${formatDuration(LIFETIME_CAP_MS)} in all, stale window included`,
     )
   }
 }

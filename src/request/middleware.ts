@@ -47,7 +47,7 @@ export function createMiddleware(rt: Runtime): Middleware {
         return lookup(s, ctx, next, d)
       case 'pass':
         counters.unmatched++
-        return isUnsafe(ctx.method) ? forwardUnsafe(rt, ctx, next, set, undefined) : next()
+        return isUnsafe(ctx.method) ? forwardUnsafe(rt, ctx, next, set, undefined) : forwardPass(ctx, next)
       case 'unsafe':
         metrics.method++
         countBypass(set.counters[d.rule.index]!, 'method')
@@ -72,6 +72,12 @@ async function forwardUnsafe(
   ctx.res.removeHeader(OWN_TARGETED)
   if (rule !== undefined) setStatus(ctx, fwdStatus(rt.name, 'method'))
   if (isUnsafe(ctx.method)) await invalidateAfterUnsafe(rt, ctx, set, rule)
+}
+
+/** No rule matched: the application answers; cachet's own targeted field still never goes out. */
+async function forwardPass(ctx: Context, next: Next): Promise<void> {
+  await next()
+  ctx.res.removeHeader(OWN_TARGETED)
 }
 
 async function forwardBypass(rt: Runtime, ctx: Context, next: Next, detail: string): Promise<void> {

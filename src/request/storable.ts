@@ -4,8 +4,8 @@
  * never pass on rules the middleware does not run. Pure: it reads a response view, changes nothing.
  *
  * In order: the verdict (RFC 9111 §3 and cachet's stricter defaults, http/freshness.ts), then the
- * deception guard and the rule's `contentTypes` (http/deception.ts); the lifetime (fresh and kept) of what may be stored comes
- * from the one lifetime rule (freshness.ts `lifetime`). The body's size is checked where the body
+ * deception guard and the rule's `contentTypes` (http/deception.ts); the lifetime (fresh and
+ * kept) of what may be stored comes from the one lifetime rule (freshness.ts `lifetime`). The body's size is checked where the body
  * is known (capture.ts, with `overBodySize`).
  */
 import { typeRefused } from '../http/deception.js'
@@ -17,7 +17,8 @@ const DECEPTION: Verdict = Object.freeze({ ttl: 0, initialAge: 0, swr: 0, sie: 0
 /**
  * The verdict for a response to a GET the rule looked up, deception guard included: `reason` is
  * one of the verdict's (`status`, `set-cookie`, `no-store`, …) or `content-type` (a static-looking
- * path, `/account/x.css`, answered with another type, or a type the rule's contentTypes does not list). `path` is the request path (`ctx.path`).
+ * path, `/account/x.css`, answered with another type, or a type the rule's contentTypes does not
+ * list). `path` is the request path (`ctx.path`).
  */
 export function storeVerdict(
   rule: Rule,

@@ -1,14 +1,7 @@
-/**
- * RFC 9213 targeted cache control in the middleware, on both stores: the application writes
- * `Cachet-Cache-Control` for cachet and `Cache-Control` for browsers; cachet obeys its own field,
- * and the field never leaves the process (miss, hit, bypass, unsafe method). Middleware outside
- * cachet checking the response again after it went out (capture.ts) also obeys the targeted field.
- */
-import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { cs, type Site, siteTracker } from '../helpers/origin.js'
-import { policyDir, yaml } from '../helpers/policies.js'
-import { type RedisProc, startRedis } from '../helpers/redis-server.js'
+import { cs, type Site } from '../helpers/origin.js'
+import { yaml } from '../helpers/policies.js'
+import { onBothStores } from '../helpers/stores.js'
 
 const POLICY = yaml(`
   version: 1
@@ -30,24 +23,7 @@ function app(site: Site): void {
   })
 }
 
-for (const kind of ['memory', 'redis'] as const) {
-  const s = suite(`middleware: targeted cache control (${kind} store)`)
-  const sites = siteTracker()
-  let redis: RedisProc | undefined
-  s.before(async () => {
-    if (kind === 'redis')
-      redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
-  })
-  s.after.each(() => sites.closeAll())
-  s.after(async () => {
-    await redis?.stop()
-  })
-  const start = async () => {
-    const site = await sites.start({ policies: policyDir(POLICY), store: redis?.url })
-    app(site)
-    return site
-  }
-
+onBothStores('middleware: targeted cache control', POLICY, app, (s, start) => {
   s(
     'Cachet-Cache-Control governs the entry; browsers get Cache-Control; the field is never sent',
     async () => {
@@ -66,13 +42,16 @@ for (const kind of ['memory', 'redis'] as const) {
     },
   )
 
-  s('not sent on a bypass nor on an unsafe method either', async () => {
+  s('not sent on a bypass, an unsafe method, nor a request no rule matched', async () => {
     const site = await start()
     const bypass = await site.get('/pages/b', { headers: { cookie: 'session=1' } })
     assert.is(cs(bypass), 'cachet; fwd=bypass; detail=cookie')
     assert.is(bypass.headers['cachet-cache-control'], undefined)
     const post = await site.get('/pages/b', { method: 'POST' })
     assert.is(post.headers['cachet-cache-control'], undefined)
+    const unmatched = await site.get('/elsewhere')
+    assert.is(cs(unmatched), undefined, 'no rule matched')
+    assert.is(unmatched.headers['cachet-cache-control'], undefined)
   })
 
   s(
@@ -86,6 +65,4 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.not.ok(await site.isStored('/edge/a'))
     },
   )
-
-  s.run()
-}
+})

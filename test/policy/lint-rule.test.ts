@@ -5,7 +5,8 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { MAX_ENTRY_TTL } from '../../src/http/freshness.js'
-import { durationText, LIFETIME_CAP_MS, lintRule } from '../../src/policy/lint-rule.js'
+import { formatDuration } from '../../src/policy/duration.js'
+import { LIFETIME_CAP_MS, lintRule } from '../../src/policy/lint-rule.js'
 import { normalizeRule, type RawRule } from '../../src/policy/normalize.js'
 
 const pos = { file: 'p.yaml', line: 1, col: 1 }
@@ -22,10 +23,10 @@ s('the lifetime cap is the one capture applies', () => {
 })
 
 s('durations read in the policy units', () => {
-  assert.is(durationText(30 * 86_400_000), '30d')
-  assert.is(durationText(36 * 3_600_000), '1d12h')
-  assert.is(durationText(90_500), '1m30s500ms')
-  assert.is(durationText(0), '0s')
+  assert.is(formatDuration(30 * 86_400_000), '30d')
+  assert.is(formatDuration(36 * 3_600_000), '1d12h')
+  assert.is(formatDuration(90_500), '1m30s500ms')
+  assert.is(formatDuration(0), '0s')
 })
 
 s('rules that store nothing are never warned about', () => {

@@ -10,9 +10,9 @@ import * as assert from 'uvu/assert'
 import { cli } from '../../src/cli/main.js'
 import { createCache } from '../../src/create-cache.js'
 import { typeListed, typeRefused } from '../../src/http/deception.js'
-import { cs, type Site, siteTracker } from '../helpers/origin.js'
+import { cs, type Site } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
-import { type RedisProc, startRedis } from '../helpers/redis-server.js'
+import { onBothStores } from '../helpers/stores.js'
 
 const POLICY = yaml(`
   version: 1
@@ -153,24 +153,7 @@ ex('cachet explain prints it', async () => {
 })
 ex.run()
 
-for (const kind of ['memory', 'redis'] as const) {
-  const s = suite(`regression: contentTypes (${kind} store)`)
-  const sites = siteTracker()
-  let redis: RedisProc | undefined
-  s.before(async () => {
-    if (kind === 'redis')
-      redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
-  })
-  s.after.each(() => sites.closeAll())
-  s.after(async () => {
-    await redis?.stop()
-  })
-  const start = async () => {
-    const site = await sites.start({ policies: policyDir(POLICY), store: redis?.url })
-    app(site)
-    return site
-  }
-
+onBothStores('regression: contentTypes', POLICY, app, (s, start) => {
   /** not stored, twice to the origin, Cache-Status says why */
   const refused = async (site: Site, target: string) => {
     const first = await site.get(target)
@@ -223,6 +206,4 @@ for (const kind of ['memory', 'redis'] as const) {
     await refused(site, '/account/x.css?type=text/html')
     await stored(site, '/account?type=text/html')
   })
-
-  s.run()
-}
+})

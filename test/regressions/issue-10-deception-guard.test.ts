@@ -10,9 +10,9 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { deceptionMismatch } from '../../src/http/deception.js'
-import { cs, type Site, siteTracker } from '../helpers/origin.js'
-import { policyDir, yaml } from '../helpers/policies.js'
-import { type RedisProc, startRedis } from '../helpers/redis-server.js'
+import { cs, type Site } from '../helpers/origin.js'
+import { yaml } from '../helpers/policies.js'
+import { onBothStores } from '../helpers/stores.js'
 
 const POLICY = yaml(`
   version: 1
@@ -51,24 +51,7 @@ unit('static-looking extensions need their own content types; other paths are le
 })
 unit.run()
 
-for (const kind of ['memory', 'redis'] as const) {
-  const s = suite(`regression: deception guard (${kind} store)`)
-  const sites = siteTracker()
-  let redis: RedisProc | undefined
-  s.before(async () => {
-    if (kind === 'redis')
-      redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
-  })
-  s.after.each(() => sites.closeAll())
-  s.after(async () => {
-    await redis?.stop()
-  })
-  const start = async () => {
-    const site = await sites.start({ policies: policyDir(POLICY), store: redis?.url })
-    account(site)
-    return site
-  }
-
+onBothStores('regression: deception guard', POLICY, account, (s, start) => {
   for (const path of ['/account/x.css', '/account/settings/logo.png', '/account/app.js', '/account/x.css/']) {
     s(`${path} answered as text/html is never stored`, async () => {
       const site = await start()
@@ -105,6 +88,4 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.is(site.origin.calls(path), 1)
     }
   })
-
-  s.run()
-}
+})
