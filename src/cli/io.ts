@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { DIAGNOSTIC_FORMATS, type DiagnosticFormat } from '../policy/diagnostic.js'
 
@@ -8,6 +9,14 @@ export interface CliIO {
   cwd: string
   /** the environment (tests); the process's own when absent */
   env?: Readonly<Record<string, string | undefined>>
+}
+
+/** `cachet <version>`, read from the package's own package.json (the same from src/ and dist/). */
+export function versionLine(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return `cachet ${pkg.version}\n`
 }
 
 export const EXIT_OK = 0

@@ -4,11 +4,12 @@
  */
 
 import { explainCommand } from './explain.js'
-import { type CliIO, EXIT_OK, EXIT_USAGE } from './io.js'
+import { type CliIO, EXIT_OK, EXIT_USAGE, versionLine } from './io.js'
 import { testCommand } from './test.js'
 import { validatePolicies } from './validate.js'
 
 export const USAGE = `usage: cachet <command> [options]
+       cachet --version
 
 commands:
   validate [paths...] [--format text|json|github]   validate and lint policies (same as validate-policies)
@@ -19,6 +20,7 @@ commands:
         [--admin-port <n> [--admin-host 127.0.0.1] [--admin-token <token>|CACHET_ADMIN_TOKEN]]
                                                     a caching reverse proxy in front of any HTTP origin,
                                                     the status console on the admin port
+                                                    (cachet serve --help: every option and signal)
 `
 
 export async function cli(argv: string[], io: CliIO): Promise<number> {
@@ -34,6 +36,10 @@ export async function cli(argv: string[], io: CliIO): Promise<number> {
       const { serveCommand } = await import('./serve.js')
       return serveCommand(rest, io)
     }
+    case '-v':
+    case '--version':
+      io.stdout.write(versionLine())
+      return EXIT_OK
     case undefined:
     case '-h':
     case '--help':

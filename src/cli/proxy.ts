@@ -60,7 +60,7 @@ export class UpstreamError extends CachetError {
 }
 
 /** Removes hop-by-hop fields, and any field the Connection header names. */
-function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+export function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
   const named = connectionNames(headers.connection)
   for (const [k, v] of Object.entries(headers)) {
@@ -116,7 +116,7 @@ export function refuseBadFraming(ctx: Context, next: () => Promise<void>): Promi
 }
 
 /** Where and how `cachet serve` reaches its upstream, fixed at start. */
-interface Upstream {
+export interface Upstream {
   readonly base: URL
   readonly secure: boolean
   readonly agent: HttpAgent
@@ -148,22 +148,13 @@ export function createProxy(opts: ProxyOptions) {
     relay(ctx, await ask(up, ctx, up.prefix + ctx.url, headers, hasBody))
   }
 
-  return { proxy, close: () => agent.destroy() }
+  return { proxy, upstream: up, close: () => agent.destroy() }
 }
 
 /** The request headers the upstream gets, and whether a body goes with them. */
 function forwarded(ctx: Context): { headers: OutgoingHttpHeaders; hasBody: boolean } {
   const req = ctx.req
-  const headers = endToEnd(req.headers)
-  const xff = req.headers['x-forwarded-for']
-  const peer = req.socket.remoteAddress ?? ''
-  headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
-  headers['x-forwarded-proto'] = ctx.protocol
-  // The origin may build links from these; only what the key saw may reach it (T01, T03):
-  // the host is the keyed one, and the client's own forwarding claims are dropped.
-  headers['x-forwarded-host'] = ctx.host
-  for (const h of UNKEYED_FORWARDING) delete headers[h]
-  if (req.method === 'GET' || req.method === 'HEAD') for (const h of METHOD_OVERRIDES) delete headers[h]
+  const headers = forwardingHeaders(req, ctx.protocol, ctx.host)
   // A body is forwarded with explicit framing, never raw: node:http's client frames a body on
   // its own only for methods it expects one on (not GET, DELETE, OPTIONS...), and unframed
   // bytes are read by the upstream as the next request. Content-Length (end to end) is already
@@ -175,6 +166,25 @@ function forwarded(ctx: Context): { headers: OutgoingHttpHeaders; hasBody: boole
   const hasBody =
     chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
   return { headers, hasBody }
+}
+
+/**
+ * A request's end-to-end fields as the upstream gets them, for proxied requests and tunnelled
+ * upgrades alike: X-Forwarded-For/-Proto/-Host added, the client's own routing claims and (on
+ * GET/HEAD) method overrides dropped.
+ */
+export function forwardingHeaders(req: IncomingMessage, protocol: string, host: string): OutgoingHttpHeaders {
+  const headers = endToEnd(req.headers)
+  const xff = req.headers['x-forwarded-for']
+  const peer = req.socket.remoteAddress ?? ''
+  headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
+  headers['x-forwarded-proto'] = protocol
+  // The origin may build links from these; only what the key saw may reach it (T01, T03):
+  // the host is the keyed one, and the client's own forwarding claims are dropped.
+  headers['x-forwarded-host'] = host
+  for (const h of UNKEYED_FORWARDING) delete headers[h]
+  if (req.method === 'GET' || req.method === 'HEAD') for (const h of METHOD_OVERRIDES) delete headers[h]
+  return headers
 }
 
 /** Sends the request upstream; resolves with its response head, rejects with an UpstreamError. */

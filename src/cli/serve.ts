@@ -18,8 +18,9 @@ import { formatOne } from '../errors.js'
 import { defaultLogger } from '../log.js'
 import type { Logger } from '../options.js'
 import { capConnections } from './connection-cap.js'
-import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
+import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE, versionLine } from './io.js'
 import { createProxy, refuseBadFraming } from './proxy.js'
+import { createTunnels } from './tunnel.js'
 
 export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --upstream <url>            the origin, http:// or https:// (required)
@@ -45,7 +46,17 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --admin-host <address>      address of the admin listener (default 127.0.0.1)
   --admin-token <token>       the admin bearer token, 16 characters or more (default: the
                               CACHET_ADMIN_TOKEN environment variable, which ps does not show)
-  --admin-public-metrics      /_cachet/metrics and /_cachet/stats answer without the token`
+  --admin-public-metrics      /_cachet/metrics and /_cachet/stats answer without the token
+  -h, --help                  this text
+  -v, --version               the version
+
+signals:
+  SIGHUP                      reload the policies (a bad edit is reported and the last good set stays)
+  SIGTERM, SIGINT             stop accepting, drain in-flight requests (10 s at most; open WebSocket
+                              tunnels are closed then), exit 0
+
+WebSocket upgrades are tunnelled to the upstream; other upgrades (h2c) are ignored and the request
+served as a plain one. Expect: 100-continue is passed to the upstream, whose 100 reaches the client.`
 
 /** File descriptors kept out of every budget: stdio, policy files and their watchers, Redis, node itself. */
 const FD_RESERVE = 64
@@ -250,7 +261,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     clock: o.clock,
     ...(tmp !== undefined ? { logger: plainPolicyLogger(policies) } : {}),
   })
-  const { proxy, close } = createProxy({
+  const { proxy, upstream, close } = createProxy({
     upstream: o.upstream,
     timeoutMs: o.timeoutMs,
     maxSockets: budget.upstreamSockets,
@@ -260,6 +271,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   app.use(refuseBadFraming)
   app.use(cache.middleware())
   app.use(proxy)
+  const handler = app.callback()
   const server = createServer(
     {
       headersTimeout,
@@ -273,8 +285,14 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
         Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)),
       ),
     },
-    app.callback(),
+    handler,
   )
+  // Expect: 100-continue goes to the upstream, whose own 100 (or final answer) reaches the client
+  // (proxy.ts relays 1xx); node:http would otherwise say 100 at once, before anyone decided
+  // (RFC 9110 §10.1.1). Other expectations get node's 417.
+  server.on('checkContinue', handler)
+  const tunnels = createTunnels(upstream, handler)
+  server.on('upgrade', tunnels.onUpgrade)
   // node:http's maxHeadersCount (2000) stays: a lower one silently drops fields, which the cache
   // and the upstream would then not see alike; maxHeaderSize (16 KB) bounds the head already.
   server.keepAliveTimeout = keepAliveTimeout
@@ -311,6 +329,8 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
         for (const s of servers) s.closeIdleConnections()
         const timer = setTimeout(() => {
           for (const s of servers) s.closeAllConnections()
+          // tunnels have left node:http: its connection list no longer holds them
+          tunnels.destroyAll()
         }, drainMs)
         await drained
         clearTimeout(timer)
@@ -378,6 +398,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         'admin-token': { type: 'string' },
         'admin-public-metrics': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
       },
     }).values
   } catch (err) {
@@ -386,6 +407,10 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   }
   if (values.help) {
     io.stdout.write(`${SERVE_USAGE}\n`)
+    return EXIT_OK
+  }
+  if (values.version) {
+    io.stdout.write(versionLine())
     return EXIT_OK
   }
   const port = Number(values.port)
