@@ -94,6 +94,7 @@ function makeRule(index: number, match: string, host: string | null, methodList:
     invalidateTags: [],
     staleWhileRevalidate: 0,
     staleIfError: 0,
+    staleIfUnreachable: 0,
     maxBodySize: 1 << 20,
     targeted: [],
     contentTypes: null,

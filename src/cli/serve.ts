@@ -95,7 +95,8 @@ export function connectionBudget(
  * Without --policies, cachet serve is a plain RFC 9111 shared cache: every path, the origin's
  * own lifetimes only (ttl 0: nothing without explicit freshness is stored), every query
  * parameter keyed. Deliberately stricter than the RFC: requests with Cookie or Authorization
- * bypass, as Varnish's builtin.vcl does.
+ * bypass, as Varnish's builtin.vcl does. When the upstream cannot be reached, an expired entry is
+ * served for up to an hour (RFC 9111 §4.2.4), unless its response forbade serving it stale.
  */
 export const DEFAULT_POLICY = `version: 1
 rules:
@@ -104,6 +105,7 @@ rules:
     ttl: 0
     origin: respect
     statuses: [200, 203, 204, 300, 301, 302, 307, 308, 404, 405, 410, 414, 501]
+    staleIfUnreachable: 1h
     key:
       query: all
 `

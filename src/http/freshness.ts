@@ -89,6 +89,8 @@ export interface Verdict {
   readonly swr: number
   /** ms after expiry it may be served when the origin fails (RFC 5861 §4) */
   readonly sie: number
+  /** ms after expiry it may be served when the origin cannot be reached at all (RFC 9111 §4.2.4) */
+  readonly siu: number
   /** why not stored: 'status' | 'set-cookie' | 'no-store' | 'private' | 'no-cache' | 'vary-star' | 'authorization' | 'expired' | 'no-lifetime' */
   readonly reason: string | undefined
 }
@@ -143,6 +145,7 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
       initialAge: 0,
       swr: noStale ? 0 : rule.staleWhileRevalidate,
       sie: noStale ? 0 : rule.staleIfError,
+      siu: noStale ? 0 : rule.staleIfUnreachable,
       reason: undefined,
     }
   }
@@ -158,10 +161,13 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
     : cc.has('stale-if-error')
       ? (deltaSeconds(cc.get('stale-if-error')) ?? 0) * 1000
       : rule.staleIfError
+  // §4.2.4 lets a disconnected cache serve stale: the rule's window for it, whatever the
+  // response's own stale-* directives say (it is not RFC 5861's), forbidden by the same ones
+  const siu = noStale ? 0 : rule.staleIfUnreachable
   if (cc.has('no-cache')) {
     // §5.2.2.4: may be stored, never used without revalidation: worth keeping only with a validator
     if (res.header('etag') === undefined && res.header('last-modified') === undefined) return no('no-cache')
-    return { ttl: 0, initialAge: age, swr: 0, sie: 0, reason: undefined }
+    return { ttl: 0, initialAge: age, swr: 0, sie: 0, siu: 0, reason: undefined }
   }
   const stated = statedLifetime(cc, res, now, targeted === undefined)
   let left: number
@@ -171,8 +177,9 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
     left = fallback - age * 1000
   } else left = stated - age * 1000
   // An expired response is kept only when a stale window lets it be used (RFC 5861)
+  // (not staleIfUnreachable's: a response expired on arrival is not stored, spec "Freshness")
   if (left <= 0 && swr <= 0 && sie <= 0) return no('expired')
-  return { ttl: Math.max(0, left), initialAge: age, swr, sie, reason: undefined }
+  return { ttl: Math.max(0, left), initialAge: age, swr, sie, siu, reason: undefined }
 }
 
 /** No entry outlives this, whatever lifetime a response states (README "Freshness"). */
@@ -194,12 +201,12 @@ export interface Lifetime {
  */
 export function lifetime(v: Verdict, hasValidator: boolean): Lifetime {
   const fresh = Math.min(v.ttl, MAX_ENTRY_TTL)
-  const after = Math.max(v.swr, v.sie, hasValidator ? Math.max(fresh, MIN_REVALIDATION_KEEP_MS) : 0)
+  const after = Math.max(v.swr, v.sie, v.siu, hasValidator ? Math.max(fresh, MIN_REVALIDATION_KEEP_MS) : 0)
   return { fresh, keep: Math.min(MAX_ENTRY_TTL, fresh + after) }
 }
 
 function no(reason: string): Verdict {
-  return { ttl: 0, initialAge: 0, swr: 0, sie: 0, reason }
+  return { ttl: 0, initialAge: 0, swr: 0, sie: 0, siu: 0, reason }
 }
 
 /**

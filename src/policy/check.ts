@@ -129,7 +129,7 @@ export function checkFile(
           )
       }
     }
-    for (const field of ['staleWhileRevalidate', 'staleIfError'] as const) {
+    for (const field of ['staleWhileRevalidate', 'staleIfError', 'staleIfUnreachable'] as const) {
       const d = f[field]
       if (d !== undefined && parseDuration(d) === undefined)
         report(
@@ -301,6 +301,7 @@ export function checkFile(
         'tagsFromResponse',
         'staleWhileRevalidate',
         'staleIfError',
+        'staleIfUnreachable',
         'contentTypes',
       ] as const
       for (const field of fields) {

@@ -121,7 +121,7 @@ const FLOOD =
   'anyone can mint new entries with random query parameters (?x=1, ?x=2, …), each a miss that reaches the application and evicts real entries; key only the parameters the response depends on (query: [page, sort]) or none'
 const PARTIAL =
   '206 is never stored: a partial response would be replayed to every plain GET (docs/threats.md T27); cachet forwards Range requests on a miss and answers them from a full entry'
-const STALE_FIELDS = ['staleWhileRevalidate', 'staleIfError'] as const
+const STALE_FIELDS = ['staleWhileRevalidate', 'staleIfError', 'staleIfUnreachable'] as const
 
 /** Where a rule's top-level field comes from: its own, else its file's defaults. */
 function scopeOf(src: RuleSource | undefined, field: readonly PathSegment[]): FindingAt['scope'] {
@@ -179,7 +179,7 @@ export function lintRule(r: Rule, src?: RuleSource): RuleFinding[] {
   if (never > 0) unstorableStatuses(out, r, src, never)
   if (
     r.origin === 'override' &&
-    (r.staleWhileRevalidate > 0 || r.staleIfError > 0) &&
+    (r.staleWhileRevalidate > 0 || r.staleIfError > 0 || r.staleIfUnreachable > 0) &&
     never < r.statuses.size
   )
     staleUnreachable(out, r, src)

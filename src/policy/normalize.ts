@@ -38,6 +38,7 @@ export interface RawRuleFields {
   invalidate?: { tags: string[] }
   staleWhileRevalidate?: number | string
   staleIfError?: number | string
+  staleIfUnreachable?: number | string
   maxBodySize?: number | string
   targeted?: string[]
   contentTypes?: string[]
@@ -154,6 +155,10 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
         : must(parseDuration(raw.staleWhileRevalidate), 'staleWhileRevalidate', raw.id),
     staleIfError:
       raw.staleIfError === undefined ? 0 : must(parseDuration(raw.staleIfError), 'staleIfError', raw.id),
+    staleIfUnreachable:
+      raw.staleIfUnreachable === undefined
+        ? 0
+        : must(parseDuration(raw.staleIfUnreachable), 'staleIfUnreachable', raw.id),
     maxBodySize:
       raw.maxBodySize === undefined
         ? DEFAULT_MAX_BODY_SIZE
@@ -178,6 +183,7 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     targeted: sameList(r.targeted, DEFAULT_TARGETED) ? undefined : r.targeted,
     // absent from the text when unset, so that rules written before the field keep their version
     contentTypes: r.contentTypes ?? undefined,
+    staleIfUnreachable: r.staleIfUnreachable === 0 ? undefined : r.staleIfUnreachable,
     statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
     key: {
       ...r.key,

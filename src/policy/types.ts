@@ -100,6 +100,8 @@ export interface Rule {
   readonly staleWhileRevalidate: number
   /** RFC 5861 §4 window after expiry, in ms; 0 when off */
   readonly staleIfError: number
+  /** RFC 9111 §4.2.4 window after expiry when the origin cannot be reached, in ms; 0 when off */
+  readonly staleIfUnreachable: number
   /** bytes */
   readonly maxBodySize: number
   /** RFC 9213 targeted cache-control fields obeyed before Cache-Control, lower case, in order of preference */

@@ -122,6 +122,7 @@ function ruleFieldKind(rest: readonly string[], statuses: unknown): Kind | undef
       return value(EXPECT.size, 'SIZE_FORMAT')
     case 'staleWhileRevalidate':
     case 'staleIfError':
+    case 'staleIfUnreachable':
       return value(EXPECT.duration, 'DURATION_FORMAT')
     case 'tagsFromResponse':
       return value('true or false')

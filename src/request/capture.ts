@@ -316,6 +316,7 @@ class Draft {
       headerTokens,
       swr: v.swr,
       sie: v.sie,
+      siu: v.siu,
       body,
     }
     if (!this.#write) {

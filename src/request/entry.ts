@@ -42,6 +42,8 @@ export interface Entry {
   readonly swr: number
   /** ms after `expires` during which it may be served when the origin fails (RFC 5861 §4) */
   readonly sie: number
+  /** ms after `expires` during which it may be served when the origin cannot be reached (RFC 9111 §4.2.4) */
+  readonly siu: number
   readonly body: Buffer
 }
 
@@ -61,6 +63,8 @@ interface Meta {
   hg?: readonly string[]
   w: number
   x: number
+  /** staleIfUnreachable, ms; absent when 0 (entries written before the field read as 0) */
+  u?: number
 }
 
 const MAGIC0 = 0xca
@@ -83,6 +87,7 @@ export function encodeEntry(e: Entry): Buffer {
     w: e.swr,
     x: e.sie,
   }
+  if (e.siu > 0) meta.u = e.siu
   if (e.kind === 'vary') meta.k = 1
   if (e.headerTags.length > 0) {
     meta.ht = e.headerTags
@@ -177,6 +182,7 @@ export function decodeEntry(buf: Buffer, memoise = false): Entry | undefined {
     headerTokens: strings(m.hg) ? m.hg : NONE,
     swr: typeof m.w === 'number' ? m.w : 0,
     sie: typeof m.x === 'number' ? m.x : 0,
+    siu: typeof m.u === 'number' ? m.u : 0,
     body: buf.subarray(HEAD + len),
   }
   if (memoise) decoded.set(buf, entry)

@@ -50,6 +50,8 @@ export interface StorageExplanation {
   readonly staleWhileRevalidate: number | null
   /** seconds after expiry it may be served when the origin fails */
   readonly staleIfError: number | null
+  /** seconds after expiry it may be served when the origin cannot be reached */
+  readonly staleIfUnreachable: number | null
 }
 
 export interface Explanation {
@@ -289,6 +291,7 @@ function storageOf(
     keep: null,
     staleWhileRevalidate: null,
     staleIfError: null,
+    staleIfUnreachable: null,
   })
   if (d.kind !== 'lookup') return no(d.kind === 'unsafe' ? 'method' : d.kind)
   if (req.method === 'HEAD') return no('head')
@@ -310,6 +313,7 @@ function storageOf(
     keep: seconds(life.keep),
     staleWhileRevalidate: seconds(v.swr),
     staleIfError: seconds(v.sie),
+    staleIfUnreachable: seconds(v.siu),
   }
 }
 

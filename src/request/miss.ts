@@ -22,7 +22,7 @@ import { countMiss, countOutcome, countServed } from './count.js'
 import type { LookupDecision } from './decide.js'
 import type { Entry } from './entry.js'
 import type { Read } from './lookup.js'
-import { askOrigin, errorStatus, type OriginAnswer } from './origin.js'
+import { askOrigin, errorStatus, type OriginAnswer, unreachable } from './origin.js'
 import { clearResponse, serveEntry, setStatus, ttlSeconds } from './respond.js'
 import { freshen } from './revalidate.js'
 import type { Stages } from './stages.js'
@@ -192,13 +192,26 @@ function answerWithStale(
   const { rt } = s
   const { name } = rt
   const now = rt.now()
-  if ((o.kind === 'thrown' || o.kind === 'error') && now - stale.expires < stale.sie) {
-    // RFC 5861 §4: the origin failed within the stale-if-error window: the stored response, not the error
+  const failed = o.kind === 'thrown' || o.kind === 'error'
+  const late = now - stale.expires
+  // RFC 5861 §4: the origin failed within the stale-if-error window; RFC 9111 §4.2.4: it could
+  // not be reached within the staleIfUnreachable one. The stored response, not the error.
+  const sie = failed && late < stale.sie
+  if (sie || (failed && late < stale.siu && o.kind === 'thrown' && unreachable(o.error))) {
     const status = o.kind === 'thrown' ? errorStatus(o.error) : ctx.status
     if (o.kind === 'thrown') ctx.app.emit('error', o.error, ctx)
     rt.metrics.staleIfError++
     clearResponse(ctx)
-    serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: status }))
+    serveEntry(
+      ctx,
+      stale,
+      now,
+      fwdStatus(
+        name,
+        'stale',
+        sie ? { fwdStatus: status } : { fwdStatus: status, detail: 'origin-unreachable' },
+      ),
+    )
     countOutcome(d.counters, STALE_IF_ERROR)
     countServed(d.counters, ctx, stale)
     return NO_OUTCOME

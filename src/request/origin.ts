@@ -73,3 +73,42 @@ export function errorStatus(err: unknown): number {
   const s = e?.status ?? e?.statusCode
   return typeof s === 'number' && s >= 400 && s <= 599 ? s : 500
 }
+
+/**
+ * Error codes that say the origin could not be reached at all (RFC 9111 §4.2.4 "disconnected"):
+ * node's socket and DNS errors, undici's (fetch) connection errors, and `cachet serve`'s own
+ * UpstreamError codes (connection failed, or no response head within its deadline).
+ */
+const UNREACHABLE: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UPSTREAM_ERROR',
+  'UPSTREAM_TIMEOUT',
+])
+
+/**
+ * Whether a thrown error says the origin was unreachable: its `code`, or that of an error in its
+ * `cause` chain (fetch wraps them: `TypeError: fetch failed` with the socket error as cause).
+ * An error the application throws itself (`ctx.throw(503)`) is an answer, not a disconnection.
+ */
+export function unreachable(err: unknown): boolean {
+  let e = err as { code?: unknown; cause?: unknown } | null | undefined
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    if (typeof e.code === 'string' && UNREACHABLE.has(e.code)) return true
+    e = e.cause as typeof e
+  }
+  return false
+}

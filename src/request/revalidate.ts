@@ -52,6 +52,7 @@ export function freshen(
     initialAge: v.initialAge,
     swr: v.swr,
     sie: v.sie,
+    siu: v.siu,
     tokens: tokens ?? stale.tokens,
   }
   const stored = v.reason === undefined && tokens !== null

@@ -12,7 +12,14 @@ import { typeRefused } from '../http/deception.js'
 import { type Lifetime, lifetime, type ResponseView, type Verdict, verdict } from '../http/freshness.js'
 import type { Rule } from '../policy/types.js'
 
-const DECEPTION: Verdict = Object.freeze({ ttl: 0, initialAge: 0, swr: 0, sie: 0, reason: 'content-type' })
+const DECEPTION: Verdict = Object.freeze({
+  ttl: 0,
+  initialAge: 0,
+  swr: 0,
+  sie: 0,
+  siu: 0,
+  reason: 'content-type',
+})
 
 /**
  * The verdict for a response to a GET the rule looked up, deception guard included: `reason` is

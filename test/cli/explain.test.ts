@@ -53,6 +53,7 @@ e('not stored, and why; --format json carries storage, tags, detail and removed 
     keep: null,
     staleWhileRevalidate: null,
     staleIfError: null,
+    staleIfUnreachable: null,
   })
   assert.equal([x.detail, x.tags, x.removed.headers], [null, [], []])
   const b = JSON.parse(

@@ -282,4 +282,65 @@ for (const [name, cc] of [
   })
 }
 
+// RFC 9111 §4.2.4: "A cache MUST NOT generate a stale response unless it is disconnected or doing
+// so is explicitly permitted". cachet serve's plain cache, disconnected: staleIfUnreachable 1h.
+for (const [how, reply, fwd] of [
+  ['closes the connection unanswered', { hangUp: true }, 502],
+  ['times out', 'never', 504],
+] as const) {
+  test(`RFC 9111 §4.2.4: disconnected (the origin ${how}), the plain cache serves an expired entry with no stale-if-error`, async () => {
+    const env = await pool.start({ timeoutMs: 200 })
+    const never = gate()
+    env.origin.script(
+      '/dc',
+      { headers: { 'cache-control': 'max-age=10' } },
+      reply === 'never' ? { gate: never.promise } : reply,
+    )
+    await storedThenAged(env, '/dc', 'max-age=10', 15)
+    const r = await env.send('/dc')
+    never.open()
+    assert.is(r.status, 200)
+    assert.is(r.body, 'response #1')
+    assert.is(r.headers['cache-status'], `cachet; fwd=stale; fwd-status=${fwd}; detail=origin-unreachable`)
+    assert.is(r.headers.age, '15')
+  })
+}
+
+test('RFC 9111 §4.2.4: an origin that answers 503 is reachable: without stale-if-error the 503 reaches the client', async () => {
+  const env = await pool.start()
+  env.origin.script(
+    '/dc-503',
+    { headers: { 'cache-control': 'max-age=10' } },
+    { status: 503, body: 'unavailable' },
+  )
+  await storedThenAged(env, '/dc-503', 'max-age=10', 15)
+  const r = await env.send('/dc-503')
+  assert.is(r.status, 503)
+  assert.is(r.body, 'unavailable')
+})
+
+test('RFC 9111 §4.2.4: disconnected past the hour, the error reaches the client', async () => {
+  const env = await pool.start()
+  env.origin.script('/dc-late', { headers: { 'cache-control': 'max-age=10', etag: '"l"' } }, { hangUp: true })
+  await storedThenAged(env, '/dc-late', 'max-age=10', 10 + 3600 + 1)
+  const r = await env.send('/dc-late')
+  assert.is(r.status, 502)
+})
+
+for (const [name, cc] of [
+  ['must-revalidate', 'max-age=10, must-revalidate'],
+  ['proxy-revalidate', 'max-age=10, proxy-revalidate'],
+  ['s-maxage', 's-maxage=10'],
+  ['no-cache', 'no-cache, max-age=10'],
+] as const) {
+  test(`RFC 9111 §4.2.4: ${name} forbids serving stale even when disconnected`, async () => {
+    const env = await pool.start()
+    env.origin.script('/dcf', { headers: { 'cache-control': cc, etag: '"f"' } }, { hangUp: true })
+    await storedThenAged(env, '/dcf', cc, 15)
+    assert.ok(await env.entry('/dcf'), 'the stale entry is still stored (it has a validator)')
+    const r = await env.send('/dcf')
+    assert.is(r.status, 502)
+  })
+}
+
 test.run()

@@ -246,12 +246,13 @@ const DATE = 'Sun, 06 Nov 1994 08:49:37 GMT'
 const at = (secs: number) => new Date(NOW + secs * S).toUTCString()
 type Headers = Record<string, string | string[]>
 const res = (status: number, headers: Headers = {}): ResponseView => ({ status, header: (n) => headers[n] })
-const no = (reason: string): Verdict => ({ ttl: 0, initialAge: 0, swr: 0, sie: 0, reason })
-const ok = (ttl: number, o: { age?: number; swr?: number; sie?: number } = {}): Verdict => ({
+const no = (reason: string): Verdict => ({ ttl: 0, initialAge: 0, swr: 0, sie: 0, siu: 0, reason })
+const ok = (ttl: number, o: { age?: number; swr?: number; sie?: number; siu?: number } = {}): Verdict => ({
   ttl,
   initialAge: o.age ?? 0,
   swr: o.swr ?? 0,
   sie: o.sie ?? 0,
+  siu: o.siu ?? 0,
   reason: undefined,
 })
 

@@ -10,7 +10,14 @@ import { lifetime, MAX_ENTRY_TTL, type Verdict } from '../../src/http/freshness.
 const test = suite('lifetime(verdict, hasValidator)')
 const S = 1000
 const DAY = 24 * 3600 * S
-const v = (ttl: number, swr = 0, sie = 0): Verdict => ({ ttl, initialAge: 0, swr, sie, reason: undefined })
+const v = (ttl: number, swr = 0, sie = 0): Verdict => ({
+  ttl,
+  initialAge: 0,
+  swr,
+  sie,
+  siu: 0,
+  reason: undefined,
+})
 
 const cases: [string, Verdict, boolean, number, number][] = [
   // name, verdict, hasValidator, fresh, keep

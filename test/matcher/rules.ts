@@ -36,6 +36,7 @@ export function makeRule(spec: RuleSpec, index: number): Rule {
     invalidateTags: [],
     staleWhileRevalidate: 0,
     staleIfError: 0,
+    staleIfUnreachable: 0,
     maxBodySize: 1024 * 1024,
     targeted: [],
     contentTypes: null,

@@ -29,6 +29,7 @@ const response: Entry = {
   headerTokens: ['kz3.ghi', '0'],
   swr: 30_000,
   sie: 600_000,
+  siu: 3_600_000,
   body: Buffer.from('<h1>héllo</h1>\u0000\xff'),
 }
 
@@ -47,6 +48,7 @@ const index: Entry = {
   headerTokens: [],
   swr: 0,
   sie: 0,
+  siu: 0,
   body: Buffer.alloc(0),
 }
 

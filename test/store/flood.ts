@@ -69,6 +69,7 @@ export async function floodStore(store: Store, opts: StoreFloodOptions = {}): Pr
       headerTokens: [],
       swr: 0,
       sie: 0,
+      siu: 0,
       body,
     })
     await store.set(`flood:flood-v1:${d}`, value, 300_000)
