@@ -93,8 +93,9 @@ export function connectionBudget(
 
 /**
  * Without --policies, cachet serve is a plain RFC 9111 shared cache: every path, the origin's
- * own lifetimes only (ttl 0: nothing without explicit freshness is stored), every query
- * parameter keyed. Deliberately stricter than the RFC: requests with Cookie or Authorization
+ * own lifetimes (ttl 0), any final status that states one (otherStatuses: explicit, §3), else a
+ * heuristic tenth of the time since Last-Modified for the heuristically cacheable statuses
+ * (§4.2.2, at most a day), every query parameter keyed. Deliberately stricter than the RFC: requests with Cookie or Authorization
  * bypass, as Varnish's builtin.vcl does. When the upstream cannot be reached, an expired entry is
  * served for up to an hour (RFC 9111 §4.2.4), unless its response forbade serving it stale.
  */
@@ -104,7 +105,8 @@ rules:
     match: "/**"
     ttl: 0
     origin: respect
-    statuses: [200, 203, 204, 300, 301, 302, 307, 308, 404, 405, 410, 414, 501]
+    otherStatuses: explicit
+    heuristic: 10%
     staleIfUnreachable: 1h
     key:
       query: all

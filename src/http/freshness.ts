@@ -105,11 +105,16 @@ export interface ResponseView {
  * `authorized`: the request carried Authorization (only possible when the rule keys it).
  */
 export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now: number): Verdict {
-  const statusTtl = rule.statuses.get(res.status)
+  const listed = rule.statuses.get(res.status)
   // A 206 is never stored, even when a rule lists it (README "HTTP semantics", T27): cachet keeps
   // one full response per key and does not combine ranges (RFC 9111 §3.4), so a stored 206 would
   // replay one client's `Range: bytes=0-0` to every plain GET (issue 12, "what held" suite).
-  if (statusTtl === undefined || res.status === 206) return no('status')
+  if (res.status === 206) return no('status')
+  // RFC 9111 §3: any final status may be stored when the response says how long (otherStatuses:
+  // explicit); a 304 is an answer about an entry, never one itself (§4.3.4)
+  const other = listed === undefined
+  if (other && !(rule.otherStatuses && otherStorable(res.status))) return no('status')
+  const statusTtl = listed ?? 0
   // deviation: RFC 9111 §7 says Set-Cookie "does not inhibit caching"; replaying it hands one
   // user's session to everyone (rack-cache #52, souin #806), so a response with it is never stored.
   if (res.header('set-cookie') !== undefined) return no('set-cookie')
@@ -172,9 +177,14 @@ export function verdict(rule: Rule, res: ResponseView, authorized: boolean, now:
   const stated = statedLifetime(cc, res, now, targeted === undefined)
   let left: number
   if (stated === undefined) {
-    // §4.2.2 allows heuristic freshness; the rule's ttl is ours. ttl: 0 means "only what the origin states".
-    if (fallback <= 0) return no('no-lifetime')
-    left = fallback - age * 1000
+    // §4.2.2: heuristic freshness when the rule asks for it and Last-Modified allows it; else the
+    // rule's ttl (ttl: 0 means "only what the origin states"). An unlisted status has no ttl: it
+    // is stored only for what its response states, or a heuristic lifetime (§3 allows both).
+    const h = rule.heuristic > 0 ? heuristicLifetime(rule, res, cc, now) : undefined
+    if (h !== undefined) left = h - age * 1000
+    else if (other) return no('status')
+    else if (fallback <= 0) return no('no-lifetime')
+    else left = fallback - age * 1000
   } else left = stated - age * 1000
   // An expired response is kept only when a stale window lets it be used (RFC 5861)
   // (not staleIfUnreachable's: a response expired on arrival is not stored, spec "Freshness")
@@ -203,6 +213,39 @@ export function lifetime(v: Verdict, hasValidator: boolean): Lifetime {
   const fresh = Math.min(v.ttl, MAX_ENTRY_TTL)
   const after = Math.max(v.swr, v.sie, v.siu, hasValidator ? Math.max(fresh, MIN_REVALIDATION_KEEP_MS) : 0)
   return { fresh, keep: Math.min(MAX_ENTRY_TTL, fresh + after) }
+}
+
+/**
+ * The unlisted statuses `otherStatuses: explicit` may store: final (200-599, RFC 9110 §15: values
+ * beyond are not HTTP), not 206 or 304, and no 4xx but the heuristically cacheable 404, 405, 410
+ * and 414. Any other 4xx answers something in the request the key does not see (a header too
+ * large or malformed: 400, 431; a precondition or a range: 412, 416; Accept: 406...), so storing
+ * it, even when the origin's blanket Cache-Control says max-age, is cache-poisoned denial of
+ * service (docs/threats.md T18, T19): those are stored only when a rule lists them.
+ */
+function otherStorable(status: number): boolean {
+  if (status < 200 || status > 599 || status === 206 || status === 304) return false
+  return status < 400 || status >= 500 || status === 404 || status === 405 || status === 410 || status === 414
+}
+
+/** RFC 9110 §15.1: the statuses that are heuristically cacheable (206 is, but cachet never stores one). */
+const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([
+  200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
+])
+
+/**
+ * RFC 9111 §4.2.2: the rule's share of the time since Last-Modified (at the response's Date, or
+ * now), at most `heuristicMax`; for a heuristically cacheable status, or any with `public`. ms, or
+ * undefined when no valid Last-Modified allows it (or it lies in the future).
+ */
+function heuristicLifetime(rule: Rule, res: ResponseView, cc: Directives, now: number): number | undefined {
+  if (!HEURISTIC_STATUSES.has(res.status) && !cc.has('public')) return undefined
+  const lm = parseHttpDate(headerString(res.header('last-modified')), now)
+  if (Number.isNaN(lm)) return undefined
+  const d = parseHttpDate(headerString(res.header('date')), now)
+  const date = Number.isNaN(d) ? now : d
+  if (lm > date) return undefined
+  return Math.min(rule.heuristicMax, Math.floor((date - lm) * rule.heuristic))
 }
 
 function no(reason: string): Verdict {

@@ -129,7 +129,12 @@ export function checkFile(
           )
       }
     }
-    for (const field of ['staleWhileRevalidate', 'staleIfError', 'staleIfUnreachable'] as const) {
+    for (const field of [
+      'staleWhileRevalidate',
+      'staleIfError',
+      'staleIfUnreachable',
+      'heuristicMax',
+    ] as const) {
       const d = f[field]
       if (d !== undefined && parseDuration(d) === undefined)
         report(
@@ -247,6 +252,32 @@ export function checkFile(
     ) {
       const at = rule.ttl !== undefined ? [...base, 'ttl'] : base
       report('TTL_ZERO', at, id, 'ttl: 0 with origin: override stores nothing; use cache: false to bypass')
+    }
+
+    // otherStatuses and heuristic read the response's own statements: under origin: override the
+    // rule's ttl decides everything, so they would silently do nothing; and a statuses list is
+    // the rule's allow-list (issue 8: "what a rule lists stays the allow-list when it lists").
+    if (cached && readable) {
+      const where = (field: 'otherStatuses' | 'heuristic') =>
+        rule[field] !== undefined ? [...base, field] : ['defaults', field]
+      for (const field of ['otherStatuses', 'heuristic'] as const) {
+        const on =
+          field === 'otherStatuses' ? merged.otherStatuses === 'explicit' : merged.heuristic !== undefined
+        if (on && merged.origin === 'override')
+          report(
+            'FIELD_CONFLICT',
+            where(field),
+            id,
+            `${field} reads what the response states, which origin: override ignores; use origin: respect or drop ${field}`,
+          )
+      }
+      if (merged.otherStatuses === 'explicit' && merged.statuses !== undefined)
+        report(
+          'FIELD_CONFLICT',
+          where('otherStatuses'),
+          id,
+          'otherStatuses: explicit applies to a rule without statuses: a statuses list is the allow-list; drop one of them',
+        )
     }
 
     // Tags are resolved from what the key sees (src/decide.ts passes the keyed query pairs): a

@@ -39,6 +39,9 @@ export interface RawRuleFields {
   staleWhileRevalidate?: number | string
   staleIfError?: number | string
   staleIfUnreachable?: number | string
+  otherStatuses?: 'never' | 'explicit'
+  heuristic?: string
+  heuristicMax?: number | string
   maxBodySize?: number | string
   targeted?: string[]
   contentTypes?: string[]
@@ -60,6 +63,8 @@ export const DEFAULT_METHODS: readonly string[] = Object.freeze(['GET', 'HEAD'])
  *  storage), 405, 414 and 501 (method- or request-shaped errors are rarely worth sharing). */
 export const DEFAULT_STATUSES: readonly number[] = Object.freeze([200, 203, 204, 300, 301, 308, 404, 410])
 export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+/** `heuristicMax` unless a rule says otherwise: a day */
+export const DEFAULT_HEURISTIC_MAX = 24 * 3600 * 1000
 /** RFC 9213 targeted fields obeyed before Cache-Control, in order of preference (lower case) */
 export const DEFAULT_TARGETED: readonly string[] = Object.freeze([
   'cachet-cache-control',
@@ -155,6 +160,12 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
         : must(parseDuration(raw.staleWhileRevalidate), 'staleWhileRevalidate', raw.id),
     staleIfError:
       raw.staleIfError === undefined ? 0 : must(parseDuration(raw.staleIfError), 'staleIfError', raw.id),
+    otherStatuses: raw.otherStatuses === 'explicit',
+    heuristic: raw.heuristic === undefined ? 0 : Number(raw.heuristic.slice(0, -1)) / 100,
+    heuristicMax:
+      raw.heuristicMax === undefined
+        ? DEFAULT_HEURISTIC_MAX
+        : must(parseDuration(raw.heuristicMax), 'heuristicMax', raw.id),
     staleIfUnreachable:
       raw.staleIfUnreachable === undefined
         ? 0
@@ -184,6 +195,9 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     // absent from the text when unset, so that rules written before the field keep their version
     contentTypes: r.contentTypes ?? undefined,
     staleIfUnreachable: r.staleIfUnreachable === 0 ? undefined : r.staleIfUnreachable,
+    otherStatuses: r.otherStatuses ? true : undefined,
+    heuristic: r.heuristic === 0 ? undefined : r.heuristic,
+    heuristicMax: r.heuristic === 0 ? undefined : r.heuristicMax,
     statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
     key: {
       ...r.key,

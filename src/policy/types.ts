@@ -100,6 +100,12 @@ export interface Rule {
   readonly staleWhileRevalidate: number
   /** RFC 5861 §4 window after expiry, in ms; 0 when off */
   readonly staleIfError: number
+  /** statuses the rule does not list are stored when the response states its lifetime (`otherStatuses: explicit`) */
+  readonly otherStatuses: boolean
+  /** RFC 9111 §4.2.2 heuristic: the share (0-1) of Date − Last-Modified; 0 when off */
+  readonly heuristic: number
+  /** ms, the longest heuristic lifetime */
+  readonly heuristicMax: number
   /** RFC 9111 §4.2.4 window after expiry when the origin cannot be reached, in ms; 0 when off */
   readonly staleIfUnreachable: number
   /** bytes */

@@ -123,7 +123,12 @@ function ruleFieldKind(rest: readonly string[], statuses: unknown): Kind | undef
     case 'staleWhileRevalidate':
     case 'staleIfError':
     case 'staleIfUnreachable':
+    case 'heuristicMax':
       return value(EXPECT.duration, 'DURATION_FORMAT')
+    case 'otherStatuses':
+      return value('never or explicit')
+    case 'heuristic':
+      return value('a share of the time since Last-Modified, like 10%')
     case 'tagsFromResponse':
       return value('true or false')
     case 'contentTypes':

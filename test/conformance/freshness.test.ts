@@ -190,8 +190,57 @@ test('RFC 9111 §4.2.1: a very large max-age is capped, never overflowing into "
   assert.ok(statusTtl(b) > 86_400, `ttl ${statusTtl(b)} is more than a day`)
 })
 
-test('RFC 9111 §4.2.2: no explicit lifetime (only Last-Modified) is not stored by a plain `cachet serve`', async () => {
+// issue 8 item 4: cachet serve's plain cache uses heuristic: 10%, at most a day (heuristicMax)
+for (const [days, ttl] of [
+  [5, 43_200],
+  [30, 86_400],
+] as const) {
+  test(`RFC 9111 §4.2.2: only Last-Modified, ${days} days before Date: a heuristic lifetime of ${ttl} s (a tenth, at most a day)`, async () => {
+    const env = await pool.start()
+    const date = env.clock.now()
+    env.origin.script('/heur', {
+      headers: { date: httpDate(date), 'last-modified': httpDate(date - days * 86_400_000) },
+    })
+    await env.send('/heur')
+    await env.waitStored('/heur')
+    const b = await env.send('/heur')
+    assert.is(b.body, 'response #1')
+    assert.is(b.headers['cache-status'], `cachet; hit; ttl=${ttl}`)
+  })
+}
+
+test('RFC 9111 §4.2.2: no heuristic when the response states a lifetime, nor from a Last-Modified after Date, nor for a status not heuristically cacheable', async () => {
   const env = await pool.start()
+  const date = env.clock.now()
+  env.origin.script('/stated', {
+    headers: {
+      'cache-control': 'max-age=30',
+      date: httpDate(date),
+      'last-modified': httpDate(date - 50 * 86_400_000),
+    },
+  })
+  await env.send('/stated')
+  await env.waitStored('/stated')
+  assert.is((await env.send('/stated')).headers['cache-status'], 'cachet; hit; ttl=30')
+  env.origin.script('/future', {
+    headers: { date: httpDate(date), 'last-modified': httpDate(date + 86_400_000) },
+  })
+  await env.send('/future')
+  assert.is((await env.send('/future')).body, 'response #3')
+  assert.is(await env.entry('/future'), undefined)
+  env.origin.script('/created', {
+    status: 201,
+    headers: { date: httpDate(date), 'last-modified': httpDate(date - 5 * 86_400_000) },
+  })
+  await env.send('/created')
+  assert.is((await env.send('/created')).body, 'response #5')
+  assert.is(await env.entry('/created'), undefined)
+})
+
+test('RFC 9111 §4.2.2: a policy without heuristic stores nothing from Last-Modified alone', async () => {
+  const env = await pool.start({
+    policies: 'version: 1\nrules:\n  - id: all\n    match: "/**"\n    ttl: 0\n',
+  })
   env.origin.script('/heur', { headers: { 'last-modified': httpDate(Date.now() - 86_400_000) } })
   await env.send('/heur')
   const b = await env.send('/heur')

@@ -1,7 +1,9 @@
 /**
  * Status codes through `cachet serve` (RFC 9111 §3, RFC 9110 §15): which statuses are stored when
- * the response states its lifetime, that any status (299, 999) is forwarded untouched, that a 206
- * is never stored (§3.3: cachet does not combine partial content), and that 1xx/5xx are not stored.
+ * the response states its lifetime (any final one, 299 and 599 included: `otherStatuses:
+ * explicit`, issue 8 item 3), that any status (299, 999) is forwarded untouched, that a 206 is
+ * never stored (§3.3: cachet does not combine partial content), nor a 4xx that answers unkeyed
+ * request fields (400, 403, 412, 416, 431: CPDoS, T18), nor a status beyond 599.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -11,8 +13,10 @@ const test = suite('conformance: status codes (RFC 9111 §3)')
 const pool = envs()
 test.after.each(pool.closeAll)
 
-const STORED = [200, 203, 204, 300, 301, 302, 307, 308, 404, 405, 410, 414, 501]
-const NOT_STORED = [201, 202, 206, 299, 400, 403, 500, 502, 503, 504, 999]
+const STORED = [
+  200, 201, 202, 203, 204, 299, 300, 301, 302, 307, 308, 404, 405, 410, 414, 500, 501, 502, 503, 504, 599,
+]
+const NOT_STORED = [206, 400, 403, 406, 412, 416, 431, 499, 999]
 
 test('RFC 9111 §3: responses with explicit freshness and an understood, cacheable status are stored and replayed with that status', async () => {
   const env = await pool.start()
@@ -40,7 +44,7 @@ test('RFC 9111 §3: responses with explicit freshness and an understood, cacheab
   assert.is(env.origin.count, STORED.length)
 })
 
-test('RFC 9111 §3: other statuses are forwarded but not stored, even with max-age', async () => {
+test('RFC 9111 §3: a 206, a 4xx that answers unkeyed request fields, or a status beyond 599 is forwarded but not stored, even with max-age', async () => {
   const env = await pool.start()
   for (const status of NOT_STORED) {
     const path = `/n${status}`
@@ -135,6 +139,19 @@ test('docs/policy-format.md "Freshness": a body over maxBodySize (default 1 MiB)
   const b = await env.send('/huge')
   assert.is(b.headers['x-response'], '2')
   assert.is(await env.entry('/huge'), undefined)
+})
+
+test('RFC 9111 §3: what a policy lists stays the allow-list: an unlisted 201 or 503 with max-age is not stored', async () => {
+  const env = await pool.start({
+    policies: 'version: 1\nrules:\n  - id: all\n    match: "/**"\n    ttl: 0\n    statuses: [200]\n',
+  })
+  for (const status of [201, 503]) {
+    env.origin.script(`/p${status}`, { status, headers: { 'cache-control': 'max-age=60' } })
+    await env.send(`/p${status}`)
+    const b = await env.send(`/p${status}`)
+    assert.is(b.status, status)
+    assert.is(await env.entry(`/p${status}`), undefined, `${status} is not stored`)
+  }
 })
 
 test.run()

@@ -354,6 +354,20 @@ v('semantic checks: globs, hosts, lifetimes, cookie header', async () => {
     'ttl 0 with origin respect: only what the origin dates is stored',
   )
   assert.equal(await codes('    ttl: 0\n    origin: override\n'), ['TTL_ZERO'])
+  // issue 8 items 3, 4: what reads the response's statements needs origin: respect; a statuses
+  // list stays the allow-list
+  assert.equal(await codes('    ttl: 0\n    otherStatuses: explicit\n    heuristic: 10%\n'), [])
+  assert.equal(await codes('    ttl: 1m\n    origin: override\n    heuristic: 10%\n'), ['FIELD_CONFLICT'])
+  assert.equal(await codes('    ttl: 1m\n    origin: override\n    otherStatuses: explicit\n'), [
+    'FIELD_CONFLICT',
+  ])
+  assert.equal(await codes('    ttl: 1m\n    statuses: [200]\n    otherStatuses: explicit\n'), [
+    'FIELD_CONFLICT',
+  ])
+  assert.equal(await codes('    ttl: 1m\n    heuristic: 10\n'), ['POLICY_SCHEMA'])
+  assert.equal(await codes('    ttl: 1m\n    heuristic: 101%\n'), ['POLICY_SCHEMA'])
+  assert.equal(await codes('    ttl: 1m\n    otherStatuses: always\n'), ['POLICY_SCHEMA'])
+  assert.equal(await codes('    ttl: 1m\n    heuristic: 12.5%\n    heuristicMax: 7d\n'), [])
   assert.equal(await codes('    ttl: 1m\n    key: { headers: [COOKIE] }\n'), ['KEY_COOKIE_HEADER'])
   assert.equal(
     await codes('    ttl: 1m\n    key: { query: ["a{"] }\n'),
