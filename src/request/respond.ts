@@ -1,10 +1,12 @@
 /**
  * Answering from a stored entry, and detaching a context for a background refresh.
  */
+import { randomBytes } from 'node:crypto'
 import { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'koa'
 import { appendStatus } from '../http/cache-status.js'
 import { notModified, storedView } from '../http/conditional.js'
+import { byteranges, contentRange, ifRangeMatches, parseRange } from '../http/range.js'
 import type { Entry } from './entry.js'
 
 /**
@@ -61,7 +63,51 @@ export function serveEntry(ctx: Context, entry: Entry, now: number, status: stri
     notModified(h2, storedView(entry.status, h, entry.storedAt))
   )
     ctx.status = 304
+  // RFC 9110 §14: a Range on GET is answered from the stored complete response (after the
+  // validators: §13.2.2 evaluates If-Range last), only when the client sent one
+  else if (h2.range !== undefined && ctx.method === 'GET' && entry.status === 200 && !entry.nullBody)
+    answerRange(ctx, entry, h2.range, h2['if-range'] as string | undefined, now)
 }
+
+/**
+ * 206 with the range (or `multipart/byteranges` for several), or 416 with `bytes *\/len`, from
+ * the stored body; the whole 200 when the Range is unusable or If-Range does not match.
+ */
+function answerRange(
+  ctx: Context,
+  entry: Entry,
+  range: string,
+  ifRange: string | undefined,
+  now: number,
+): void {
+  if (ifRange !== undefined) {
+    const v = storedView(entry.status, entry.headers, entry.storedAt)
+    if (!ifRangeMatches(ifRange, v.etag, v.lastModified, v.date, now)) return
+  }
+  const body = entry.body
+  const r = parseRange(range, body.length)
+  if (r.kind === 'whole') return
+  if (r.kind === 'unsatisfiable') {
+    ctx.status = 416
+    ctx.body = EMPTY
+    ctx.remove('Content-Encoding')
+    ctx.set('Content-Range', `bytes */${body.length}`)
+    return
+  }
+  ctx.status = 206
+  if (r.ranges.length === 1) {
+    const one = r.ranges[0]!
+    ctx.body = body.subarray(one[0], one[1] + 1)
+    ctx.set('Content-Range', contentRange(one, body.length))
+    return
+  }
+  const type = ctx.response.get('Content-Type') || undefined
+  const boundary = randomBytes(12).toString('hex')
+  ctx.body = byteranges(body, r.ranges, type, boundary)
+  ctx.set('Content-Type', `multipart/byteranges; boundary=${boundary}`)
+}
+
+const EMPTY = Buffer.alloc(0)
 
 function headerStore(res: ServerResponse, k: symbol): Record<string, unknown> {
   const r = res as unknown as Record<symbol, Record<string, unknown> | null>
