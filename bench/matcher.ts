@@ -88,7 +88,7 @@ function makeRule(index: number, match: string, host: string | null, methodList:
     ttl: 60_000,
     origin: 'respect',
     statuses: new Map([[200, -1]]),
-    key: { query: { mode: 'all' }, headers: [], cookies: null, host: true },
+    key: { query: { mode: 'all' }, headers: [], cookies: null, host: true, normalize: [] },
     tags: [],
     tagsFromResponse: false,
     invalidateTags: [],

@@ -4,15 +4,32 @@
  */
 import { digest } from './compose.js'
 
-export function normaliseVaryValue(v: string): string {
-  // RFC 9111 §4.1: whitespace around list commas may be normalised away
-  return v.trim().replace(/\s*,\s*/g, ',')
+/**
+ * Fields whose values are case-insensitive by their definition (RFC 9110 §12.5: content codings,
+ * language ranges, media ranges and charsets), so that RFC 9111 §4.1's "case-normalization, where
+ * values are defined to be case-insensitive" applies.
+ */
+const CASELESS: ReadonlySet<string> = new Set([
+  'accept',
+  'accept-charset',
+  'accept-encoding',
+  'accept-language',
+])
+
+/**
+ * A Vary'd request header value as it is compared (RFC 9111 §4.1): whitespace around list
+ * commas and semicolons normalised away, and lower case for the fields whose values are
+ * case-insensitive. (Reordering list members is not done: order may carry preference.)
+ */
+export function normaliseVaryValue(v: string, name?: string): string {
+  const s = v.trim().replace(/\s*([,;])\s*/g, '$1')
+  return name !== undefined && CASELESS.has(name) ? s.toLowerCase() : s
 }
 
 /** The Vary'd request header values (flat name/value) of this request, for `names`. */
 export function varyValues(names: readonly string[], get: (n: string) => string): string[] {
   const out: string[] = []
-  for (const n of names) out.push(n, normaliseVaryValue(get(n)))
+  for (const n of names) out.push(n, normaliseVaryValue(get(n), n))
   return out
 }
 
@@ -42,7 +59,8 @@ export function varyNames(header: unknown): string[] | null {
 /** Whether a request's header values match a stored variant's (flat name/value). */
 export function matchesVariant(requestValues: readonly string[], get: (n: string) => string): boolean {
   for (let i = 0; i < requestValues.length; i += 2) {
-    if (normaliseVaryValue(get(requestValues[i]!)) !== requestValues[i + 1]) return false
+    const n = requestValues[i]!
+    if (normaliseVaryValue(get(n), n) !== requestValues[i + 1]) return false
   }
   return true
 }

@@ -12,7 +12,9 @@
  * or served (all fields except `index` and `pos`). It joins the cache key, so a reload that changes
  * a rule never serves entries stored under its old meaning (docs/threats.md T67/T68).
  */
+
 import { createHash } from 'node:crypto'
+import { NORMALIZED_HEADERS } from '../key/negotiate.js'
 import { compileNameGlob } from '../matcher/glob.js'
 import { parseDuration, parseSize } from './duration.js'
 import { METHOD_BITS, type QueryKey, type Rule, type RuleKey, type SourcePos } from './types.js'
@@ -22,6 +24,7 @@ export interface RawKey {
   headers?: string[]
   cookies?: string[]
   host?: boolean
+  normalize?: Partial<Record<'accept-encoding' | 'accept-language' | 'accept', string[]>>
 }
 
 /** The fields a rule and `defaults` share: the JSON Schema's shape, after validation. */
@@ -138,6 +141,14 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
     headers: Object.freeze((raw.key?.headers ?? []).map((h) => h.toLowerCase())),
     cookies: raw.key?.cookies === undefined ? null : Object.freeze([...raw.key.cookies]),
     host: raw.key?.host ?? true,
+    normalize: Object.freeze(
+      NORMALIZED_HEADERS.flatMap((header) => {
+        const values = raw.key?.normalize?.[header]
+        return values === undefined
+          ? []
+          : [Object.freeze({ header, values: Object.freeze(values.map((v) => v.toLowerCase())) })]
+      }),
+    ),
   })
 
   const content = {
@@ -201,6 +212,8 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
     key: {
       ...r.key,
+      // absent when none, so that rules written before the field keep their version
+      normalize: r.key.normalize.length === 0 ? undefined : r.key.normalize,
       query:
         q.mode === 'all' || q.mode === 'none'
           ? q.mode

@@ -3,6 +3,7 @@
  * `Rule` is the normalised, frozen form the request path reads. Nothing on the request path
  * ever looks at a raw file.
  */
+import type { NormalizedHeader } from '../key/negotiate.js'
 
 /** Method bits: a rule's `methods` becomes one bitmask, checked with a single `&`. */
 export const METHOD_BITS: Readonly<Record<string, number>> = Object.freeze({
@@ -59,6 +60,9 @@ export interface RuleKey {
   readonly cookies: readonly string[] | null
   /** the scheme and host join the key (default true) */
   readonly host: boolean
+  /** `key.normalize`: request headers rewritten to the listed value the client prefers
+   *  (key/negotiate.ts), in a fixed order; empty when none */
+  readonly normalize: readonly { readonly header: NormalizedHeader; readonly values: readonly string[] }[]
 }
 
 /** Where something sits in a policy file: offsets stay in data, line:col is computed at the edge. */

@@ -6,6 +6,7 @@
 
 import { allGen, ruleGen, tagGen, urlGen } from '../generation/keys.js'
 import { entryKey, keyMaterial } from '../key/compose.js'
+import { negotiate } from '../key/negotiate.js'
 import { filterCookies, filterQuery, matchPath, type Pair } from '../key/sanitize.js'
 import type { RuleCounters } from '../metrics/counters.js'
 import { pathSegments } from '../policy/tag-template.js'
@@ -58,6 +59,9 @@ export type Decision =
       readonly urlAndTagGens: readonly string[]
       /** the resolved tags (for explain) */
       readonly tags: readonly string[]
+      /** `key.normalize`: request headers rewritten before keying and forwarding ([name, value],
+       *  a null value removes the header); empty for most rules */
+      readonly normalized: readonly (readonly [string, string | null])[]
     }
 
 /** A decision to look the request up in the cache. */
@@ -65,6 +69,7 @@ export type LookupDecision = Extract<Decision, { kind: 'lookup' }>
 
 const PASS: Decision = Object.freeze({ kind: 'pass' })
 const NO_PAIRS: readonly Pair[] = Object.freeze([])
+const NO_NORMALIZED: readonly (readonly [string, string | null])[] = Object.freeze([])
 /** material → key and generations: the same request shape hashes once, then is a Map lookup */
 const MEMO_MAX = 10_000
 
@@ -120,7 +125,20 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
     cookies = f.kept
   }
   const q = filterQuery(rule.key.query, req.querystring)
-  const material = keyMaterial(rule, req.protocol, host, raw, headers, q.kept, cookies)
+  let normalized = NO_NORMALIZED
+  let keyed = headers
+  if (rule.key.normalize.length > 0) {
+    const rewritten: Record<string, string | readonly string[] | undefined> = { ...headers }
+    const out: [string, string | null][] = []
+    for (const { header: n, values } of rule.key.normalize) {
+      const v = negotiate(n, headers[n] === undefined ? undefined : header(headers, n), values)
+      out.push([n, v])
+      rewritten[n] = v ?? undefined
+    }
+    normalized = out
+    keyed = rewritten
+  }
+  const material = keyMaterial(rule, req.protocol, host, raw, keyed, q.kept, cookies)
   let m = set.memo.get(material)
   if (m === undefined) {
     // everything below is a function of the material (rule version, raw path, keyed query)
@@ -149,6 +167,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
     gens: m.gens,
     urlAndTagGens: m.urlAndTagGens,
     tags: m.tags,
+    normalized,
   }
 }
 

@@ -163,6 +163,12 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
       break
     case 'lookup': {
       const r = d.rule
+      for (const [n, v] of d.normalized) {
+        const was = get(n) === '' ? 'absent' : JSON.stringify(get(n))
+        reasons.push(
+          `key.normalize rewrites ${n}: ${was} → ${v === null ? 'removed (identity)' : JSON.stringify(v)}, before keying and before the application sees it`,
+        )
+      }
       const q = filterQuery(r.key.query, req.querystring)
       const all = [...new Set(new URLSearchParams(req.querystring).keys())]
       removedQuery = all.filter((n) => !q.kept.some(([k]) => k === n))
@@ -180,7 +186,11 @@ export function explain(set: PolicySet, name: string, input: ExplainRequest): Ex
         ]
       }
       const headers: Record<string, string | null> = {}
-      for (const h of r.key.headers) headers[h] = get(h) === '' ? null : get(h).trim()
+      for (const h of r.key.headers) {
+        const norm = d.normalized.find(([n]) => n === h)
+        const v = norm === undefined ? get(h) : (norm[1] ?? '')
+        headers[h] = v === '' ? null : v.trim()
+      }
       keyParts = {
         scheme: r.key.host ? req.protocol : null,
         host: r.key.host ? req.host : null,

@@ -95,6 +95,11 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
     if (d.cookie === null) delete ctx.req.headers.cookie
     else ctx.req.headers.cookie = d.cookie
   }
+  // key.normalize: the application and the Vary match see the value the key saw
+  for (const [n, v] of d.normalized) {
+    if (v === null) delete ctx.req.headers[n]
+    else ctx.req.headers[n] = v
+  }
   let r: Read | undefined
   const readAt = performance.now() // the request's store budget starts here (budget.ts)
   const counters = rt.counters

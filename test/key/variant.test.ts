@@ -52,6 +52,17 @@ values('normaliseVaryValue: outer whitespace and whitespace around commas go (§
   assert.is(normaliseVaryValue(''), '')
 })
 
+values(
+  'normaliseVaryValue: around semicolons too, and lower case for the caseless Accept-* fields (§4.1)',
+  () => {
+    assert.is(normaliseVaryValue('fr-CH ; q=0.9', 'x-custom'), 'fr-CH;q=0.9')
+    assert.is(normaliseVaryValue('GZIP, Br', 'accept-encoding'), 'gzip,br')
+    assert.is(normaliseVaryValue('fr-CH, FR;q=0.9', 'accept-language'), 'fr-ch,fr;q=0.9')
+    assert.is(normaliseVaryValue('Text/HTML', 'accept'), 'text/html')
+    assert.is(normaliseVaryValue('Token-ABC', 'x-api-version'), 'Token-ABC', 'other fields keep their case')
+  },
+)
+
 values('varyValues: flat [name, normalised value…] in the order of the names; absent is ""', () => {
   const get = from({ 'accept-encoding': 'gzip, br', 'accept-language': ' fr ' })
   assert.equal(varyValues(['accept-language', 'x-absent', 'accept-encoding'], get), [
@@ -106,7 +117,10 @@ match("the request's values, normalised, equal the stored ones", () => {
   const stored = varyValues(['accept-encoding', 'accept-language'], sent)
   assert.ok(matchesVariant(stored, from({ 'accept-encoding': ' gzip ,br ', 'accept-language': 'fr' })))
   assert.not.ok(matchesVariant(stored, from({ 'accept-encoding': 'gzip', 'accept-language': 'fr' })))
-  assert.not.ok(matchesVariant(stored, from({ 'accept-encoding': 'gzip, br', 'accept-language': 'FR' })))
+  // language tags are case-insensitive (RFC 9110 §12.5.4): FR is fr (§4.1 case-normalisation)
+  assert.ok(matchesVariant(stored, from({ 'accept-encoding': 'gzip, br', 'accept-language': 'FR' })))
+  const custom = varyValues(['x-api-version'], from({ 'x-api-version': 'v1' }))
+  assert.not.ok(matchesVariant(custom, from({ 'x-api-version': 'V1' })), 'other fields keep their case')
 })
 
 match('an absent header matches a variant stored for an absent (or empty) one, and nothing else', () => {

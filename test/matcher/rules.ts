@@ -30,7 +30,7 @@ export function makeRule(spec: RuleSpec, index: number): Rule {
     ttl: 60_000,
     origin: 'respect',
     statuses: new Map([[200, -1]]),
-    key: { query: { mode: 'all' }, headers: [], cookies: null, host: true },
+    key: { query: { mode: 'all' }, headers: [], cookies: null, host: true, normalize: [] },
     tags: [],
     tagsFromResponse: false,
     invalidateTags: [],
