@@ -96,6 +96,8 @@ function makeRule(index: number, match: string, host: string | null, methodList:
     staleIfError: 0,
     staleIfUnreachable: 0,
     otherStatuses: false,
+    maxVariants: 64,
+    maxEntriesPerMinute: 0,
     heuristic: 0,
     heuristicMax: 86_400_000,
     maxBodySize: 1 << 20,

@@ -72,6 +72,8 @@ export const NOT_STORED_REASONS: readonly string[] = Object.freeze([
   'purged',
   'error',
   'store-down',
+  'variant-cap',
+  'entry-rate',
   'other',
 ])
 

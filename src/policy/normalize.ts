@@ -43,6 +43,8 @@ export interface RawRuleFields {
   staleIfError?: number | string
   staleIfUnreachable?: number | string
   otherStatuses?: 'never' | 'explicit'
+  maxVariants?: number
+  maxEntriesPerMinute?: number
   heuristic?: string
   heuristicMax?: number | string
   maxBodySize?: number | string
@@ -66,6 +68,8 @@ export const DEFAULT_METHODS: readonly string[] = Object.freeze(['GET', 'HEAD'])
  *  storage), 405, 414 and 501 (method- or request-shaped errors are rarely worth sharing). */
 export const DEFAULT_STATUSES: readonly number[] = Object.freeze([200, 203, 204, 300, 301, 308, 404, 410])
 export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+/** `maxVariants` unless a rule says otherwise */
+export const DEFAULT_MAX_VARIANTS = 64
 /** `heuristicMax` unless a rule says otherwise: a day */
 export const DEFAULT_HEURISTIC_MAX = 24 * 3600 * 1000
 /** RFC 9213 targeted fields obeyed before Cache-Control, in order of preference (lower case) */
@@ -172,6 +176,8 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
     staleIfError:
       raw.staleIfError === undefined ? 0 : must(parseDuration(raw.staleIfError), 'staleIfError', raw.id),
     otherStatuses: raw.otherStatuses === 'explicit',
+    maxVariants: raw.maxVariants ?? DEFAULT_MAX_VARIANTS,
+    maxEntriesPerMinute: raw.maxEntriesPerMinute ?? 0,
     heuristic: raw.heuristic === undefined ? 0 : Number(raw.heuristic.slice(0, -1)) / 100,
     heuristicMax:
       raw.heuristicMax === undefined
@@ -207,6 +213,8 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     contentTypes: r.contentTypes ?? undefined,
     staleIfUnreachable: r.staleIfUnreachable === 0 ? undefined : r.staleIfUnreachable,
     otherStatuses: r.otherStatuses ? true : undefined,
+    maxVariants: r.maxVariants === DEFAULT_MAX_VARIANTS ? undefined : r.maxVariants,
+    maxEntriesPerMinute: r.maxEntriesPerMinute === 0 ? undefined : r.maxEntriesPerMinute,
     heuristic: r.heuristic === 0 ? undefined : r.heuristic,
     heuristicMax: r.heuristic === 0 ? undefined : r.heuristicMax,
     statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),

@@ -110,6 +110,10 @@ export interface Rule {
   readonly heuristic: number
   /** ms, the longest heuristic lifetime */
   readonly heuristicMax: number
+  /** distinct Vary variants stored per URL, per process (request/limits.ts) */
+  readonly maxVariants: number
+  /** new entries the rule stores per minute, per process; 0: no bound */
+  readonly maxEntriesPerMinute: number
   /** RFC 9111 §4.2.4 window after expiry when the origin cannot be reached, in ms; 0 when off */
   readonly staleIfUnreachable: number
   /** bytes */

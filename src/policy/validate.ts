@@ -127,6 +127,10 @@ function ruleFieldKind(rest: readonly string[], statuses: unknown): Kind | undef
       return value(EXPECT.duration, 'DURATION_FORMAT')
     case 'otherStatuses':
       return value('never or explicit')
+    case 'maxVariants':
+      return value('a whole number from 1 to 4096')
+    case 'maxEntriesPerMinute':
+      return value('a whole number of entries, 1 or more')
     case 'heuristic':
       return value('a share of the time since Last-Modified, like 10%')
     case 'tagsFromResponse':

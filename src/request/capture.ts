@@ -20,6 +20,7 @@ import type { Rule } from '../policy/types.js'
 import type { Runtime } from '../runtime.js'
 import { countNotStored } from './count.js'
 import { type Entry, encodeEntry } from './entry.js'
+import { storeLimits } from './limits.js'
 import { overBodySize, storedLifetime, storeVerdict } from './storable.js'
 
 const MAX_HEADER_TAGS = 64
@@ -62,6 +63,8 @@ export interface Captured {
 
 const NOTHING: Captured = Object.freeze({ storable: false, entry: Promise.resolve(null) })
 const DECEPTION: Captured = Object.freeze({ ...NOTHING, refused: 'content-type' })
+const VARIANT_CAP: Captured = Object.freeze({ ...NOTHING, refused: 'variant-cap' })
+const ENTRY_RATE: Captured = Object.freeze({ ...NOTHING, refused: 'entry-rate' })
 const nothing = (): void => {}
 
 /** The response headers set before downstream runs (usually none). */
@@ -101,6 +104,12 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   if (v.reason !== undefined)
     return refuse(rt, plan, v.reason, v.reason === 'content-type' ? DECEPTION : NOTHING)
   const draft = new Draft(ctx, rt, plan, v, storedLifetime(v, view), now)
+  if (plan.tokens !== null) {
+    // the rule's bounds on new variants and entries (limits.ts, T12)
+    const limited = storeLimits(rt).admit(plan.rule, plan.key, draft.variantKey, plan.background, now)
+    if (limited !== undefined)
+      return refuse(rt, plan, limited, limited === 'variant-cap' ? VARIANT_CAP : ENTRY_RATE)
+  }
   const body = ctx.body as unknown
   if (body === null || body === undefined) return draft.buffered(Buffer.alloc(0), true, false)
   if (Buffer.isBuffer(body)) return draft.buffered(body, false, false)
@@ -161,6 +170,11 @@ class Draft {
     this.#variant = names === null ? null : varyValues(names, (n) => ctx.get(n))
     this.#headerTags = plan.rule.tagsFromResponse ? responseTags(res) : []
     this.#targeted = responseDirectives(plan.rule.targeted, (n) => res.getHeader(n)).targeted !== undefined
+  }
+
+  /** where the entry will live when the response varies, else null */
+  get variantKey(): string | null {
+    return this.#variant === null ? null : variantKey(this.#plan.key, this.#variant)
   }
 
   /** whether the entry is written at all (else it is only built, for coalesced requests) */

@@ -38,6 +38,8 @@ export function makeRule(spec: RuleSpec, index: number): Rule {
     staleIfError: 0,
     staleIfUnreachable: 0,
     otherStatuses: false,
+    maxVariants: 64,
+    maxEntriesPerMinute: 0,
     heuristic: 0,
     heuristicMax: 86_400_000,
     maxBodySize: 1024 * 1024,
