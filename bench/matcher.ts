@@ -97,6 +97,7 @@ function makeRule(index: number, match: string, host: string | null, methodList:
     staleIfUnreachable: 0,
     otherStatuses: false,
     maxVariants: 64,
+    rangeMiss: false,
     maxEntriesPerMinute: 0,
     heuristic: 0,
     heuristicMax: 86_400_000,

@@ -107,6 +107,7 @@ rules:
     origin: respect
     otherStatuses: explicit
     heuristic: 10%
+    rangeMiss: fetch
     staleIfUnreachable: 1h
     key:
       query: all

@@ -44,6 +44,7 @@ export interface RawRuleFields {
   staleIfUnreachable?: number | string
   otherStatuses?: 'never' | 'explicit'
   maxVariants?: number
+  rangeMiss?: 'forward' | 'fetch'
   maxEntriesPerMinute?: number
   heuristic?: string
   heuristicMax?: number | string
@@ -177,6 +178,7 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
       raw.staleIfError === undefined ? 0 : must(parseDuration(raw.staleIfError), 'staleIfError', raw.id),
     otherStatuses: raw.otherStatuses === 'explicit',
     maxVariants: raw.maxVariants ?? DEFAULT_MAX_VARIANTS,
+    rangeMiss: raw.rangeMiss === 'fetch',
     maxEntriesPerMinute: raw.maxEntriesPerMinute ?? 0,
     heuristic: raw.heuristic === undefined ? 0 : Number(raw.heuristic.slice(0, -1)) / 100,
     heuristicMax:
@@ -214,6 +216,7 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     staleIfUnreachable: r.staleIfUnreachable === 0 ? undefined : r.staleIfUnreachable,
     otherStatuses: r.otherStatuses ? true : undefined,
     maxVariants: r.maxVariants === DEFAULT_MAX_VARIANTS ? undefined : r.maxVariants,
+    rangeMiss: r.rangeMiss ? true : undefined,
     maxEntriesPerMinute: r.maxEntriesPerMinute === 0 ? undefined : r.maxEntriesPerMinute,
     heuristic: r.heuristic === 0 ? undefined : r.heuristic,
     heuristicMax: r.heuristic === 0 ? undefined : r.heuristicMax,

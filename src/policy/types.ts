@@ -110,6 +110,8 @@ export interface Rule {
   readonly heuristic: number
   /** ms, the longest heuristic lifetime */
   readonly heuristicMax: number
+  /** `rangeMiss: fetch`: a Range request that misses asks the origin for the whole representation, stores it and answers the range from it */
+  readonly rangeMiss: boolean
   /** distinct Vary variants stored per URL, per process (request/limits.ts) */
   readonly maxVariants: number
   /** new entries the rule stores per minute, per process; 0: no bound */

@@ -127,6 +127,8 @@ function ruleFieldKind(rest: readonly string[], statuses: unknown): Kind | undef
       return value(EXPECT.duration, 'DURATION_FORMAT')
     case 'otherStatuses':
       return value('never or explicit')
+    case 'rangeMiss':
+      return value('forward or fetch')
     case 'maxVariants':
       return value('a whole number from 1 to 4096')
     case 'maxEntriesPerMinute':

@@ -23,7 +23,7 @@ import type { LookupDecision } from './decide.js'
 import type { Entry } from './entry.js'
 import type { Read } from './lookup.js'
 import { askOrigin, errorStatus, type OriginAnswer, unreachable } from './origin.js'
-import { clearResponse, serveEntry, setStatus, ttlSeconds } from './respond.js'
+import { answerRangeFromResponse, clearResponse, serveEntry, setStatus, ttlSeconds } from './respond.js'
 import { freshen } from './revalidate.js'
 import type { Stages } from './stages.js'
 
@@ -166,7 +166,13 @@ async function fromOrigin(
   // revalidate only while the stale entry is still current: a purge since our read (new tokens)
   // means its body must not come back through a 304
   const current = stale !== undefined && tokens !== null && sameTokens(stale.tokens, tokens)
-  const o = await askOrigin(ctx, next, current ? stale : undefined, rt.now)
+  const o = await askOrigin(
+    ctx,
+    next,
+    current ? stale : undefined,
+    rt.now,
+    d.rule.rangeMiss && ctx.method === 'GET',
+  )
   const kept = stale === undefined ? undefined : answerWithStale(s, ctx, d, stale, o, tokens)
   if (kept !== undefined) return kept
   countMiss(d.counters, read === undefined)
@@ -297,7 +303,8 @@ async function storeAnswer(
       await c.entry
     }
     ctx.status = 304
-  }
+  } else if (d.rule.rangeMiss && ctx.status === 200 && ctx.method === 'GET' && h.range !== undefined)
+    answerRangeFromResponse(ctx, h.range, h['if-range'] as string | undefined, rt.now())
   return { outcome: c.entry }
 }
 

@@ -34,10 +34,19 @@ export async function askOrigin(
   next: Next,
   stale: Entry | undefined,
   now: () => number,
+  wholeForRange = false,
 ): Promise<OriginAnswer> {
   const h = ctx.req.headers
   const inm = h['if-none-match']
   const ims = h['if-modified-since']
+  // rangeMiss: fetch: the whole representation is asked for, to be stored; the client's Range
+  // (and If-Range) is answered from it afterwards (miss.ts)
+  const range = wholeForRange ? h.range : undefined
+  const ifRange = range !== undefined ? h['if-range'] : undefined
+  if (range !== undefined) {
+    delete h.range
+    delete h['if-range']
+  }
   const validated = stale !== undefined && setValidators(h, stale.headers)
   if (!validated) {
     delete h['if-none-match']
@@ -57,6 +66,8 @@ export async function askOrigin(
     else delete h['if-none-match']
     if (ims !== undefined) h['if-modified-since'] = ims
     else delete h['if-modified-since']
+    if (range !== undefined) h.range = range
+    if (ifRange !== undefined) h['if-range'] = ifRange
   }
   if (thrown) return { kind: 'thrown', error, startedAt, preset }
   if (ctx.status >= 500) return { kind: 'error', startedAt, preset }

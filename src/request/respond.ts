@@ -3,10 +3,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { IncomingMessage, ServerResponse } from 'node:http'
+import { Readable, Transform } from 'node:stream'
 import type { Context } from 'koa'
 import { appendStatus } from '../http/cache-status.js'
 import { notModified, storedView } from '../http/conditional.js'
-import { byteranges, contentRange, ifRangeMatches, parseRange } from '../http/range.js'
+import { byteranges, contentRange, ifRangeMatches, parseRange, type RangeAnswer } from '../http/range.js'
 import type { Entry } from './entry.js'
 
 /**
@@ -80,12 +81,12 @@ function answerRange(
   ifRange: string | undefined,
   now: number,
 ): void {
-  if (ifRange !== undefined) {
-    const v = storedView(entry.status, entry.headers, entry.storedAt)
-    if (!ifRangeMatches(ifRange, v.etag, v.lastModified, v.date, now)) return
-  }
-  const body = entry.body
-  const r = parseRange(range, body.length)
+  const v = storedView(entry.status, entry.headers, entry.storedAt)
+  if (ifRange !== undefined && !ifRangeMatches(ifRange, v.etag, v.lastModified, v.date, now)) return
+  rangeOfBody(ctx, entry.body, parseRange(range, entry.body.length))
+}
+
+function rangeOfBody(ctx: Context, body: Buffer, r: RangeAnswer): void {
   if (r.kind === 'whole') return
   if (r.kind === 'unsatisfiable') {
     ctx.status = 416
@@ -105,6 +106,63 @@ function answerRange(
   const boundary = randomBytes(12).toString('hex')
   ctx.body = byteranges(body, r.ranges, type, boundary)
   ctx.set('Content-Type', `multipart/byteranges; boundary=${boundary}`)
+}
+
+/**
+ * `rangeMiss: fetch`: the origin was asked for the whole 200 (its Range withheld); the client's
+ * Range is answered from it as from an entry. A buffered body is cut like a stored one; a stream
+ * of known length is cut on the fly for one range (the whole stream is still read, so that it
+ * is stored); anything else is answered whole, as a server may (RFC 9110 §14.2).
+ */
+export function answerRangeFromResponse(
+  ctx: Context,
+  range: string,
+  ifRange: string | undefined,
+  now: number,
+): void {
+  const res = ctx.response
+  if (
+    ifRange !== undefined &&
+    !ifRangeMatches(
+      ifRange,
+      res.get('ETag') || undefined,
+      res.get('Last-Modified') || undefined,
+      res.get('Date') || undefined,
+      now,
+    )
+  )
+    return
+  const body = ctx.body as unknown
+  if (Buffer.isBuffer(body)) return rangeOfBody(ctx, body, parseRange(range, body.length))
+  if (typeof body === 'string')
+    return rangeOfBody(ctx, Buffer.from(body), parseRange(range, Buffer.byteLength(body)))
+  const length = Number(res.get('Content-Length'))
+  if (!(body instanceof Readable) || !Number.isSafeInteger(length)) return
+  const r = parseRange(range, length)
+  if (r.kind === 'whole' || (r.kind === 'ranges' && r.ranges.length > 1)) return
+  if (r.kind === 'unsatisfiable') {
+    body.resume() // still read to its end: it is being stored
+    ctx.status = 416
+    ctx.body = EMPTY
+    ctx.remove('Content-Encoding')
+    ctx.set('Content-Range', `bytes */${length}`)
+    return
+  }
+  const [first, last] = r.ranges[0]!
+  let at = 0
+  const cut = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const from = Math.max(0, first - at)
+      const to = Math.min(chunk.length, last + 1 - at)
+      at += chunk.length
+      cb(null, from < to ? chunk.subarray(from, to) : undefined)
+    },
+  })
+  body.once('error', (err) => cut.destroy(err))
+  ctx.status = 206
+  ctx.body = body.pipe(cut)
+  ctx.set('Content-Length', String(last - first + 1))
+  ctx.set('Content-Range', contentRange([first, last], length))
 }
 
 const EMPTY = Buffer.alloc(0)

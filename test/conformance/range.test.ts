@@ -17,16 +17,24 @@ const BODY = 'abcdefghijklmnopqrstuvwxyz' // 26 bytes
 const LM = 'Sun, 06 Nov 1994 08:49:37 GMT'
 const DATE = 'Mon, 07 Nov 1994 08:49:37 GMT'
 
+/** the Range header each origin call saw ('' when none) */
+const ranges: string[] = []
+
 const POLICY = yaml(`
   version: 1
   rules:
     - id: media
       match: /media/**
       ttl: 5m
+    - id: fetched
+      match: /fetched/**
+      ttl: 5m
+      rangeMiss: fetch
 `)
 
 function app(site: Site): void {
-  site.origin.route(/^\/media\//, (ctx) => {
+  site.origin.route(/^\/(media|fetched)\//, (ctx) => {
+    ranges.push(ctx.get('range'))
     ctx.set('ETag', '"v1"')
     ctx.set('Last-Modified', LM)
     ctx.set('Date', DATE)
@@ -164,6 +172,39 @@ onBothStores('conformance: Range from a stored response (RFC 9110 §14)', POLICY
     assert.is(r.headers['content-length'], '26')
   })
 
+  s(
+    'rangeMiss: fetch: a cold Range asks the origin for the whole, stores it, answers 206 from it',
+    async () => {
+      const site = await start()
+      ranges.length = 0
+      const r = await get(site, '/fetched/a', { range: 'bytes=2-5' })
+      assert.is(r.status, 206)
+      assert.is(r.body, 'cdef')
+      assert.is(r.headers['content-range'], 'bytes 2-5/26')
+      assert.is(r.headers['content-length'], '4')
+      assert.match(String(r.headers['cache-status']), /^cachet; fwd=uri-miss; stored/)
+      assert.equal(ranges, [''], 'the origin was asked for the whole')
+      await site.waitStored('/fetched/a')
+      const whole = await site.get('/fetched/a')
+      assert.is(whole.body, BODY)
+      assert.match(cs(whole) ?? '', /^cachet; hit/)
+      const unsat = await get(site, '/fetched/b', { range: 'bytes=99-' })
+      assert.is(unsat.status, 416)
+      assert.is(unsat.headers['content-range'], 'bytes */26')
+      await site.waitStored('/fetched/b')
+      const mismatch = await get(site, '/fetched/c', { range: 'bytes=0-1', 'if-range': '"other"' })
+      assert.is(mismatch.status, 200)
+      assert.is(mismatch.body, BODY)
+    },
+  )
+
+  s('rangeMiss: forward (the default): a cold Range reaches the origin as sent', async () => {
+    const site = await start()
+    ranges.length = 0
+    await get(site, '/media/cold', { range: 'bytes=2-5' })
+    assert.equal(ranges, ['bytes=2-5'])
+  })
+
   s('a plain GET after ranged ones still gets the whole entry', async () => {
     const site = await stored()
     await get(site, '/media/a', { range: 'bytes=0-4' })
@@ -188,6 +229,23 @@ test('§14.1.2: cachet serve answers a Range from the stored response, the upstr
   assert.is(r.body, 'cdef')
   assert.is(r.headers['content-range'], 'bytes 2-5/26')
   assert.is(r.headers['cache-status'], 'cachet; hit; ttl=60')
+  assert.is(env.origin.count, 1)
+})
+
+test('rangeMiss: fetch in the plain cache: a cold Range is cut from the whole streamed response, which is stored', async () => {
+  const env = await pool.start()
+  env.origin.script('/big', { headers: { 'cache-control': 'max-age=60' }, body: BODY })
+  const r = await env.send('/big', { headers: { range: 'bytes=20-' } })
+  assert.is(r.status, 206)
+  assert.is(r.body, 'uvwxyz')
+  assert.is(r.headers['content-range'], 'bytes 20-25/26')
+  assert.is(r.headers['content-length'], '6')
+  assert.is(env.origin.requests[0]!.headers.range, undefined, 'the upstream was asked for the whole')
+  const e = await env.waitStored('/big')
+  assert.is(e.body.toString(), BODY)
+  const again = await env.send('/big', { headers: { range: 'bytes=0-1, 4-5' } })
+  assert.is(again.status, 206)
+  assert.match(String(again.headers['content-type']), /^multipart\/byteranges; boundary=/)
   assert.is(env.origin.count, 1)
 })
 

@@ -83,8 +83,11 @@ test('RFC 9110 §15: unknown statuses (299, 999) go through untouched: status, h
   assert.is(b.body, 'odd body 2')
 })
 
-test('RFC 9110 §14.2: a Range request that the origin answers 206 is passed on, and the 206 is never replayed to a full GET', async () => {
-  const env = await pool.start()
+test("RFC 9110 §14.2: with rangeMiss: forward (a policy's default), a Range request that the origin answers 206 is passed on, and the 206 is never replayed to a full GET", async () => {
+  // (the plain cache uses rangeMiss: fetch: conformance/range.test.ts)
+  const env = await pool.start({
+    policies: 'version: 1\nrules:\n  - id: all\n    match: "/**"\n    ttl: 0\n    key: { query: all }\n',
+  })
   env.origin.script(
     '/range',
     (req): Reply =>

@@ -39,6 +39,7 @@ export function makeRule(spec: RuleSpec, index: number): Rule {
     staleIfUnreachable: 0,
     otherStatuses: false,
     maxVariants: 64,
+    rangeMiss: false,
     maxEntriesPerMinute: 0,
     heuristic: 0,
     heuristicMax: 86_400_000,
