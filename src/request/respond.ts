@@ -133,9 +133,11 @@ export function answerRangeFromResponse(
   )
     return
   const body = ctx.body as unknown
-  if (Buffer.isBuffer(body)) return rangeOfBody(ctx, body, parseRange(range, body.length))
-  if (typeof body === 'string')
-    return rangeOfBody(ctx, Buffer.from(body), parseRange(range, Buffer.byteLength(body)))
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    const buf = typeof body === 'string' ? Buffer.from(body) : body
+    rangeOfBody(ctx, buf, parseRange(range, buf.length))
+    return
+  }
   const length = Number(res.get('Content-Length'))
   if (!(body instanceof Readable) || !Number.isSafeInteger(length)) return
   const r = parseRange(range, length)
