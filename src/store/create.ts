@@ -146,7 +146,11 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     }
     return { store: RedisStore.fromOptions(r, redisOpts), owned: true }
   }
-  if ('cluster' in o && keys.every((k) => k === 'cluster' || k === 'options')) {
+  if ('cluster' in o && 'near' in o && o.near !== false)
+    throw new TypeError(
+      'store.near option needs one Redis server: client tracking is per node on a Cluster (use near: false)',
+    )
+  if ('cluster' in o && keys.every((k) => k === 'cluster' || k === 'options' || k === 'near')) {
     if (!Array.isArray(o.cluster) || o.cluster.length === 0) {
       throw new TypeError(
         'store.cluster option must be a non-empty array of nodes ({ host, port }, "host:port" or a port)',
@@ -175,7 +179,9 @@ function nearStore(
   redisOpts: { name: string; log?: StoreLog; readDeadlineMs?: number },
 ): CreatedStore {
   if (near !== true && near !== false && (typeof near !== 'object' || near === null || Array.isArray(near)))
-    throw new TypeError(`store.near option must be an object like { maxBytes: 33554432 }, or a boolean, got ${String(near)}`)
+    throw new TypeError(
+      `store.near option must be an object like { maxBytes: 33554432 }, or a boolean, got ${String(near)}`,
+    )
   let inner: RedisStore
   if (typeof redis === 'string' && /^rediss?:\/\//i.test(redis)) {
     inner = RedisStore.fromUrl(redis, redisOpts)
@@ -187,12 +193,17 @@ function nearStore(
       )
     inner = RedisStore.fromOptions(r, redisOpts)
   } else {
-    throw new TypeError('store.redis option must be an ioredis options object or a redis:// URL when near is given')
+    throw new TypeError(
+      'store.redis option must be an ioredis options object or a redis:// URL when near is given',
+    )
   }
   if (near === false) return { store: inner, owned: true }
   const n = (near === true ? {} : near) as NearOptions
   try {
-    return { store: new NearStore(inner, { ...n, prefix: `${redisOpts.name}:`, log: redisOpts.log }), owned: true }
+    return {
+      store: new NearStore(inner, { ...n, prefix: `${redisOpts.name}:`, log: redisOpts.log }),
+      owned: true,
+    }
   } catch (err) {
     void inner.close()
     throw err

@@ -33,6 +33,7 @@
 import { debuglog } from 'node:util'
 import type { Redis, RedisOptions } from 'ioredis'
 import { LRUCache } from 'lru-cache'
+import { rateLimited } from '../log.js'
 import { within } from './deadline.js'
 import { entryCost, owned } from './memory.js'
 import type { RedisStore, RedisStoreStats, StoreLog } from './redis.js'
@@ -46,6 +47,10 @@ const HEARTBEAT_MS = 1000
 const HEARTBEAT_TIMEOUT_MS = 1000
 /** Enabling tracking (CLIENT ID, CLIENT TRACKING, SUBSCRIBE) must answer within this long. */
 const ENABLE_TIMEOUT_MS = 2000
+/** After a failed enable, a fresh tracker connection tries again this much later. */
+const ENABLE_RETRY_MS = 1000
+const RESOLVED: Promise<void> = Promise.resolve()
+const nothing = (): void => {}
 
 export interface NearOptions {
   /**
@@ -104,6 +109,8 @@ export class NearStore implements Store {
   readonly maxBytes: number
   readonly #prefix: string
   readonly #log: StoreLog
+  /** repeated failures to enable tracking: one line per 10 s */
+  readonly #warn: (msg: string) => void
   // a string is a generation token, a Buffer an entry (as in the memory store)
   readonly #lru: LRUCache<string, Buffer | string>
   readonly #tracker: Tracker
@@ -128,12 +135,15 @@ export class NearStore implements Store {
     }
     const maxBytes = opts.maxBytes ?? 32 * MiB
     if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
-      throw new TypeError(`store.near.maxBytes option must be a positive integer, got ${String(opts.maxBytes)}`)
+      throw new TypeError(
+        `store.near.maxBytes option must be a positive integer, got ${String(opts.maxBytes)}`,
+      )
     }
     this.inner = inner
     this.maxBytes = maxBytes
     this.#prefix = opts.prefix
     this.#log = opts.log ?? defaultLog
+    this.#warn = rateLimited((m) => this.#log('warn', m), 10_000)
     this.#lru = new LRUCache<string, Buffer | string>({
       maxSize: maxBytes,
       sizeCalculation: (value, key) => entryCost(key, value),
@@ -214,9 +224,15 @@ export class NearStore implements Store {
     return this.inner.tokens(gens, ttlMs)
   }
 
-  bump(gens: readonly string[], ttlMs: number): Promise<void> {
+  /**
+   * A purge: drops the near copies here at once, then resolves once Redis acknowledged the new
+   * tokens and this instance's tracker has received their invalidation (`sync`): by then Redis
+   * has sent it to every instance's tracker.
+   */
+  async bump(gens: readonly string[], ttlMs: number): Promise<void> {
     for (const g of gens) this.#invalidate(g)
-    return this.inner.bump(gens, ttlMs)
+    await this.inner.bump(gens, ttlMs)
+    await this.sync()
   }
 
   set(key: string, value: Buffer, ttlMs: number): Promise<void> {
@@ -258,6 +274,18 @@ export class NearStore implements Store {
       this.#waiters = this.#waiters.filter((w) => w !== waiter)
       return false
     })
+  }
+
+  /**
+   * Resolves once every invalidation Redis sent this instance before now has been applied: a
+   * PING on the tracker, whose reply Redis queues after them on the same connection. At once
+   * while tracking is off (nothing is held then). Never rejects: a PING that fails or is not
+   * answered within a second turns tracking off (the near cache is flushed and bypassed).
+   */
+  sync(): Promise<void> {
+    if (!this.#up) return RESOLVED
+    const session = this.#session
+    return this.#tracker.ping().then(nothing, (err: Error) => this.#lost(session, err))
   }
 
   checkEviction(): Promise<string | undefined> {
@@ -372,9 +400,12 @@ export class NearStore implements Store {
       },
       (err: Error) => {
         if (this.#closed || session !== this.#session) return
-        // e.g. an ACL without CLIENT, or Redis < 6: the near cache stays off, reads go to Redis
-        this.#log('warn', `redis store near cache: tracking not enabled (${err.message}); bypassed`)
-        t.disconnect(true)
+        // e.g. an ACL without CLIENT TRACKING, or Redis < 6: the near cache stays off (reads go
+        // to Redis) and a fresh connection tries again a little later
+        this.#warn(`redis store near cache: tracking not enabled (${err.message}); bypassed, retrying`)
+        setTimeout(() => {
+          if (!this.#closed && session === this.#session) t.disconnect(true)
+        }, ENABLE_RETRY_MS).unref()
       },
     )
   }
@@ -410,19 +441,17 @@ export class NearStore implements Store {
   #beat = (): void => {
     if (!this.#up || this.#beating) return
     this.#beating = true
-    const session = this.#session
-    this.#tracker.ping().then(
-      () => {
-        this.#beating = false
-      },
-      (err: Error) => {
-        this.#beating = false
-        if (this.#closed || session !== this.#session) return
-        this.#session++
-        this.#down(`tracking connection did not answer its heartbeat (${err.message})`)
-        this.#tracker.disconnect(true)
-      },
-    )
+    this.sync().then(() => {
+      this.#beating = false
+    })
+  }
+
+  /** The tracker did not answer: whatever it missed is unknown, so start again from nothing. */
+  #lost(session: number, err: Error): void {
+    if (this.#closed || session !== this.#session) return
+    this.#session++
+    this.#down(`tracking connection did not answer (${err.message})`)
+    this.#tracker.disconnect(true)
   }
 }
 
