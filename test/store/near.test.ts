@@ -126,6 +126,24 @@ st('a write or a purge by another instance drops the near copy within one round 
   assert.is(await a.get('test:k'), undefined)
 })
 
+st("this instance's own purge, write and delete drop its near copies before they are sent", async () => {
+  const a = await near()
+  await a.set('test:k', v('old'), 60_000)
+  const [g] = await a.tokens(['test:g:u:2'], 60_000)
+  for (let i = 0; i < 2; i++) await a.getWithTokens('test:k', ['test:g:u:2'])
+  assert.is(a.near.hits, 1, 'held near')
+  // no sync, no waiting for the tracker: the very next read must not see the old token
+  await a.bump(['test:g:u:2'], 60_000)
+  const [, [t]] = await a.getWithTokens('test:k', ['test:g:u:2'])
+  assert.ok(t !== undefined && t !== g, 'not the old token')
+  await a.get('test:k')
+  await a.set('test:k', v('new'), 60_000)
+  assert.is((await a.get('test:k'))?.toString(), 'new')
+  await a.get('test:k')
+  await a.delete(['test:k'])
+  assert.is(await a.get('test:k'), undefined)
+})
+
 st('a read raced by writes of another instance never leaves an old value behind', async () => {
   const a = await near()
   const b = await near()
