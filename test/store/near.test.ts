@@ -4,13 +4,15 @@
  * connection. Faults are Redis' own: CLIENT KILL of the tracking connection, an ACL that refuses
  * CLIENT TRACKING, a restart. "No round trip" is read off `INFO commandstats`, never off a clock.
  */
+import { createServer } from 'node:http'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { serveCommand, startServe } from '../../src/cli/serve.js'
 import { createStore } from '../../src/store/create.js'
 import { NearStore } from '../../src/store/near.js'
 import { RedisStore } from '../../src/store/redis.js'
 import type { Store } from '../../src/store/types.js'
-import { eventually } from '../helpers/http.js'
+import { eventually, request } from '../helpers/http.js'
 import { cs, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
 import { type RedisProc, startRedis } from '../helpers/redis-server.js'
@@ -381,3 +383,75 @@ two(
 )
 
 two.run()
+
+// ---------------------------------------------------------------------------------------------
+
+const serve = suite('near cache: cachet serve --redis')
+let r3: RedisProc
+let upstream: ReturnType<typeof createServer>
+let upstreamUrl: string
+let upstreamCalls = 0
+serve.before(async () => {
+  r3 = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] })
+  upstream = createServer((_req, res) => {
+    upstreamCalls++
+    res.setHeader('Cache-Control', 'max-age=60')
+    res.setHeader('Content-Type', 'text/plain')
+    res.end(`call ${upstreamCalls}`)
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`
+})
+serve.after(async () => {
+  await new Promise((r) => upstream.close(r))
+  await r3.stop()
+})
+
+serve('on by default: hits come from the near cache; --near-bytes 0 is the plain Redis store', async () => {
+  const s = await startServe({ upstream: upstreamUrl, port: 0, host: '127.0.0.1', store: r3.url })
+  try {
+    assert.instance(s.cache.store, NearStore)
+    assert.ok(await (s.cache.store as NearStore).waitTracking(5000))
+    // (a streamed proxy response is stored after it is sent: no "; stored" on it)
+    assert.match(cs(await request(`${s.url}/a`)) ?? '', /^cachet; fwd=uri-miss/)
+    await eventually(async () => (await r3.cli('DBSIZE')) !== '0', 'stored')
+    await eventually(async () => HIT.test(cs(await request(`${s.url}/a`)) ?? ''), 'a hit')
+    const before = await reads(r3)
+    const res = await request(`${s.url}/a`)
+    assert.match(cs(res) ?? '', HIT)
+    assert.is(res.body, 'call 1')
+    assert.is(await reads(r3), before, 'a near hit')
+  } finally {
+    await s.stop(0)
+  }
+  const plain = await startServe({
+    upstream: upstreamUrl,
+    port: 0,
+    host: '127.0.0.1',
+    store: r3.url,
+    nearBytes: 0,
+  })
+  try {
+    assert.instance(plain.cache.store, RedisStore)
+  } finally {
+    await plain.stop(0)
+  }
+})
+
+serve('--near-bytes must be a whole number', async () => {
+  let err = ''
+  const code = await serveCommand(['--upstream', upstreamUrl, '--redis', r3.url, '--near-bytes', '1mb'], {
+    stdout: { write: () => true },
+    stderr: {
+      write: (m: string) => {
+        err += m
+        return true
+      },
+    },
+    cwd: process.cwd(),
+  })
+  assert.is(code, 2)
+  assert.match(err, '--near-bytes must be a non-negative integer, got "1mb"')
+})
+
+serve.run()
