@@ -29,6 +29,7 @@
  *   instances when their tracker receives the message Redis queued before acknowledging it.
  *
  * Cluster is not supported (tracking is per node): create.ts refuses `near` with `{ cluster }`.
+ * docs/threats.md T75 (a copy outliving a purge or a newer entry), T76 (tracking lost).
  */
 import { debuglog } from 'node:util'
 import type { Redis, RedisOptions } from 'ioredis'
