@@ -303,12 +303,15 @@ two('a hit from the near cache costs Redis no read; the same hits without it cos
   }
   assert.is(await reads(r2), before, 'ten hits, no GET or MGET')
   assert.is(a.origin.calls('/products/1'), 1)
+  const near = a.cache.stats().store.near
+  assert.ok(near !== undefined && near.tracking && near.hits >= 10 && near.entries > 0, JSON.stringify(near))
 
   const plain = await instance(false)
   assert.match(cs(await get(plain, '/products/1')) ?? '', HIT)
   const b0 = await reads(r2)
   for (let i = 0; i < 10; i++) assert.match(cs(await get(plain, '/products/1')) ?? '', HIT)
   assert.is(await reads(r2), b0 + 10, 'the plain Redis path: one read per hit, as before')
+  assert.is(plain.cache.stats().store.near, undefined)
 })
 
 two('a purge by URL on one instance: the other never serves the purged entry', async () => {
