@@ -325,6 +325,9 @@ two('a hit from the near cache costs Redis no read; the same hits without it cos
   assert.is(a.origin.calls('/products/1'), 1)
   const near = a.cache.stats().store.near
   assert.ok(near?.tracking && near.hits >= 10 && near.entries > 0, JSON.stringify(near))
+  const prom = a.cache.prometheus()
+  assert.match(prom, `cachet_near_reads_total{cache="cachet",outcome="hit"} ${near.hits}\n`)
+  assert.match(prom, 'cachet_near_tracking{cache="cachet"} 1\n')
 
   const plain = await instance(false)
   assert.match(cs(await get(plain, '/products/1')) ?? '', HIT)
@@ -332,6 +335,7 @@ two('a hit from the near cache costs Redis no read; the same hits without it cos
   for (let i = 0; i < 10; i++) assert.match(cs(await get(plain, '/products/1')) ?? '', HIT)
   assert.is(await reads(r2), b0 + 10, 'the plain Redis path: one read per hit, as before')
   assert.is(plain.cache.stats().store.near, undefined)
+  assert.not.match(plain.cache.prometheus(), /^cachet_near_tracking\{/m)
 })
 
 two('a purge by URL on one instance: the other never serves the purged entry', async () => {
