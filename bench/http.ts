@@ -30,10 +30,10 @@ import {
 } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 import Koa from 'koa'
-import { type Cache, createCache } from '../src/index.js'
+import { type Cache, createCache, type StoreOption } from '../src/index.js'
 import { type RedisProc, startRedis } from '../test/helpers/redis-server.js'
 
-export type VariantName = 'bare' | 'memory' | 'redis'
+export type VariantName = 'bare' | 'memory' | 'redis' | 'redis-near'
 
 export interface HttpBenchOptions {
   /** seconds per measured round. @default 3 (1 with BENCH_QUICK=1) */
@@ -260,11 +260,11 @@ const quietLogger = {
 }
 
 async function cachedVariant(
-  name: 'memory' | 'redis',
+  name: 'memory' | 'redis' | 'redis-near',
   label: string,
   body: string,
   policies: string,
-  store: string,
+  store: StoreOption,
 ): Promise<Variant> {
   const cache = await createCache({ policies, store, logger: quietLogger })
   let server: http.Server | undefined
@@ -393,7 +393,7 @@ async function measure(
       )
     before = v.cache.metrics()
   }
-  const rpid = v.name === 'redis' ? redisPid : undefined
+  const rpid = v.name === 'redis' || v.name === 'redis-near' ? redisPid : undefined
   const g0 = gc.snapshot()
   const c0 = cpuMs(process.pid, process.pid)
   const rc0 = rpid === undefined ? null : cpuMs(rpid)
@@ -564,8 +564,16 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
           `redis variant skipped: could not start redis-server (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`,
         )
       }
-      if (redis !== undefined)
+      if (redis !== undefined) {
         variants.push(await cachedVariant('redis', 'Koa + cachet (redis)', body, policies, redis.url))
+        // the near cache in front of the same server (README "Near cache")
+        variants.push(
+          await cachedVariant('redis-near', 'Koa + cachet (redis+near)', body, policies, {
+            redis: redis.url,
+            near: true,
+          }),
+        )
+      }
     }
 
     const check = await probe(variants[0]!.url)

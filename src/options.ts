@@ -13,6 +13,12 @@ export type StoreOption =
   | string
   /** ioredis options for one server or Sentinel (`{ sentinels, name }`); fail-open settings are added */
   | { redis: Record<string, unknown> }
+  /**
+   * one Redis server (options or a URL) with an in-process near cache in front, kept coherent by
+   * Redis client tracking (README "Near cache"); `near: true` for its defaults (32 MiB).
+   * Not with Sentinel or Cluster.
+   */
+  | { redis: Record<string, unknown> | string; near: { maxBytes?: number } | boolean }
   /** Redis Cluster: seed nodes and optional ioredis ClusterOptions */
   | { cluster: readonly (string | { host: string; port: number })[]; options?: Record<string, unknown> }
   /** an ioredis Redis or Cluster instance you own (cachet never quits it), or your own Store */

@@ -16,7 +16,7 @@ import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
 import { defaultLogger } from '../log.js'
-import type { Logger } from '../options.js'
+import type { Logger, StoreOption } from '../options.js'
 import { capConnections } from './connection-cap.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE, versionLine } from './io.js'
 import { createProxy, refuseBadFraming } from './proxy.js'
@@ -28,6 +28,8 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --host <address>            address to listen on (default 127.0.0.1)
   --policies <dir>            policy files (default: a plain RFC 9111 shared cache)
   --redis <url>               a Redis store (default: the in-process memory store)
+  --near-bytes <n>            with --redis: bytes of the in-process near cache in front of it,
+                              kept coherent by Redis client tracking (default 33554432; 0: off)
   --name <name>               the cache's namespace (default cachet)
   --timeout <ms>              upstream response headers within this, else 504 (default 30000)
   --headers-timeout <ms>      a request head must arrive within this, else 408 and close (default 10000)
@@ -157,6 +159,11 @@ export interface ServeOptions {
   host?: string
   policies?: string
   store?: string
+  /**
+   * with a redis:// `store`: the near cache's bound in bytes (README "Near cache"); 0: no near
+   * cache. @default 33554432 (32 MiB)
+   */
+  nearBytes?: number
   name?: string
   /** upstream response headers within this many ms, else 504. @default 30000 */
   timeoutMs?: number
@@ -261,7 +268,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   }
   const cache = await createCache({
     policies,
-    store: o.store ?? 'memory',
+    store: storeSpec(o.store, o.nearBytes),
     name: o.name,
     clock: o.clock,
     ...(tmp !== undefined ? { logger: plainPolicyLogger(policies) } : {}),
@@ -379,6 +386,13 @@ function adminListener(cache: Cache, a: AdminListenOptions, headersTimeout: numb
   return server
 }
 
+/** `--redis` gets the near cache unless `--near-bytes 0` turns it off. */
+function storeSpec(store: string | undefined, nearBytes: number | undefined): StoreOption {
+  if (store === undefined) return 'memory'
+  if (nearBytes === 0 || !/^rediss?:\/\//i.test(store)) return store as StoreOption
+  return { redis: store, near: nearBytes === undefined ? {} : { maxBytes: nearBytes } }
+}
+
 export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   let values
   try {
@@ -390,6 +404,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         host: { type: 'string', default: '127.0.0.1' },
         policies: { type: 'string' },
         redis: { type: 'string' },
+        'near-bytes': { type: 'string' },
         name: { type: 'string' },
         timeout: { type: 'string' },
         'headers-timeout': { type: 'string' },
@@ -440,10 +455,11 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     'keep-alive-timeout',
     'max-connections',
     'upstream-sockets',
+    'near-bytes',
   ] as const) {
     const v = values[flag]
     if (v === undefined) continue
-    const zero = flag === 'request-timeout'
+    const zero = flag === 'request-timeout' || flag === 'near-bytes'
     if (!/^\d+$/.test(v) || (!zero && Number(v) === 0)) {
       io.stderr.write(
         `cachet serve: --${flag} must be a ${zero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}\n${SERVE_USAGE}\n`,
@@ -466,6 +482,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       name: values.name,
       policies: values.policies === undefined ? undefined : resolve(io.cwd, values.policies),
       store: values.redis,
+      nearBytes: numbers['near-bytes'],
       timeoutMs: numbers.timeout,
       headersTimeoutMs: numbers['headers-timeout'],
       requestTimeoutMs: numbers['request-timeout'],

@@ -101,6 +101,31 @@ export const FAMILIES: readonly Omit<Family, 'samples'>[] = Object.freeze([
     help: 'Bytes held by the memory store, as the process pays for them (what its maxBytes bounds).',
   },
   {
+    name: 'cachet_near_tracking',
+    type: 'gauge',
+    help: '1 while the near cache in front of Redis is served (client tracking on), 0 while it is bypassed.',
+  },
+  {
+    name: 'cachet_near_reads_total',
+    type: 'counter',
+    help: 'Store reads by how the near cache answered: hit (no round trip), miss (sent to Redis), bypassed (tracking off).',
+  },
+  {
+    name: 'cachet_near_invalidations_total',
+    type: 'counter',
+    help: 'Keys Redis reported changed to the near cache.',
+  },
+  {
+    name: 'cachet_near_flushes_total',
+    type: 'counter',
+    help: 'Times the near cache was emptied (tracking lost or re-enabled, FLUSHALL, data connection closed).',
+  },
+  {
+    name: 'cachet_near_bytes',
+    type: 'gauge',
+    help: 'Bytes held by the near cache, as the process pays for them (what its maxBytes bounds).',
+  },
+  {
     name: 'cachet_reloads_total',
     type: 'counter',
     help: 'Policy reloads by outcome: applied (a new version), unchanged, failed (the last good set stays).',
@@ -170,6 +195,15 @@ export function families(all: readonly CacheStats[]): Family[] {
     add('cachet_store_up', { cache, store: s.kind }, s.up ? 1 : 0)
     if (s.entries !== undefined) add('cachet_store_entries', { cache }, s.entries)
     if (s.bytes !== undefined) add('cachet_store_bytes', { cache }, s.bytes)
+    if (s.near !== undefined) {
+      add('cachet_near_tracking', { cache }, s.near.tracking ? 1 : 0)
+      add('cachet_near_reads_total', { cache, outcome: 'hit' }, s.near.hits)
+      add('cachet_near_reads_total', { cache, outcome: 'miss' }, s.near.misses)
+      add('cachet_near_reads_total', { cache, outcome: 'bypassed' }, s.near.bypassed)
+      add('cachet_near_invalidations_total', { cache }, s.near.invalidations)
+      add('cachet_near_flushes_total', { cache }, s.near.flushes)
+      add('cachet_near_bytes', { cache }, s.near.bytes)
+    }
     add('cachet_reloads_total', { cache, outcome: 'applied' }, st.reloads.applied)
     add('cachet_reloads_total', { cache, outcome: 'unchanged' }, st.reloads.unchanged)
     add('cachet_reloads_total', { cache, outcome: 'failed' }, st.reloads.failed)

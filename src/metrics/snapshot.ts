@@ -46,6 +46,7 @@ export function snapshot(name: string, set: PolicySet, c: CacheCounters, store: 
       unavailable: c.storeUnavailable,
       read: histogram(c.read),
       ...(mem === undefined ? {} : { entries: mem.entries, bytes: mem.bytes }),
+      ...nearStats(store),
     },
     reloads: {
       ok: c.reloadsApplied + c.reloadsUnchanged,
@@ -73,6 +74,25 @@ function histogram(h: Histogram): HistogramSnapshot {
     buckets.push({ le: i < h.bounds.length ? h.bounds[i]! : null, count: cumulative })
   }
   return { count: h.count, sumSeconds: h.sum, buckets }
+}
+
+/** The near cache's counters (`NearStore.near`), when the store has one. */
+function nearStats(store: Store): { near?: NonNullable<CacheStats['store']['near']> } {
+  const n = (store as { near?: unknown }).near as NonNullable<CacheStats['store']['near']> | undefined
+  return n !== undefined && typeof n === 'object' && typeof n.tracking === 'boolean'
+    ? {
+        near: {
+          tracking: n.tracking,
+          hits: n.hits,
+          misses: n.misses,
+          bypassed: n.bypassed,
+          entries: n.entries,
+          bytes: n.bytes,
+          invalidations: n.invalidations,
+          flushes: n.flushes,
+        },
+      }
+    : {}
 }
 
 /** The memory store's entries and bytes (`MemoryStore.stats`); undefined for other stores. */

@@ -82,6 +82,17 @@ export interface CacheStats {
     /** memory store only */
     readonly entries?: number
     readonly bytes?: number
+    /** the near cache in front of Redis, when there is one (README "Near cache") */
+    readonly near?: {
+      readonly tracking: boolean
+      readonly hits: number
+      readonly misses: number
+      readonly bypassed: number
+      readonly entries: number
+      readonly bytes: number
+      readonly invalidations: number
+      readonly flushes: number
+    }
   }
   readonly reloads: {
     /** successful reloads: applied + unchanged */

@@ -27,7 +27,7 @@ export interface Read {
 
 export class Lookup {
   readonly #rt: Runtime
-  /** the memory store hands back the Buffer it was given: decoded entries are memoised by identity */
+  /** the memory store and the near cache hand back the Buffer they hold: decoded entries are memoised by identity */
   readonly #memoise: boolean
   /**
    * primary key → the Vary names its index held last time: a hit on a Vary'd URL then reads its
@@ -40,7 +40,7 @@ export class Lookup {
 
   constructor(rt: Runtime) {
     this.#rt = rt
-    this.#memoise = rt.store.kind === 'memory'
+    this.#memoise = rt.store.kind === 'memory' || rt.store.stableValues === true
   }
 
   /** hot path: the entry for this request, if present and not purged. Rejects when the store does. */

@@ -4,6 +4,8 @@
  * - `{ memory: { maxBytes?: number } }`      → MemoryStore with that bound (our extra form)
  * - `"redis://…"` | `"rediss://…"`           → a Redis client we build with the fail-open settings
  * - `{ redis: <ioredis options> }`           → same, your options laid over ours
+ * - `{ redis: <options or URL>, near: { maxBytes? } }` → same, with a near cache in front (near.ts);
+ *                                              one server only (not Sentinel, not Cluster)
  * - `{ cluster: [<nodes>], options? }`       → an ioredis Cluster, same treatment
  * - an ioredis `Redis` or `Cluster` instance → used as is, not owned (your `quit()`), reads still
  *                                              get our deadline
@@ -17,6 +19,7 @@ import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from '
 import { warnOnce } from '../errors.js'
 import { giveUp, within } from './deadline.js'
 import { MemoryStore, type MemoryStoreOptions } from './memory.js'
+import { type NearOptions, NearStore } from './near.js'
 import { positive } from './options.js'
 import { isRedisClient, RedisStore, type StoreLog } from './redis.js'
 import { lifeMs, newToken } from './tokens.js'
@@ -35,6 +38,7 @@ export type StoreSpec =
   | `rediss://${string}`
   | { memory: MemoryStoreOptions }
   | { redis: RedisOptions }
+  | { redis: RedisOptions | `redis://${string}` | `rediss://${string}`; near: NearOptions | boolean }
   | { cluster: ClusterNode[]; options?: ClusterOptions }
   | Redis
   | Cluster
@@ -80,7 +84,8 @@ function isFullStore(x: BasicStore): x is Store {
 
 const SPEC_HELP =
   'store option must be "memory", a redis:// or rediss:// URL, { redis: options }, ' +
-  '{ cluster: nodes, options? }, { memory: { maxBytes } }, an ioredis Redis or Cluster instance, ' +
+  '{ redis: options or URL, near: { maxBytes } }, { cluster: nodes, options? }, { memory: { maxBytes } }, ' +
+  'an ioredis Redis or Cluster instance, ' +
   'or an object implementing Store (at least get, set, delete, close)'
 
 export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedStore {
@@ -127,6 +132,7 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
       owned: true,
     }
   }
+  if ('redis' in o && 'near' in o && keys.length === 2) return nearStore(o.redis, o.near, redisOpts)
   if ('redis' in o && keys.length === 1) {
     if (typeof o.redis !== 'object' || o.redis === null)
       throw new TypeError('store.redis option must be an ioredis options object')
@@ -140,7 +146,11 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     }
     return { store: RedisStore.fromOptions(r, redisOpts), owned: true }
   }
-  if ('cluster' in o && keys.every((k) => k === 'cluster' || k === 'options')) {
+  if ('cluster' in o && 'near' in o && o.near !== false)
+    throw new TypeError(
+      'store.near option needs one Redis server: client tracking is per node on a Cluster (use near: false)',
+    )
+  if ('cluster' in o && keys.every((k) => k === 'cluster' || k === 'options' || k === 'near')) {
     if (!Array.isArray(o.cluster) || o.cluster.length === 0) {
       throw new TypeError(
         'store.cluster option must be a non-empty array of nodes ({ host, port }, "host:port" or a port)',
@@ -157,6 +167,47 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     return { store, owned: true }
   }
   throw new TypeError(`${SPEC_HELP}, got an object with keys [${keys.join(', ')}]`)
+}
+
+/**
+ * `{ redis, near }`: a Redis store we build (from options or a URL) with a near cache in front;
+ * `near: false` is the plain Redis store, `near: true` the near cache with its defaults.
+ */
+function nearStore(
+  redis: unknown,
+  near: unknown,
+  redisOpts: { name: string; log?: StoreLog; readDeadlineMs?: number },
+): CreatedStore {
+  if (near !== true && near !== false && (typeof near !== 'object' || near === null || Array.isArray(near)))
+    throw new TypeError(
+      `store.near option must be an object like { maxBytes: 33554432 }, or a boolean, got ${String(near)}`,
+    )
+  let inner: RedisStore
+  if (typeof redis === 'string' && /^rediss?:\/\//i.test(redis)) {
+    inner = RedisStore.fromUrl(redis, redisOpts)
+  } else if (typeof redis === 'object' && redis !== null && !isRedisClient(redis)) {
+    const r = redis as RedisOptions
+    if (near !== false && r.sentinels !== undefined)
+      throw new TypeError(
+        'store.near option is not supported with Sentinel (the tracking connection could follow another master during a failover); use near: false',
+      )
+    inner = RedisStore.fromOptions(r, redisOpts)
+  } else {
+    throw new TypeError(
+      'store.redis option must be an ioredis options object or a redis:// URL when near is given',
+    )
+  }
+  if (near === false) return { store: inner, owned: true }
+  const n = (near === true ? {} : near) as NearOptions
+  try {
+    return {
+      store: new NearStore(inner, { ...n, prefix: `${redisOpts.name}:`, log: redisOpts.log }),
+      owned: true,
+    }
+  } catch (err) {
+    void inner.close()
+    throw err
+  }
 }
 
 export interface CompleteStoreOptions {

@@ -58,7 +58,7 @@ function stringCost(s: string): number {
  * shared pool would keep the whole 8 KiB slab alive, garbage and other entries' spent buffers
  * included, for as long as it stays in the LRU.
  */
-function owned(value: Buffer): Buffer {
+export function owned(value: Buffer): Buffer {
   if (value.byteLength === value.buffer.byteLength) return value
   const copy = Buffer.allocUnsafeSlow(value.byteLength)
   value.copy(copy)

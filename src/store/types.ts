@@ -21,6 +21,11 @@ export interface Store {
   readonly kind: string
   /** true while the store can answer (Redis: connection ready); cheap, read on the hot path */
   readonly ready: boolean
+  /**
+   * Optional: true when `get` / `getWithTokens` hand back the very Buffer held for an unchanged
+   * value (the memory store, the near cache), so a decoded entry may be memoised by identity.
+   */
+  readonly stableValues?: boolean
   get(key: string): Promise<Buffer | undefined>
   set(key: string, value: Buffer, ttlMs: number): Promise<void>
   delete(keys: readonly string[]): Promise<number>
