@@ -4,6 +4,7 @@
  */
 import type { Context } from 'koa'
 import { matchPath } from '../key/sanitize.js'
+import { errorText } from '../log.js'
 import { pathSegments } from '../policy/tag-template.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
@@ -53,9 +54,13 @@ export async function invalidateAfterUnsafe(
     metrics.invalidations++
   } catch (err) {
     rt.onStoreError(err)
-    rt.log.warn(
-      `invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`,
-    )
+    rt.log.warn(`invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${errorText(err)}`, {
+      event: 'invalidation-failed',
+      rule: rule?.id ?? null,
+      method: ctx.method,
+      path: ctx.path,
+      error: errorText(err),
+    })
   }
 }
 
