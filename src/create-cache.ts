@@ -15,6 +15,7 @@ import { type PromRegistry, register } from './metrics/prom-client.js'
 import { families, toText } from './metrics/prometheus.js'
 import { snapshot } from './metrics/snapshot.js'
 import type { CacheStats } from './metrics/stats.js'
+import { type PurgeMessage, purgeChannel } from './metrics/trace.js'
 import { type CreateCacheOptions, NAME_PATTERN } from './options.js'
 import { loadPolicies } from './policy/load.js'
 import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
@@ -345,6 +346,18 @@ class CacheImpl extends EventEmitter implements Cache {
     }
     this.#rt.metrics.purges++
     this.#rt.counters.purges++
+    if (purgeChannel.hasSubscribers) {
+      const message: PurgeMessage = {
+        cache: this.name,
+        source: 'purge',
+        tags: what.tags ?? [],
+        urls: what.urls ?? [],
+        rules: what.rules ?? [],
+        all: what.all === true,
+        generations: gens.length,
+      }
+      purgeChannel.publish(message)
+    }
     return {
       tags: what.tags?.length ?? 0,
       urls: what.urls?.length ?? 0,
