@@ -54,8 +54,12 @@ export function isStructured(logger: Logger | StructuredLogger): logger is Struc
 export function toLog(logger: Logger | StructuredLogger | undefined, cache: string): Log {
   const l = logger ?? defaultLogger
   if (typeof l !== 'object' || l === null)
-    throw new TypeError(`logger option must be an object with error, warn, info and debug methods, got ${typeof l}`)
-  const missing = LOG_LEVELS.filter((level) => typeof (l as unknown as Record<string, unknown>)[level] !== 'function')
+    throw new TypeError(
+      `logger option must be an object with error, warn, info and debug methods, got ${typeof l}`,
+    )
+  const missing = LOG_LEVELS.filter(
+    (level) => typeof (l as unknown as Record<string, unknown>)[level] !== 'function',
+  )
   if (missing.length > 0)
     throw new TypeError(
       `logger option must have error, warn, info and debug methods; missing: ${missing.join(', ')}`,

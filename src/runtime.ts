@@ -3,8 +3,8 @@
  */
 
 import type { SharedGens } from './generation/shared.js'
-import type { CacheCounters } from './metrics/counters.js'
 import type { Log } from './log.js'
+import type { CacheCounters } from './metrics/counters.js'
 import type { PolicySet } from './policy-set.js'
 import type { Store } from './store/types.js'
 

@@ -286,10 +286,13 @@ class PathWatch {
     if (this.#warned) return
     this.#warned = true
     const poll = this.#opts.pollMs ?? POLL_MS
-    this.#opts.log.warn(poll > 0 ? `${message} (changes are still seen by a poll every ${poll} ms)` : message, {
-      event: 'watch-degraded',
-      path: this.#path,
-      pollMs: poll,
-    })
+    this.#opts.log.warn(
+      poll > 0 ? `${message} (changes are still seen by a poll every ${poll} ms)` : message,
+      {
+        event: 'watch-degraded',
+        path: this.#path,
+        pollMs: poll,
+      },
+    )
   }
 }

@@ -215,7 +215,8 @@ class Draft {
    * the body is the serialised form of ctx.body, which then sends exactly these bytes.
    */
   buffered(body: Buffer, nullBody: boolean, replace: boolean): Captured {
-    if (overBodySize(this.#plan.rule, body.length)) return refuse(this.#rt, this.#plan, 'too-large', NOTHING, this.#status)
+    if (overBodySize(this.#plan.rule, body.length))
+      return refuse(this.#rt, this.#plan, 'too-large', NOTHING, this.#status)
     if (replace) this.#ctx.body = body
     this.#snapshot()
     if (this.#plan.background) return { storable: this.#write, entry: this.#commit(body, nullBody) }
@@ -315,7 +316,8 @@ class Draft {
   #commit(body: Buffer, nullBody: boolean): Promise<Entry | null> {
     return this.#build(body, nullBody).catch((err) => {
       this.#rt.onStoreError(err)
-      if (storeChannel.hasSubscribers) publishStore(this.#rt, this.#plan, 'failed', null, this.#status, undefined, err)
+      if (storeChannel.hasSubscribers)
+        publishStore(this.#rt, this.#plan, 'failed', null, this.#status, undefined, err)
       return null
     })
   }

@@ -43,7 +43,8 @@ export function countMiss(c: RuleCounters, ctx: Context, readFailed: boolean): v
     c.outcomes[BYPASS]!++
     c.bypass[BYPASS_STORE_DOWN]!++
   } else c.outcomes[MISS]!++
-  if (requestChannel.hasSubscribers) noteOutcome(ctx, readFailed ? BYPASS : MISS, readFailed ? 'store-down' : undefined)
+  if (requestChannel.hasSubscribers)
+    noteOutcome(ctx, readFailed ? BYPASS : MISS, readFailed ? 'store-down' : undefined)
 }
 
 /** An origin answer not stored, with why (metrics/counters.ts NOT_STORED_REASONS). */

@@ -84,7 +84,10 @@ export function createMiddleware(rt: Runtime): Middleware {
             ? notedOutcome(ctx)
             : d.kind === 'pass'
               ? { outcome: null, reason: null }
-              : { outcome: 'bypass' as const, reason: d.kind === 'unsafe' ? 'method' : bypassReasonName(d.detail) }
+              : {
+                  outcome: 'bypass' as const,
+                  reason: d.kind === 'unsafe' ? 'method' : bypassReasonName(d.detail),
+                }
         const message: RequestMessage = {
           cache: name,
           rule: d.kind === 'pass' ? null : d.rule.id,

@@ -4,10 +4,10 @@
  * One refresh per key in this process, and per fleet through the coalescer's lock.
  */
 import { finished } from 'node:stream'
-import { errorText } from '../log.js'
 import type { Context, Next } from 'koa'
 import { sameTokens } from '../generation/keys.js'
 import { storageKey } from '../key/variant.js'
+import { errorText } from '../log.js'
 import { capture } from './capture.js'
 import type { LookupDecision } from './decide.js'
 import type { Entry } from './entry.js'

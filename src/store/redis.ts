@@ -214,7 +214,8 @@ export class RedisStore implements Store {
     this.#owned = opts.owned ?? false
     this.#log = opts.log ?? defaultLog
     this.#warn = rateLimited<{ node: string | null; error: string }>(
-      (m, suppressed, f) => this.#log('warn', m, { event: 'redis-error', store: this.kind, ...f, suppressed }),
+      (m, suppressed, f) =>
+        this.#log('warn', m, { event: 'redis-error', store: this.kind, ...f, suppressed }),
       ERROR_LOG_INTERVAL_MS,
     )
     this.#readDeadlineMs = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
@@ -608,7 +609,10 @@ export class RedisStore implements Store {
   #error(err: Error, node?: string): void {
     this.#stats.errors++
     const error = err?.message ?? String(err)
-    this.#warn(`redis store "${this.#name}"${node ? ` node ${node}` : ''}: ${error}`, { node: node ?? null, error })
+    this.#warn(`redis store "${this.#name}"${node ? ` node ${node}` : ''}: ${error}`, {
+      node: node ?? null,
+      error,
+    })
   }
 }
 
