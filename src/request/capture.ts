@@ -110,7 +110,7 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
     // the rule's bounds on new variants and entries (limits.ts, T12)
     const limited = storeLimits(rt).admit(plan.rule, plan.key, draft.variantKey, plan.background, now)
     if (limited !== undefined)
-      return refuse(rt, plan, limited, limited === 'variant-cap' ? VARIANT_CAP : ENTRY_RATE)
+      return refuse(rt, plan, limited, limited === 'variant-cap' ? VARIANT_CAP : ENTRY_RATE, ctx.status)
   }
   const body = ctx.body as unknown
   if (body === null || body === undefined) return draft.buffered(Buffer.alloc(0), true, false)
