@@ -4,17 +4,21 @@
  * contexts (real IncomingMessage/ServerResponse objects, no socket):
  *   - context only (the floor both others pay),
  *   - the trivial origin handler bare Koa runs (5 headers + a 945 B Buffer body),
- *   - the cachet middleware answering the same response from the memory store (a hit).
+ *   - the cachet middleware answering the same response from the memory store (a hit),
+ *   - the same hit with a `cachet:request` diagnostics_channel subscriber (tracing on).
+ * Beside wall time per request it reports the process's CPU time per request
+ * (process.cpuUsage: every thread, GC helpers included) and the hit loop's requests per second.
  * The HTTP bench (bench/http.ts) adds sockets, parsing and writes, which dominate on this
  * machine and make its ratios noisy; this one isolates what cachet itself adds.
  *
  *   npx tsx bench/hit-path.ts
  */
 
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Koa, { type Context } from 'koa'
 import { createCache } from '../src/index.js'
@@ -24,6 +28,16 @@ export interface HitPathResult {
   bareHandlerUs: number
   cachetHitUs: number
   contextUs: number
+  /** process CPU µs per request of the hit loop, context included (median of rounds) */
+  cachetHitCpuUs: number
+  /** hit loop requests per second, context included (median of rounds) */
+  cachetHitReqPerSec: number
+  /** the hit with a cachet:request subscriber: µs above the bare context, and CPU µs per request */
+  tracedHitUs: number
+  tracedHitCpuUs: number
+  /** 1-minute load average at the start, and the machine's cores: figures taken above cores/2 are not quotable */
+  load1: number
+  cores: number
 }
 
 export async function benchHitPath(opts: { n?: number; rounds?: number } = {}): Promise<HitPathResult> {
@@ -81,6 +95,16 @@ export async function benchHitPath(opts: { n?: number; rounds?: number } = {}): 
     const ctxOnly: number[] = []
     const bare: number[] = []
     const hit: number[] = []
+    const hitCpu: number[] = []
+    const hitRps: number[] = []
+    const traced: number[] = []
+    const tracedCpu: number[] = []
+    const subscriber = () => {}
+    const cpuUs = (from: NodeJS.CpuUsage) => {
+      const d = process.cpuUsage(from)
+      return (d.user + d.system) / n
+    }
+    const load1 = loadavg()[0]!
     for (let r = 0; r < rounds; r++) {
       let t = process.hrtime.bigint()
       for (let i = 0; i < n; i++) mkctx()
@@ -88,13 +112,34 @@ export async function benchHitPath(opts: { n?: number; rounds?: number } = {}): 
       t = process.hrtime.bigint()
       for (let i = 0; i < n; i++) await origin(mkctx())
       bare.push(Number(process.hrtime.bigint() - t) / n / 1000 - base)
+      let cpu = process.cpuUsage()
       t = process.hrtime.bigint()
       for (let i = 0; i < n; i++) await mw(mkctx(), fail)
-      hit.push(Number(process.hrtime.bigint() - t) / n / 1000 - base)
+      const hitTotal = Number(process.hrtime.bigint() - t) / n / 1000
+      hitCpu.push(cpuUs(cpu))
+      hit.push(hitTotal - base)
+      hitRps.push(1e6 / hitTotal)
+      subscribe('cachet:request', subscriber)
+      cpu = process.cpuUsage()
+      t = process.hrtime.bigint()
+      for (let i = 0; i < n; i++) await mw(mkctx(), fail)
+      traced.push(Number(process.hrtime.bigint() - t) / n / 1000 - base)
+      tracedCpu.push(cpuUs(cpu))
+      unsubscribe('cachet:request', subscriber)
       ctxOnly.push(base)
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-    return { bareHandlerUs: median(bare), cachetHitUs: median(hit), contextUs: median(ctxOnly) }
+    return {
+      bareHandlerUs: median(bare),
+      cachetHitUs: median(hit),
+      contextUs: median(ctxOnly),
+      cachetHitCpuUs: median(hitCpu),
+      cachetHitReqPerSec: median(hitRps),
+      tracedHitUs: median(traced),
+      tracedHitCpuUs: median(tracedCpu),
+      load1,
+      cores: availableParallelism(),
+    }
   } finally {
     await cache.close()
     rmSync(dir, { recursive: true, force: true })
@@ -108,6 +153,9 @@ export function formatHitPath(r: HitPathResult): string {
     `  bare handler (the origin)    ${r.bareHandlerUs.toFixed(2)} µs above it`,
     `  cachet hit (origin skipped)  ${r.cachetHitUs.toFixed(2)} µs above it`,
     `  cachet hit / bare handler    ${(r.cachetHitUs / r.bareHandlerUs).toFixed(2)}x`,
+    `  cachet hit, whole loop       ${Math.round(r.cachetHitReqPerSec).toLocaleString('en')} req/s, ${r.cachetHitCpuUs.toFixed(2)} CPU µs/req (process)`,
+    `  hit, cachet:request traced   ${r.tracedHitUs.toFixed(2)} µs above the context, ${r.tracedHitCpuUs.toFixed(2)} CPU µs/req`,
+    `  load average at start        ${r.load1.toFixed(2)} on ${r.cores} cores${r.load1 > r.cores / 2 ? ' (busy machine: do not quote these figures)' : ''}`,
   ].join('\n')
 }
 

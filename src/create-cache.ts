@@ -9,13 +9,14 @@ import { formatOne, PolicyError, StoreTimeoutError, warnOnce } from './errors.js
 import { GEN_TTL } from './generation/keys.js'
 import { type PurgeRequest, type PurgeResult, purgeGens } from './generation/purge.js'
 import { SharedGens } from './generation/shared.js'
-import { defaultLogger, rateLimited } from './log.js'
+import { errorText, type Log, type LogFields, rateLimited, toLog } from './log.js'
 import { CacheCounters } from './metrics/counters.js'
 import { type PromRegistry, register } from './metrics/prom-client.js'
 import { families, toText } from './metrics/prometheus.js'
 import { snapshot } from './metrics/snapshot.js'
 import type { CacheStats } from './metrics/stats.js'
-import { type CreateCacheOptions, type Logger, NAME_PATTERN } from './options.js'
+import { type PurgeMessage, purgeChannel } from './metrics/trace.js'
+import { type CreateCacheOptions, NAME_PATTERN } from './options.js'
 import { loadPolicies } from './policy/load.js'
 import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
 import type { Diagnostic } from './policy/types.js'
@@ -104,17 +105,17 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
       `name option must match ${NAME_PATTERN} (it becomes a key prefix and a Cache-Status token), got ${JSON.stringify(name)}`,
     )
   const target = options.policies ?? 'policies'
-  const log = options.logger ?? defaultLogger
+  const log = toLog(options.logger, name)
   const clock = options.clock ?? Date
 
   const first = await loadPolicies(target)
   if (!first.ok) throw new PolicyError([...first.errors, ...first.warnings])
-  for (const w of first.warnings) log.warn(formatOne(w))
+  for (const w of first.warnings) log.warn(formatOne(w), policyWarning(w))
 
   const readDeadlineMs = options.readDeadlineMs ?? 250
   const created = createStore(options.store, {
     name,
-    log: (level, m) => log[level](m),
+    log: (level, m, fields) => log[level](m, fields),
     readDeadlineMs,
     clock: options.clock,
   })
@@ -142,7 +143,7 @@ class CacheImpl extends EventEmitter implements Cache {
   readonly store: Store
   readonly #target: string | readonly string[]
   readonly #owned: boolean
-  readonly #log: Logger
+  readonly #log: Log
   readonly #rt: Runtime
   #watcher: PolicyWatcher | undefined
   #reloading: Promise<ReloadResult> | undefined
@@ -156,7 +157,7 @@ class CacheImpl extends EventEmitter implements Cache {
     set: PolicySet
     store: Store
     owned: boolean
-    log: Logger
+    log: Log
     clock: { now(): number }
     coalesceWaitMs: number
     lockTtlMs: number
@@ -171,7 +172,9 @@ class CacheImpl extends EventEmitter implements Cache {
     this.#log = log
     const metrics = newMetrics()
     const counters = new CacheCounters()
-    const logStoreError = rateLimited((m) => log.warn(m))
+    const logStoreError = rateLimited<{ timeout: boolean; error: string }>((m, suppressed, f) =>
+      log.warn(m, { event: 'store-error', outcome: 'miss', ...f, suppressed }),
+    )
     this.#rt = {
       name,
       store,
@@ -183,7 +186,11 @@ class CacheImpl extends EventEmitter implements Cache {
         metrics.storeErrors++
         if (err instanceof StoreTimeoutError) counters.storeTimeouts++
         else counters.storeErrors++
-        logStoreError(`store error (served as a miss): ${err instanceof Error ? err.message : String(err)}`)
+        const error = errorText(err)
+        logStoreError(`store error (served as a miss): ${error}`, {
+          timeout: err instanceof StoreTimeoutError,
+          error,
+        })
       },
       log,
       coalesceWaitMs: opts.coalesceWaitMs,
@@ -205,12 +212,18 @@ class CacheImpl extends EventEmitter implements Cache {
     if (!ready) {
       this.#log.warn(
         `store (${s.kind}) not reachable within ${deadlineMs} ms: serving as misses while it reconnects`,
+        { event: 'store-unreachable', store: s.kind, deadlineMs },
       )
       return
     }
     if (typeof s.checkEviction === 'function') {
       const warning = await s.checkEviction().catch(() => undefined)
-      if (warning) warnOnce('CACHET_REDIS_NO_EVICTION', warning)
+      if (warning) {
+        warnOnce('CACHET_REDIS_NO_EVICTION', warning)
+        // a structured log gets it too (plain loggers keep today's lines: the process warning)
+        if (this.#log.structured)
+          this.#log.warn(warning, { event: 'redis-config', store: s.kind, code: 'CACHET_REDIS_NO_EVICTION' })
+      }
     }
   }
 
@@ -271,7 +284,12 @@ class CacheImpl extends EventEmitter implements Cache {
         at: new Date().toISOString(),
       }
       const msg = `policy reload failed; keeping version ${rt.policies.current.version}:\n${loaded.errors.map(formatOne).join('\n')}`
-      this.#log.error(msg)
+      this.#log.error(msg, {
+        event: 'reload',
+        outcome: 'failed',
+        version: rt.policies.current.version,
+        errors: loaded.errors.map(diagnosticFields),
+      })
       // koa's rule: an unheard "error" must not crash the application
       if (this.listenerCount('error') > 0) this.emit('error', new PolicyError(loaded.errors))
       return { ok: false, errors: loaded.errors, version: rt.policies.current.version }
@@ -283,9 +301,22 @@ class CacheImpl extends EventEmitter implements Cache {
       rt.policies.current = await buildPolicySet(loaded, rt.policies.current)
       rt.metrics.reloads++
       rt.counters.reloadsApplied++
-      this.#log.info(`policies reloaded: version ${loaded.version}, ${loaded.rules.length} rules`)
-    } else rt.counters.reloadsUnchanged++
-    for (const w of loaded.warnings) this.#log.warn(formatOne(w))
+      this.#log.info(`policies reloaded: version ${loaded.version}, ${loaded.rules.length} rules`, {
+        event: 'reload',
+        outcome: 'applied',
+        version: loaded.version,
+        rules: loaded.rules.length,
+        files: loaded.files.length,
+      })
+    } else {
+      rt.counters.reloadsUnchanged++
+      this.#log.debug(`policies unchanged: version ${loaded.version}`, {
+        event: 'reload',
+        outcome: 'unchanged',
+        version: loaded.version,
+      })
+    }
+    for (const w of loaded.warnings) this.#log.warn(formatOne(w), policyWarning(w))
     this.emit('reload', { version: loaded.version, changed })
     return { ok: true, version: loaded.version, changed, warnings: loaded.warnings }
   }
@@ -315,6 +346,18 @@ class CacheImpl extends EventEmitter implements Cache {
     }
     this.#rt.metrics.purges++
     this.#rt.counters.purges++
+    if (purgeChannel.hasSubscribers) {
+      const message: PurgeMessage = {
+        cache: this.name,
+        source: 'purge',
+        tags: what.tags ?? [],
+        urls: what.urls ?? [],
+        rules: what.rules ?? [],
+        all: what.all === true,
+        generations: gens.length,
+      }
+      purgeChannel.publish(message)
+    }
     return {
       tags: what.tags?.length ?? 0,
       urls: what.urls?.length ?? 0,
@@ -369,4 +412,30 @@ class CacheImpl extends EventEmitter implements Cache {
     if (this.#reloading) await this.#reloading.catch(() => undefined)
     if (this.#owned) await this.store.close()
   }
+}
+
+/** A policy diagnostic as log fields: where, which code, which rule. */
+function diagnosticFields(d: Diagnostic): {
+  code: string
+  severity: string
+  file: string
+  line: number
+  col: number
+  rule?: string
+  message: string
+} {
+  return {
+    code: d.code,
+    severity: d.severity,
+    file: d.file,
+    line: d.line,
+    col: d.col,
+    ...(d.ruleId !== undefined ? { rule: d.ruleId } : {}),
+    message: d.message,
+  }
+}
+
+/** A lint finding as a log event. */
+function policyWarning(d: Diagnostic): LogFields {
+  return { event: 'policy-warning', ...diagnosticFields(d) }
 }

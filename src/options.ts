@@ -25,11 +25,27 @@ export type StoreOption =
   | object
   | Store
 
+/** A plain logger (console will do): one message string per event. */
 export interface Logger {
   error(message: string): void
   warn(message: string): void
   info(message: string): void
   debug(message: string): void
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
+
+/**
+ * A pino-compatible logger (pino, bunyan, or `logger.child({ … })` of one): recognised by its
+ * `child()` method, it gets `(object, message)`, one call per event, the object
+ * `{ event, cache, rule?, outcome?, … }` (README "Logs" lists the events and their fields).
+ */
+export interface StructuredLogger {
+  child(bindings: Record<string, unknown>): unknown
+  error(object: object, message?: string): void
+  warn(object: object, message?: string): void
+  info(object: object, message?: string): void
+  debug(object: object, message?: string): void
 }
 
 export interface CreateCacheOptions {
@@ -55,7 +71,12 @@ export interface CreateCacheOptions {
   connectDeadlineMs?: number
   /** Quiet time after the last file event before a watched reload runs, ms. @default 100 */
   watchDebounceMs?: number
-  /** Where cachet logs. @default errors and warnings on stderr; info and debug under NODE_DEBUG=cachet */
+  /**
+   * Where cachet logs: a plain logger (strings), or a pino-compatible one (has `child()`; gets one
+   * object per event, README "Logs"). A logger without error, warn, info and debug is a TypeError.
+   * A pino instance is a Logger to TypeScript too (`StructuredLogger` describes what cachet calls).
+   * @default errors and warnings on stderr; info and debug under NODE_DEBUG=cachet
+   */
   logger?: Logger
   /** How long concurrent misses for one key wait for the request that asks the origin, ms. @default 5000 */
   coalesceWaitMs?: number

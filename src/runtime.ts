@@ -3,8 +3,8 @@
  */
 
 import type { SharedGens } from './generation/shared.js'
+import type { Log } from './log.js'
 import type { CacheCounters } from './metrics/counters.js'
-import type { Logger } from './options.js'
 import type { PolicySet } from './policy-set.js'
 import type { Store } from './store/types.js'
 
@@ -64,7 +64,7 @@ export interface Runtime {
   now(): number
   /** counts and logs (rate-limited) a store failure; never throws */
   readonly onStoreError: (err: unknown) => void
-  readonly log: Logger
+  readonly log: Log
   /** all the store work one request waits on shares this deadline, ms (request/budget.ts) */
   readonly readDeadlineMs: number
   /** how long a coalesced request waits for the one that asks the origin, ms */

@@ -10,15 +10,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
+import { finished } from 'node:stream'
 import { parseArgs } from 'node:util'
-import Koa from 'koa'
+import Koa, { type Context, type Next } from 'koa'
 import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
-import { defaultLogger } from '../log.js'
-import type { Logger, StoreOption } from '../options.js'
+import { defaultLogger, isStructured } from '../log.js'
+import { type RequestMessage, requestChannel } from '../metrics/trace.js'
+import type { Logger, LogLevel, StoreOption, StructuredLogger } from '../options.js'
 import { capConnections } from './connection-cap.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE, versionLine } from './io.js'
+import { type AccessEntry, accessLine, jsonLogger, LOG_LEVEL_NAMES } from './log-lines.js'
 import { createProxy, refuseBadFraming } from './proxy.js'
 import { createTunnels } from './tunnel.js'
 
@@ -49,6 +52,10 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --admin-token <token>       the admin bearer token, 16 characters or more (default: the
                               CACHET_ADMIN_TOKEN environment variable, which ps does not show)
   --admin-public-metrics      /_cachet/metrics and /_cachet/stats answer without the token
+  --log-format <json|text>    json: one JSON object per line on stdout, the cache's events
+                              included (default); text: the plain lines (stdout, warnings on stderr)
+  --log-level <level>         error, warn, info (default) or debug
+  --access-log                one line per request: method, path, status, outcome, rule, duration
   -h, --help                  this text
   -v, --version               the version
 
@@ -131,8 +138,30 @@ const TARGETED_FIELD = /^[A-Za-z0-9][A-Za-z0-9-]*-cache-control$/i
 export function plainPolicyLogger(file: string, log: Logger = defaultLogger): Logger {
   // diagnostics name a file relative to the working directory when it lies inside it
   const rel = relative(process.cwd(), file).split(sep).join('/')
-  const own = (m: string) => m.startsWith(`${file}:`) || m.startsWith(`${rel}:`)
-  return { ...log, warn: (m) => (own(m) ? undefined : log.warn(m)) }
+  const own = (m: unknown) => typeof m === 'string' && (m.startsWith(`${file}:`) || m.startsWith(`${rel}:`))
+  if (isStructured(log)) {
+    // called as methods (pino's read `this`); a structured event names its file in a field
+    const l = log
+    const filtered: StructuredLogger = {
+      child: (b) => l.child(b),
+      error: (o, m) => l.error(o, m),
+      warn: (o, m) => {
+        const f = (o as { file?: unknown }).file
+        if (f === file || f === rel) return
+        l.warn(o, m)
+      },
+      info: (o, m) => l.info(o, m),
+      debug: (o, m) => l.debug(o, m),
+    }
+    return filtered as unknown as Logger
+  }
+  const p = log as Logger
+  return {
+    error: (m) => p.error(m),
+    warn: (m) => (own(m) ? undefined : p.warn(m)),
+    info: (m) => p.info(m),
+    debug: (m) => p.debug(m),
+  }
 }
 
 export interface Serving {
@@ -191,8 +220,15 @@ export interface ServeOptions {
    * (within `timeoutMs`). @default (the open-file limit − 64) / 4, at most 256
    */
   upstreamSockets?: number
-  /** where warnings go (the command: stderr), e.g. the connection cap being reached */
+  /** where warnings go (the command: its log), e.g. the connection cap being reached */
   warn?: (message: string) => void
+  /** the cache's logger (createCache's `logger`: plain, or pino-compatible). @default stderr, as createCache */
+  logger?: Logger
+  /**
+   * An access log: called once per request, when its response has gone out (or its client left).
+   * Off by default, and then nothing is added to the request path.
+   */
+  accessLog?: (entry: AccessEntry) => void
   /** injected time (tests): entries age by it, not by the wall clock */
   clock?: { now(): number }
   /**
@@ -271,7 +307,11 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     store: storeSpec(o.store, o.nearBytes),
     name: o.name,
     clock: o.clock,
-    ...(tmp !== undefined ? { logger: plainPolicyLogger(policies) } : {}),
+    ...(tmp !== undefined
+      ? { logger: plainPolicyLogger(policies, o.logger) }
+      : o.logger !== undefined
+        ? { logger: o.logger }
+        : {}),
   })
   const { proxy, upstream, close } = createProxy({
     upstream: o.upstream,
@@ -280,6 +320,8 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   })
   const app = new Koa()
   app.silent = true
+  const access = o.accessLog === undefined ? undefined : accessLogger(o.accessLog)
+  if (access !== undefined) app.use(access.middleware)
   app.use(refuseBadFraming)
   app.use(cache.middleware())
   app.use(proxy)
@@ -325,6 +367,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     // a port in use: release what was built, so that the process can exit
     for (const s of servers) s.close()
     close()
+    access?.close()
     await cache.close()
     if (tmp) rmSync(tmp, { recursive: true, force: true })
     throw err
@@ -347,10 +390,57 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
         await drained
         clearTimeout(timer)
         close()
+        access?.close()
         await cache.close()
         if (tmp) rmSync(tmp, { recursive: true, force: true })
       })()
       return stopping
+    },
+  }
+}
+
+/**
+ * The access log: a middleware in front of the cache that times each request and, once its
+ * response has ended, passes one entry on; the rule and outcome come from the cache's
+ * cachet:request message (metrics/trace.ts), which it subscribes to while it lives.
+ */
+function accessLogger(sink: (entry: AccessEntry) => void): {
+  middleware: (ctx: Context, next: Next) => Promise<void>
+  close(): void
+} {
+  const seen = new WeakMap<object, RequestMessage>()
+  const onRequest = (m: unknown) => {
+    const msg = m as RequestMessage
+    seen.set(msg.ctx, msg)
+  }
+  requestChannel.subscribe(onRequest)
+  return {
+    middleware: async function accessLog(ctx: Context, next: Next): Promise<void> {
+      const start = performance.now()
+      const { method, path } = ctx
+      finished(ctx.res, (err) => {
+        const m = seen.get(ctx)
+        const cs = ctx.res.getHeader('cache-status')
+        try {
+          sink({
+            method,
+            path,
+            status: ctx.res.statusCode,
+            outcome: m?.outcome ?? null,
+            reason: m?.reason ?? null,
+            rule: m?.rule ?? null,
+            cacheStatus: cs === undefined ? null : String(cs),
+            durationMs: Math.round((performance.now() - start) * 1000) / 1000,
+            completed: err === undefined && ctx.res.writableFinished,
+          })
+        } catch {
+          // a failing log sink must not fail the server
+        }
+      })
+      await next()
+    },
+    close: () => {
+      requestChannel.unsubscribe(onRequest)
     },
   }
 }
@@ -417,6 +507,9 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         'admin-host': { type: 'string' },
         'admin-token': { type: 'string' },
         'admin-public-metrics': { type: 'boolean' },
+        'log-format': { type: 'string', default: 'json' },
+        'log-level': { type: 'string', default: 'info' },
+        'access-log': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -473,6 +566,27 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`cachet serve: ${admin}\n${SERVE_USAGE}\n`)
     return EXIT_USAGE
   }
+  const format = values['log-format']
+  const level = values['log-level'] as LogLevel
+  if ((format !== 'json' && format !== 'text') || !LOG_LEVEL_NAMES.includes(level)) {
+    io.stderr.write(
+      `cachet serve: --log-format must be json or text, --log-level error, warn, info or debug\n${SERVE_USAGE}\n`,
+    )
+    return EXIT_USAGE
+  }
+  // json: everything, the cache's own events included, one object per line on stdout (12-factor);
+  // text: the lines of old, warnings and errors on stderr
+  const json = format === 'json' ? jsonLogger((line) => io.stdout.write(line), level) : undefined
+  const say = (l: 'info' | 'warn' | 'error', msg: string, event: string, fields: object = {}) => {
+    if (json !== undefined) json[l]({ event, ...fields }, msg)
+    else (l === 'info' ? io.stdout : io.stderr).write(`${msg}\n`)
+  }
+  const accessLog =
+    values['access-log'] !== true
+      ? undefined
+      : json !== undefined
+        ? (e: AccessEntry) => json.info({ event: 'access', ...e }, `${e.method} ${e.path} ${e.status}`)
+        : (e: AccessEntry) => io.stdout.write(`${accessLine(e)}\n`)
   let s: Serving
   try {
     s = await startServe({
@@ -496,21 +610,41 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
             ? []
             : values.targeted.split(',').map((f) => f.trim()),
       ...(admin !== undefined ? { admin } : {}),
-      warn: (m) => io.stderr.write(`cachet serve: ${m}\n`),
+      ...(json !== undefined ? { logger: json } : {}),
+      ...(accessLog !== undefined ? { accessLog } : {}),
+      warn: (m) => say('warn', `cachet serve: ${m}`, 'serve-warning'),
     })
   } catch (err) {
     // a TypeError names an option (a contradictory pair of flags); anything else is the policies
     io.stderr.write(`cachet serve: ${(err as Error).message}\n`)
     return err instanceof TypeError ? EXIT_USAGE : EXIT_INVALID
   }
-  io.stdout.write(
-    `cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)\n`,
+  say(
+    'info',
+    `cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)`,
+    'listening',
+    {
+      url: s.url,
+      upstream: values.upstream,
+      policies: values.policies ?? null,
+      store: s.cache.store.kind,
+      version: s.cache.version,
+    },
   )
   if (s.adminUrl !== undefined)
-    io.stdout.write(`cachet serve: admin console ${s.adminUrl}${DEFAULT_ADMIN_PATH}/\n`)
+    say('info', `cachet serve: admin console ${s.adminUrl}${DEFAULT_ADMIN_PATH}/`, 'admin-listening', {
+      url: `${s.adminUrl}${DEFAULT_ADMIN_PATH}/`,
+    })
   const onHup = () => {
     void s.cache.reload().then((r) => {
-      if (r.ok) io.stdout.write(`cachet serve: policies reloaded, version ${r.version}\n`)
+      // json: the cache logs the reload itself (event "reload"), applied or failed
+      if (json !== undefined) {
+        if (r.ok && !r.changed)
+          say('info', `cachet serve: policies unchanged, version ${r.version}`, 'reload', {
+            outcome: 'unchanged',
+            version: r.version,
+          })
+      } else if (r.ok) io.stdout.write(`cachet serve: policies reloaded, version ${r.version}\n`)
       else
         io.stderr.write(
           `cachet serve: reload failed, keeping version ${r.version}:\n${r.errors.map(formatOne).join('\n')}\n`,
@@ -520,7 +654,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   process.on('SIGHUP', onHup)
   await new Promise<void>((res) => {
     const stop = () => {
-      io.stdout.write('cachet serve: draining\n')
+      say('info', 'cachet serve: draining', 'draining')
       void s.stop().then(res)
     }
     process.once('SIGTERM', stop)

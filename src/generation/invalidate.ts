@@ -4,6 +4,8 @@
  */
 import type { Context } from 'koa'
 import { matchPath } from '../key/sanitize.js'
+import { errorText } from '../log.js'
+import { type PurgeMessage, purgeChannel } from '../metrics/trace.js'
 import { pathSegments } from '../policy/tag-template.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
@@ -51,11 +53,26 @@ export async function invalidateAfterUnsafe(
   try {
     await store.bump(gens, GEN_TTL)
     metrics.invalidations++
+    if (purgeChannel.hasSubscribers) {
+      const message: PurgeMessage = {
+        cache: name,
+        source: 'invalidation',
+        rule: rule?.id ?? null,
+        method: ctx.method,
+        path: ctx.path,
+        generations: gens.length,
+      }
+      purgeChannel.publish(message)
+    }
   } catch (err) {
     rt.onStoreError(err)
-    rt.log.warn(
-      `invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${err instanceof Error ? err.message : String(err)}`,
-    )
+    rt.log.warn(`invalidation after ${ctx.method} ${ctx.path} could not be recorded: ${errorText(err)}`, {
+      event: 'invalidation-failed',
+      rule: rule?.id ?? null,
+      method: ctx.method,
+      path: ctx.path,
+      error: errorText(err),
+    })
   }
 }
 

@@ -29,7 +29,7 @@
 import { type FSWatcher, watch as fsWatch, statSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import type { Logger } from '../options.js'
+import type { LogFields } from '../log.js'
 import { isPolicyName, wholeFile } from './files.js'
 import { loadPolicies } from './load.js'
 import type { Diagnostic, LoadResult } from './types.js'
@@ -44,7 +44,8 @@ export interface WatchOptions {
   readonly pollMs?: number
   /** false: no fs.watch, the poll alone (filesystems without working events; tests). @default true */
   readonly events?: boolean
-  readonly log: Pick<Logger, 'warn'>
+  /** a plain logger's warn will do (console); cachet's own gets the event's fields too */
+  readonly log: { warn(message: string, fields?: LogFields): void }
   /** the files may have changed: reload. Runs at most once per quiet period, after re-arming. */
   onChange(): void
 }
@@ -285,6 +286,13 @@ class PathWatch {
     if (this.#warned) return
     this.#warned = true
     const poll = this.#opts.pollMs ?? POLL_MS
-    this.#opts.log.warn(poll > 0 ? `${message} (changes are still seen by a poll every ${poll} ms)` : message)
+    this.#opts.log.warn(
+      poll > 0 ? `${message} (changes are still seen by a poll every ${poll} ms)` : message,
+      {
+        event: 'watch-degraded',
+        path: this.#path,
+        pollMs: poll,
+      },
+    )
   }
 }

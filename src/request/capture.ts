@@ -15,7 +15,9 @@ import {
 } from '../http/freshness.js'
 import { connectionNames, NOT_STORED } from '../http/headers.js'
 import { variantKey, varyNames, varyValues } from '../key/variant.js'
+import { errorText } from '../log.js'
 import type { RuleCounters } from '../metrics/counters.js'
+import { type StoreMessage, storeChannel } from '../metrics/trace.js'
 import type { Rule } from '../policy/types.js'
 import type { Runtime } from '../runtime.js'
 import { countNotStored } from './count.js'
@@ -96,19 +98,19 @@ export function storedHeaders(
 
 export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   const res = ctx.res
-  if (ctx.respond === false || res.headersSent) return refuse(rt, plan, 'direct', NOTHING)
+  if (ctx.respond === false || res.headersSent) return refuse(rt, plan, 'direct', NOTHING, ctx.status)
   const now = rt.now()
   const view: ResponseView = { status: ctx.status, header: (n) => res.getHeader(n) }
   // the same decision explain and `cachet test` report (storable.ts)
   const v = storeVerdict(plan.rule, ctx.path, view, plan.authorized, now)
   if (v.reason !== undefined)
-    return refuse(rt, plan, v.reason, v.reason === 'content-type' ? DECEPTION : NOTHING)
+    return refuse(rt, plan, v.reason, v.reason === 'content-type' ? DECEPTION : NOTHING, ctx.status)
   const draft = new Draft(ctx, rt, plan, v, storedLifetime(v, view), now)
   if (plan.tokens !== null) {
     // the rule's bounds on new variants and entries (limits.ts, T12)
     const limited = storeLimits(rt).admit(plan.rule, plan.key, draft.variantKey, plan.background, now)
     if (limited !== undefined)
-      return refuse(rt, plan, limited, limited === 'variant-cap' ? VARIANT_CAP : ENTRY_RATE)
+      return refuse(rt, plan, limited, limited === 'variant-cap' ? VARIANT_CAP : ENTRY_RATE, ctx.status)
   }
   const body = ctx.body as unknown
   if (body === null || body === undefined) return draft.buffered(Buffer.alloc(0), true, false)
@@ -123,14 +125,40 @@ export function capture(ctx: Context, rt: Runtime, plan: StorePlan): Captured {
   ) {
     return draft.buffered(Buffer.from(JSON.stringify(body)), false, true) // exactly what Koa's respond() would send
   }
-  return refuse(rt, plan, 'body-type', NOTHING)
+  return refuse(rt, plan, 'body-type', NOTHING, ctx.status)
 }
 
 /** Counts an answer that is not stored, and why (the global counter and the rule's). */
-function refuse(rt: Runtime, plan: StorePlan, reason: string, result: Captured): Captured {
+function refuse(rt: Runtime, plan: StorePlan, reason: string, result: Captured, status: number): Captured {
   rt.metrics.notStored++
   countNotStored(plan.counters, reason)
+  if (storeChannel.hasSubscribers) publishStore(rt, plan, 'not-stored', reason, status)
   return result
+}
+
+/** One cachet:store message (metrics/trace.ts); only called while the channel has subscribers. */
+function publishStore(
+  rt: Runtime,
+  plan: StorePlan,
+  outcome: StoreMessage['outcome'],
+  reason: string | null,
+  status: number,
+  stored?: { bytes: number; freshMs: number },
+  error?: unknown,
+): void {
+  const message: StoreMessage = {
+    cache: rt.name,
+    rule: plan.rule.id,
+    key: plan.key,
+    outcome,
+    reason,
+    status,
+    bytes: stored?.bytes ?? null,
+    freshMs: stored?.freshMs ?? null,
+    background: plan.background,
+    ...(error !== undefined ? { error: errorText(error) } : {}),
+  }
+  storeChannel.publish(message)
 }
 
 /** A storable response on its way into the store: what the entry will be, short of its body. */
@@ -187,7 +215,8 @@ class Draft {
    * the body is the serialised form of ctx.body, which then sends exactly these bytes.
    */
   buffered(body: Buffer, nullBody: boolean, replace: boolean): Captured {
-    if (overBodySize(this.#plan.rule, body.length)) return refuse(this.#rt, this.#plan, 'too-large', NOTHING)
+    if (overBodySize(this.#plan.rule, body.length))
+      return refuse(this.#rt, this.#plan, 'too-large', NOTHING, this.#status)
     if (replace) this.#ctx.body = body
     this.#snapshot()
     if (this.#plan.background) return { storable: this.#write, entry: this.#commit(body, nullBody) }
@@ -196,7 +225,7 @@ class Draft {
         const late = this.#lateRefusal()
         if (late === undefined) resolve(this.#commit(body, nullBody))
         else {
-          refuse(this.#rt, this.#plan, late, NOTHING)
+          refuse(this.#rt, this.#plan, late, NOTHING, this.#status)
           resolve(null)
         }
       })
@@ -212,7 +241,7 @@ class Draft {
     const { rule, background } = this.#plan
     const length = this.#ctx.res.getHeader('content-length')
     if (length !== undefined && overBodySize(rule, Number(length)))
-      return refuse(this.#rt, this.#plan, 'too-large', NOTHING)
+      return refuse(this.#rt, this.#plan, 'too-large', NOTHING, this.#status)
     const chunks: Buffer[] = []
     let size = 0
     let ok = true
@@ -229,7 +258,7 @@ class Draft {
           else {
             ok = false
             chunks.length = 0
-            refuse(this.#rt, this.#plan, 'too-large', NOTHING)
+            refuse(this.#rt, this.#plan, 'too-large', NOTHING, this.#status)
           }
         }
         cb(null, chunk)
@@ -239,13 +268,13 @@ class Draft {
         // a body shorter than its Content-Length is incomplete (RFC 9111 §3.3)
         if (ok && length !== undefined && Number(length) !== size) {
           ok = false
-          refuse(this.#rt, this.#plan, 'incomplete', NOTHING)
+          refuse(this.#rt, this.#plan, 'incomplete', NOTHING, this.#status)
         }
         // the headers are final once the body flows: outer middleware has had its say
         const late = ok && !background ? this.#lateRefusal() : undefined
         if (late !== undefined) {
           ok = false
-          refuse(this.#rt, this.#plan, late, NOTHING)
+          refuse(this.#rt, this.#plan, late, NOTHING, this.#status)
         }
         resolveEntry(ok ? this.#commit(Buffer.concat(chunks, size), false) : null)
         cb()
@@ -253,7 +282,7 @@ class Draft {
     })
     tee.once('close', () => {
       // destroyed or aborted before flush: nothing stored
-      if (!flushed && ok) refuse(this.#rt, this.#plan, 'incomplete', NOTHING)
+      if (!flushed && ok) refuse(this.#rt, this.#plan, 'incomplete', NOTHING, this.#status)
       resolveEntry(null)
     })
     body.once('error', (err) => tee.destroy(err))
@@ -287,6 +316,8 @@ class Draft {
   #commit(body: Buffer, nullBody: boolean): Promise<Entry | null> {
     return this.#build(body, nullBody).catch((err) => {
       this.#rt.onStoreError(err)
+      if (storeChannel.hasSubscribers)
+        publishStore(this.#rt, this.#plan, 'failed', null, this.#status, undefined, err)
       return null
     })
   }
@@ -309,6 +340,7 @@ class Draft {
       // a tag purged while this response was being produced must not be resurrected by it
       if (headerTokens.some((t) => tokenTime(t) + HEADER_TAG_SKEW_MS > plan.fetchStart)) {
         countNotStored(plan.counters, 'purged')
+        if (storeChannel.hasSubscribers) publishStore(rt, plan, 'not-stored', 'purged', this.#status)
         return null
       }
     } else if (this.#write && plan.cover.length > 0) {
@@ -337,6 +369,8 @@ class Draft {
       // storable, but its tokens are unknown (store down) or withheld: built for coalesced
       // requests, never written
       countNotStored(plan.counters, plan.unwritten ?? 'store-down')
+      if (storeChannel.hasSubscribers)
+        publishStore(rt, plan, 'not-stored', plan.unwritten ?? 'store-down', this.#status)
       return entry
     }
     rt.metrics.stores++
@@ -360,6 +394,8 @@ class Draft {
         covered,
       ])
     }
+    if (storeChannel.hasSubscribers)
+      publishStore(rt, plan, 'stored', null, this.#status, { bytes: body.length, freshMs: this.#life.fresh })
     return entry
   }
 }

@@ -11,11 +11,13 @@ import {
   notStoredReason,
   type RuleCounters,
 } from '../metrics/counters.js'
+import { noteOutcome, requestChannel } from '../metrics/trace.js'
 import type { Entry } from './entry.js'
 
-/** hot path: the request's one outcome (HIT … BYPASS). */
-export function countOutcome(c: RuleCounters, outcome: number): void {
+/** hot path: the request's one outcome (HIT … BYPASS); kept for cachet:request while it has subscribers. */
+export function countOutcome(c: RuleCounters, ctx: Context, outcome: number): void {
   c.outcomes[outcome]!++
+  if (requestChannel.hasSubscribers) noteOutcome(ctx, outcome)
 }
 
 /**
@@ -36,11 +38,13 @@ export function countBypass(c: RuleCounters, reason: string): void {
  * A request that went to the origin as a miss: a miss, or, when its store read could not be
  * made (not connected, failed, timed out), a bypass for "store-down".
  */
-export function countMiss(c: RuleCounters, readFailed: boolean): void {
+export function countMiss(c: RuleCounters, ctx: Context, readFailed: boolean): void {
   if (readFailed) {
     c.outcomes[BYPASS]!++
     c.bypass[BYPASS_STORE_DOWN]!++
   } else c.outcomes[MISS]!++
+  if (requestChannel.hasSubscribers)
+    noteOutcome(ctx, readFailed ? BYPASS : MISS, readFailed ? 'store-down' : undefined)
 }
 
 /** An origin answer not stored, with why (metrics/counters.ts NOT_STORED_REASONS). */

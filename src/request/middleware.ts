@@ -15,14 +15,15 @@ import type { Context, Middleware, Next } from 'koa'
 import { invalidateAfterUnsafe, isUnsafe } from '../generation/invalidate.js'
 import { fwdStatus, hitStatus } from '../http/cache-status.js'
 import { connectionDropped, OWN_TARGETED } from '../http/headers.js'
-import { HIT, STALE } from '../metrics/counters.js'
+import { BYPASS_REASONS, bypassReason, HIT, STALE } from '../metrics/counters.js'
+import { notedOutcome, type RequestMessage, requestChannel } from '../metrics/trace.js'
 import type { Rule } from '../policy/types.js'
 import type { PolicySet } from '../policy-set.js'
 import type { Runtime } from '../runtime.js'
 import { Budget } from './budget.js'
 import { Coalescer } from './coalesce.js'
 import { countBypass, countOutcome, countServed } from './count.js'
-import { decide, type LookupDecision } from './decide.js'
+import { type Decision, decide, type LookupDecision } from './decide.js'
 import { Lookup, type Read } from './lookup.js'
 import { miss } from './miss.js'
 import { scheduleRefresh } from './refresh.js'
@@ -42,6 +43,12 @@ export function createMiddleware(rt: Runtime): Middleware {
     // keying, so the key, the Vary match and the application all see the same request
     if (conn !== undefined && conn !== 'keep-alive' && conn !== 'close') dropConnectionNamed(ctx)
     const d = decide(set, name, ctx, ctx.req.headers)
+    // tracing hooks (metrics/trace.ts): one property read when nobody subscribes
+    if (requestChannel.hasSubscribers) return traced(s, ctx, next, d, set)
+    return route(s, ctx, next, d, set)
+  }
+
+  function route(s: Stages, ctx: Context, next: Next, d: Decision, set: PolicySet): Promise<void> {
     switch (d.kind) {
       case 'lookup':
         return lookup(s, ctx, next, d)
@@ -56,6 +63,46 @@ export function createMiddleware(rt: Runtime): Middleware {
         metrics.bypass++
         countBypass(set.counters[d.rule.index]!, d.detail)
         return forwardBypass(rt, ctx, next, d.detail)
+    }
+  }
+
+  /** route(), then one cachet:request message, also when downstream threw. */
+  async function traced(s: Stages, ctx: Context, next: Next, d: Decision, set: PolicySet): Promise<void> {
+    const start = performance.now()
+    let error: unknown
+    let threw = false
+    try {
+      await route(s, ctx, next, d, set)
+    } catch (err) {
+      threw = true
+      error = err
+      throw err
+    } finally {
+      if (requestChannel.hasSubscribers) {
+        const noted =
+          d.kind === 'lookup'
+            ? notedOutcome(ctx)
+            : d.kind === 'pass'
+              ? { outcome: null, reason: null }
+              : {
+                  outcome: 'bypass' as const,
+                  reason: d.kind === 'unsafe' ? 'method' : bypassReasonName(d.detail),
+                }
+        const message: RequestMessage = {
+          cache: name,
+          rule: d.kind === 'pass' ? null : d.rule.id,
+          outcome: noted.outcome,
+          reason: noted.reason,
+          method: ctx.method,
+          url: ctx.url,
+          status: ctx.status,
+          key: d.kind === 'lookup' ? d.key : null,
+          durationMs: performance.now() - start,
+          ...(threw ? { error } : {}),
+          ctx,
+        }
+        requestChannel.publish(message)
+      }
     }
   }
 }
@@ -119,7 +166,7 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
     if (entry.expires > now) {
       rt.metrics.hits++
       serveEntry(ctx, entry, now, hitStatus(rt.name, ttlSeconds(entry, now)))
-      countOutcome(d.counters, HIT)
+      countOutcome(d.counters, ctx, HIT)
       countServed(d.counters, ctx, entry)
       return
     }
@@ -127,7 +174,7 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
       // RFC 5861 §3: serve stale at once; one refresh runs after this response is sent
       rt.metrics.staleServed++
       serveEntry(ctx, entry, now, hitStatus(rt.name, ttlSeconds(entry, now)))
-      countOutcome(d.counters, STALE)
+      countOutcome(d.counters, ctx, STALE)
       countServed(d.counters, ctx, entry)
       scheduleRefresh(s, ctx, next, d, entry)
       return
@@ -155,4 +202,9 @@ function stripQuery(ctx: Context, querystring: string): void {
 function dropConnectionNamed(ctx: Context): void {
   const h = ctx.req.headers
   for (const n of connectionDropped(h.connection)) delete h[n]
+}
+
+/** decide.ts' detail as stats' bypass reason ("other" for one outside the list). */
+function bypassReasonName(detail: string): string {
+  return BYPASS_REASONS[bypassReason(detail)]!
 }

@@ -47,7 +47,7 @@ export async function miss(
   if (ctx.method === 'HEAD') {
     await next()
     setStatus(ctx, fwdStatus(rt.name, fwd, { detail: read === undefined ? 'store-unavailable' : undefined }))
-    countMiss(d.counters, read === undefined)
+    countMiss(d.counters, ctx, read === undefined)
     return
   }
   const pending = s.flights.pending(d.key)
@@ -73,7 +73,7 @@ export async function miss(
           ? fwdStatus(rt.name, fwd, { collapsed: true })
           : hitStatus(rt.name, ttlSeconds(found.entry, now)),
       )
-      countOutcome(d.counters, COLLAPSED)
+      countOutcome(d.counters, ctx, COLLAPSED)
       countServed(d.counters, ctx, found.entry)
       outcome = found.entry
       return
@@ -103,7 +103,7 @@ async function follow(
   rt.metrics.collapsed++
   const detail = read === undefined ? 'store-unavailable' : undefined
   serveEntry(ctx, e, rt.now(), fwdStatus(rt.name, fwd, { collapsed: true, detail }))
-  countOutcome(d.counters, COLLAPSED)
+  countOutcome(d.counters, ctx, COLLAPSED)
   countServed(d.counters, ctx, e)
   return true
 }
@@ -175,7 +175,7 @@ async function fromOrigin(
   )
   const kept = stale === undefined ? undefined : answerWithStale(s, ctx, d, stale, o, tokens)
   if (kept !== undefined) return kept
-  countMiss(d.counters, read === undefined)
+  countMiss(d.counters, ctx, read === undefined)
   if (o.kind === 'thrown') throw o.error
   // an error answer never replaces the stale entry (its tokens withheld): "error", else the
   // tokens could not be read: "store-down"
@@ -218,7 +218,7 @@ function answerWithStale(
         sie ? { fwdStatus: status } : { fwdStatus: status, detail: 'origin-unreachable' },
       ),
     )
-    countOutcome(d.counters, STALE_IF_ERROR)
+    countOutcome(d.counters, ctx, STALE_IF_ERROR)
     countServed(d.counters, ctx, stale)
     return NO_OUTCOME
   }
@@ -229,7 +229,7 @@ function answerWithStale(
     clearResponse(ctx)
     rt.store.delete([storageKey(d.key, stale.variant)]).catch(rt.onStoreError)
     serveEntry(ctx, stale, now, fwdStatus(name, 'stale', { fwdStatus: 304, detail: 'validator-mismatch' }))
-    countOutcome(d.counters, STALE)
+    countOutcome(d.counters, ctx, STALE)
     countServed(d.counters, ctx, stale)
     return NO_OUTCOME
   }
@@ -239,7 +239,7 @@ function answerWithStale(
     clearResponse(ctx)
     rt.metrics.revalidated++
     serveEntry(ctx, fresh.entry, now, fwdStatus(name, 'stale', { fwdStatus: 304, stored: fresh.stored }))
-    countOutcome(d.counters, REVALIDATED)
+    countOutcome(d.counters, ctx, REVALIDATED)
     countServed(d.counters, ctx, fresh.entry)
     return fresh.stored ? { outcome: fresh.entry } : NO_OUTCOME
   }

@@ -7,6 +7,7 @@ import { finished } from 'node:stream'
 import type { Context, Next } from 'koa'
 import { sameTokens } from '../generation/keys.js'
 import { storageKey } from '../key/variant.js'
+import { errorText } from '../log.js'
 import { capture } from './capture.js'
 import type { LookupDecision } from './decide.js'
 import type { Entry } from './entry.js'
@@ -23,9 +24,11 @@ export function scheduleRefresh(s: Stages, ctx: Context, next: Next, d: LookupDe
   finished(ctx.res, () => {
     void refresh(s, ctx, next, d, stale)
       .catch((err) =>
-        s.rt.log.warn(
-          `background refresh of rule "${d.rule.id}" failed: ${err instanceof Error ? err.message : String(err)}`,
-        ),
+        s.rt.log.warn(`background refresh of rule "${d.rule.id}" failed: ${errorText(err)}`, {
+          event: 'refresh-failed',
+          rule: d.rule.id,
+          error: errorText(err),
+        }),
       )
       .finally(() => s.refreshing.delete(d.key))
   })

@@ -426,5 +426,9 @@ function call<T>(fn: () => Promise<T>): Promise<T> {
 /** A lock release never rejects: the lock then ends with its own ttl, which is worth a debug line. */
 function releaseFailed(log: StoreLog | undefined, kind: string, err: unknown): void {
   const why = (err as Error)?.message ?? String(err)
-  log?.('debug', `store (${kind}): lock release failed, it ends with its ttl: ${why}`)
+  log?.('debug', `store (${kind}): lock release failed, it ends with its ttl: ${why}`, {
+    event: 'lock-release-failed',
+    store: kind,
+    error: why,
+  })
 }

@@ -19,7 +19,7 @@
 import { debuglog } from 'node:util'
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import { CachetError, StoreTimeoutError } from '../errors.js'
-import { rateLimited } from '../log.js'
+import { type LogFields, rateLimited } from '../log.js'
 import { giveUp, within } from './deadline.js'
 import { positive } from './options.js'
 import { lifeMs, newToken } from './tokens.js'
@@ -28,7 +28,8 @@ import type { Store } from './types.js'
 export { StoreTimeoutError }
 
 export type StoreLogLevel = 'debug' | 'info' | 'warn' | 'error'
-export type StoreLog = (level: StoreLogLevel, msg: string) => void
+/** `fields`: the event as a structured logger gets it (log.ts) */
+export type StoreLog = (level: StoreLogLevel, msg: string, fields?: LogFields) => void
 
 /** The store was not connected (or was closed): nothing was sent. Code `STORE_UNAVAILABLE`. */
 export class StoreUnavailableError extends CachetError {
@@ -189,14 +190,18 @@ export class RedisStore implements Store {
   #closed = false
   #everReady = false
   /** errors are logged at most once per interval, with a count of the ones left out */
-  #warn: (msg: string) => void
+  #warn: (msg: string, fields?: { node: string | null; error: string }) => void
   #notReady: StoreUnavailableError
   #readTimedOut: () => never
   #stats: RedisStoreStats = { hits: 0, misses: 0, errors: 0, timeouts: 0, droppedWrites: 0, unavailable: 0 }
   #onError = (err: Error) => this.#error(err)
   #onNodeError = (err: Error, key?: string) => this.#error(err, key)
   #onReady = () => {
-    if (this.#everReady) this.#log('info', `redis store "${this.#name}": connection ready again`)
+    if (this.#everReady)
+      this.#log('info', `redis store "${this.#name}": connection ready again`, {
+        event: 'redis-ready',
+        store: this.kind,
+      })
     this.#everReady = true
   }
 
@@ -208,7 +213,11 @@ export class RedisStore implements Store {
     this.#name = opts.name ?? 'cachet'
     this.#owned = opts.owned ?? false
     this.#log = opts.log ?? defaultLog
-    this.#warn = rateLimited((m) => this.#log('warn', m), ERROR_LOG_INTERVAL_MS)
+    this.#warn = rateLimited<{ node: string | null; error: string }>(
+      (m, suppressed, f) =>
+        this.#log('warn', m, { event: 'redis-error', store: this.kind, ...f, suppressed }),
+      ERROR_LOG_INTERVAL_MS,
+    )
     this.#readDeadlineMs = positive(opts.readDeadlineMs, 250, 'readDeadlineMs')
     this.#writeDeadlineMs = positive(opts.writeDeadlineMs, 1000, 'writeDeadlineMs')
     this.#deleteDeadlineMs = positive(opts.deleteDeadlineMs, 2000, 'deleteDeadlineMs')
@@ -435,7 +444,11 @@ export class RedisStore implements Store {
    */
   async checkEviction(): Promise<string | undefined> {
     if (!this.ready) {
-      this.#log('debug', `redis store "${this.#name}": not connected, eviction settings not checked`)
+      this.#log('debug', `redis store "${this.#name}": not connected, eviction settings not checked`, {
+        event: 'redis-config',
+        store: this.kind,
+        checked: false,
+      })
       return undefined
     }
     const targets = this.kind === 'cluster' && this.#c.nodes ? this.#c.nodes('master') : [this.#c]
@@ -459,6 +472,7 @@ export class RedisStore implements Store {
         this.#log(
           'debug',
           `redis store "${this.#name}": CONFIG GET failed on ${where} (${(err as Error).message}); eviction settings not checked`,
+          { event: 'redis-config', store: this.kind, node: where, checked: false },
         )
         return undefined
       }
@@ -466,6 +480,7 @@ export class RedisStore implements Store {
         this.#log(
           'debug',
           `redis store "${this.#name}": CONFIG GET returned nothing on ${where}; eviction settings not checked`,
+          { event: 'redis-config', store: this.kind, node: where, checked: false },
         )
         return undefined
       }
@@ -593,7 +608,11 @@ export class RedisStore implements Store {
 
   #error(err: Error, node?: string): void {
     this.#stats.errors++
-    this.#warn(`redis store "${this.#name}"${node ? ` node ${node}` : ''}: ${err?.message ?? String(err)}`)
+    const error = err?.message ?? String(err)
+    this.#warn(`redis store "${this.#name}"${node ? ` node ${node}` : ''}: ${error}`, {
+      node: node ?? null,
+      error,
+    })
   }
 }
 

@@ -196,7 +196,8 @@ s(
       'cachet serve printed the console URL',
       20_000,
     )
-    const console = /cachet serve: admin console (http:\/\/127\.0\.0\.1:\d+\/_cachet\/)\n/.exec(out)?.[1]
+    // the command logs JSON lines: the message ends at the closing quote
+    const console = /cachet serve: admin console (http:\/\/127\.0\.0\.1:\d+\/_cachet\/)"/.exec(out)?.[1]
     assert.ok(console, out)
     assert.is((await request(console!)).status, 200)
     const explained = await request(`${console}explain`, {

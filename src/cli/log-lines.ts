@@ -1,0 +1,81 @@
+/**
+ * `cachet serve`'s log: one JSON object per line (the default), or the text lines of old
+ * (`--log-format text`). The JSON logger is pino-compatible (`child()`, methods taking an
+ * object first, or a message alone), so the cache gives it structured events (log.ts).
+ *
+ *   {"time":"2026-12-03T14:00:00.000Z","level":"info","event":"reload","cache":"cachet",…,"msg":"…"}
+ */
+import type { Logger, LogLevel, StructuredLogger } from '../options.js'
+
+const RANK: Record<LogLevel, number> = { error: 50, warn: 40, info: 30, debug: 20 }
+export const LOG_LEVEL_NAMES: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']
+
+export type JsonLogger = StructuredLogger & Logger
+
+/** Errors as their message (JSON.stringify would give `{}`), bigints as strings. */
+function replacer(_key: string, v: unknown): unknown {
+  if (v instanceof Error) return { type: v.name, message: v.message }
+  if (typeof v === 'bigint') return String(v)
+  return v
+}
+
+/**
+ * A logger writing one JSON line per call at `level` and above: `time`, `level`, the bindings
+ * (child()), the object's fields, then `msg`. A field that cannot be serialised (a cycle) is
+ * replaced by a line saying so: logging never throws.
+ */
+export function jsonLogger(
+  write: (line: string) => void,
+  level: LogLevel = 'info',
+  bindings: Readonly<Record<string, unknown>> = {},
+  now: () => Date = () => new Date(),
+): JsonLogger {
+  const min = RANK[level]
+  const at =
+    (l: LogLevel) =>
+    (a: object | string, msg?: string): void => {
+      if (RANK[l] < min) return
+      const fields = typeof a === 'string' ? {} : a
+      const message = typeof a === 'string' ? a : msg
+      const record = { time: now().toISOString(), level: l, ...bindings, ...fields, msg: message ?? '' }
+      let line: string
+      try {
+        line = JSON.stringify(record, replacer)
+      } catch (err) {
+        line = JSON.stringify({ time: record.time, level: l, msg: message ?? '', logError: String(err) })
+      }
+      write(`${line}\n`)
+    }
+  return {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    child: (more) => jsonLogger(write, level, { ...bindings, ...more }, now),
+  }
+}
+
+/** The access log's fields: one entry per request, once its response has gone out (or the client left). */
+export interface AccessEntry {
+  readonly method: string
+  /** the path without the query (a query may carry tokens) */
+  readonly path: string
+  readonly status: number
+  /** stats' outcome (hit, stale, miss, revalidated, collapsed, stale-if-error, bypass); null: no rule matched */
+  readonly outcome: string | null
+  /** the bypass reason, when the outcome is bypass */
+  readonly reason: string | null
+  readonly rule: string | null
+  /** the response's Cache-Status field as sent, or null */
+  readonly cacheStatus: string | null
+  /** from the request reaching cachet serve's app to the response's end, ms (3 decimals) */
+  readonly durationMs: number
+  /** false: the connection closed before the response was complete */
+  readonly completed: boolean
+}
+
+/** The text form of an access entry: `GET /products/42 200 hit rule=products 1.234ms`. */
+export function accessLine(e: AccessEntry): string {
+  const outcome = e.outcome === null ? '-' : e.reason !== null ? `${e.outcome}(${e.reason})` : e.outcome
+  return `${e.method} ${e.path} ${e.status} ${outcome} rule=${e.rule ?? '-'} ${e.durationMs}ms${e.completed ? '' : ' aborted'}`
+}
