@@ -178,8 +178,8 @@ class Reader {
     const end = this.endOf[this.line]!
     const c = src.charCodeAt(at)
     if (c === 34 || c === 39 || c === 91 || c === 123) return false
-    const colon = src.indexOf(':', at)
-    return colon !== -1 && colon < end && (colon + 1 === end || src.charCodeAt(colon + 1) === 32)
+    const colon = this.find(58, at, end)
+    return colon !== -1 && (colon + 1 === end || src.charCodeAt(colon + 1) === 32)
   }
 
   /** a block map whose first key is at `first` on the current line; its keys are at `indent` */
@@ -191,8 +191,8 @@ class Reader {
     this.enter()
     for (;;) {
       const end = this.endOf[this.line]!
-      const colon = src.indexOf(':', at)
-      if (colon === -1 || colon >= end) throw GIVE_UP
+      const colon = this.find(58, at, end)
+      if (colon === -1) throw GIVE_UP
       const key = src.slice(at, colon)
       if (!keyWords(key) || Object.hasOwn(obj, key)) throw GIVE_UP
       if (colon + 1 < end && src.charCodeAt(colon + 1) !== 32) throw GIVE_UP
@@ -234,8 +234,8 @@ class Reader {
     if (at >= end) throw GIVE_UP
     const c = src.charCodeAt(at)
     if (c === 34 /* " */) {
-      const close = src.indexOf('"', at + 1)
-      if (close === -1 || close >= end) throw GIVE_UP
+      const close = this.find(34, at + 1, end)
+      if (close === -1) throw GIVE_UP
       const s = src.slice(at + 1, close)
       if (s.includes('\\')) throw GIVE_UP
       out.v = s
@@ -245,8 +245,8 @@ class Reader {
       let i = at + 1
       let s = ''
       for (;;) {
-        const close = src.indexOf("'", i)
-        if (close === -1 || close >= end) throw GIVE_UP
+        const close = this.find(39, i, end)
+        if (close === -1) throw GIVE_UP
         s += src.slice(i, close)
         if (src.charCodeAt(close + 1) === 39) {
           s += "'"
@@ -267,8 +267,9 @@ class Reader {
     // plain: to a ` #`, the line's end, or (in a flow) a `,` `]` `}`
     let i = at
     if (block) {
-      const hash = src.indexOf(' #', at)
-      i = hash === -1 || hash >= end ? end : hash
+      i = at
+      while (i < end && !(src.charCodeAt(i) === 35 && src.charCodeAt(i - 1) === 32)) i++
+      if (i < end) i--
     } else {
       while (i < end) {
         const d = src.charCodeAt(i)
@@ -285,6 +286,13 @@ class Reader {
     if (block && (s.includes(': ') || s.endsWith(':') || /[[\]{}]/.test(s))) throw GIVE_UP
     out.v = plainValue(s)
     return { node: scalarNode(at), end: i }
+  }
+
+  /** the first `code` in [at, end), or -1 (a loop: indexOf would scan on to the file's end) */
+  find(code: number, at: number, end: number): number {
+    const src = this.src
+    for (let i = at; i < end; i++) if (src.charCodeAt(i) === code) return i
+    return -1
   }
 
   skipSpaces(at: number): number {
@@ -330,8 +338,8 @@ class Reader {
       return { node: { start: open, empty: false, pairs, items: null }, end: at + 1 }
     }
     for (;;) {
-      const colon = src.indexOf(':', at)
-      if (colon === -1 || colon >= end || src.charCodeAt(colon + 1) !== 32) throw GIVE_UP
+      const colon = this.find(58, at, end)
+      if (colon === -1 || src.charCodeAt(colon + 1) !== 32) throw GIVE_UP
       const key = src.slice(at, colon)
       if (!keyWords(key) || Object.hasOwn(obj, key)) throw GIVE_UP
       const v = this.skipSpaces(colon + 1)

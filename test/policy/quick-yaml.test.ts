@@ -37,7 +37,9 @@ function paths(node: Node | null | undefined, base: PathSegment[], out: PathSegm
     }
     out.push([...base, 'no-such-field'], [...base, 'no-such-field', 'deeper'])
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => paths(item as Node, [...base, String(i)], out))
+    node.items.forEach((item, i) => {
+      paths(item as Node, [...base, String(i)], out)
+    })
     out.push([...base, String(node.items.length)], [...base, 'x'])
   } else out.push([...base, '0'], [...base, 'field'])
   return out
