@@ -13,7 +13,7 @@
  * a rule never serves entries stored under its old meaning (docs/threats.md T67/T68).
  */
 
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { NORMALIZED_HEADERS } from '../key/negotiate.js'
 import { compileNameGlob } from '../matcher/glob.js'
 import { parseDuration, parseSize } from './duration.js'
@@ -243,5 +243,7 @@ export function ruleVersion(r: Omit<Rule, 'index' | 'pos' | 'version'>): string 
 
 /** 12 hex digits of sha256: short enough for a key, long enough that collisions do not happen by accident. */
 export function digest(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 12)
+  // crypto.hash (Node >= 20.12, engines says >= 20.19): one call, no Hash object, half the cost
+  // of createHash at 100k rules; the same sha256, so every version stays what it was
+  return hash('sha256', text, 'hex').slice(0, 12)
 }
