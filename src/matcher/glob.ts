@@ -794,8 +794,15 @@ function simpleVariant(source: string, kind: GlobKind): GlobVariant | undefined 
     let seg: Segment
     if (!part.includes('*')) {
       if (kind === 'path' && (part === '.' || part === '..')) return undefined
-      let folded = ''
-      for (let i = 0; i < part.length; i++) folded += String.fromCharCode(canon(part.charCodeAt(i)))
+      // most segments are canonical already (lower case): share the string, do not copy it
+      let same = true
+      for (let i = 0; i < part.length && same; i++) same = canon(part.charCodeAt(i)) === part.charCodeAt(i)
+      let folded = part
+      if (!same) {
+        const codes: number[] = []
+        for (let i = 0; i < part.length; i++) codes.push(canon(part.charCodeAt(i)))
+        folded = String.fromCharCode(...codes)
+      }
       seg = { kind: 'lit', text: part, key: folded }
       key += k === 0 ? folded : `/${folded}`
     } else {
@@ -814,7 +821,7 @@ function simpleVariant(source: string, kind: GlobKind): GlobVariant | undefined 
     }
     segments.push(seg)
   }
-  return Object.freeze({ text: source, key, literal, segments })
+  return Object.freeze({ text: source, key: key === source ? source : key, literal, segments })
 }
 
 /** @internal compileGlob without the memo; `simple: false` forces the general path (tests) */
