@@ -245,6 +245,65 @@ s(
   },
 )
 
+s('hand-picked scalars and layouts: read as yaml reads them, or given up', () => {
+  for (const src of [
+    'a: x:y',
+    'a: /a:b',
+    'a: a, b',
+    "a: 'x' # c",
+    'a: "x"y',
+    'a: b #c',
+    'a: b#c',
+    'a: ~',
+    'a: 1.0',
+    'a: 1e3',
+    'a: .5',
+    'a: 00',
+    'a: 1_000',
+    'a: +.5',
+    'a: 1.',
+    'a: -.5e+3',
+    'a: x?',
+    'a: x%',
+    'a: é',
+    'a: b  ',
+    'a:  b',
+    'a: [a b, c]',
+    'a: [x, {b: 1}]',
+    'a: {b: [1, 2], c: d}',
+    'a: [ ]',
+    'a: { }',
+    'a:\n  - x\n  -  y',
+    'a:\n- x\nb: 1',
+    'a: x\n\n\nb: y\n',
+    '200: x',
+    '0200: x',
+    'a: "é\'"',
+    "a: 'x''y'''",
+    'a: ""',
+    "a: ''",
+    'a: [""]',
+    "a: ['']",
+    'a: x\n# c\n  # d\nb: 1',
+    'a:\n  b:\n    c: 1\n  d: 2',
+    'a: [a, b]   # c',
+    'a: Yes',
+    'a: 0o7',
+    'a: 1e',
+    'a: 0.0.1',
+    'a: 9007199254740993',
+    'a: 1.5e400',
+    'a: -0',
+    'a: [-1]',
+    'a: [+1]',
+    'a: b\n  # c\nd: e',
+  ]) {
+    const text = src.endsWith('\n') ? src : `${src}\n`
+    const diff = compare(text)
+    assert.ok(diff === undefined || diff === '', `${JSON.stringify(src)}: ${diff}`)
+  }
+})
+
 s('what it gives up on goes to yaml (undefined), never a guess', () => {
   for (const src of [
     'a: &x 1\nb: *x\n',
