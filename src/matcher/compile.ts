@@ -218,12 +218,17 @@ class KeyTable {
     let cap = 8
     while (cap < this.size * 2) cap *= 2
     this.#mask = cap - 1
-    this.#slots = new Int32Array(cap)
+    // slot i is [2i] = the key's hash, [2i + 1] = list number + 1 (0: empty). With the hash
+    // beside it, a probe for a key that is not there (most probes: a path's `a/b`, its
+    // extension) reads one cache line and never the key string.
+    this.#slots = new Int32Array(cap * 2)
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!
-      let slot = KeyTable.hash(key, 0, key.length) & this.#mask
-      while (this.#slots[slot] !== 0) slot = (slot + 1) & this.#mask
-      this.#slots[slot] = i + 1
+      const h = KeyTable.hash(key, 0, key.length)
+      let slot = h & this.#mask
+      while (this.#slots[2 * slot + 1] !== 0) slot = (slot + 1) & this.#mask
+      this.#slots[2 * slot] = h
+      this.#slots[2 * slot + 1] = i + 1
     }
   }
 
@@ -239,12 +244,15 @@ class KeyTable {
       slots = this.#slots,
       mask = this.#mask
     const len = end - start
-    let slot = KeyTable.hash(s, start, end) & mask
+    const h = KeyTable.hash(s, start, end)
+    let slot = h & mask
     for (;;) {
-      const k = slots[slot]!
+      const k = slots[2 * slot + 1]!
       if (k === 0) return -1
-      const key = keys[k - 1]!
-      if (key.length === len && s.startsWith(key, start)) return k - 1
+      if (slots[2 * slot] === h) {
+        const key = keys[k - 1]!
+        if (key.length === len && s.startsWith(key, start)) return k - 1
+      }
       slot = (slot + 1) & mask
     }
   }
