@@ -64,6 +64,10 @@ export function writeRules(dir: string, n: number): void {
 interface Row {
   rules: number
   loadMs: number
+  /** CPU time (user + system, this process, GC threads included) of the same: on a shared
+   *  machine wall time also counts the time other processes held the cores */
+  loadCpuMs: number
+  createCacheCpuMs: number
   lintMs: number
   compileMs: number
   createCacheMs: number
@@ -72,6 +76,11 @@ interface Row {
   rssMiB: number
   heapMiB: number
   warnings: number
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
 }
 
 async function one(n: number): Promise<Row> {
@@ -84,8 +93,10 @@ async function one(n: number): Promise<Row> {
     writeRules(dir, n)
     const rss0 = process.memoryUsage().rss
     let t = performance.now()
+    let c = cpuMs()
     const r = await loadPolicies(dir)
     const loadMs = performance.now() - t
+    const loadCpuMs = cpuMs() - c
     if (!r.ok) throw new Error(`generated policies must load: ${JSON.stringify(r.errors.slice(0, 3))}`)
     t = performance.now()
     lintRules(r.rules)
@@ -94,6 +105,7 @@ async function one(n: number): Promise<Row> {
     compileMatcher(r.rules)
     const compileMs = performance.now() - t
     t = performance.now()
+    c = cpuMs()
     // the generated rules trip lint warnings (QUERY_UNBOUNDED on the `**` ones): counted in the row,
     // not printed, which would time the terminal and break this child's JSON line
     const quiet = () => {}
@@ -102,6 +114,7 @@ async function one(n: number): Promise<Row> {
       logger: { error: quiet, warn: quiet, info: quiet, debug: quiet },
     })
     const createCacheMs = performance.now() - t
+    const createCacheCpuMs = cpuMs() - c
     const h = monitorEventLoopDelay({ resolution: 5 })
     h.enable()
     t = performance.now()
@@ -116,6 +129,8 @@ async function one(n: number): Promise<Row> {
     return {
       rules: r.rules.length,
       loadMs,
+      loadCpuMs,
+      createCacheCpuMs,
       lintMs,
       compileMs,
       createCacheMs,
@@ -130,28 +145,55 @@ async function one(n: number): Promise<Row> {
   }
 }
 
+function format(row: Row): string {
+  return `${row.rules} rules: load ${row.loadMs.toFixed(0)} ms (CPU ${row.loadCpuMs.toFixed(0)}; lint ${row.lintMs.toFixed(0)}), compile ${row.compileMs.toFixed(0)} ms, createCache ${row.createCacheMs.toFixed(0)} ms (CPU ${row.createCacheCpuMs.toFixed(0)}), reload ${row.reloadMs.toFixed(0)} ms (longest stall ${row.stallMs.toFixed(0)} ms), RSS +${row.rssMiB.toFixed(0)} MiB, heap ${row.heapMiB.toFixed(0)} MiB, ${row.warnings} warnings`
+}
+
 const self = fileURLToPath(import.meta.url)
 if (process.argv[1] === self) {
   if (process.env.CACHET_LOAD_ONE !== undefined) {
     process.stdout.write(`${JSON.stringify(await one(Number(process.env.CACHET_LOAD_ONE)))}\n`)
   } else {
-    const sizes = process.argv
-      .slice(2)
-      .map(Number)
-      .filter((x) => x > 0)
-    const rows: Row[] = []
-    for (const n of sizes.length > 0 ? sizes : [1000, 10_000, 100_000]) {
-      const out = execFileSync(process.execPath, ['--import', 'tsx', '--expose-gc', self], {
-        env: { ...process.env, CACHET_LOAD_ONE: String(n) },
-        encoding: 'utf8',
-        maxBuffer: 1 << 20,
-        timeout: 900_000,
-      })
-      const row = JSON.parse(out.trim().split('\n').pop()!) as Row
-      rows.push(row)
+    const args = process.argv.slice(2)
+    const sizes = args.map(Number).filter((x) => x > 0)
+    // --runs=N: each size N times, interleaved (1k, 10k, 100k, 1k, …), then the medians
+    const runsArg = args.find((a) => a.startsWith('--runs='))
+    const runs = runsArg === undefined ? 1 : Math.max(1, Number(runsArg.slice(7)) | 0)
+    const { loadavg } = await import('node:os')
+    console.log(
+      `node ${process.version}, load average at start ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    )
+    const bySize = new Map<number, Row[]>()
+    const list = sizes.length > 0 ? sizes : [1000, 10_000, 100_000]
+    for (let k = 0; k < runs; k++) {
+      for (const n of list) {
+        const out = execFileSync(process.execPath, ['--import', 'tsx', '--expose-gc', self], {
+          env: { ...process.env, CACHET_LOAD_ONE: String(n) },
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+          timeout: 900_000,
+        })
+        const row = JSON.parse(out.trim().split('\n').pop()!) as Row
+        bySize.set(n, [...(bySize.get(n) ?? []), row])
+        console.log(format(row))
+      }
+    }
+    if (runs > 1) {
       console.log(
-        `${row.rules} rules: load ${row.loadMs.toFixed(0)} ms (lint ${row.lintMs.toFixed(0)}), compile ${row.compileMs.toFixed(0)} ms, createCache ${row.createCacheMs.toFixed(0)} ms, reload ${row.reloadMs.toFixed(0)} ms (longest stall ${row.stallMs.toFixed(0)} ms), RSS +${row.rssMiB.toFixed(0)} MiB, heap ${row.heapMiB.toFixed(0)} MiB, ${row.warnings} warnings`,
+        `medians of ${runs} runs (load average now ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')}):`,
       )
+      for (const rows of bySize.values()) {
+        const med = {} as Record<keyof Row, number>
+        for (const key of Object.keys(rows[0]!) as (keyof Row)[]) {
+          const xs = rows.map((r) => r[key]).sort((a, b) => a - b)
+          med[key] = xs[xs.length >> 1]!
+        }
+        console.log(format(med))
+      }
     }
   }
 }

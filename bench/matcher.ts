@@ -25,6 +25,10 @@ export interface MatcherBenchOptions {
   readonly seed?: number
   /** minimum timed duration per matcher and size, in ms; default 600 */
   readonly minMs?: number
+  /** aim the requests at this many rules (spread over the set) instead of all of them: real
+   *  traffic is skewed, and a working set that fits the CPU caches shows what the index itself
+   *  costs; default: all rules (every request a likely cache miss at 100k rules) */
+  readonly hot?: number
   /** progress and table output; default console.log */
   readonly log?: (line: string) => void
 }
@@ -114,7 +118,7 @@ interface Shape {
 }
 
 /** N rules: N-1 policy-shaped rules, then the catch-all; plus a path maker per rule that hits it. */
-function ruleSet(n: number, rand: () => number): Shape {
+export function ruleSet(n: number, rand: () => number): Shape {
   const int = (k: number) => Math.floor(rand() * k)
   const segments = Math.max(4, Math.round(n / 25))
   const segName = (k: number) => `${WORDS[k % WORDS.length]}${k < WORDS.length ? '' : k}`
@@ -154,21 +158,26 @@ function ruleSet(n: number, rand: () => number): Shape {
 }
 
 /** ~60% aimed at a rule (at its depth), ~15% at extension rules, ~25% misses; some upper case. */
-function requests(
+export function requests(
   shape: Shape,
   count: number,
   rand: () => number,
+  hot = Infinity,
 ): { bit: Int32Array; host: string[]; path: string[] } {
   const int = (k: number) => Math.floor(rand() * k)
+  // `hot` rules, spread evenly over the set (so they sit in every part of the index)
+  const step = Math.max(1, Math.floor(shape.hit.length / Math.min(hot, shape.hit.length)))
+  const aimed = step === 1 ? shape.hit : shape.hit.filter((_, i) => i % step === 0)
   const bit = new Int32Array(count),
     host: string[] = [],
     path: string[] = []
   const extMakers = shape.hit.filter((_, i) => i % 10 === 9)
+  const extAimed = step === 1 ? extMakers : extMakers.filter((_, i) => i % step === 0)
   for (let q = 0; q < count; q++) {
     const r = rand()
     let p: string
-    if (r < 0.6 && shape.hit.length > 0) p = shape.hit[int(shape.hit.length)]!()
-    else if (r < 0.75 && extMakers.length > 0) p = extMakers[int(extMakers.length)]!()
+    if (r < 0.6 && aimed.length > 0) p = aimed[int(aimed.length)]!()
+    else if (r < 0.75 && extAimed.length > 0) p = extAimed[int(extAimed.length)]!()
     else
       p =
         rand() < 0.5 ? `/nope-${int(1000)}/x/${int(50)}` : `/${WORDS[int(WORDS.length)]}/unknown/${int(1000)}`
@@ -223,12 +232,12 @@ function timeMatches(
 }
 
 export async function benchMatcher(opts: MatcherBenchOptions = {}): Promise<Row[]> {
-  const { sizes = [10, 1000, 10000], paths = 20_000, seed = 1, minMs = 600, log = console.log } = opts
+  const { sizes = [10, 1000, 10000], paths = 20_000, seed = 1, minMs = 600, log = console.log, hot } = opts
   const rows: Row[] = []
   for (const n of sizes) {
     const rand = rng(seed * 7919 + n)
     const shape = ruleSet(Math.max(2, n), rand)
-    const req = requests(shape, paths, rand)
+    const req = requests(shape, paths, rand, hot)
     const compiles: number[] = []
     let indexed!: Matcher
     for (let k = 0; k < 3; k++)
@@ -301,10 +310,12 @@ export function formatTable(rows: readonly Row[]): string {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const sizes = process.argv
-    .slice(2)
-    .map(Number)
-    .filter((x) => Number.isInteger(x) && x > 0)
-  console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`)
-  await benchMatcher(sizes.length > 0 ? { sizes } : {})
+  const args = process.argv.slice(2)
+  const sizes = args.map(Number).filter((x) => Number.isInteger(x) && x > 0)
+  const hotArg = args.find((a) => a.startsWith('--hot='))
+  const hot = hotArg === undefined ? undefined : Number(hotArg.slice(6))
+  console.log(
+    `node ${process.version}, ${(await import('node:os')).cpus().length} CPUs${hot === undefined ? '' : `, requests aimed at ${hot} rules`}`,
+  )
+  await benchMatcher({ ...(sizes.length > 0 ? { sizes } : {}), ...(hot === undefined ? {} : { hot }) })
 }

@@ -18,6 +18,7 @@ import { type Found, listFiles, readBounded, reason, sizeText, wholeFile } from 
 import { lintRulesAsync } from './lint.js'
 import { lintFileRules } from './lint-rule.js'
 import { digest, mergeDefaults, normalizeRule, type RawPolicyFile } from './normalize.js'
+import { quickYaml } from './quick-yaml.js'
 import { type ParsedFile, posAt } from './source.js'
 import type { Diagnostic, LoadResult, Rule, SourcePos } from './types.js'
 import { validateFile } from './validate.js'
@@ -69,6 +70,7 @@ export async function parseFile(
   found: Found,
   options: Required<Omit<LoadOptions, 'cwd'>>,
   diags: Diagnostic[],
+  quick = true,
 ): Promise<ParsedFile | undefined> {
   const { abs, file } = found
   let read
@@ -96,6 +98,13 @@ export async function parseFile(
     return undefined
   }
 
+  // the plain YAML policies are written in: read fast, with yaml's positions (quick-yaml.ts)
+  const q = quick ? quickYaml(src) : undefined
+  if (q !== undefined) {
+    const lineCounter = new LineCounter()
+    for (const offset of q.lineStarts) lineCounter.addNewLine(offset)
+    return { file, doc: undefined, quick: q.root, lineCounter, data: q.data }
+  }
   const lineCounter = new LineCounter()
   const doc = parseDocument(src, { lineCounter, uniqueKeys: true, prettyErrors: false, logLevel: 'error' })
   const at = (offset: number): SourcePos => {
@@ -197,6 +206,8 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 export async function loadPolicySet(
   target: string | readonly string[],
   options: LoadOptions = {},
+  /** @internal false: every file through yaml, none through quick-yaml (tests compare the two) */
+  quick = true,
 ): Promise<LoadReport> {
   checkOptions(target, options)
   const cwd = resolve(options.cwd ?? process.cwd())
@@ -215,7 +226,7 @@ export async function loadPolicySet(
   const rules: Rule[] = []
   const starts = new Map<Rule, SourcePos>()
   for (const f of found) {
-    const pf = await parseFile(f, opts, diags)
+    const pf = await parseFile(f, opts, diags, quick)
     if (!pf) continue
     const before = diags.length
     const badRules = new Set<number>()

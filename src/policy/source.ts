@@ -5,12 +5,16 @@
  * would not resolve: we walk YAMLMap / YAMLSeq ourselves and compare keys as strings.
  */
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from 'yaml'
+import type { QuickNode, QuickPair } from './quick-yaml.js'
 import type { SourcePos } from './types.js'
 
 export interface ParsedFile {
   /** the path as shown to the user (relative to the working directory when inside it) */
   readonly file: string
-  readonly doc: Document.Parsed
+  /** yaml's Document, or undefined when quick-yaml read the file (then `quick` is its root) */
+  readonly doc: Document.Parsed | undefined
+  /** quick-yaml's root node, with the offsets yaml's nodes would have */
+  readonly quick?: QuickNode | undefined
   readonly lineCounter: LineCounter
   /** `doc.toJS()`: what the schema validates */
   readonly data: unknown
@@ -29,6 +33,7 @@ interface Located {
 
 /** Walks `segments` from the document root; follows aliases to their anchors. */
 export function locate(pf: ParsedFile, segments: readonly PathSegment[]): Located {
+  if (pf.doc === undefined) throw new TypeError('locate: a quick-yaml file has no yaml nodes')
   let node: Node | undefined = pf.doc.contents ?? undefined
   let keyNode: Node | undefined
   let nearest = node
@@ -65,6 +70,7 @@ export function posAt(
   segments: readonly PathSegment[],
   at: 'value' | 'key' = 'value',
 ): SourcePos {
+  if (pf.quick !== undefined) return posOf(pf, quickOffset(pf.quick, segments, at))
   const { node, keyNode, nearest } = locate(pf, segments)
   const target = at === 'key' ? (keyNode ?? node) : (node ?? keyNode)
   // An empty value (`ttl:`) is a null scalar with an empty range: point at its key instead.
@@ -73,6 +79,29 @@ export function posAt(
       ? target
       : (keyNode ?? nearest)
   return posOf(pf, chosen?.range?.[0] ?? 0)
+}
+
+/** posAt's choice, made on quick-yaml's nodes: the same walk and the same fallbacks. */
+function quickOffset(root: QuickNode, segments: readonly PathSegment[], at: 'value' | 'key'): number {
+  let node: QuickNode | undefined = root
+  let key: number | undefined
+  let nearest = root.start
+  for (const seg of segments) {
+    key = undefined
+    if (node?.pairs) {
+      const name = String(seg)
+      const pair: QuickPair | undefined = node.pairs.find((p) => p.key === name)
+      key = pair?.keyStart
+      node = pair?.value
+    } else if (node?.items) node = node.items[Number(seg)]
+    else node = undefined
+    if (node === undefined && key === undefined) break
+    nearest = node?.start ?? key ?? nearest
+  }
+  // a key is never an empty null; an empty value (`ttl:`) points at its key, as in posAt
+  if (at === 'key' && key !== undefined) return key
+  if (node === undefined) return key ?? nearest
+  return node.empty ? (key ?? nearest) : node.start
 }
 
 /** JSON Pointer (ajv's instancePath) → segments; numeric segments stay strings. */

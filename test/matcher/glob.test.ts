@@ -8,6 +8,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
   compileGlob,
+  compileGlobUncached,
   compileNameGlob,
   GlobError,
   globProblem,
@@ -315,6 +316,51 @@ s('agrees with micromatch on the shared part of the language', () => {
     }
   }
   assert.is(checked, 60000)
+})
+
+/** a Glob's variants as plain data (typed arrays spelled out), for deep comparison */
+function shape(source: string, kind: 'path' | 'host', simple: boolean): string {
+  try {
+    const g = compileGlobUncached(source, kind, simple)
+    return JSON.stringify(g.variants, (_k, v) => (v instanceof Int32Array ? [...v] : v))
+  } catch (err) {
+    return `throws ${(err as Error).message}`
+  }
+}
+
+s('simple globs (no class, brace or group) compile straight from their text to what the parser makes', () => {
+  const g = new Gen(20261203)
+  const PARTS = [
+    '',
+    'a',
+    'Api',
+    'x-y_z',
+    '*',
+    '**',
+    '***',
+    '*.css',
+    'a*b**c',
+    '.',
+    '..',
+    '.env',
+    '%20',
+    '~u',
+    'é',
+    'İ',
+    '\u212a',
+    'ß*',
+  ]
+  let n = 0
+  for (let i = 0; i < 4000; i++) {
+    const parts = Array.from({ length: 1 + g.int(5) }, () => g.pick(PARTS))
+    const source = (g.int(4) === 0 ? '' : '/') + parts.join('/')
+    if (source === '') continue
+    for (const kind of ['path', 'host'] as const) {
+      assert.is(shape(source, kind, true), shape(source, kind, false), `${kind} ${JSON.stringify(source)}`)
+      n++
+    }
+  }
+  assert.ok(n > 7000)
 })
 
 s.run()
