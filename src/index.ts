@@ -4,7 +4,7 @@
  */
 
 export type { AdminOptions } from './admin/options.js'
-export type { Cache, ReloadResult } from './create-cache.js'
+export type { Cache, CacheEvents, ReloadEvent, ReloadResult } from './create-cache.js'
 export { createCache } from './create-cache.js'
 export { CachetError, PolicyError, StoreTimeoutError } from './errors.js'
 export type { PurgeRequest, PurgeResult } from './generation/purge.js'
@@ -16,4 +16,6 @@ export { loadPolicies } from './policy/load.js'
 export type { Diagnostic, Rule } from './policy/types.js'
 export type { ExplainRequest, ExplainResponse, Explanation, StorageExplanation } from './request/explain.js'
 export type { Metrics } from './runtime.js'
+export type { BasicStore } from './store/create.js'
+export type { MemoryStoreOptions } from './store/memory.js'
 export type { Store } from './store/types.js'

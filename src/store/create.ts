@@ -15,6 +15,7 @@
  */
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { warnOnce } from '../errors.js'
+import { checkOptionNames } from '../option-names.js'
 import { giveUp, within } from './deadline.js'
 import { MemoryStore, type MemoryStoreOptions } from './memory.js'
 import { positive } from './options.js'
@@ -122,6 +123,7 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
       throw new TypeError(
         `store.memory option must be an object like { maxBytes: 67108864 }, got ${String(m)}`,
       )
+    checkOptionNames(m, ['maxBytes'], 'store.memory')
     return {
       store: new MemoryStore({ ...(m as MemoryStoreOptions), ...(opts.clock ? { clock: opts.clock } : {}) }),
       owned: true,
@@ -156,6 +158,8 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     )
     return { store, owned: true }
   }
+  // a misspelt form's key (`{ memroy: … }`, `{ clusters: … }`) is named, with the one it is close to
+  checkOptionNames(o, ['memory', 'redis', 'cluster', 'options'], 'store')
   throw new TypeError(`${SPEC_HELP}, got an object with keys [${keys.join(', ')}]`)
 }
 
