@@ -274,7 +274,7 @@ class CacheImpl extends EventEmitter implements Cache {
     const rt = this.#rt
     let loaded
     try {
-      loaded = await loadForReload(this.#target, rt.policies.current.files.length > 0)
+      loaded = await loadForReload(this.#target, rt.policies.current.files)
     } catch (err) {
       loaded = {
         ok: false as const,
