@@ -209,3 +209,20 @@ export function shell(
     )
   })
 }
+
+/**
+ * A copy of `examples/<name>` in a fresh folder with the packed package and the example's own
+ * dependencies installed (offline, as above); returns the folder.
+ */
+export async function installExample(name: string, packed: Packed): Promise<string> {
+  const dir = join(tempDir(`cachet-example-${name}-`), name)
+  cpSync(join(ROOT, 'examples', name), dir, {
+    recursive: true,
+    filter: (src) => !src.includes('/node_modules'),
+  })
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>
+  }
+  await installPacked(dir, packed, Object.keys(pkg.dependencies ?? {}))
+  return dir
+}
