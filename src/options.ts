@@ -2,9 +2,8 @@
  * The options of createCache: the one place they are documented (the README repeats this wording).
  */
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
-import type { BasicStore } from './store/create.js'
 import type { MemoryStoreOptions } from './store/memory.js'
-import type { Store } from './store/types.js'
+import type { BasicStore, Store } from './store/types.js'
 
 /**
  * Where entries live. Every object form is checked by the compiler (a misspelt key is a type

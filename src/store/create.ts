@@ -21,13 +21,9 @@ import { MemoryStore, type MemoryStoreOptions } from './memory.js'
 import { positive } from './options.js'
 import { isRedisClient, RedisStore, type StoreLog } from './redis.js'
 import { lifeMs, newToken } from './tokens.js'
-import type { Store } from './types.js'
+import type { BasicStore, Store } from './types.js'
 
-/** The least a user's own store must implement; `completeStore` adds the rest. */
-export type BasicStore = Pick<Store, 'get' | 'set' | 'delete' | 'close'> & {
-  readonly kind?: string
-  readonly ready?: boolean
-}
+export type { BasicStore }
 
 export type StoreSpec =
   | undefined
