@@ -71,19 +71,21 @@ export interface CreateCacheOptions {
   clock?: { now(): number }
 }
 
-/** The names of CreateCacheOptions, for the run-time check of plain JavaScript callers. */
-export const CREATE_CACHE_OPTIONS: readonly (keyof CreateCacheOptions)[] = [
-  'policies',
-  'store',
-  'watch',
-  'name',
-  'readDeadlineMs',
-  'connectDeadlineMs',
-  'watchDebounceMs',
-  'logger',
-  'coalesceWaitMs',
-  'lockTtlMs',
-  'clock',
-]
+/** The names of CreateCacheOptions, for the run-time check of plain JavaScript callers (the Record makes the
+ * compiler insist on every one). */
+const CREATE_CACHE_OPTIONS_RECORD: Record<keyof CreateCacheOptions, true> = {
+  policies: true,
+  store: true,
+  watch: true,
+  name: true,
+  readDeadlineMs: true,
+  connectDeadlineMs: true,
+  watchDebounceMs: true,
+  logger: true,
+  coalesceWaitMs: true,
+  lockTtlMs: true,
+  clock: true,
+}
+export const CREATE_CACHE_OPTIONS: readonly string[] = Object.keys(CREATE_CACHE_OPTIONS_RECORD)
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/

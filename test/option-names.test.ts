@@ -62,6 +62,24 @@ test('store forms: a misspelt form key and a misspelt memory option', async () =
   )
 })
 
+test('cache.admin: a misspelt option names itself (publicMetric), the token rule still holds', async () => {
+  const cache = await createCache({ policies: dir })
+  try {
+    const token = 'a-token-of-sixteen-or-more'
+    assert.throws(
+      () => cache.admin({ token, publicMetric: true } as unknown as Parameters<typeof cache.admin>[0]),
+      (err: Error) =>
+        err instanceof TypeError &&
+        /^unknown admin option "publicMetric" \(did you mean "publicMetrics"\?\); the options are path, token, /.test(
+          err.message,
+        ),
+    )
+    assert.type(cache.admin({ token, publicMetrics: true }), 'function')
+  } finally {
+    await cache.close()
+  }
+})
+
 test('not an object at all', async () => {
   await rejects('policies', /^createCache takes an options object, got policies$/)
 })

@@ -56,6 +56,11 @@ export async function misspelt(): Promise<void> {
   await createCache({ store: 6379 })
   // @ts-expect-error: a store that lacks close()
   await createCache({ store: { get: basic.get, set: basic.set, delete: basic.delete } })
+  const cache = await createCache()
+  // @ts-expect-error: "publicMetric" is not an admin option (publicMetrics)
+  cache.admin({ token: 'a-token-of-sixteen-or-more', publicMetric: true })
+  // @ts-expect-error: the admin routes need a token
+  cache.admin({ path: '/_cachet' })
   // @ts-expect-error: readDeadlineMs is a number of ms
   await createCache({ readDeadlineMs: '250ms' })
 }
