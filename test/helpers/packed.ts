@@ -70,7 +70,8 @@ export async function packCachet(): Promise<Packed> {
     recursive: true,
     filter: (src) => {
       const rel = relative(ROOT, src)
-      return rel === '' || !NOT_COPIED.has(rel.split('/')[0] as string)
+      const parts = rel.split('/')
+      return rel === '' || !(NOT_COPIED.has(parts[0] as string) || parts.includes('node_modules'))
     },
   })
   symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'))
