@@ -16,7 +16,8 @@ import { families, toText } from './metrics/prometheus.js'
 import { snapshot } from './metrics/snapshot.js'
 import type { CacheStats } from './metrics/stats.js'
 import { type PurgeMessage, purgeChannel } from './metrics/trace.js'
-import { type CreateCacheOptions, NAME_PATTERN } from './options.js'
+import { checkOptionNames } from './option-names.js'
+import { CREATE_CACHE_OPTIONS, type CreateCacheOptions, NAME_PATTERN } from './options.js'
 import { loadPolicies } from './policy/load.js'
 import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
 import type { Diagnostic } from './policy/types.js'
@@ -36,7 +37,35 @@ export type ReloadResult =
     }
   | { readonly ok: false; readonly errors: readonly Diagnostic[]; readonly version: string }
 
+/** What a `"reload"` listener receives. */
+export interface ReloadEvent {
+  /** the version of the policy set in force after the reload */
+  readonly version: string
+  /** false when the files gave the set already in force */
+  readonly changed: boolean
+}
+
+/** The events of a Cache, each with its listener's arguments; any other name is a type error. */
+export interface CacheEvents {
+  /** a reload (watched or called) that applied the files, or found them unchanged */
+  reload: [event: ReloadEvent]
+  /**
+   * a reload that failed: the set in force stays, and `error.diagnostics` say why (file:line:col).
+   * Emitted only when someone listens, as Koa does: an unheard one is logged, never thrown.
+   */
+  error: [error: PolicyError]
+}
+
+type CacheListener<E extends keyof CacheEvents> = (...args: CacheEvents[E]) => void
+
 export interface Cache extends EventEmitter {
+  on<E extends keyof CacheEvents>(event: E, listener: CacheListener<E>): this
+  once<E extends keyof CacheEvents>(event: E, listener: CacheListener<E>): this
+  off<E extends keyof CacheEvents>(event: E, listener: CacheListener<E>): this
+  addListener<E extends keyof CacheEvents>(event: E, listener: CacheListener<E>): this
+  removeListener<E extends keyof CacheEvents>(event: E, listener: CacheListener<E>): this
+  prependListener<E extends keyof CacheEvents>(event: E, listener: CacheListener<E>): this
+  prependOnceListener<E extends keyof CacheEvents>(event: E, listener: CacheListener<E>): this
   /** the cache's name (Cache-Status, metrics, key namespace) */
   readonly name: string
   /** the version of the policy set in force */
@@ -99,6 +128,9 @@ export interface Cache extends EventEmitter {
  * app.use(cache.middleware())
  */
 export async function createCache(options: CreateCacheOptions = {}): Promise<Cache> {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`createCache takes an options object, got ${String(options)}`)
+  checkOptionNames(options, CREATE_CACHE_OPTIONS, 'createCache')
   const name = options.name ?? 'cachet'
   if (typeof name !== 'string' || !NAME_PATTERN.test(name))
     throw new TypeError(
@@ -255,7 +287,7 @@ class CacheImpl extends EventEmitter implements Cache {
     const rt = this.#rt
     let loaded
     try {
-      loaded = await loadForReload(this.#target, rt.policies.current.files.length > 0)
+      loaded = await loadForReload(this.#target, rt.policies.current.files)
     } catch (err) {
       loaded = {
         ok: false as const,
@@ -317,7 +349,7 @@ class CacheImpl extends EventEmitter implements Cache {
       })
     }
     for (const w of loaded.warnings) this.#log.warn(formatOne(w), policyWarning(w))
-    this.emit('reload', { version: loaded.version, changed })
+    this.emit('reload', { version: loaded.version, changed } satisfies ReloadEvent)
     return { ok: true, version: loaded.version, changed, warnings: loaded.warnings }
   }
 

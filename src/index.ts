@@ -4,7 +4,7 @@
  */
 
 export type { AdminOptions } from './admin/options.js'
-export type { Cache, ReloadResult } from './create-cache.js'
+export type { Cache, CacheEvents, ReloadEvent, ReloadResult } from './create-cache.js'
 export { createCache } from './create-cache.js'
 export { CachetError, PolicyError, StoreTimeoutError } from './errors.js'
 export type { PurgeRequest, PurgeResult } from './generation/purge.js'
@@ -17,4 +17,5 @@ export { loadPolicies } from './policy/load.js'
 export type { Diagnostic, Rule } from './policy/types.js'
 export type { ExplainRequest, ExplainResponse, Explanation, StorageExplanation } from './request/explain.js'
 export type { Metrics } from './runtime.js'
-export type { Store } from './store/types.js'
+export type { MemoryStoreOptions } from './store/memory.js'
+export type { BasicStore, Store } from './store/types.js'

@@ -1,29 +1,44 @@
 /**
  * The options of createCache: the one place they are documented (the README repeats this wording).
  */
-import type { Store } from './store/types.js'
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
+import type { MemoryStoreOptions } from './store/memory.js'
+import type { BasicStore, Store } from './store/types.js'
 
-/** Where entries live. */
+/**
+ * Where entries live. Every object form is checked by the compiler (a misspelt key is a type
+ * error) and at run time (a TypeError naming it). `string` stays open so that
+ * `store: process.env.REDIS_URL` type-checks; a string that is not "memory" or a redis:// or
+ * rediss:// URL is a TypeError at createCache.
+ */
 export type StoreOption =
   /** the embedded in-process LRU (default), bounded at 64 MiB */
   | 'memory'
   /** the embedded LRU with its own byte bound */
-  | { memory: { maxBytes?: number } }
+  | { memory: Pick<MemoryStoreOptions, 'maxBytes'> }
   /** `redis://[user:pass@]host:port[/db]` or `rediss://…` */
+  | `redis://${string}`
+  | `rediss://${string}`
   | string
   /** ioredis options for one server or Sentinel (`{ sentinels, name }`); fail-open settings are added */
-  | { redis: Record<string, unknown> }
+  | { redis: RedisOptions }
   /**
    * one Redis server (options or a URL) with an in-process near cache in front, kept coherent by
    * Redis client tracking (README "Near cache"); `near: true` for its defaults (32 MiB).
    * Not with Sentinel or Cluster.
    */
-  | { redis: Record<string, unknown> | string; near: { maxBytes?: number } | boolean }
-  /** Redis Cluster: seed nodes and optional ioredis ClusterOptions */
-  | { cluster: readonly (string | { host: string; port: number })[]; options?: Record<string, unknown> }
-  /** an ioredis Redis or Cluster instance you own (cachet never quits it), or your own Store */
-  | object
+  | {
+      redis: RedisOptions | `redis://${string}` | `rediss://${string}` | string
+      near: { maxBytes?: number } | boolean
+    }
+  /** Redis Cluster: seed nodes (`{ host, port }`, `"host:port"` or a port) and optional ioredis ClusterOptions */
+  | { cluster: ClusterNode[]; options?: ClusterOptions }
+  /** an ioredis Redis or Cluster instance you own (cachet never quits it) */
+  | Redis
+  | Cluster
+  /** your own Store: the whole interface, or only get/set/delete/close (cachet adds the rest) */
   | Store
+  | BasicStore
 
 /** A plain logger (console will do): one message string per event. */
 export interface Logger {
@@ -85,5 +100,22 @@ export interface CreateCacheOptions {
   /** The clock (tests). @default Date */
   clock?: { now(): number }
 }
+
+/** The names of CreateCacheOptions, for the run-time check of plain JavaScript callers (the Record makes the
+ * compiler insist on every one). */
+const CREATE_CACHE_OPTIONS_RECORD: Record<keyof CreateCacheOptions, true> = {
+  policies: true,
+  store: true,
+  watch: true,
+  name: true,
+  readDeadlineMs: true,
+  connectDeadlineMs: true,
+  watchDebounceMs: true,
+  logger: true,
+  coalesceWaitMs: true,
+  lockTtlMs: true,
+  clock: true,
+}
+export const CREATE_CACHE_OPTIONS: readonly string[] = Object.keys(CREATE_CACHE_OPTIONS_RECORD)
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/

@@ -3,6 +3,8 @@
  * "The console" repeat this wording).
  */
 
+import { checkOptionNames } from '../option-names.js'
+
 export interface AdminOptions {
   /**
    * where it answers. `POST <path>` purges (the endpoint's first form); under `<path>/` it serves
@@ -48,6 +50,21 @@ export interface AdminOptions {
   clock?: { now(): number }
 }
 
+/** The names of AdminOptions, for the run-time check of plain JavaScript callers (the Record makes the
+ * compiler insist on every one). */
+const ADMIN_OPTIONS_RECORD: Record<keyof AdminOptions, true> = {
+  path: true,
+  token: true,
+  publicMetrics: true,
+  maxBodyBytes: true,
+  bodyTimeoutMs: true,
+  maxFailures: true,
+  lockoutMs: true,
+  maxClients: true,
+  clock: true,
+}
+const ADMIN_OPTIONS: readonly string[] = Object.keys(ADMIN_OPTIONS_RECORD)
+
 export const DEFAULT_ADMIN_PATH = '/_cachet'
 
 export interface ResolvedAdminOptions {
@@ -72,6 +89,7 @@ function positive(name: string, v: number | undefined, d: number): number {
 
 /** Checks the options (a TypeError names the one at fault) and fills in the defaults. */
 export function resolveAdminOptions(opts: AdminOptions): ResolvedAdminOptions {
+  if (typeof opts === 'object' && opts !== null) checkOptionNames(opts, ADMIN_OPTIONS, 'admin')
   if (typeof opts?.token !== 'string' || opts.token.length < 16)
     throw new TypeError('admin token option must be a string of at least 16 characters')
   const given = opts.path ?? DEFAULT_ADMIN_PATH

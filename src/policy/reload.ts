@@ -68,30 +68,36 @@ export function watchPolicies(target: string | readonly string[], options: Watch
 }
 
 /**
- * The loader as a reload uses it. A reload that finds no policy file at all while the set in force
- * came from some is refused (POLICY_EMPTY, an error here where it is a warning at start): an
- * emptied folder is a deploy half done or a file deleted to be written again far more often than a
- * wish to cache nothing, and applying it would turn every rule off at once. To cache nothing, keep
- * a file with `rules: []`.
+ * The loader as a reload uses it. A reload that finds a folder empty (POLICY_EMPTY) from which the
+ * set in force had files is refused, as is one that finds no policy file at all while the set in
+ * force came from some (an error here where it is a warning at start): an emptied folder is a
+ * deploy half done or a file deleted to be written again far more often than a wish to drop its
+ * rules, and applying it would turn them off at once, silently when other folders still hold
+ * files. To cache nothing from a folder, keep a file with `rules: []` in it.
+ *
+ * @param previous the files of the set in force, as displayed (`PolicySet.files`)
  */
 export async function loadForReload(
   target: string | readonly string[],
-  hadFiles: boolean,
+  previous: readonly string[],
 ): Promise<LoadResult> {
   const loaded = await loadPolicies(target)
-  if (!loaded.ok || loaded.files.length > 0 || !hadFiles) return loaded
-  const empty = loaded.warnings.filter((w) => w.code === 'POLICY_EMPTY')
-  const base = empty.length > 0 ? empty : [wholeFile('POLICY_EMPTY', String(target), 'no file', 'warning')]
+  if (!loaded.ok || previous.length === 0) return loaded
+  const had = new Set(previous.map((f) => resolve(dirname(f))))
+  const emptied = loaded.warnings.filter((w) => w.code === 'POLICY_EMPTY' && had.has(resolve(w.file)))
+  if (emptied.length === 0 && loaded.files.length > 0) return loaded
+  const base =
+    emptied.length > 0 ? emptied : [wholeFile('POLICY_EMPTY', String(target), 'no file', 'warning')]
   const errors = base.map(
     (w): Diagnostic => ({
       ...w,
       severity: 'error',
       message:
-        `${w.message}; a reload that finds no policy file keeps the set in force` +
-        ' (to cache nothing, keep a file with `rules: []`)',
+        `${w.message}; a reload that finds a folder emptied of its policy files keeps the set in force` +
+        ' (to cache nothing from it, keep a file with `rules: []`)',
     }),
   )
-  return { ok: false, errors, warnings: loaded.warnings.filter((w) => w.code !== 'POLICY_EMPTY') }
+  return { ok: false, errors, warnings: loaded.warnings.filter((w) => !emptied.includes(w)) }
 }
 
 interface Target {

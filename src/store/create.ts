@@ -17,19 +17,16 @@
  */
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { warnOnce } from '../errors.js'
+import { checkOptionNames } from '../option-names.js'
 import { giveUp, within } from './deadline.js'
 import { MemoryStore, type MemoryStoreOptions } from './memory.js'
 import { type NearOptions, NearStore } from './near.js'
 import { positive } from './options.js'
 import { isRedisClient, RedisStore, type StoreLog } from './redis.js'
 import { lifeMs, newToken } from './tokens.js'
-import type { Store } from './types.js'
+import type { BasicStore, Store } from './types.js'
 
-/** The least a user's own store must implement; `completeStore` adds the rest. */
-export type BasicStore = Pick<Store, 'get' | 'set' | 'delete' | 'close'> & {
-  readonly kind?: string
-  readonly ready?: boolean
-}
+export type { BasicStore }
 
 export type StoreSpec =
   | undefined
@@ -127,6 +124,7 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
       throw new TypeError(
         `store.memory option must be an object like { maxBytes: 67108864 }, got ${String(m)}`,
       )
+    checkOptionNames(m, ['maxBytes'], 'store.memory')
     return {
       store: new MemoryStore({ ...(m as MemoryStoreOptions), ...(opts.clock ? { clock: opts.clock } : {}) }),
       owned: true,
@@ -166,6 +164,8 @@ export function createStore(spec: unknown, opts: CreateStoreOptions): CreatedSto
     )
     return { store, owned: true }
   }
+  // a misspelt form's key (`{ memroy: … }`, `{ clusters: … }`) is named, with the one it is close to
+  checkOptionNames(o, ['memory', 'redis', 'near', 'cluster', 'options'], 'store')
   throw new TypeError(`${SPEC_HELP}, got an object with keys [${keys.join(', ')}]`)
 }
 

@@ -70,3 +70,9 @@ export interface Store {
    */
   checkEviction?(): Promise<string | undefined>
 }
+
+/** The least a user's own store must implement; `completeStore` (store/create.ts) adds the rest. */
+export type BasicStore = Pick<Store, 'get' | 'set' | 'delete' | 'close'> & {
+  readonly kind?: string
+  readonly ready?: boolean
+}

@@ -218,7 +218,7 @@ function mutate(g: Gen, src: string): string {
       return src.slice(0, at) + src.slice(j, j + 1 + g.int(8)) + src.slice(at)
     }
     default:
-      return src.slice(0, at) + '\n' + ' '.repeat(g.int(6)) + src.slice(at)
+      return `${src.slice(0, at)}\n${' '.repeat(g.int(6))}${src.slice(at)}`
   }
 }
 

@@ -188,7 +188,7 @@ const l = suite('loadForReload')
 
 l('no policy file left: refused (POLICY_EMPTY) if the set in force had files; else as at start', async () => {
   const dir = policyDir({ 'notes.txt': 'x' })
-  const refused = await loadForReload(dir, true)
+  const refused = await loadForReload(dir, [join(dir, 'policy.yaml')])
   assert.is(refused.ok, false)
   if (refused.ok) return
   assert.equal(
@@ -196,12 +196,52 @@ l('no policy file left: refused (POLICY_EMPTY) if the set in force had files; el
     [['POLICY_EMPTY', 'error', 0]],
   )
   assert.match(refused.errors[0]!.message, /rules: \[\]/)
-  const atStart = await loadForReload(dir, false)
+  const atStart = await loadForReload(dir, [])
   assert.ok(atStart.ok && atStart.rules.length === 0)
   assert.ok(atStart.warnings.some((w) => w.code === 'POLICY_EMPTY'))
   writeFileSync(join(dir, 'policy.yaml'), 'version: 1\nrules: []\n')
-  const nothing = await loadForReload(dir, true)
+  const nothing = await loadForReload(dir, [join(dir, 'policy.yaml')])
   assert.ok(nothing.ok && nothing.rules.length === 0, 'rules: [] is how to cache nothing')
+})
+
+l('one folder emptied among several: refused at that folder, not silently dropped (issue 10)', async () => {
+  const a = policyDir({ 'a.yaml': text(1) })
+  const b = policyDir({ 'b1.yaml': text(2), 'b2.yaml': text(3) })
+  const c = policyDir({ 'notes.txt': 'empty from the start' })
+  const single = join(policyDir({ 'one.yaml': text(4) }), 'one.yaml')
+  const target = [a, b, c, single]
+  const first = await loadForReload(target, [])
+  assert.ok(first.ok)
+  if (!first.ok) return
+  assert.equal(
+    first.rules.map((r) => r.id),
+    ['r1', 'r2', 'r3', 'r4'],
+  )
+  rmSync(join(b, 'b1.yaml'))
+  const fewer = await loadForReload(target, first.files)
+  assert.ok(fewer.ok, 'a folder that keeps one file is an ordinary edit')
+  if (!fewer.ok) return
+  rmSync(join(b, 'b2.yaml'))
+  const refused = await loadForReload(target, fewer.files)
+  assert.is(refused.ok, false)
+  if (refused.ok) return
+  assert.equal(
+    refused.errors.map((d) => [d.code, d.severity, d.file]),
+    [['POLICY_EMPTY', 'error', b]],
+  )
+  assert.match(refused.errors[0]!.message, /keeps the set in force/)
+  assert.ok(
+    refused.warnings.some((w) => w.code === 'POLICY_EMPTY' && w.file === c),
+    'the folder that was empty already is still only a warning',
+  )
+  writeFileSync(join(b, 'empty.yaml'), 'version: 1\nrules: []\n')
+  const meant = await loadForReload(target, fewer.files)
+  assert.ok(meant.ok, 'an explicit empty file says the folder is meant to cache nothing')
+  if (!meant.ok) return
+  assert.equal(
+    meant.rules.map((r) => r.id),
+    ['r1', 'r4'],
+  )
 })
 
 e.run()

@@ -9,7 +9,7 @@ import Koa, { type Middleware } from 'koa'
 import { suite, type Test } from 'uvu'
 import { type Serving, startServe } from '../../src/cli/serve.js'
 import { type Cache, createCache } from '../../src/create-cache.js'
-import type { Logger } from '../../src/options.js'
+import type { Logger, StoreOption } from '../../src/options.js'
 import { type HttpResponse, type Listening, listen, request } from '../helpers/http.js'
 import { createOrigin, type Origin } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
@@ -49,7 +49,7 @@ export interface App {
 export async function app(
   o: {
     policies?: string
-    store?: object
+    store?: StoreOption
     clock?: { now(): number }
     coalesceWaitMs?: number
     outer?: Middleware
