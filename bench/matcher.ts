@@ -15,6 +15,7 @@ import { compileMatcher, type Matcher, type MatcherStats } from '../src/matcher/
 import { linearMatcher } from '../src/matcher/linear.js'
 import type { Rule } from '../src/policy/types.js'
 import { rng } from '../test/matcher/random.js'
+import { makeRule as makeTestRule } from '../test/matcher/rules.js'
 
 export interface MatcherBenchOptions {
   /** rule counts; default [10, 1000, 10000] */
@@ -75,41 +76,7 @@ const WORDS = [
 const COMMON_EXTS = ['css', 'js', 'png', 'svg', 'woff2', 'jpg', 'ico', 'map']
 
 function makeRule(index: number, match: string, host: string | null, methodList: readonly string[]): Rule {
-  let methods = 0
-  for (const m of methodList)
-    methods |= m === 'GET' ? GET : m === 'HEAD' ? HEAD : m === 'POST' ? POST : m === 'PUT' ? 8 : 32
-  // a cast, not an annotation: the matcher reads only id/index/match/host/methods, and the shared
-  // Rule type may grow fields this benchmark has no reason to know
-  return {
-    id: `r${index}`,
-    index,
-    pos: { file: 'bench.yaml', line: index + 1, col: 5 },
-    match: [match],
-    host,
-    methods,
-    methodList,
-    cache: true,
-    ttl: 60_000,
-    origin: 'respect',
-    statuses: new Map([[200, -1]]),
-    key: { query: { mode: 'all' }, headers: [], cookies: null, host: true, normalize: [] },
-    tags: [],
-    tagsFromResponse: false,
-    invalidateTags: [],
-    staleWhileRevalidate: 0,
-    staleIfError: 0,
-    staleIfUnreachable: 0,
-    otherStatuses: false,
-    maxVariants: 64,
-    rangeMiss: false,
-    maxEntriesPerMinute: 0,
-    heuristic: 0,
-    heuristicMax: 86_400_000,
-    maxBodySize: 1 << 20,
-    targeted: [],
-    contentTypes: null,
-    version: `v${index}`,
-  } as Rule
+  return makeTestRule({ match, host, methods: methodList }, index, 'bench.yaml')
 }
 
 interface Shape {
