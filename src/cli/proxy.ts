@@ -14,7 +14,7 @@ import {
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { Context } from 'koa'
 import { CachetError } from '../errors.js'
-import { connectionNames, HOP_BY_HOP } from '../http/headers.js'
+import { carriesBody, connectionNames, HOP_BY_HOP } from '../http/headers.js'
 
 /**
  * Hop-by-hop fields, and `Proxy`: not hop-by-hop, but never meant for an origin: CGI-style stacks
@@ -84,11 +84,7 @@ export function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
  */
 export function framingProblem(req: IncomingMessage): string | undefined {
   const te = req.headers['transfer-encoding']
-  const cl = req.headers['content-length']
-  if (
-    (req.method === 'GET' || req.method === 'HEAD') &&
-    (te !== undefined || (cl !== undefined && cl !== '0'))
-  ) {
+  if ((req.method === 'GET' || req.method === 'HEAD') && carriesBody(req.headers)) {
     return `a ${req.method} request must not carry a body`
   }
   if (te !== undefined && req.httpVersion === '1.0') return 'Transfer-Encoding in an HTTP/1.0 request'
@@ -161,11 +157,8 @@ function forwarded(ctx: Context): { headers: OutgoingHttpHeaders; hasBody: boole
   // in `headers`; a chunked body is chunked again under the client's own codings (node:http's
   // parser refuses a request whose last coding is not chunked, so the body is what they say).
   const te = req.headers['transfer-encoding']
-  const chunked = te !== undefined
-  if (chunked) headers['transfer-encoding'] = te
-  const hasBody =
-    chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
-  return { headers, hasBody }
+  if (te !== undefined) headers['transfer-encoding'] = te
+  return { headers, hasBody: carriesBody(req.headers) }
 }
 
 /**

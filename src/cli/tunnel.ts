@@ -14,7 +14,7 @@ import { request as httpRequest, type IncomingMessage, ServerResponse } from 'no
 import { request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { connectionNames } from '../http/headers.js'
+import { carriesBody, connectionNames } from '../http/headers.js'
 import { endToEnd, forwardingHeaders, framingProblem, type Upstream } from './proxy.js'
 
 export interface Tunnels {
@@ -48,7 +48,8 @@ export function createTunnels(
       return
     }
     if (!isWebSocket(req)) {
-      if (hasBody(req)) refuse(socket, 400, 'Bad Request: an Upgrade other than websocket with a body')
+      if (carriesBody(req.headers))
+        refuse(socket, 400, 'Bad Request: an Upgrade other than websocket with a body')
       else servePlain(req, socket, plain)
       return
     }
@@ -56,7 +57,7 @@ export function createTunnels(
     const headers = forwardingHeaders(
       req,
       (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-      hostOf(req),
+      req.headers.host ?? '',
     )
     headers.connection = 'upgrade'
     headers.upgrade = req.headers.upgrade
@@ -141,15 +142,6 @@ function isWebSocket(req: IncomingMessage): boolean {
     .split(',')
     .map((p) => p.trim().split('/')[0])
   return protocols.includes('websocket') && connectionNames(req.headers.connection).includes('upgrade')
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const cl = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0')
-}
-
-function hostOf(req: IncomingMessage): string {
-  return req.headers.host ?? ''
 }
 
 /**

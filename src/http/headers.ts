@@ -59,3 +59,12 @@ export function connectionDropped(value: unknown): string[] {
 export function headerString(v: string | readonly string[] | number | undefined): string | undefined {
   return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v)
 }
+
+/**
+ * Whether a request announces a body (RFC 9112 §6.3): Transfer-Encoding, or a Content-Length
+ * other than 0. One test for the fat-GET bypass, the proxy's framing and its tunnels.
+ */
+export function carriesBody(headers: Readonly<Record<string, unknown>>): boolean {
+  const cl = headers['content-length']
+  return headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0')
+}

@@ -5,6 +5,7 @@
  */
 
 import { allGen, ruleGen, tagGen, urlGen } from '../generation/keys.js'
+import { carriesBody } from '../http/headers.js'
 import { entryKey, keyMaterial } from '../key/compose.js'
 import { negotiate } from '../key/negotiate.js'
 import { filterCookies, filterQuery, matchPath, type Pair } from '../key/sanitize.js'
@@ -108,9 +109,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
   // and ctx.URL then name a host the key never saw.
   if (path === null || req.url.charCodeAt(0) !== 0x2f) return { kind: 'bypass', rule, detail: 'path' }
   // a GET or HEAD with a body: an input the key cannot see (fat GET, T09)
-  const cl = headers['content-length']
-  if ((cl !== undefined && cl !== '0') || headers['transfer-encoding'] !== undefined)
-    return { kind: 'bypass', rule, detail: 'body' }
+  if (carriesBody(headers)) return { kind: 'bypass', rule, detail: 'body' }
   const authorized = headers.authorization !== undefined
   if (authorized && !rule.key.headers.includes('authorization'))
     return { kind: 'bypass', rule, detail: 'authorization' }
@@ -128,15 +127,16 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
   let normalized = NO_NORMALIZED
   let keyed = headers
   if (rule.key.normalize.length > 0) {
-    const rewritten: Record<string, string | readonly string[] | undefined> = { ...headers }
     const out: [string, string | null][] = []
+    let rewritten: Record<string, string | readonly string[] | undefined> | undefined
     for (const { header: n, values } of rule.key.normalize) {
       const v = negotiate(n, headers[n] === undefined ? undefined : header(headers, n), values)
       out.push([n, v])
-      rewritten[n] = v ?? undefined
+      // keyMaterial reads only the keyed headers: a copy only when one of them is rewritten
+      if (rule.key.headers.includes(n)) (rewritten ??= { ...headers })[n] = v ?? undefined
     }
     normalized = out
-    keyed = rewritten
+    if (rewritten !== undefined) keyed = rewritten
   }
   const material = keyMaterial(rule, req.protocol, host, raw, keyed, q.kept, cookies)
   let m = set.memo.get(material)

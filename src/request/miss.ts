@@ -203,7 +203,7 @@ function answerWithStale(
   // RFC 5861 §4: the origin failed within the stale-if-error window; RFC 9111 §4.2.4: it could
   // not be reached within the staleIfUnreachable one. The stored response, not the error.
   const sie = failed && late < stale.sie
-  if (sie || (failed && late < stale.siu && o.kind === 'thrown' && unreachable(o.error))) {
+  if (sie || (o.kind === 'thrown' && late < stale.siu && unreachable(o.error))) {
     const status = o.kind === 'thrown' ? errorStatus(o.error) : ctx.status
     if (o.kind === 'thrown') ctx.app.emit('error', o.error, ctx)
     rt.metrics.staleIfError++

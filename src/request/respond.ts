@@ -89,10 +89,7 @@ function answerRange(
 function rangeOfBody(ctx: Context, body: Buffer, r: RangeAnswer): void {
   if (r.kind === 'whole') return
   if (r.kind === 'unsatisfiable') {
-    ctx.status = 416
-    ctx.body = EMPTY
-    ctx.remove('Content-Encoding')
-    ctx.set('Content-Range', `bytes */${body.length}`)
+    unsatisfiable(ctx, body.length)
     return
   }
   ctx.status = 206
@@ -144,10 +141,7 @@ export function answerRangeFromResponse(
   if (r.kind === 'whole' || (r.kind === 'ranges' && r.ranges.length > 1)) return
   if (r.kind === 'unsatisfiable') {
     body.resume() // still read to its end: it is being stored
-    ctx.status = 416
-    ctx.body = EMPTY
-    ctx.remove('Content-Encoding')
-    ctx.set('Content-Range', `bytes */${length}`)
+    unsatisfiable(ctx, length)
     return
   }
   const [first, last] = r.ranges[0]!
@@ -165,6 +159,14 @@ export function answerRangeFromResponse(
   ctx.body = body.pipe(cut)
   ctx.set('Content-Length', String(last - first + 1))
   ctx.set('Content-Range', contentRange([first, last], length))
+}
+
+/** 416 with `Content-Range: bytes *\/length` (RFC 9110 §15.5.17) and no body. */
+function unsatisfiable(ctx: Context, length: number): void {
+  ctx.status = 416
+  ctx.body = EMPTY
+  ctx.remove('Content-Encoding')
+  ctx.set('Content-Range', `bytes */${length}`)
 }
 
 const EMPTY = Buffer.alloc(0)
