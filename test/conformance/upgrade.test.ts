@@ -9,9 +9,10 @@ import { connect } from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket, { WebSocketServer } from 'ws'
-import { type CliIO, EXIT_OK } from '../../src/cli/io.js'
+import { EXIT_OK } from '../../src/cli/io.js'
 import { cli } from '../../src/cli/main.js'
 import { type Serving, startServe } from '../../src/cli/serve.js'
+import { runCli } from '../helpers/cli.js'
 import { send } from './harness.js'
 
 const test = suite('conformance: upgrades and expectations through cachet serve (RFC 9110 §7.8, §10.1.1)')
@@ -290,39 +291,19 @@ test('RFC 9110 §10.1.1: an expectation other than 100-continue: 417', async () 
   assert.equal(up.paths, [])
 })
 
-function io(): CliIO & { out: () => string } {
-  let out = ''
-  return {
-    stdout: {
-      write: (s: string) => {
-        out += s
-        return true
-      },
-    },
-    stderr: {
-      write: (s: string) => {
-        out += s
-        return true
-      },
-    },
-    env: {},
-    out: () => out,
-  } as unknown as CliIO & { out: () => string }
-}
-
 test('cachet --version and cachet serve --version print the package version', async () => {
   const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
   for (const argv of [['--version'], ['-v'], ['serve', '--version']]) {
-    const o = io()
-    assert.equal(await cli(argv, o), EXIT_OK, argv.join(' '))
-    assert.equal(o.out(), `cachet ${version}\n`, argv.join(' '))
+    const r = await runCli(cli, argv, { env: {} })
+    assert.equal(r.code, EXIT_OK, argv.join(' '))
+    assert.equal(r.out + r.err, `cachet ${version}\n`, argv.join(' '))
   }
 })
 
 test('cachet serve --help lists every option it parses and the signals it obeys', async () => {
-  const o = io()
-  assert.equal(await cli(['serve', '--help'], o), EXIT_OK)
-  const text = o.out()
+  const r = await runCli(cli, ['serve', '--help'], { env: {} })
+  assert.equal(r.code, EXIT_OK)
+  const text = r.out + r.err
   const src = readFileSync(new URL('../../src/cli/serve.ts', import.meta.url), 'utf8')
   const parsed = src.match(/options: \{([\s\S]*?)help:/)
   assert.ok(parsed, 'the parseArgs options in serve.ts')

@@ -10,6 +10,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { EXIT_USAGE } from '../../src/cli/io.js'
 import { serveCommand } from '../../src/cli/serve.js'
+import { runCli } from '../helpers/cli.js'
 import { eventually, request } from '../helpers/http.js'
 import { policyDir, writePolicy, yaml } from '../helpers/policies.js'
 
@@ -247,16 +248,10 @@ s('a bad --log-format or --log-level is a usage error, before anything starts', 
     ['--log-format', 'xml'],
     ['--log-level', 'verbose'],
   ]) {
-    let stdout = ''
-    let stderr = ''
-    const code = await serveCommand(['--upstream', 'http://127.0.0.1:9', ...argv], {
-      stdout: { write: (t: string) => void (stdout += t) },
-      stderr: { write: (t: string) => void (stderr += t) },
-      cwd: process.cwd(),
-    } as Parameters<typeof serveCommand>[1])
-    assert.is(code, EXIT_USAGE, argv.join(' '))
-    assert.match(stderr, /--log-format must be json or text, --log-level error, warn, info or debug/)
-    assert.is(stdout, '')
+    const r = await runCli(serveCommand, ['--upstream', 'http://127.0.0.1:9', ...argv])
+    assert.is(r.code, EXIT_USAGE, argv.join(' '))
+    assert.match(r.err, /--log-format must be json or text, --log-level error, warn, info or debug/)
+    assert.is(r.out, '')
   }
 })
 

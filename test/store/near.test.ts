@@ -12,6 +12,7 @@ import { createStore } from '../../src/store/create.js'
 import { NearStore } from '../../src/store/near.js'
 import { RedisStore } from '../../src/store/redis.js'
 import type { Store } from '../../src/store/types.js'
+import { runCli } from '../helpers/cli.js'
 import { eventually, request } from '../helpers/http.js'
 import { cs, type Site, siteTracker } from '../helpers/origin.js'
 import { policyDir, yaml } from '../helpers/policies.js'
@@ -467,17 +468,14 @@ serve('on by default: hits come from the near cache; --near-bytes 0 is the plain
 })
 
 serve('--near-bytes must be a whole number', async () => {
-  let err = ''
-  const code = await serveCommand(['--upstream', upstreamUrl, '--redis', r3.url, '--near-bytes', '1mb'], {
-    stdout: { write: () => true },
-    stderr: {
-      write: (m: string) => {
-        err += m
-        return true
-      },
-    },
-    cwd: process.cwd(),
-  })
+  const { code, err } = await runCli(serveCommand, [
+    '--upstream',
+    upstreamUrl,
+    '--redis',
+    r3.url,
+    '--near-bytes',
+    '1mb',
+  ])
   assert.is(code, 2)
   assert.match(err, '--near-bytes must be a non-negative integer, got "1mb"')
 })
