@@ -143,7 +143,9 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
     else ctx.req.headers.cookie = d.cookie
   }
   // key.normalize: the application and the Vary match see the value the key saw
-  for (const [n, v] of d.normalized) {
+  const norm = d.normalized
+  for (let i = 0; i < norm.length; i++) {
+    const [n, v] = norm[i]!
     if (v === null) delete ctx.req.headers[n]
     else ctx.req.headers[n] = v
   }
