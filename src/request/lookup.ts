@@ -113,7 +113,7 @@ export class Lookup {
     let tokens: (string | undefined)[]
     let varyMiss = false
     if (hint !== undefined) {
-      const vkey = this.#variantOf(d.key, hint, headers)
+      const vkey = this.#variantOf(d, hint, headers)
       const [vbuf, t] = await this.#getWithTokens(vkey, d)
       entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
       tokens = t
@@ -129,7 +129,7 @@ export class Lookup {
         const names = entry.varyNames ?? []
         if (this.#varyHints.size >= MEMO_MAX) this.#varyHints.clear()
         this.#varyHints.set(d.key, names)
-        const vkey = this.#variantOf(d.key, names, headers)
+        const vkey = this.#variantOf(d, names, headers)
         const [vbuf] = await this.#rt.store.getWithTokens(vkey, NO_GENS)
         entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
         if (entry === undefined || entry.kind === 'vary') {
@@ -160,7 +160,7 @@ export class Lookup {
     const store = this.#rt.store
     if (store.peekWithTokens === undefined) return undefined
     const hint = this.#varyHints.get(d.key)
-    const key = hint === undefined ? d.key : this.#variantOf(d.key, hint, headers)
+    const key = hint === undefined ? d.key : this.#variantOf(d, hint, headers)
     const got = this.#peekWithTokens(key, d)
     if (got === undefined) return undefined
     const [buf, tokens] = got
@@ -233,14 +233,15 @@ export class Lookup {
     return sameTokens(entry.headerTokens, current)
   }
 
-  #variantOf(key: string, names: readonly string[], headers: Headers): string {
-    let memoKey = key
+  #variantOf(d: LookupDecision, names: readonly string[], headers: Headers): string {
+    // the primary key names the rule's version, and so its key.varyUnordered too
+    let memoKey = d.key
     for (const n of names) memoKey += `\n${n}\n${requestField(headers, n)}`
     let v = this.#variantKeys.get(memoKey)
     if (v === undefined) {
       v = variantKey(
-        key,
-        varyValues(names, (n) => requestField(headers, n)),
+        d.key,
+        varyValues(names, (n) => requestField(headers, n), d.rule.key.varyUnordered),
       )
       if (this.#variantKeys.size >= MEMO_MAX) this.#variantKeys.clear()
       this.#variantKeys.set(memoKey, v)
