@@ -73,7 +73,7 @@ function putStoredHeaders(
 ): Record<string, unknown> | undefined {
   const h = entry.headers
   const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
-  const age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
+  const age = ageOf(entry, now)
   if (out !== undefined) {
     for (let i = 0; i < h.length; i += 2)
       out[h[i] as string] = [h[i] as string, h[i + 1] as string | readonly string[]]
@@ -104,11 +104,29 @@ export function writeEntry(
   status: string,
 ): void {
   res.statusCode = entry.status
-  const out = putStoredHeaders(res, entry, now, status)
   const h2 = req.headers
   const notMod =
     (h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) &&
     notModified(h2, storedView(entry.status, entry.headers, entry.storedAt))
+  const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
+  if (out === undefined) {
+    putStoredHeaders(res, entry, now, status)
+    if (!notMod) {
+      if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/octet-stream')
+      if (!res.hasHeader('Transfer-Encoding')) res.setHeader('Content-Length', String(entry.body.length))
+    }
+  } else {
+    // the entry's header tuples, made once per entry (headOf); only Age and Cache-Status are new
+    const head = headOf(entry)
+    const stored = head.stored
+    for (let i = 0; i < stored.length; i += 2) out[stored[i] as string] = stored[i + 1]
+    out.age = ['Age', ageOf(entry, now)]
+    out['cache-status'] = ['Cache-Status', status]
+    if (!notMod) {
+      const body = head.body
+      for (let i = 0; i < body.length; i += 2) out[body[i] as string] = body[i + 1]
+    }
+  }
   if (notMod) {
     res.statusCode = 304
     res.removeHeader('Content-Type')
@@ -117,14 +135,58 @@ export function writeEntry(
     res.end()
     return
   }
-  const body = entry.body
-  if (out !== undefined) bodyHeaders(out, body.length)
-  else {
-    if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/octet-stream')
-    if (!res.hasHeader('Transfer-Encoding')) res.setHeader('Content-Length', String(body.length))
-  }
   // node:http sends no body on a HEAD whatever end() is given
-  res.end(body)
+  res.end(entry.body)
+}
+
+/**
+ * An entry's headers as Node's header record holds them ([lower-case name, [name, value]]
+ * flat), with what Koa's body setter adds (bodyHeaders): built once per decoded entry and
+ * shared by every raw hit on it. Safe to share only because writeEntry ends the response at
+ * once: nothing can append to a tuple afterwards (the middleware's serveEntry, after which other
+ * middleware may, makes its own).
+ */
+interface Head {
+  readonly stored: readonly unknown[]
+  /** the body's own: written unless the answer is a 304 */
+  readonly body: readonly unknown[]
+}
+
+const heads = new WeakMap<Entry, Head>()
+
+function headOf(entry: Entry): Head {
+  let head = heads.get(entry)
+  if (head !== undefined) return head
+  const h = entry.headers
+  const stored: unknown[] = []
+  let typed = false
+  let chunked = false
+  for (let i = 0; i < h.length; i += 2) {
+    const n = h[i] as string
+    if (n === 'content-type') typed = true
+    else if (n === 'transfer-encoding') chunked = true
+  }
+  const length = String(entry.body.length)
+  let sized = false
+  for (let i = 0; i < h.length; i += 2) {
+    const n = h[i] as string
+    // a stored Content-Length keeps its place, with the body's length (as Koa's setter leaves it)
+    if (n === 'content-length' && !chunked) {
+      stored.push(n, ['Content-Length', length])
+      sized = true
+    } else stored.push(n, [n, h[i + 1]])
+  }
+  const body: unknown[] = []
+  if (!typed) body.push('content-type', ['Content-Type', 'application/octet-stream'])
+  if (!chunked && !sized) body.push('content-length', ['Content-Length', length])
+  head = { stored, body }
+  heads.set(entry, head)
+  return head
+}
+
+/** RFC 9111 §4.2.3: current_age = corrected_initial_age + resident_time, in seconds. */
+function ageOf(entry: Entry, now: number): string {
+  return String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
 }
 
 /** Koa's body setter for a Buffer, on Node's header record: its Content-Type default and Content-Length. */
