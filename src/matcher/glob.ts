@@ -436,8 +436,9 @@ function expand(seq: readonly Node[]): Flat[][] {
   return acc
 }
 
-const STAR = -1
-const ANY = -2
+/** pattern tokens: a canonical code (>= 0), or one of these */
+export const STAR = -1
+export const ANY = -2
 /** token of class k: CLASS0 - k */
 const CLASS0 = -3
 
@@ -543,6 +544,8 @@ export interface Glob {
   test(s: string): boolean
   /** @internal `test` for a path the caller already knows has no `.`/`..` segment */
   testClean(s: string): boolean
+  /** @internal `testClean` for variant `i` alone (the matcher indexes variants one by one) */
+  testVariantClean(i: number, s: string): boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,6 +728,13 @@ class CompiledGlob implements Glob {
       if (slash && this.#matches(i, s, len - 1)) return true
     }
     return false
+  }
+
+  testVariantClean(i: number, s: string): boolean {
+    const len = s.length
+    return (
+      this.#matches(i, s, len) || (len > 1 && s.charCodeAt(len - 1) === 47 && this.#matches(i, s, len - 1))
+    )
   }
 
   /** hot path: variant i against s[0, end) */
