@@ -48,7 +48,7 @@ import {
   R_MASK,
   R_NEXT,
   R_RULE,
-  Slots,
+  type Slots,
 } from './packed.js'
 import {
   matchTokens,
@@ -174,9 +174,8 @@ class IndexedMatcher implements Matcher {
     this.#rules = rules
     const { data, offsets } = c.builder.build()
     this.#data = data
-    const { keys, tables } = c.builder
-    this.#segment = new Slots(keys, tables, TABLE_SEGMENT, offsets)
-    this.#ext = new Slots(keys, tables, TABLE_EXT, offsets)
+    this.#segment = c.builder.slots(TABLE_SEGMENT, offsets)
+    this.#ext = c.builder.slots(TABLE_EXT, offsets)
     this.#residual = c.residual === -1 ? -1 : offsets[c.residual]!
     this.#globs = c.globs
     this.#hosts = c.hosts

@@ -60,24 +60,10 @@ export class Slots {
   readonly #slots: Int32Array
   readonly #mask: number
 
-  /** the nodes of `keys` whose table is `table` (PackedBuilder) */
-  constructor(keys: readonly string[], tables: readonly number[], table: number, offsets: Int32Array) {
-    let size = 0
-    for (let id = 0; id < keys.length; id++) if (tables[id] === table) size++
+  constructor(slots: Int32Array, size: number) {
     this.size = size
-    let cap = 8
-    while (cap < size * 2) cap *= 2
-    this.#mask = cap - 1
-    this.#slots = new Int32Array(cap * 2)
-    for (let id = 0; id < keys.length; id++) {
-      if (tables[id] !== table) continue
-      const key = keys[id]!
-      const h = hashOf(key, 0, key.length)
-      let slot = h & this.#mask
-      while (this.#slots[2 * slot + 1] !== 0) slot = (slot + 1) & this.#mask
-      this.#slots[2 * slot] = h
-      this.#slots[2 * slot + 1] = offsets[id]! + 1
-    }
+    this.#slots = slots
+    this.#mask = (slots.length >> 1) - 1
   }
 
   /** hot path: the node stored under s[start, end), without making that string; -1 if none */
@@ -101,6 +87,20 @@ export class Slots {
   }
 }
 
+/** twice the slots, the same entries */
+function grow(old: Int32Array): Int32Array {
+  const slots = new Int32Array(old.length * 2)
+  const mask = (slots.length >> 1) - 1
+  for (let i = 0; i < old.length; i += 2) {
+    if (old[i + 1] === 0) continue
+    let slot = old[i]! & mask
+    while (slots[2 * slot + 1] !== 0) slot = (slot + 1) & mask
+    slots[2 * slot] = old[i]!
+    slots[2 * slot + 1] = old[i + 1]!
+  }
+  return slots
+}
+
 /**
  * Lays out nodes (a key and its records) in one Int32Array. Records arrive in ascending rule
  * order, so each node's records do too. Kept in flat arrays: at 100k rules, an object and a list
@@ -108,30 +108,54 @@ export class Slots {
  */
 export class PackedBuilder {
   readonly keys: string[] = []
-  /** per node: the caller's table number (Slots picks its own) */
-  readonly tables: number[] = []
   readonly #flags: number[] = []
-  readonly #ids: Map<string, number>[] = []
+  /** per table: open addressing as in Slots, holding node numbers + 1 until build() */
+  readonly #slots: Int32Array[] = []
+  readonly #sizes: number[] = []
+  /** records as they arrive, already packed (their R_NEXT holds their size until build()) */
+  #stream = new Int32Array(1 << 12)
+  #used = 0
   readonly #recNode: number[] = []
-  readonly #recRule: number[] = []
-  readonly #recMask: number[] = []
-  readonly #recHost: number[] = []
-  readonly #recProgram: Program[] = []
-  readonly #recGlob: number[] = []
-  readonly #recVariant: number[] = []
+  readonly #recAt: number[] = []
 
-  /** the number of `key`'s node in `table`, made on first use */
+  /** the number of `key`'s node in `table`, made on first use (a JS Map here, and hashing
+   *  every key again for the Slots, was a third of the index build at 100k rules) */
   node(table: number, key: string): number {
-    const ids = (this.#ids[table] ??= new Map())
-    let id = ids.get(key)
-    if (id === undefined) {
-      id = this.keys.length
-      ids.set(key, id)
-      this.keys.push(key)
-      this.tables.push(table)
-      this.#flags.push(0)
+    let slots = this.#slots[table]
+    if (slots === undefined) {
+      slots = this.#slots[table] = new Int32Array(16)
+      this.#sizes[table] = 0
     }
+    const h = hashOf(key, 0, key.length)
+    let mask = (slots.length >> 1) - 1
+    let slot = h & mask
+    for (;;) {
+      const id = slots[2 * slot + 1]! - 1
+      if (id === -1) break
+      if (slots[2 * slot] === h && this.keys[id] === key) return id
+      slot = (slot + 1) & mask
+    }
+    const id = this.keys.length
+    this.keys.push(key)
+    this.#flags.push(0)
+    const size = ++this.#sizes[table]!
+    if (size * 2 > mask + 1) {
+      slots = this.#slots[table] = grow(slots)
+      mask = (slots.length >> 1) - 1
+      slot = h & mask
+      while (slots[2 * slot + 1] !== 0) slot = (slot + 1) & mask
+    }
+    slots[2 * slot] = h
+    slots[2 * slot + 1] = id + 1
     return id
+  }
+
+  /** table's Slots over the built data (call after build()) */
+  slots(table: number, offsets: Int32Array): Slots {
+    const slots = this.#slots[table]
+    if (slots === undefined) return new Slots(new Int32Array(2), 0)
+    for (let i = 1; i < slots.length; i += 2) if (slots[i] !== 0) slots[i] = offsets[slots[i]! - 1]! + 1
+    return new Slots(slots, this.#sizes[table]!)
   }
 
   flag(id: number, flag: number): void {
@@ -144,17 +168,35 @@ export class PackedBuilder {
     rule: number,
     methods: number,
     host: number,
-    program: Program,
+    p: Program,
     glob: number,
     variant: number,
   ): void {
+    const size = recordSize(p)
+    if (this.#used + size > this.#stream.length) {
+      const bigger = new Int32Array(Math.max(this.#stream.length * 2, this.#used + size))
+      bigger.set(this.#stream)
+      this.#stream = bigger
+    }
+    const data = this.#stream
+    const at = this.#used
+    this.#used += size
     this.#recNode.push(id)
-    this.#recRule.push(rule)
-    this.#recMask.push(methods)
-    this.#recHost.push(host)
-    this.#recProgram.push(program)
-    this.#recGlob.push(glob)
-    this.#recVariant.push(variant)
+    this.#recAt.push(at)
+    data[at + R_RULE] = rule
+    data[at + R_MASK] = methods
+    data[at + R_KIND] = p.kind | (p.rooted ? 8 : 0) | (p.guard.length << 4)
+    data[at + R_HOST] = host
+    data[at + R_NEXT] = size
+    writeAscii(data, at + R_GUARD, p.guard)
+    const extra = at + R_GUARD + words(p.guard.length)
+    if (p.kind === PROGRAM_GLOB) {
+      data[extra] = glob
+      data[extra + 1] = variant
+    } else if (p.tokens !== null) {
+      data[extra] = p.tokens.length
+      for (let i = 0; i < p.tokens.length; i++) data[extra + 1 + i] = p.tokens[i]!
+    }
   }
 
   /** the data, and each node's offset in it by node number */
@@ -163,8 +205,9 @@ export class PackedBuilder {
     const offsets = new Int32Array(n)
     const cursor = new Int32Array(n)
     const recs = this.#recNode.length
+    const stream = this.#stream
     for (let id = 0; id < n; id++) cursor[id] = N_KEY + words(this.keys[id]!.length)
-    for (let k = 0; k < recs; k++) cursor[this.#recNode[k]!]! += recordSize(this.#recProgram[k]!)
+    for (let k = 0; k < recs; k++) cursor[this.#recNode[k]!]! += stream[this.#recAt[k]! + R_NEXT]!
     let total = 0
     for (let id = 0; id < n; id++) {
       const size = cursor[id]!
@@ -182,26 +225,15 @@ export class PackedBuilder {
     }
     for (let k = 0; k < recs; k++) {
       const id = this.#recNode[k]!
-      const p = this.#recProgram[k]!
+      const from = this.#recAt[k]!
+      const size = stream[from + R_NEXT]!
       const at = cursor[id]!
-      const next = at + recordSize(p)
-      data[at + R_RULE] = this.#recRule[k]!
-      data[at + R_MASK] = this.#recMask[k]!
-      data[at + R_KIND] = p.kind | (p.rooted ? 8 : 0) | (p.guard.length << 4)
-      data[at + R_HOST] = this.#recHost[k]!
-      data[at + R_NEXT] = next
-      writeAscii(data, at + R_GUARD, p.guard)
-      const extra = at + R_GUARD + words(p.guard.length)
-      if (p.kind === PROGRAM_GLOB) {
-        data[extra] = this.#recGlob[k]!
-        data[extra + 1] = this.#recVariant[k]!
-      } else if (p.tokens !== null) {
-        data[extra] = p.tokens.length
-        for (let i = 0; i < p.tokens.length; i++) data[extra + 1 + i] = p.tokens[i]!
-      }
-      cursor[id] = next
+      for (let i = 0; i < size; i++) data[at + i] = stream[from + i]!
+      data[at + R_NEXT] = at + size
+      cursor[id] = at + size
     }
     for (let id = 0; id < n; id++) data[offsets[id]! + N_END] = cursor[id]!
+    this.#stream = new Int32Array(0)
     return { data, offsets }
   }
 }
