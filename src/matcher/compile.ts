@@ -26,7 +26,7 @@
  */
 import type { Rule } from '../policy/types.js'
 import { runSteps, runStepsAsync } from '../steps.js'
-import { type Glob, type GlobVariant, hasDotSegment, lastLiteral } from './glob.js'
+import { type Glob, hasDotSegment } from './glob.js'
 import {
   assertDeclarationOrder,
   compileRuleGlob,
@@ -51,6 +51,8 @@ import {
   type Slots,
 } from './packed.js'
 import {
+  type Anchor,
+  anchorOf,
   matchTokens,
   PROGRAM_ALL,
   PROGRAM_GLOB,
@@ -58,7 +60,9 @@ import {
   PROGRAM_LITERAL,
   PROGRAM_STAR,
   PROGRAM_TREE,
+  type Program,
   programOf,
+  simpleIndexing,
 } from './program.js'
 
 export type { MatchBucket, MatchExplanation, Matcher, MatcherStats } from './matcher.js'
@@ -69,47 +73,6 @@ const NO_MATCH = 0x7fffffff
 const TABLE_SEGMENT = 0
 const TABLE_EXT = 1
 const TABLE_RESIDUAL = 2
-
-interface Anchor {
-  readonly bucket: 'segment' | 'ext'
-  readonly key: string
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 128) return false
-  return true
-}
-
-/** a literal segment usable as an index key: non-empty, ASCII (its key is then lower-cased ASCII) */
-function keySegment(v: GlobVariant, k: number): string | undefined {
-  const g = v.segments[k]
-  return g !== undefined && g.kind === 'lit' && g.key !== '' && isAscii(g.key) ? g.key : undefined
-}
-
-/** The anchor of one brace variant, or null when it has none (residual). */
-function anchorOf(v: GlobVariant): Anchor | null {
-  const segs = v.segments
-  const first = segs[0]!
-  const rooted = first.kind === 'lit' && first.key === ''
-  if (v.literal) {
-    // `/a`, `/a/`, `/a/b…`: the path is the literal (or it plus one `/`), so it has these segments
-    const a = rooted ? keySegment(v, 1) : undefined
-    if (a === undefined) return null
-    const b = segs.length > 2 ? keySegment(v, 2) : undefined
-    return { bucket: 'segment', key: b === undefined ? a : `${a}/${b}` }
-  }
-  const a = rooted && segs.length > 2 ? keySegment(v, 1) : undefined
-  if (a !== undefined) {
-    const b = segs.length > 3 ? keySegment(v, 2) : undefined
-    return { bucket: 'segment', key: b === undefined ? a : `${a}/${b}` }
-  }
-  const tail = lastLiteral(v)
-  let start = tail.length
-  while (start > 0 && tail.charCodeAt(start - 1) < 128) start--
-  const dot = tail.lastIndexOf('.')
-  if (dot >= start && dot < tail.length - 1) return { bucket: 'ext', key: tail.slice(dot + 1) }
-  return null
-}
 
 /**
  * hot path: the path as index keys see it: ASCII letters lower-cased, every other character kept,
@@ -339,6 +302,32 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
   const hostIds = new Map<Glob, number>()
   const counts = { exact: 0, segment: 0, ext: 0, residual: 0 }
   let methods = 0
+  /** one record into its anchor's node (the residual one when it has none) */
+  const place = (
+    r: number,
+    mask: number,
+    host: number,
+    program: Program,
+    glob: number,
+    variant: number,
+    a: Anchor | null,
+    literal: boolean,
+  ): void => {
+    if (a === null) {
+      if (residual === -1) residual = builder.node(TABLE_RESIDUAL, '')
+      builder.add(residual, r, mask, host, program, glob, variant)
+      counts.residual++
+      return
+    }
+    const ext = a.bucket === 'ext'
+    builder.add(builder.node(ext ? TABLE_EXT : TABLE_SEGMENT, a.key), r, mask, host, program, glob, variant)
+    if (ext) counts.ext++
+    else if (literal) counts.exact++
+    else counts.segment++
+    const slash = ext ? -1 : a.key.indexOf('/')
+    // `a/b` is probed only when the `a` node says some key starts `a/`
+    if (slash !== -1) builder.flag(builder.node(TABLE_SEGMENT, a.key.slice(0, slash)), HAS_CHILD)
+  }
 
   for (let r = 0; r < rules.length; r++) {
     if ((r & 2047) === 2047) yield
@@ -351,6 +340,12 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
       if (host === -1) hostIds.set(h, (host = hosts.push(h) - 1))
     }
     for (const source of rule.match) {
+      // most globs of a large policy are plain: indexed from their text, no Glob built
+      const simple = simpleIndexing(source)
+      if (simple !== undefined) {
+        place(r, rule.methods, host, simple.program, -1, 0, simple.anchor, simple.literal)
+        continue
+      }
       const g = compileRuleGlob(rule, source, 'match')
       const vs = g.variants
       for (let i = 0; i < vs.length; i++) {
@@ -361,29 +356,7 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
           glob = globIds.get(g) ?? -1
           if (glob === -1) globIds.set(g, (glob = globs.push(g) - 1))
         }
-        const a = anchorOf(v)
-        if (a === null) {
-          if (residual === -1) residual = builder.node(TABLE_RESIDUAL, '')
-          builder.add(residual, r, rule.methods, host, program, glob, i)
-          counts.residual++
-          continue
-        }
-        const ext = a.bucket === 'ext'
-        builder.add(
-          builder.node(ext ? TABLE_EXT : TABLE_SEGMENT, a.key),
-          r,
-          rule.methods,
-          host,
-          program,
-          glob,
-          i,
-        )
-        if (ext) counts.ext++
-        else if (v.literal) counts.exact++
-        else counts.segment++
-        const slash = ext ? -1 : a.key.indexOf('/')
-        // `a/b` is probed only when the `a` node says some key starts `a/`
-        if (slash !== -1) builder.flag(builder.node(TABLE_SEGMENT, a.key.slice(0, slash)), HAS_CHILD)
+        place(r, rule.methods, host, program, glob, i, anchorOf(v), v.literal)
       }
     }
   }

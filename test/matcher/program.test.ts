@@ -16,7 +16,9 @@ import {
   PROGRAM_LITERAL,
   PROGRAM_STAR,
   PROGRAM_TREE,
+  anchorOf,
   programOf,
+  simpleIndexing,
 } from '../../src/matcher/program.js'
 import { Gen, randomGlob, randomPath } from './random.js'
 import { makeRules } from './rules.js'
@@ -98,6 +100,31 @@ s('shapes at their edges: trailing slash, empty segments, upper case, the bare f
     const m = compileMatcher(makeRules([{ match: glob, methods: ['GET'] }]))
     assert.is(m.match(1, '', path) !== undefined, want, `matcher ${glob} on ${path}`)
   }
+})
+
+s('a plain glob read from its text indexes as its compiled Glob does', () => {
+  const g = new Gen(SEED + 91)
+  const words = ['a', 'B', 'api', 'x.css', 'item-7', '', '*', '**', '***', '*.js', 'a*b', 'v*', '.', '..', '...', 'é']
+  let simple = 0
+  for (let k = 0; k < 20000; k++) {
+    const n = 1 + g.int(5)
+    const parts = Array.from({ length: n }, () => g.pick(words))
+    const source = (g.chance(0.85) ? '/' : '') + parts.join('/')
+    const got = simpleIndexing(source)
+    let glob: ReturnType<typeof compileGlob>
+    try {
+      glob = compileGlob(source)
+    } catch {
+      assert.is(got, undefined, `${source}: invalid, but read as plain`)
+      continue
+    }
+    if (got === undefined) continue
+    simple++
+    assert.is(glob.variants.length, 1, source)
+    const v = glob.variants[0]!
+    assert.equal(got, { program: programOf(v), anchor: anchorOf(v), literal: v.literal }, source)
+  }
+  assert.ok(simple > 5000, `plain globs ${simple}`)
 })
 
 s.run()
