@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert'
 import { compileMatcher } from '../../src/matcher/compile.js'
 import { compileGlob } from '../../src/matcher/glob.js'
 import {
+  anchorOf,
   PROGRAM_ALL,
   PROGRAM_DEEP,
   PROGRAM_GLOB,
@@ -16,7 +17,6 @@ import {
   PROGRAM_LITERAL,
   PROGRAM_STAR,
   PROGRAM_TREE,
-  anchorOf,
   programOf,
   simpleIndexing,
 } from '../../src/matcher/program.js'
@@ -104,7 +104,24 @@ s('shapes at their edges: trailing slash, empty segments, upper case, the bare f
 
 s('a plain glob read from its text indexes as its compiled Glob does', () => {
   const g = new Gen(SEED + 91)
-  const words = ['a', 'B', 'api', 'x.css', 'item-7', '', '*', '**', '***', '*.js', 'a*b', 'v*', '.', '..', '...', 'é']
+  const words = [
+    'a',
+    'B',
+    'api',
+    'x.css',
+    'item-7',
+    '',
+    '*',
+    '**',
+    '***',
+    '*.js',
+    'a*b',
+    'v*',
+    '.',
+    '..',
+    '...',
+    'é',
+  ]
   let simple = 0
   for (let k = 0; k < 20000; k++) {
     const n = 1 + g.int(5)
