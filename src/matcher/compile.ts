@@ -70,9 +70,11 @@ export type { MatchBucket, MatchExplanation, Matcher, MatcherStats } from './mat
 /** "No rule yet": above every rule position, so `position >= best` ends a scan. */
 const NO_MATCH = 0x7fffffff
 /** PackedBuilder table numbers */
+/** keys of one segment (`a`); TABLE_SEGMENT2 holds the two-segment ones (`a/b`) */
 const TABLE_SEGMENT = 0
 const TABLE_EXT = 1
 const TABLE_RESIDUAL = 2
+const TABLE_SEGMENT2 = 3
 
 /**
  * hot path: the path as index keys see it: ASCII letters lower-cased, every other character kept,
@@ -124,6 +126,8 @@ class IndexedMatcher implements Matcher {
   /** nodes and records (packed.ts) */
   readonly #data: Int32Array
   readonly #segment: Slots
+  /** two-segment keys (`a/b`), apart so the one-segment table stays small and cached */
+  readonly #segment2: Slots
   readonly #ext: Slots
   /** the node of the records every request scans; -1 when there are none */
   readonly #residual: number
@@ -135,9 +139,10 @@ class IndexedMatcher implements Matcher {
 
   constructor(rules: readonly Rule[], c: Collected) {
     this.#rules = rules
-    const { data, offsets } = c.builder.build()
+    const { data, offsets } = c.builder.build(TABLE_SEGMENT2)
     this.#data = data
     this.#segment = c.builder.slots(TABLE_SEGMENT, offsets)
+    this.#segment2 = c.builder.slots(TABLE_SEGMENT2, offsets)
     this.#ext = c.builder.slots(TABLE_EXT, offsets)
     this.#residual = c.residual === -1 ? -1 : offsets[c.residual]!
     this.#globs = c.globs
@@ -169,7 +174,7 @@ class IndexedMatcher implements Matcher {
           const end2 = i2 === -1 ? len : i2
           if (
             end2 > j + 1 &&
-            (node = segment.find(d, lower, 1, end2)) !== -1 &&
+            (node = this.#segment2.find(d, lower, 1, end2)) !== -1 &&
             (at = this.#scan(node, best, methodBit, host, path, lower)) !== -1
           )
             best = d[at]!
@@ -205,7 +210,7 @@ class IndexedMatcher implements Matcher {
     const first = get(this.#segment, seg1)
     const consulted: [MatchExplanation['bucket'], number][] = [
       ['segment', first],
-      ['segment', first !== -1 && (d[first + N_FLAGS]! & HAS_CHILD) !== 0 ? get(this.#segment, seg2) : -1],
+      ['segment', first !== -1 && (d[first + N_FLAGS]! & HAS_CHILD) !== 0 ? get(this.#segment2, seg2) : -1],
       ['ext', get(this.#ext, ext)],
       ['residual', this.#residual],
     ]
@@ -320,11 +325,12 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
       return
     }
     const ext = a.bucket === 'ext'
-    builder.add(builder.node(ext ? TABLE_EXT : TABLE_SEGMENT, a.key), r, mask, host, program, glob, variant)
+    const slash = ext ? -1 : a.key.indexOf('/')
+    const table = ext ? TABLE_EXT : slash === -1 ? TABLE_SEGMENT : TABLE_SEGMENT2
+    builder.add(builder.node(table, a.key), r, mask, host, program, glob, variant)
     if (ext) counts.ext++
     else if (literal) counts.exact++
     else counts.segment++
-    const slash = ext ? -1 : a.key.indexOf('/')
     // `a/b` is probed only when the `a` node says some key starts `a/`
     if (slash !== -1) builder.flag(builder.node(TABLE_SEGMENT, a.key.slice(0, slash)), HAS_CHILD)
   }

@@ -109,6 +109,7 @@ function grow(old: Int32Array): Int32Array {
 export class PackedBuilder {
   readonly keys: string[] = []
   readonly #flags: number[] = []
+  readonly #table: number[] = []
   /** per table: open addressing as in Slots, holding node numbers + 1 until build() */
   readonly #slots: Int32Array[] = []
   readonly #sizes: number[] = []
@@ -138,6 +139,7 @@ export class PackedBuilder {
     const id = this.keys.length
     this.keys.push(key)
     this.#flags.push(0)
+    this.#table.push(table)
     const size = ++this.#sizes[table]!
     if (size * 2 > mask + 1) {
       slots = this.#slots[table] = grow(slots)
@@ -199,8 +201,8 @@ export class PackedBuilder {
     }
   }
 
-  /** the data, and each node's offset in it by node number */
-  build(): { data: Int32Array; offsets: Int32Array } {
+  /** the data, and each node's offset in it by node number; table `late`'s nodes go last */
+  build(late: number): { data: Int32Array; offsets: Int32Array } {
     const n = this.keys.length
     const offsets = new Int32Array(n)
     const cursor = new Int32Array(n)
@@ -208,12 +210,16 @@ export class PackedBuilder {
     const stream = this.#stream
     for (let id = 0; id < n; id++) cursor[id] = N_KEY + words(this.keys[id]!.length)
     for (let k = 0; k < recs; k++) cursor[this.#recNode[k]!]! += stream[this.#recAt[k]! + R_NEXT]!
+    // the nodes of table `late` go last: the others (one-segment keys, extensions, residual:
+    // few, and met by many requests) then sit together, and stay in the caches
     let total = 0
-    for (let id = 0; id < n; id++) {
-      const size = cursor[id]!
-      offsets[id] = total
-      total += size
-    }
+    for (const last of [false, true])
+      for (let id = 0; id < n; id++) {
+        if ((this.#table[id] === late) !== last) continue
+        const size = cursor[id]!
+        offsets[id] = total
+        total += size
+      }
     const data = new Int32Array(total)
     for (let id = 0; id < n; id++) {
       const key = this.keys[id]!
