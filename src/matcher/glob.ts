@@ -436,8 +436,9 @@ function expand(seq: readonly Node[]): Flat[][] {
   return acc
 }
 
-const STAR = -1
-const ANY = -2
+/** pattern tokens: a canonical code (>= 0), or one of these */
+export const STAR = -1
+export const ANY = -2
 /** token of class k: CLASS0 - k */
 const CLASS0 = -3
 
@@ -543,6 +544,8 @@ export interface Glob {
   test(s: string): boolean
   /** @internal `test` for a path the caller already knows has no `.`/`..` segment */
   testClean(s: string): boolean
+  /** @internal `testClean` for variant `i` alone (the matcher indexes variants one by one) */
+  testVariantClean(i: number, s: string): boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,22 +676,32 @@ const LEAF = 3
 /** literal segments (maybe none), `**`, then one last segment: `**` then `*.css`, `/docs/**` then `intro` */
 const DEEP = 4
 
+/** CompiledGlob's per-variant test plan */
+interface Prepared {
+  readonly segs: readonly (readonly Segment[])[]
+  readonly shapes: Uint8Array
+  /** LITERAL: the whole canonical text; TREE: the folder before `/**`; LEAF: the text before the leaf */
+  readonly prefix: readonly string[]
+  readonly leaf: readonly (Segment | undefined)[]
+}
+
 class CompiledGlob implements Glob {
   readonly source: string
   readonly kind: GlobKind
   readonly variants: readonly GlobVariant[]
-  readonly #segs: readonly (readonly Segment[])[]
-  readonly #shape: Uint8Array
-  /** LITERAL: the whole canonical text; TREE: the folder before `/**`; LEAF: the text before the leaf */
-  readonly #prefix: readonly string[]
-  readonly #leaf: readonly (Segment | undefined)[]
+  /** How each variant is tested, worked out on the first test: a load compiles every glob, but
+   *  the matcher decides most of them from its own packed tables and never calls `test`. */
+  #prepared: Prepared | undefined
 
   constructor(source: string, kind: GlobKind, variants: readonly GlobVariant[]) {
     this.source = source
     this.kind = kind
     this.variants = variants
-    this.#segs = variants.map((v) => v.segments)
-    this.#shape = new Uint8Array(variants.length)
+  }
+
+  #prepare(): Prepared {
+    const variants = this.variants
+    const shapes = new Uint8Array(variants.length)
     const prefix: string[] = []
     const leaf: (Segment | undefined)[] = []
     variants.forEach((v, i) => {
@@ -701,17 +714,18 @@ class CompiledGlob implements Glob {
       else if (k === segs.length - 1) shape = segs[k]!.kind === 'globstar' ? TREE : k > 0 ? LEAF : GENERAL
       else if (k === segs.length - 2 && segs[k]!.kind === 'globstar' && segs[k + 1]!.kind !== 'globstar')
         shape = DEEP
-      this.#shape[i] = shape
+      shapes[i] = shape
       prefix.push(shape === LEAF ? `${lits}/` : lits)
       leaf.push(shape === LEAF || shape === DEEP ? segs[segs.length - 1] : undefined)
     })
-    this.#prefix = prefix
-    this.#leaf = leaf
+    this.#prepared = { segs: variants.map((v) => v.segments), shapes, prefix, leaf }
+    return this.#prepared
   }
 
   test(s: string): boolean {
     if (this.kind === 'host') {
-      for (let i = 0; i < this.#segs.length; i++) if (this.#matches(i, s, s.length)) return true
+      const n = this.variants.length
+      for (let i = 0; i < n; i++) if (this.#matches(i, s, s.length)) return true
       return false
     }
     return !hasDotSegment(s) && this.testClean(s)
@@ -720,36 +734,45 @@ class CompiledGlob implements Glob {
   testClean(s: string): boolean {
     const len = s.length
     const slash = len > 1 && s.charCodeAt(len - 1) === 47
-    for (let i = 0; i < this.#segs.length; i++) {
+    const n = this.variants.length
+    for (let i = 0; i < n; i++) {
       if (this.#matches(i, s, len)) return true
       if (slash && this.#matches(i, s, len - 1)) return true
     }
     return false
   }
 
+  testVariantClean(i: number, s: string): boolean {
+    const len = s.length
+    return (
+      this.#matches(i, s, len) || (len > 1 && s.charCodeAt(len - 1) === 47 && this.#matches(i, s, len - 1))
+    )
+  }
+
   /** hot path: variant i against s[0, end) */
   #matches(i: number, s: string, end: number): boolean {
-    const shape = this.#shape[i]!
-    if (shape === GENERAL) return matchSegments(this.#segs[i]!, s, end)
-    const p = this.#prefix[i]!
+    const x = this.#prepared ?? this.#prepare()
+    const shape = x.shapes[i]!
+    if (shape === GENERAL) return matchSegments(x.segs[i]!, s, end)
+    const p = x.prefix[i]!
     const n = p.length
     if (shape === LITERAL) return end === n && startsCanon(s, p)
     if (shape === TREE) {
       // `**` alone matches everything; otherwise the folder itself or anything below it
-      if (this.#segs[i]!.length === 1) return true
+      if (x.segs[i]!.length === 1) return true
       return (end === n || (end > n && s.charCodeAt(n) === 47)) && startsCanon(s, p)
     }
     if (shape === LEAF) {
       if (end < n || !startsCanon(s, p)) return false
       const slash = s.indexOf('/', n)
-      return (slash === -1 || slash >= end) && matchSegment(this.#leaf[i]!, s, n, end)
+      return (slash === -1 || slash >= end) && matchSegment(x.leaf[i]!, s, n, end)
     }
     // DEEP: the last segment is the leaf; what comes before it is the folder or lies below it
     const last = end === 0 ? -1 : s.lastIndexOf('/', end - 1)
     // with no literal segment first (`**` then the leaf), any folder will do
-    if (this.#segs[i]!.length > 2 && (last < n || (last > n && s.charCodeAt(n) !== 47) || !startsCanon(s, p)))
+    if (x.segs[i]!.length > 2 && (last < n || (last > n && s.charCodeAt(n) !== 47) || !startsCanon(s, p)))
       return false
-    return matchSegment(this.#leaf[i]!, s, last + 1, end)
+    return matchSegment(x.leaf[i]!, s, last + 1, end)
   }
 }
 
