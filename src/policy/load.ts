@@ -211,8 +211,9 @@ interface LoadState {
   readonly firstId: Map<string, SourcePos>
   /** every file's normalised rules, in declaration order */
   readonly rules: Rule[]
-  /** where each rule starts (its `-`), for the cross-rule lint */
-  readonly starts: Map<Rule, SourcePos>
+  /** where each rule starts (its `-`), by Rule.index, for the cross-rule lint's warnings */
+  readonly startLine: number[]
+  readonly startCol: number[]
   ruleCount: number
 }
 
@@ -221,7 +222,7 @@ interface LoadState {
  * `st.rules` and linted rule by rule. Pauses (a bare `yield`) every STEP_RULES rules of each pass.
  */
 function* fileSteps(pf: ParsedFile, st: LoadState): Generator<void, void> {
-  const { diags, firstId, rules, starts } = st
+  const { diags, firstId, rules, startLine, startCol } = st
   const before = diags.length
   const badRules = new Set<number>()
   const { diagnostics, structural } = yield* validateFileSteps(pf, badRules)
@@ -232,6 +233,8 @@ function* fileSteps(pf: ParsedFile, st: LoadState): Generator<void, void> {
   st.ruleCount += list.length
   // A duplicate id is reported where it appears the second time, naming the first (spec "Errors").
   const skip = new Set(badRules)
+  /** each rule's id position (frozen: the rule keeps it as its pos) */
+  const idPos: (SourcePos | undefined)[] = []
   for (let i = 0; i < list.length; i++) {
     if ((i & STEP_MASK) === STEP_MASK) yield
     const r = list[i]
@@ -240,7 +243,8 @@ function* fileSteps(pf: ParsedFile, st: LoadState): Generator<void, void> {
       continue
     }
     if (typeof r.id !== 'string') continue
-    const p = posAt(pf, ['rules', String(i), 'id'])
+    const p = Object.freeze(posAt(pf, ['rules', String(i), 'id']))
+    idPos[i] = p
     const first = firstId.get(r.id)
     if (first) {
       diags.push({
@@ -265,9 +269,11 @@ function* fileSteps(pf: ParsedFile, st: LoadState): Generator<void, void> {
     const rule = normalizeRule(
       mergeDefaults(raw.defaults, raw.rules[i]!),
       rules.length,
-      posAt(pf, ['rules', String(i), 'id']),
+      idPos[i] ?? posAt(pf, ['rules', String(i), 'id']),
     )
-    starts.set(rule, posAt(pf, ['rules', String(i)]))
+    const p = posAt(pf, ['rules', String(i)])
+    startLine.push(p.line)
+    startCol.push(p.col)
     rules.push(rule)
     own.push(rule)
   }
@@ -295,17 +301,22 @@ export async function loadPolicySet(
   // 100k rules, keeping every Document alive took gigabytes), and each stage lets the event loop
   // run every few hundred rules, so a reload never blocks it for long, not even for one file
   // of 10k rules (issue 12 item 8).
-  const st: LoadState = { diags, firstId: new Map(), rules: [], starts: new Map(), ruleCount: 0 }
+  const st: LoadState = { diags, firstId: new Map(), rules: [], startLine: [], startCol: [], ruleCount: 0 }
   for (const f of found) {
     const pf = await parseFile(f, opts, diags, quick)
     if (pf) await runStepsAsync(fileSteps(pf, st))
   }
-  const { rules, starts, ruleCount } = st
+  const { rules, startLine, startCol, ruleCount } = st
 
   const files = found.map((f) => f.file)
   const errors = diags.filter((d) => d.severity === 'error')
   const warnings = diags.filter((d) => d.severity === 'warning')
-  warnings.push(...(await lintRulesAsync(rules, (r) => starts.get(r) ?? r.pos)))
+  const start = (r: Rule): SourcePos => ({
+    file: r.pos.file,
+    line: startLine[r.index]!,
+    col: startCol[r.index]!,
+  })
+  warnings.push(...(await lintRulesAsync(rules, start)))
   if (errors.length > 0) return { result: { ok: false, errors, warnings }, files, ruleCount }
   const version = digest(rules.map((r) => r.version).join('\n'))
   return { result: { ok: true, rules: Object.freeze(rules), files, warnings, version }, files, ruleCount }

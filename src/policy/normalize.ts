@@ -257,7 +257,8 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
   return Object.freeze(
     Object.assign(content, {
       index,
-      pos: Object.freeze({ file: pos.file, line: pos.line, col: pos.col }),
+      // a frozen pos is taken as it is (the loader's, shared with its duplicate-id table)
+      pos: Object.isFrozen(pos) ? pos : Object.freeze({ file: pos.file, line: pos.line, col: pos.col }),
       version,
     }),
   )
