@@ -188,7 +188,7 @@ function ruleKey(k: RawKey | undefined): RuleKey {
           : [Object.freeze({ header, values: Object.freeze(values.map((v) => v.toLowerCase())) })]
       }),
     ),
-    varyUnordered: Object.freeze((raw.key?.varyUnordered ?? []).map((h) => h.toLowerCase()).sort()),
+    varyUnordered: sharedList(k?.varyUnordered?.map((h) => h.toLowerCase()).sort()),
   })
 }
 
