@@ -7,6 +7,7 @@
  * Besides errors it reports fields that can have no effect on their rule, as warnings.
  */
 import { compileGlob, type GlobKind, globProblem as whyInvalid } from '../matcher/glob.js'
+import { runSteps, STEP_MASK } from '../steps.js'
 import { parseDuration, parseSize } from './duration.js'
 import {
   DEFAULT_METHODS,
@@ -15,6 +16,7 @@ import {
   queryKeyed,
   type RawKey,
   type RawPolicyFile,
+  type RawRule,
   type RawRuleFields,
 } from './normalize.js'
 import { type ParsedFile, type PathSegment, posAt } from './source.js'
@@ -42,6 +44,16 @@ export function checkFile(
   skipRules: ReadonlySet<number>,
   skipDefaults: boolean,
 ): Diagnostic[] {
+  return runSteps(checkFileSteps(pf, raw, skipRules, skipDefaults))
+}
+
+/** checkFile, pausing (a bare `yield`) every STEP_RULES rules. */
+export function* checkFileSteps(
+  pf: ParsedFile,
+  raw: RawPolicyFile,
+  skipRules: ReadonlySet<number>,
+  skipDefaults: boolean,
+): Generator<void, Diagnostic[]> {
   const out: Diagnostic[] = []
   const report = (
     code: string,
@@ -194,7 +206,7 @@ export function checkFile(
   if (raw.defaults !== undefined && !skipDefaults)
     checkFields(raw.defaults, ['defaults'], undefined, 'defaults.')
 
-  raw.rules.forEach((rule, i) => {
+  const checkRule = (rule: RawRule, i: number) => {
     if (skipRules.has(i)) return
     const base = ['rules', i]
     const id = rule.id
@@ -343,6 +355,10 @@ export function checkFile(
         warn('FIELD_UNUSED', [...base, field], id, `${field}: has no effect ${why}${hint}`)
       }
     }
-  })
+  }
+  for (let i = 0; i < raw.rules.length; i++) {
+    if ((i & STEP_MASK) === STEP_MASK) yield
+    checkRule(raw.rules[i]!, i)
+  }
   return out
 }

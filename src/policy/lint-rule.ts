@@ -10,6 +10,7 @@
  */
 
 import { compileGlob, literalFolder } from '../matcher/glob.js'
+import { runSteps, STEP_MASK } from '../steps.js'
 import { formatDuration } from './duration.js'
 import type { RawPolicyFile, RawRule, RawRuleFields } from './normalize.js'
 import { type ParsedFile, type PathSegment, posAt } from './source.js'
@@ -273,9 +274,20 @@ function staleUnreachable(out: RuleFinding[], r: Rule, src: RuleSource | undefin
  * finding about a default comes once, without a rule id, naming the rules that inherit it.
  */
 export function lintFileRules(pf: ParsedFile, raw: RawPolicyFile, rules: readonly Rule[]): Diagnostic[] {
+  return runSteps(lintFileRulesSteps(pf, raw, rules))
+}
+
+/** lintFileRules, pausing (a bare `yield`) every STEP_RULES rules. */
+export function* lintFileRulesSteps(
+  pf: ParsedFile,
+  raw: RawPolicyFile,
+  rules: readonly Rule[],
+): Generator<void, Diagnostic[]> {
   const out: Diagnostic[] = []
   const fromDefaults = new Map<string, { d: Diagnostic; ids: string[] }>()
-  rules.forEach((rule, i) => {
+  for (let i = 0; i < rules.length; i++) {
+    if ((i & STEP_MASK) === STEP_MASK) yield
+    const rule = rules[i]!
     for (const f of lintRule(rule, { rule: raw.rules[i]!, defaults: raw.defaults })) {
       const base = f.at.scope === 'rule' ? ['rules', String(i)] : ['defaults']
       const p = posAt(pf, [...base, ...f.at.field.map(String)], f.at.at)
@@ -296,7 +308,7 @@ export function lintFileRules(pf: ParsedFile, raw: RawPolicyFile, rules: readonl
       if (seen) seen.ids.push(rule.id)
       else fromDefaults.set(k, { d, ids: [rule.id] })
     }
-  })
+  }
   for (const { d, ids } of fromDefaults.values()) {
     const who = ids.length === 1 ? `rule "${ids[0]}"` : `rules "${ids[0]}" and ${ids.length - 1} more`
     out.push({ ...d, message: `${d.message} (inherited by ${who})` })

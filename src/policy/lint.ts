@@ -13,7 +13,7 @@ import {
   literalFolder,
   literalPath,
 } from '../matcher/glob.js'
-import { runSteps, runStepsAsync } from '../steps.js'
+import { runSteps, runStepsAsync, STEP_MASK, STEP_RULES } from '../steps.js'
 import { type Diagnostic, METHOD_BITS, type Rule, type SourcePos } from './types.js'
 
 /** What the shadowing check needs of a rule, computed once per rule (not once per pair). */
@@ -185,13 +185,17 @@ export function lintRules(
   return runSteps(lintSteps(rules, where))
 }
 
-/** lintRules, letting the event loop run every few thousand rules: the loader's way, so that
+/** lintRules, letting the event loop run every few hundred rules: the loader's way, so that
  *  linting 100k rules on a reload does not hold it for seconds. */
 export function lintRulesAsync(rules: readonly Rule[], where: (r: Rule) => SourcePos): Promise<Diagnostic[]> {
   return runStepsAsync(lintSteps(rules, where))
 }
 
-/** The lint, pausing (a bare `yield`) every 2,048 rules of each pass. */
+/** rules plus candidate pairs the shadowing pass looks at between two pauses */
+const STEP_WORK = 8 * STEP_RULES
+
+/** The lint, pausing (a bare `yield`) every STEP_RULES rules of each pass; the shadowing pass
+ *  also counts the candidates it tries (a literal rule may try hundreds of rules rooted nowhere). */
 function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Generator<void, Diagnostic[]> {
   const out: Diagnostic[] = []
   const warn = (r: Rule, code: string, message: string) => {
@@ -200,7 +204,7 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
   }
   const shapes: Shape[] = []
   for (let i = 0; i < rules.length; i++) {
-    if ((i & 2047) === 2047) yield
+    if ((i & STEP_MASK) === STEP_MASK) yield
     shapes.push(shapeOf(rules[i]!))
   }
 
@@ -226,7 +230,7 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
     else if (list[list.length - 1] !== i) list.push(i)
   }
   for (let i = 0; i < shapes.length; i++) {
-    if ((i & 2047) === 2047) yield
+    if ((i & STEP_MASK) === STEP_MASK) yield
     const sh = shapes[i]!
     sh.variants.forEach((v, k) => {
       push(byVariant, v.key, i)
@@ -263,8 +267,12 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
 
   /** rules reported RULE_SHADOWED: they match nothing, so they take nothing over */
   const shadowedRules = new Set<number>()
+  let work = 0
   for (let j = 0; j < rules.length; j++) {
-    if ((j & 2047) === 2047) yield
+    if (work >= STEP_WORK) {
+      work = 0
+      yield
+    }
     const b = rules[j]!
     const bShape = shapes[j] as Shape
     const at = (a: Rule) => {
@@ -277,7 +285,9 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
     let shadowed = false
     /** earlier bypass rules whose paths cover b's: they take b's requests on their hosts first */
     const blockers: Rule[] = []
-    for (const i of candidatesFor(bShape)) {
+    const candidates = candidatesFor(bShape)
+    work += 1 + candidates.length
+    for (const i of candidates) {
       if (i >= j) break
       const a = rules[i] as Rule
       if ((a.methods & b.methods) !== b.methods || !hostCovers(a, b)) {

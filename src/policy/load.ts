@@ -12,16 +12,16 @@
  */
 import { resolve } from 'node:path'
 import { type Document, isScalar, LineCounter, type Node, parseDocument, visit } from 'yaml'
-import { turn } from '../steps.js'
-import { checkFile } from './check.js'
+import { runStepsAsync, STEP_MASK } from '../steps.js'
+import { checkFileSteps } from './check.js'
 import { type Found, listFiles, readBounded, reason, sizeText, wholeFile } from './files.js'
 import { lintRulesAsync } from './lint.js'
-import { lintFileRules } from './lint-rule.js'
+import { lintFileRulesSteps } from './lint-rule.js'
 import { digest, mergeDefaults, normalizeRule, type RawPolicyFile } from './normalize.js'
-import { quickYaml } from './quick-yaml.js'
+import { quickYamlSteps } from './quick-yaml.js'
 import { type ParsedFile, posAt } from './source.js'
 import type { Diagnostic, LoadResult, Rule, SourcePos } from './types.js'
-import { validateFile } from './validate.js'
+import { validateFileSteps } from './validate.js'
 
 /** @default 1 MiB: the spec's limit for one policy file. */
 export const MAX_FILE_BYTES = 1024 * 1024
@@ -98,11 +98,13 @@ export async function parseFile(
     return undefined
   }
 
-  // the plain YAML policies are written in: read fast, with yaml's positions (quick-yaml.ts)
-  const q = quick ? quickYaml(src) : undefined
+  // the plain YAML policies are written in: read fast, with yaml's positions (quick-yaml.ts),
+  // letting the event loop run every few thousand nodes
+  const q = quick ? await runStepsAsync(quickYamlSteps(src)) : undefined
   if (q !== undefined) {
+    // the same offsets, taken as they are (LineCounter.lineStarts is its public table)
     const lineCounter = new LineCounter()
-    for (const offset of q.lineStarts) lineCounter.addNewLine(offset)
+    lineCounter.lineStarts = q.lineStarts as number[]
     return { file, doc: undefined, quick: q.root, lineCounter, data: q.data }
   }
   const lineCounter = new LineCounter()
@@ -202,6 +204,83 @@ function checkOptions(target: unknown, options: LoadOptions): void {
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v)
 
+/** What the files loaded so far have given. */
+interface LoadState {
+  readonly diags: Diagnostic[]
+  /** where each id was first defined */
+  readonly firstId: Map<string, SourcePos>
+  /** every file's normalised rules, in declaration order */
+  readonly rules: Rule[]
+  /** where each rule starts (its `-`), by Rule.index, for the cross-rule lint's warnings */
+  readonly startLine: number[]
+  readonly startCol: number[]
+  ruleCount: number
+}
+
+/**
+ * One parsed file: schema, duplicate ids, checks, then (when it has no error) normalised into
+ * `st.rules` and linted rule by rule. Pauses (a bare `yield`) every STEP_RULES rules of each pass.
+ */
+function* fileSteps(pf: ParsedFile, st: LoadState): Generator<void, void> {
+  const { diags, firstId, rules, startLine, startCol } = st
+  const before = diags.length
+  const badRules = new Set<number>()
+  const { diagnostics, structural } = yield* validateFileSteps(pf, badRules)
+  diags.push(...diagnostics)
+  const data = pf.data
+  if (!isRecord(data) || !Array.isArray(data.rules)) return
+  const list: unknown[] = data.rules
+  st.ruleCount += list.length
+  // A duplicate id is reported where it appears the second time, naming the first (spec "Errors").
+  const skip = new Set(badRules)
+  /** each rule's id position (frozen: the rule keeps it as its pos) */
+  const idPos: (SourcePos | undefined)[] = []
+  for (let i = 0; i < list.length; i++) {
+    if ((i & STEP_MASK) === STEP_MASK) yield
+    const r = list[i]
+    if (!isRecord(r)) {
+      skip.add(i)
+      continue
+    }
+    if (typeof r.id !== 'string') continue
+    const p = Object.freeze(posAt(pf, ['rules', String(i), 'id']))
+    idPos[i] = p
+    const first = firstId.get(r.id)
+    if (first) {
+      diags.push({
+        code: 'DUPLICATE_ID',
+        severity: 'error',
+        ...p,
+        ruleId: r.id,
+        message: `duplicate id, first defined at ${first.file}:${first.line}:${first.col}`,
+      })
+    } else {
+      firstId.set(r.id, p)
+    }
+  }
+  diags.push(...(yield* checkFileSteps(pf, data as unknown as RawPolicyFile, skip, structural)))
+  // Normalise every file without errors; lint them even when another file failed, so one run
+  // shows everything (a warning about two valid rules is true whatever else is broken).
+  for (let k = before; k < diags.length; k++) if (diags[k]!.severity === 'error') return
+  const raw = data as unknown as RawPolicyFile
+  const own: Rule[] = []
+  for (let i = 0; i < raw.rules.length; i++) {
+    if ((i & STEP_MASK) === STEP_MASK) yield
+    const rule = normalizeRule(
+      mergeDefaults(raw.defaults, raw.rules[i]!),
+      rules.length,
+      idPos[i] ?? posAt(pf, ['rules', String(i), 'id']),
+    )
+    const p = posAt(pf, ['rules', String(i)])
+    startLine.push(p.line)
+    startCol.push(p.col)
+    rules.push(rule)
+    own.push(rule)
+  }
+  // warnings about each rule alone, at the field that causes them (the YAML tree is still here)
+  diags.push(...(yield* lintFileRulesSteps(pf, raw, own)))
+}
+
 /** Like {@link loadPolicies}, plus the counts `validate-policies` prints. */
 export async function loadPolicySet(
   target: string | readonly string[],
@@ -219,65 +298,25 @@ export async function loadPolicySet(
   const found = await listFiles(typeof target === 'string' ? [target] : target, cwd, diags)
 
   // One file at a time, start to finish: its YAML tree is dropped before the next is read (at
-  // 100k rules, keeping every Document alive took gigabytes), and the event loop gets a turn
-  // between files, so a reload of many files never blocks it for long (issue 12 item 8).
-  let ruleCount = 0
-  const firstId = new Map<string, SourcePos>()
-  const rules: Rule[] = []
-  const starts = new Map<Rule, SourcePos>()
+  // 100k rules, keeping every Document alive took gigabytes), and each stage lets the event loop
+  // run every few hundred rules, so a reload never blocks it for long, not even for one file
+  // of 10k rules (issue 12 item 8).
+  const st: LoadState = { diags, firstId: new Map(), rules: [], startLine: [], startCol: [], ruleCount: 0 }
   for (const f of found) {
     const pf = await parseFile(f, opts, diags, quick)
-    if (!pf) continue
-    const before = diags.length
-    const badRules = new Set<number>()
-    const { diagnostics, structural } = validateFile(pf, badRules)
-    diags.push(...diagnostics)
-    const data = pf.data
-    if (!isRecord(data) || !Array.isArray(data.rules)) continue
-    ruleCount += data.rules.length
-    // A duplicate id is reported where it appears the second time, naming the first (spec "Errors").
-    data.rules.forEach((r: unknown, i: number) => {
-      if (!isRecord(r) || typeof r.id !== 'string') return
-      const p = posAt(pf, ['rules', String(i), 'id'])
-      const first = firstId.get(r.id)
-      if (first) {
-        diags.push({
-          code: 'DUPLICATE_ID',
-          severity: 'error',
-          ...p,
-          ruleId: r.id,
-          message: `duplicate id, first defined at ${first.file}:${first.line}:${first.col}`,
-        })
-      } else {
-        firstId.set(r.id, p)
-      }
-    })
-    const list = data.rules
-    const skip = new Set([...badRules, ...list.flatMap((r: unknown, i: number) => (isRecord(r) ? [] : [i]))])
-    diags.push(...checkFile(pf, data as unknown as RawPolicyFile, skip, structural))
-    // Normalise every file without errors; lint them even when another file failed, so one run
-    // shows everything (a warning about two valid rules is true whatever else is broken).
-    if (diags.slice(before).some((d) => d.severity === 'error')) continue
-    const raw = data as unknown as RawPolicyFile
-    const own = raw.rules.map((r, i) => {
-      const rule = normalizeRule(
-        mergeDefaults(raw.defaults, r),
-        rules.length,
-        posAt(pf, ['rules', String(i), 'id']),
-      )
-      starts.set(rule, posAt(pf, ['rules', String(i)]))
-      rules.push(rule)
-      return rule
-    })
-    // warnings about each rule alone, at the field that causes them (the YAML tree is still here)
-    diags.push(...lintFileRules(pf, raw, own))
-    await turn()
+    if (pf) await runStepsAsync(fileSteps(pf, st))
   }
+  const { rules, startLine, startCol, ruleCount } = st
 
   const files = found.map((f) => f.file)
   const errors = diags.filter((d) => d.severity === 'error')
   const warnings = diags.filter((d) => d.severity === 'warning')
-  warnings.push(...(await lintRulesAsync(rules, (r) => starts.get(r) ?? r.pos)))
+  const start = (r: Rule): SourcePos => ({
+    file: r.pos.file,
+    line: startLine[r.index]!,
+    col: startCol[r.index]!,
+  })
+  warnings.push(...(await lintRulesAsync(rules, start)))
   if (errors.length > 0) return { result: { ok: false, errors, warnings }, files, ruleCount }
   const version = digest(rules.map((r) => r.version).join('\n'))
   return { result: { ok: true, rules: Object.freeze(rules), files, warnings, version }, files, ruleCount }

@@ -97,9 +97,12 @@ export function isQueryGlob(name: string): boolean {
   return name.includes('*') || name.includes('?')
 }
 
+const QUERY_ALL: QueryKey = Object.freeze({ mode: 'all' })
+const QUERY_NONE: QueryKey = Object.freeze({ mode: 'none' })
+
 export function queryKey(q: RawKey['query']): QueryKey {
-  if (q === undefined || q === 'all') return Object.freeze({ mode: 'all' })
-  if (q === 'none') return Object.freeze({ mode: 'none' })
+  if (q === undefined || q === 'all') return QUERY_ALL
+  if (q === 'none') return QUERY_NONE
   const mode = Array.isArray(q) ? 'include' : 'exclude'
   const list = Array.isArray(q) ? q : q.exclude
   return Object.freeze({
@@ -128,35 +131,78 @@ function must(n: number | undefined, what: string, id: string): number {
   return n
 }
 
-/** One merged, validated raw rule → a frozen Rule. */
-export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule {
-  const methodSet = new Set(raw.methods ?? DEFAULT_METHODS)
-  const methodList = Object.freeze(METHOD_ORDER.filter((m) => methodSet.has(m)))
-  let methods = 0
-  for (const m of methodList) methods |= METHOD_BITS[m] as number
+/**
+ * The parts of a Rule that most rules spell alike (the default statuses, key and methods, empty
+ * tag lists), built once per distinct text and shared: at 100k rules a Map, a key object with its
+ * arrays and a method list per rule were ~1 KB a rule kept alive, and as many allocations for the
+ * collector to copy while a load runs (issue 12 item 8). Every shared part is read-only (frozen, or
+ * a ReadonlyMap nobody writes). Bounded: past MEMO_SIZE texts a table starts over.
+ */
+const MEMO_SIZE = 4096
+const statusMemo = new Map<string, ReadonlyMap<number, number>>()
+const keyMemo = new Map<string, RuleKey>()
+const listMemo = new Map<string, readonly string[]>()
+const methodLists = new Map<number, readonly string[]>()
+const EMPTY: readonly string[] = Object.freeze([])
 
-  const statuses = new Map<number, number>()
-  if (raw.statuses === undefined) for (const s of DEFAULT_STATUSES) statuses.set(s, -1)
-  else if (Array.isArray(raw.statuses)) for (const s of raw.statuses) statuses.set(s, -1)
-  else
-    for (const [s, d] of Object.entries(raw.statuses))
-      statuses.set(Number(s), must(parseDuration(d), `statuses.${s}`, raw.id))
+function memo<T>(table: Map<string, T>, text: string, make: () => T): T {
+  let v = table.get(text)
+  if (v === undefined) {
+    v = make()
+    if (table.size >= MEMO_SIZE) table.clear()
+    table.set(text, v)
+  }
+  return v
+}
 
-  const key: RuleKey = Object.freeze({
-    query: queryKey(raw.key?.query),
-    headers: Object.freeze((raw.key?.headers ?? []).map((h) => h.toLowerCase())),
-    cookies: raw.key?.cookies === undefined ? null : Object.freeze([...raw.key.cookies]),
-    host: raw.key?.host ?? true,
+/** a frozen copy of a list of strings, shared with every equal one (empty: EMPTY) */
+function sharedList(list: readonly string[] | undefined): readonly string[] {
+  if (list === undefined || list.length === 0) return EMPTY
+  return memo(listMemo, JSON.stringify(list), () => Object.freeze([...list]))
+}
+
+function statusMap(raw: RawRule): ReadonlyMap<number, number> {
+  // the text decides the map: durations parse the same every time
+  return memo(statusMemo, raw.statuses === undefined ? '' : JSON.stringify(raw.statuses), () => {
+    const statuses = new Map<number, number>()
+    if (raw.statuses === undefined) for (const s of DEFAULT_STATUSES) statuses.set(s, -1)
+    else if (Array.isArray(raw.statuses)) for (const s of raw.statuses) statuses.set(s, -1)
+    else
+      for (const [s, d] of Object.entries(raw.statuses))
+        statuses.set(Number(s), must(parseDuration(d), `statuses.${s}`, raw.id))
+    return statuses
+  })
+}
+
+function ruleKey(k: RawKey | undefined): RuleKey {
+  return Object.freeze({
+    query: queryKey(k?.query),
+    headers: sharedList(k?.headers?.map((h) => h.toLowerCase())),
+    cookies: k?.cookies === undefined ? null : sharedList(k.cookies),
+    host: k?.host ?? true,
     normalize: Object.freeze(
       NORMALIZED_HEADERS.flatMap((header) => {
-        const values = raw.key?.normalize?.[header]
+        const values = k?.normalize?.[header]
         return values === undefined
           ? []
           : [Object.freeze({ header, values: Object.freeze(values.map((v) => v.toLowerCase())) })]
       }),
     ),
-    varyUnordered: Object.freeze((raw.key?.varyUnordered ?? []).map((h) => h.toLowerCase()).sort()),
+    varyUnordered: sharedList(k?.varyUnordered?.map((h) => h.toLowerCase()).sort()),
   })
+}
+
+/** One merged, validated raw rule → a frozen Rule. */
+export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule {
+  let methods = 0
+  for (const m of raw.methods ?? DEFAULT_METHODS) methods |= METHOD_BITS[m] as number
+  let methodList = methodLists.get(methods)
+  if (methodList === undefined) {
+    methodList = Object.freeze(METHOD_ORDER.filter((m) => (methods & (METHOD_BITS[m] as number)) !== 0))
+    methodLists.set(methods, methodList)
+  }
+  const statuses = statusMap(raw)
+  const key = memo(keyMemo, raw.key === undefined ? '' : JSON.stringify(raw.key), () => ruleKey(raw.key))
 
   const content = {
     id: raw.id,
@@ -169,9 +215,9 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
     origin: raw.origin ?? 'respect',
     statuses,
     key,
-    tags: Object.freeze([...(raw.tags ?? [])]),
+    tags: sharedList(raw.tags),
     tagsFromResponse: raw.tagsFromResponse ?? false,
-    invalidateTags: Object.freeze([...(raw.invalidate?.tags ?? [])]),
+    invalidateTags: sharedList(raw.invalidate?.tags),
     staleWhileRevalidate:
       raw.staleWhileRevalidate === undefined
         ? 0
@@ -198,9 +244,9 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
     targeted:
       raw.targeted === undefined
         ? DEFAULT_TARGETED
-        : Object.freeze([...new Set(raw.targeted.map((f) => f.toLowerCase()))]),
+        : sharedList([...new Set(raw.targeted.map((f) => f.toLowerCase()))]),
     contentTypes:
-      raw.contentTypes === undefined ? null : Object.freeze(raw.contentTypes.map((t) => t.toLowerCase())),
+      raw.contentTypes === undefined ? null : sharedList(raw.contentTypes.map((t) => t.toLowerCase())),
   }
   // Not `Object.freeze({ ...content, index, pos: Object.freeze({ ...pos }), version })`: those
   // frozen spread copies each got a map (hidden class) of their own, two per rule, ~85 MB of
@@ -211,7 +257,8 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
   return Object.freeze(
     Object.assign(content, {
       index,
-      pos: Object.freeze({ file: pos.file, line: pos.line, col: pos.col }),
+      // a frozen pos is taken as it is (the loader's, shared with its duplicate-id table)
+      pos: Object.isFrozen(pos) ? pos : Object.freeze({ file: pos.file, line: pos.line, col: pos.col }),
       version,
     }),
   )

@@ -14,7 +14,14 @@
  * could be read two ways) makes it give up: `quickYaml` returns undefined and the loader parses
  * the file with `yaml`, which also reports what is wrong. It never accepts what `yaml` would
  * read differently; when in doubt, it gives up.
+ *
+ * `quickYamlSteps` reads the root map and its block sequences (`rules:`) as a generator that
+ * pauses (a bare `yield`, src/steps.ts) between items every STEP_NODES block nodes, so that a
+ * reload reading a 1 MiB file of 10k rules lets the event loop run every few milliseconds instead
+ * of holding it for the whole file (issue 12 item 8). Below the root's sequences the readers are
+ * plain functions: a generator per rule map cost a third more time.
  */
+import { runSteps } from '../steps.js'
 
 /** A node, where yaml's Node would start (`range[0]`). */
 export interface QuickNode {
@@ -59,6 +66,11 @@ const INDICATOR = /[-?:,[\]{}#&*!|>'"%@`]/
 /** deeper nesting than this is left to yaml */
 const MAX_DEPTH = 64
 
+/** block map pairs and sequence items read between two pauses (~4 a rule: a few ms) */
+export const STEP_NODES = 2048
+/** lines scanned between two pauses, less one (a mask) */
+const STEP_LINES = 16383
+
 /** `null:` and `True:` are keys yaml turns into '' and 'true': given up */
 const keyWords = (s: string): boolean => s !== '__proto__' && KEY.test(s) && !NULL.test(s) && !BOOL.test(s)
 
@@ -90,10 +102,20 @@ class Reader {
   readonly endOf: number[] = []
   line = 0
   depth = 0
+  /** block nodes read since the last pause */
+  nodes = 0
+  /** the key pairKey read */
+  key = ''
 
-  constructor(src: string, lineStarts: number[]) {
+  constructor(src: string) {
     this.src = src
+  }
+
+  /** the significant lines' tables, from the offsets where lines start */
+  *scan(lineStarts: readonly number[]): Generator<void, void> {
+    const src = this.src
     for (let k = 0; k < lineStarts.length; k++) {
+      if ((k & STEP_LINES) === STEP_LINES) yield
       const start = lineStarts[k]!
       let end = src.indexOf('\n', start)
       if (end === -1) end = src.length
@@ -149,22 +171,49 @@ class Reader {
     const items: QuickNode[] = []
     const values: unknown[] = []
     this.enter()
-    do {
-      let at = this.contentStart() + 1
-      const end = this.endOf[this.line]!
-      while (at < end && this.src.charCodeAt(at) === 32) at++
-      if (at === end || this.isDash(at)) throw GIVE_UP // `-` alone (its item below), `- - a`
-      const v = { v: undefined as unknown }
-      items.push(
-        this.isPairStart(at) ? this.map(at - this.lineAt[this.line]!, at, v) : this.inline(at, v, true),
-      )
-      values.push(v.v)
-      // a line at this indent that is not a `-` ends the sequence (`rules:` then `- …` at the
-      // same indent as `rules`, then the next key)
-    } while (this.next(indent) && this.isDash(this.contentStart()))
+    do this.item(items, values)
+    while (this.moreItems(indent))
     this.depth--
     out.v = values
     return { start, empty: false, pairs: null, items }
+  }
+
+  /** seq, pausing between items every STEP_NODES block nodes */
+  *seqSteps(indent: number, out: { v: unknown }): Generator<void, QuickNode> {
+    const start = this.contentStart()
+    const items: QuickNode[] = []
+    const values: unknown[] = []
+    this.enter()
+    do {
+      this.item(items, values)
+      if (this.nodes >= STEP_NODES) {
+        this.nodes = 0
+        yield
+      }
+    } while (this.moreItems(indent))
+    this.depth--
+    out.v = values
+    return { start, empty: false, pairs: null, items }
+  }
+
+  /** the sequence item (`- …`) on the current line */
+  item(items: QuickNode[], values: unknown[]): void {
+    this.nodes++
+    let at = this.contentStart() + 1
+    const end = this.endOf[this.line]!
+    while (at < end && this.src.charCodeAt(at) === 32) at++
+    if (at === end || this.isDash(at)) throw GIVE_UP // `-` alone (its item below), `- - a`
+    const v = { v: undefined as unknown }
+    items.push(
+      this.isPairStart(at) ? this.map(at - this.lineAt[this.line]!, at, v) : this.inline(at, v, true),
+    )
+    values.push(v.v)
+  }
+
+  /** a line at this indent that is not a `-` ends the sequence (`rules:` then `- …` at the same
+   *  indent as `rules`, then the next key) */
+  moreItems(indent: number): boolean {
+    return this.next(indent) && this.isDash(this.contentStart())
   }
 
   /** nesting is capped (a file of `[[[[…` must not overflow the stack): deeper goes to yaml */
@@ -184,40 +233,103 @@ class Reader {
 
   /** a block map whose first key is at `first` on the current line; its keys are at `indent` */
   map(indent: number, first: number, out: { v: unknown }): QuickNode {
-    const src = this.src
     const pairs: QuickPair[] = []
     const obj: Record<string, unknown> = {}
     let at = first
     this.enter()
     for (;;) {
-      const end = this.endOf[this.line]!
-      const colon = this.find(58, at, end)
-      if (colon === -1) throw GIVE_UP
-      const key = src.slice(at, colon)
-      if (!keyWords(key) || Object.hasOwn(obj, key)) throw GIVE_UP
-      if (colon + 1 < end && src.charCodeAt(colon + 1) !== 32) throw GIVE_UP
-      let v = colon + 1
-      while (v < end && src.charCodeAt(v) === 32) v++
+      const v = this.pairKey(at, obj)
+      const key = this.key
       const box = { v: null as unknown }
-      let value: QuickNode
-      if (v === end || src.charCodeAt(v) === 35) {
-        // `key:` (maybe a comment): a block below, or a null
-        this.line++
-        if (!this.done && this.indentOf[this.line]! > indent)
-          value = this.block(this.indentOf[this.line]!, box)
-        else if (!this.done && this.indentOf[this.line]! === indent && this.isDash(this.contentStart()))
-          value = this.seq(indent, box)
-        else value = scalarNode(v, true)
-      } else value = this.inline(v, box, true)
+      const below = v === -1 ? this.below(indent) : -1
+      const value =
+        v !== -1
+          ? this.inline(v, box, true)
+          : below !== -1
+            ? this.block(below, box)
+            : scalarNode(this.emptyAt, true)
       pairs.push({ key, keyStart: at, value })
       obj[key] = box.v
-      if (!this.next(indent)) break
-      at = this.contentStart()
-      if (this.isDash(at)) throw GIVE_UP
+      at = this.nextKey(indent)
+      if (at === -1) break
     }
     this.depth--
     out.v = obj
     return { start: first, empty: false, pairs, items: null }
+  }
+
+  /** the root map (the same as map), its block sequences read with seqSteps */
+  *rootSteps(first: number, out: { v: unknown }): Generator<void, QuickNode> {
+    const pairs: QuickPair[] = []
+    const obj: Record<string, unknown> = {}
+    let at = first
+    this.enter()
+    for (;;) {
+      const v = this.pairKey(at, obj)
+      const key = this.key
+      const box = { v: null as unknown }
+      const below = v === -1 ? this.below(0) : -1
+      const value =
+        v !== -1
+          ? this.inline(v, box, true)
+          : below === -1
+            ? scalarNode(this.emptyAt, true)
+            : this.isDash(this.contentStart())
+              ? yield* this.seqSteps(below, box)
+              : this.map(below, this.contentStart(), box)
+      pairs.push({ key, keyStart: at, value })
+      obj[key] = box.v
+      at = this.nextKey(0)
+      if (at === -1) break
+    }
+    this.depth--
+    out.v = obj
+    return { start: first, empty: false, pairs, items: null }
+  }
+
+  /** where `key:`'s empty value is (its key, for positions) */
+  emptyAt = 0
+
+  /**
+   * The key of the pair at `at` on the current line, checked, into `this.key`; returns where its
+   * value starts on this line, or -1 when the line ends after the colon (maybe with a comment:
+   * a block below, or a null), having moved to the next line.
+   */
+  pairKey(at: number, obj: Record<string, unknown>): number {
+    const src = this.src
+    this.nodes++
+    const end = this.endOf[this.line]!
+    const colon = this.find(58, at, end)
+    if (colon === -1) throw GIVE_UP
+    const key = src.slice(at, colon)
+    if (!keyWords(key) || Object.hasOwn(obj, key)) throw GIVE_UP
+    if (colon + 1 < end && src.charCodeAt(colon + 1) !== 32) throw GIVE_UP
+    let v = colon + 1
+    while (v < end && src.charCodeAt(v) === 32) v++
+    this.key = key
+    if (v === end || src.charCodeAt(v) === 35) {
+      this.emptyAt = v
+      this.line++
+      return -1
+    }
+    return v
+  }
+
+  /** after `key:` and its line's end: the indent of the block below (deeper, or a sequence at
+   *  the map's own indent), or -1 for none (the value is a null) */
+  below(indent: number): number {
+    if (this.done) return -1
+    const n = this.indentOf[this.line]!
+    if (n > indent) return n
+    return n === indent && this.isDash(this.contentStart()) ? indent : -1
+  }
+
+  /** after a pair: where the map's next key is, or -1 when the map ends */
+  nextKey(indent: number): number {
+    if (!this.next(indent)) return -1
+    const at = this.contentStart()
+    if (this.isDash(at)) throw GIVE_UP
+    return at
   }
 
   /** a value that starts at `at` and ends on this line; moves to the next line */
@@ -381,17 +493,24 @@ function hasOddCharacters(src: string): boolean {
  * with `yaml`). The root must be a block map.
  */
 export function quickYaml(src: string): QuickDocument | undefined {
+  return runSteps(quickYamlSteps(src))
+}
+
+/** quickYaml, pausing (a bare `yield`) every STEP_NODES block nodes: run it with runStepsAsync. */
+export function* quickYamlSteps(src: string): Generator<void, QuickDocument | undefined> {
   if (src.length === 0 || hasOddCharacters(src)) return undefined
   const lineStarts = [0]
   for (let i = src.indexOf('\n'); i !== -1 && i + 1 < src.length; i = src.indexOf('\n', i + 1))
     lineStarts.push(i + 1)
-  const r = new Reader(src, lineStarts)
+  yield
+  const r = new Reader(src)
+  yield* r.scan(lineStarts)
   if (r.done || r.indentOf[0] !== 0) return undefined
   try {
     const out = { v: undefined as unknown }
     const at = r.contentStart()
     if (r.isDash(at)) return undefined
-    const root = r.map(0, at, out)
+    const root = yield* r.rootSteps(at, out)
     if (!r.done) return undefined
     return { root, data: out.v, lineStarts }
   } catch (err) {

@@ -16,6 +16,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
+import { runSteps, STEP_MASK } from '../steps.js'
 import { type ParsedFile, pointerToPath, posAt } from './source.js'
 import type { Diagnostic } from './types.js'
 
@@ -34,31 +35,39 @@ export const POLICY_SCHEMA: SchemaShape = JSON.parse(
   readFileSync(new URL('../../schemas/policy.schema.json', import.meta.url), 'utf8'),
 )
 
-// ajv appends each `$ref`'d sub-validator's errors with `concat`, which is quadratic in the
-// error count under allErrors: a 1 MiB file of 20,000 bad rules took a minute. So a first pass
-// stops at the first error (valid files, the common case, pay nothing more), and a document that
-// fails is validated again in parts: the top level without rule items, then each rule alone.
-const validateSchema = new Ajv2020({ allErrors: false, strict: true }).compile(POLICY_SCHEMA)
-const ajv = new Ajv2020({ allErrors: true, strict: true })
+// The document is validated in parts: the top level without rule items, then each rule alone
+// (`rules` is `{ type: array, items: rule }` and nothing else at the top refers to a rule, so the
+// parts pass exactly when the whole does). In parts, a 1 MiB file of 10k rules pauses between
+// rules (a reload must not hold the event loop for the whole file), and errors stay linear: ajv
+// appends each `$ref`'d sub-validator's errors with `concat`, which is quadratic in the error
+// count under allErrors (a file of 20,000 bad rules took a minute whole). A first pass stops at
+// each part's first error (valid files, the common case, pay nothing more); only the parts that
+// fail are validated again with allErrors.
 const ROOT_ONLY_ID = `${(POLICY_SCHEMA as unknown as { $id: string }).$id}/top-level`
-const validateTopLevel = ajv.compile({
+const ROOT_ONLY = {
   ...POLICY_SCHEMA,
   $id: ROOT_ONLY_ID,
   properties: { ...POLICY_SCHEMA.properties, rules: { type: 'array' } },
-})
+}
+const first = new Ajv2020({ allErrors: false, strict: true })
+const isTopLevel = first.compile(ROOT_ONLY)
+const isRule = first.getSchema(`${ROOT_ONLY_ID}#/$defs/rule`)!
+const ajv = new Ajv2020({ allErrors: true, strict: true })
+const validateTopLevel = ajv.compile(ROOT_ONLY)
 const validateRule = ajv.getSchema(`${ROOT_ONLY_ID}#/$defs/rule`)!
 
 /** ajv's errors for `data`, in parts (see above); instancePaths are relative to the document. */
-function schemaErrors(data: unknown): ErrorObject[] {
-  if (validateSchema(data)) return []
-  const out: ErrorObject[] = validateTopLevel(data) ? [] : [...(validateTopLevel.errors ?? [])]
+function* schemaErrors(data: unknown): Generator<void, ErrorObject[]> {
+  const out: ErrorObject[] = []
+  if (!isTopLevel(data) && !validateTopLevel(data)) out.push(...(validateTopLevel.errors ?? []))
   const rules = pick(data, ['rules'])
-  if (Array.isArray(rules)) {
-    rules.forEach((rule, i) => {
-      if (validateRule(rule)) return
-      for (const e of validateRule.errors ?? [])
-        out.push({ ...e, instancePath: `/rules/${i}${e.instancePath}` })
-    })
+  if (!Array.isArray(rules)) return out
+  for (let i = 0; i < rules.length; i++) {
+    if ((i & STEP_MASK) === STEP_MASK) yield
+    const rule = rules[i]
+    if (isRule(rule) || validateRule(rule)) continue
+    for (const e of validateRule.errors ?? [])
+      out.push({ ...e, instancePath: `/rules/${i}${e.instancePath}` })
   }
   return out
 }
@@ -288,12 +297,20 @@ function ancestorsOf(pointer: string): string[] {
   return out
 }
 
+export interface Validated {
+  diagnostics: Diagnostic[]
+  /** an error outside the rules (the top level, `defaults`) */
+  structural: boolean
+}
+
 /** A file's schema errors as diagnostics. `badRules` collects the indices of rules with errors. */
-export function validateFile(
-  pf: ParsedFile,
-  badRules?: Set<number>,
-): { diagnostics: Diagnostic[]; structural: boolean } {
-  const errors = schemaErrors(pf.data).map((e) => ({ e, path: pointerToPath(e.instancePath) }))
+export function validateFile(pf: ParsedFile, badRules?: Set<number>): Validated {
+  return runSteps(validateFileSteps(pf, badRules))
+}
+
+/** validateFile, pausing (a bare `yield`) every few hundred rules or errors. */
+export function* validateFileSteps(pf: ParsedFile, badRules?: Set<number>): Generator<void, Validated> {
+  const errors = (yield* schemaErrors(pf.data)).map((e) => ({ e, path: pointerToPath(e.instancePath) }))
   if (errors.length === 0) return { diagnostics: [], structural: false }
   const data = pf.data
   const out: Diagnostic[] = []
@@ -328,7 +345,9 @@ export function validateFile(
   }
 
   const groups = new Map<string, { path: string[]; errs: ErrorObject[] }>()
+  let n = 0
   for (const { e, path } of errors) {
+    if ((++n & STEP_MASK) === 0) yield
     const where = classify(path, data)
     const field = displayPath(data, where.scope, where.rest)
     if (where.kind?.kind === 'object') {
@@ -373,6 +392,7 @@ export function validateFile(
   const hasDeeper = new Set<string>()
   for (const pointer of groups.keys()) for (const a of ancestorsOf(pointer)) hasDeeper.add(a)
   for (const [pointer, { path, errs }] of groups) {
+    if ((++n & STEP_MASK) === 0) yield
     const where = classify(path, data)
     const field = displayPath(data, where.scope, where.rest)
     const found = pick(data, path)
