@@ -8,6 +8,7 @@ import { compileMatcher, compileMatcherAsync, type Matcher } from './matcher/com
 import { RuleCounters } from './metrics/counters.js'
 import { compileTag, type TagTemplate } from './policy/tag-template.js'
 import type { Diagnostic, Rule } from './policy/types.js'
+import { runSteps, runStepsAsync, STEP_MASK } from './steps.js'
 
 export interface PolicySet {
   /** digest of all normalised rules: equal content, equal version */
@@ -45,7 +46,7 @@ interface Loaded {
 }
 
 export function compilePolicySet(loaded: Loaded): PolicySet {
-  return assemble(loaded, compileMatcher(loaded.rules), undefined)
+  return runSteps(assemble(loaded, compileMatcher(loaded.rules), undefined))
 }
 
 /**
@@ -53,10 +54,15 @@ export function compilePolicySet(loaded: Loaded): PolicySet {
  * `previous`: the set it replaces, whose rules' counters are carried over by id.
  */
 export async function buildPolicySet(loaded: Loaded, previous?: PolicySet): Promise<PolicySet> {
-  return assemble(loaded, await compileMatcherAsync(loaded.rules), previous)
+  return runStepsAsync(assemble(loaded, await compileMatcherAsync(loaded.rules), previous))
 }
 
-function assemble(loaded: Loaded, matcher: Matcher, previous: PolicySet | undefined): PolicySet {
+/** The set around its matcher: tag templates and counters per rule, pausing every STEP_RULES rules. */
+function* assemble(
+  loaded: Loaded,
+  matcher: Matcher,
+  previous: PolicySet | undefined,
+): Generator<void, PolicySet> {
   const tags: TagTemplate[][] = []
   const invalidate: TagTemplate[][] = []
   const counters: RuleCounters[] = []
@@ -66,6 +72,7 @@ function assemble(loaded: Loaded, matcher: Matcher, previous: PolicySet | undefi
     tags[r.index] = r.tags.map(compileTag)
     invalidate[r.index] = r.invalidateTags.map(compileTag)
     counters[r.index] = kept.get(r.id) ?? new RuleCounters()
+    if ((r.index & STEP_MASK) === STEP_MASK) yield
   }
   return Object.freeze({
     version: loaded.version,

@@ -96,12 +96,15 @@ export function notStoredReason(reason: string): number {
 
 /** One rule's counts since the cache was created (or since the rule's id first appeared). */
 export class RuleCounters {
+  // the three tables are views of one buffer: one backing store per rule, not three (a load of
+  // 100k rules makes 100k of these; issue 12)
+  readonly #all = new Float64Array(OUTCOMES.length + BYPASS_REASONS.length + NOT_STORED_REASONS.length)
   /** by outcome: HIT … BYPASS */
-  readonly outcomes = new Float64Array(OUTCOMES.length)
+  readonly outcomes = this.#all.subarray(0, OUTCOMES.length)
   /** by BYPASS_REASONS; their sum is outcomes[BYPASS] */
-  readonly bypass = new Float64Array(BYPASS_REASONS.length)
+  readonly bypass = this.#all.subarray(OUTCOMES.length, OUTCOMES.length + BYPASS_REASONS.length)
   /** by NOT_STORED_REASONS */
-  readonly notStored = new Float64Array(NOT_STORED_REASONS.length)
+  readonly notStored = this.#all.subarray(OUTCOMES.length + BYPASS_REASONS.length)
   /** answers written to the store */
   stored = 0
   /** body bytes answered from stored entries */
