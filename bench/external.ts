@@ -86,13 +86,19 @@ async function run(
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  // a binary that cannot be spawned emits 'error' and maybe never 'exit'
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.once('error', (err) => {
+      keep(Buffer.from(String(err)))
+      resolve()
+    })
+  })
   let gone = false
   void exited.then(() => {
     gone = true
     live.delete(child)
   })
-  child.once('error', (err) => keep(Buffer.from(String(err))))
   const stop = async () => {
     if (!gone) {
       child.kill('SIGTERM')

@@ -228,7 +228,11 @@ export function formatHttpTable(res: HttpBenchResult): string {
     '',
     'targets (issue 11; CPU per request, medians):',
     ...res.targets.map((t) => `  ${t.aim.padEnd(tw)}  ${verdict(t).padEnd(12)}  ${t.detail}`),
-    `req/s ratios (noisy on a shared machine): memory/bare ${ratio(res.ratios.memoryOverBare)}, redis/bare ${ratio(res.ratios.redisOverBare)}`,
+    ...(res.ratios.memoryOverBare === null && res.ratios.redisOverBare === null
+      ? []
+      : [
+          `req/s ratios (noisy on a shared machine): memory/bare ${ratio(res.ratios.memoryOverBare)}, redis/bare ${ratio(res.ratios.redisOverBare)}`,
+        ]),
     ...res.notes.map((n) => `note: ${n}`),
   ]
   return out.join('\n')

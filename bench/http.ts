@@ -11,9 +11,9 @@
  * - nginx `proxy_cache` and Varnish in front of that origin, with bench/nginx.conf and
  *   bench/default.vcl, when their binaries are installed (else a note says they were skipped).
  *
- * The figure to read is CPU per request: the servers' CPU time from /proc (the bench process's
- * every thread for the node variants; every process of nginx's or varnishd's tree), divided by
- * the responses. autocannon runs in a process of its own (bench/cannon.ts), so it is not
+ * The figure to read is CPU per request: the servers' CPU time (the bench process's every thread,
+ * from getrusage, for the node variants; every thread of every process of nginx's or varnishd's
+ * tree, from /proc), divided by the responses. autocannon runs in a process of its own (bench/cannon.ts), so it is not
  * counted, but it shares the machine's cores: req/s moves with whatever else runs, CPU per
  * request much less.
  *
@@ -458,7 +458,14 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
       label: (x: ExternalServer) => string,
       start: (originPort: number) => Promise<ExternalServer | string>,
     ) => {
-      const x = await start(origin.port)
+      let x: ExternalServer | string
+      try {
+        x = await start(origin.port)
+      } catch (err) {
+        // installed but broken (a config the version refuses, a port taken): the other rows stand
+        const why = (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 4).join(' / ')
+        x = `${name} variant skipped: it did not start: ${why}`
+      }
       if (typeof x === 'string') {
         notes.push(x)
         return
