@@ -13,6 +13,8 @@ export interface CannonRound {
   url: string
   seconds: number
   connections: number
+  /** requests per second over all connections; undefined: as fast as the server answers */
+  rate?: number
 }
 
 export interface CannonResult {
@@ -88,6 +90,7 @@ function childMain(): void {
       connections: round.connections,
       pipelining: 1,
       duration: round.seconds,
+      ...(round.rate !== undefined ? { overallRate: round.rate } : {}),
     } as autocannon.Options
     autocannon(opts, (err, r) => {
       const reply: Reply = err

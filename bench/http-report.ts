@@ -82,6 +82,8 @@ export interface HttpBenchResult {
     warmupSeconds: number
     connections: number
     pipelining: 1
+    /** requests per second asked of every variant; null: as fast as each answers */
+    rate: number | null
     bodyBytes: number
     path: string
   }
@@ -216,7 +218,7 @@ export function formatHttpTable(res: HttpBenchResult): string {
   const ratio = (x: number | null) => (x === null ? '-' : x.toFixed(3))
   const out = [
     `HTTP hit path: ${c.rounds} interleaved rounds x ${c.roundSeconds} s per variant (after ${c.warmupSeconds} s warm-up), ` +
-      `${c.connections} connections, pipelining 1, GET ${c.path}, ${c.bodyBytes} B JSON body`,
+      `${c.connections} connections, pipelining 1, ${c.rate === null ? 'as fast as each answers' : `${c.rate} req/s asked of each`}, GET ${c.path}, ${c.bodyBytes} B JSON body`,
     `machine: ${m.cpus} x ${m.cpuModel}, node ${m.node}, load average ${m.loadAvgAtStart.toFixed(2)} at start, ` +
       `${m.loadAvgAtEnd.toFixed(2)} at end; the servers, autocannon (own process) and redis-server share these cores`,
     'CPU µs/req: the node variants: this process, every thread; nginx and Varnish: every process of theirs. ' +

@@ -69,7 +69,6 @@ export { formatHttpTable, VARIANT_NAMES }
 const GROUPS: Record<string, readonly VariantName[]> = {
   all: VARIANT_NAMES,
   koa: ['bare', 'memory', 'redis', 'redis-near'],
-  serve: ['serve', 'serve-redis'],
   proxies: ['serve', 'serve-redis', 'nginx', 'varnish'],
 }
 
@@ -101,6 +100,11 @@ export interface HttpBenchOptions {
   warmupSeconds?: number
   /** concurrent keep-alive connections. @default 50 */
   connections?: number
+  /**
+   * requests per second for every variant (autocannon's overallRate), so that each is measured
+   * at the same load; undefined: as fast as each answers. @default BENCH_RATE, else undefined
+   */
+  rate?: number
   /** the variants to run (the floor always runs). @default all of them */
   variants?: readonly VariantName[]
   /** false: skip the variants that need Redis. @default true */
@@ -296,6 +300,7 @@ async function measure(
   connections: number,
   gc: GcCounter,
   cannon: Cannon,
+  rate: number | undefined,
   lastError: () => string,
 ): Promise<HttpRound> {
   const verify = v.hitCheck === undefined ? undefined : await v.hitCheck(round)
@@ -303,7 +308,7 @@ async function measure(
   const endSide = v.sideMeter?.()
   const end = v.meter()
   const elu0: EventLoopUtilization = performance.eventLoopUtilization()
-  const r = await cannon.run({ url: v.url, seconds, connections })
+  const r = await cannon.run({ url: v.url, seconds, connections, ...(rate !== undefined ? { rate } : {}) })
   const elu = performance.eventLoopUtilization(elu0).utilization
   const cpu = end()
   const side = endSide?.()
@@ -362,6 +367,8 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
   const rounds = opts.rounds ?? (quick ? 2 : 5)
   const warmupSeconds = opts.warmupSeconds ?? (quick ? 0.5 : 1)
   const connections = opts.connections ?? 50
+  const envRate = Number(process.env.BENCH_RATE)
+  const rate = opts.rate ?? (Number.isFinite(envRate) && envRate > 0 ? envRate : undefined)
   const print = opts.print ?? true
   const wanted = new Set<VariantName>(['floor', ...(opts.variants ?? VARIANT_NAMES)])
   const log = (m: string) => {
@@ -527,7 +534,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
       // Interleave, and rotate who goes first, so no variant always follows the same one.
       for (let k = 0; k < variants.length; k++) {
         const v = variants[(round - 1 + k) % variants.length]!
-        const r = await measure(v, round, roundSeconds, connections, gc, cannon, lastError)
+        const r = await measure(v, round, roundSeconds, connections, gc, cannon, rate, lastError)
         perVariant.get(v.name)!.push(r)
         const cpu = r.cpuUsPerReq === null ? '' : `  ${r.cpuUsPerReq.toFixed(1)} µs/req`
         log(
@@ -544,6 +551,17 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
       const t = totalCpu(s)
       s.costVsFloor = t === null || floorCpu === null || floorCpu === 0 ? null : t / floorCpu
     }
+    for (const s of summary) {
+      if (rate !== undefined && s.medianRps < rate * 0.95)
+        notes.push(
+          `${s.label} answered ${Math.round(s.medianRps)} req/s, below the ${rate} asked: it was saturated, the others were not`,
+        )
+      else if (rate === undefined && s.elu !== null && s.elu < 0.85)
+        notes.push(
+          `${s.label}: event loop ${Math.round(s.elu * 100)}% busy: the client, not the server, set its pace, and a server ` +
+            'that waits between requests spends a little more per request (fewer requests per wake-up); BENCH_RATE=N asks every variant for the same N req/s',
+        )
+    }
     const rpsRatio = (a: VariantName, b: VariantName) => {
       const x = byName(a)
       const y = byName(b)
@@ -559,6 +577,7 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
         warmupSeconds,
         connections,
         pipelining: 1,
+        rate: rate ?? null,
         bodyBytes: Buffer.byteLength(body),
         path: PATH,
       },

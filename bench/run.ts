@@ -7,6 +7,7 @@
  * - `BENCH_ONLY=http|hit|matcher` run one of them (hit: bench/hit-path.ts, no network)
  * - `BENCH_VARIANTS=serve,nginx,…` the HTTP bench's variants (names and groups: bench/README.md);
  *   the node:http floor always runs
+ * - `BENCH_RATE=N` ask every HTTP variant for N req/s instead of as many as it answers
  *
  * How to read the figures: bench/README.md.
  */
