@@ -551,17 +551,20 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
       const t = totalCpu(s)
       s.costVsFloor = t === null || floorCpu === null || floorCpu === 0 ? null : t / floorCpu
     }
+    const idle: string[] = []
     for (const s of summary) {
       if (rate !== undefined && s.medianRps < rate * 0.95)
         notes.push(
           `${s.label} answered ${Math.round(s.medianRps)} req/s, below the ${rate} asked: it was saturated, the others were not`,
         )
       else if (rate === undefined && s.elu !== null && s.elu < 0.85)
-        notes.push(
-          `${s.label}: event loop ${Math.round(s.elu * 100)}% busy: the client, not the server, set its pace, and a server ` +
-            'that waits between requests spends a little more per request (fewer requests per wake-up); BENCH_RATE=N asks every variant for the same N req/s',
-        )
+        idle.push(`${s.label} ${Math.round(s.elu * 100)}%`)
     }
+    if (idle.length > 0)
+      notes.push(
+        `event loop below 85% busy: ${idle.join(', ')}: something else set their pace (the client, Redis, other processes), ` +
+          'and a server that waits between requests spends a little more per request; BENCH_RATE=N asks every variant for the same N req/s',
+      )
     const rpsRatio = (a: VariantName, b: VariantName) => {
       const x = byName(a)
       const y = byName(b)
