@@ -264,6 +264,10 @@ function medianOrNull(xs: readonly (number | null)[]): number | null {
   return xs.some((x) => x === null) || xs.length === 0 ? null : median(xs as number[])
 }
 
+function minOrNull(xs: readonly (number | null)[]): number | null {
+  return xs.some((x) => x === null) || xs.length === 0 ? null : Math.min(...(xs as number[]))
+}
+
 function sumOrNull(xs: readonly (number | null)[]): number | null {
   return xs.some((x) => x === null) ? null : (xs as number[]).reduce((a, b) => a + b, 0)
 }
@@ -352,6 +356,13 @@ function summarise(v: Variant, rounds: HttpRound[]): HttpVariantResult {
     cpuUsPerReq: medianOrNull(rounds.map((r) => r.cpuUsPerReq)),
     mainCpuUsPerReq: medianOrNull(rounds.map((r) => r.mainCpuUsPerReq)),
     redisCpuUsPerReq: v.sideMeter === undefined ? null : medianOrNull(rounds.map((r) => r.redisCpuUsPerReq)),
+    bestCpuUsPerReq: minOrNull(
+      rounds.map((r) =>
+        r.cpuUsPerReq === null
+          ? null
+          : r.cpuUsPerReq + (v.sideMeter === undefined ? 0 : (r.redisCpuUsPerReq ?? 0)),
+      ),
+    ),
     costVsFloor: null,
     spread: (Math.max(...rps) - Math.min(...rps)) / med,
     minorGcPer10k: per10k(sumOrNull(rounds.map((r) => r.minorGc))),
