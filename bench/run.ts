@@ -5,12 +5,15 @@
  * - `BENCH_QUICK=1`  smoke run: 1 s rounds, 2 rounds per variant
  * - `BENCH_JSON=FILE` also write every figure as JSON to FILE
  * - `BENCH_ONLY=http|hit|matcher` run one of them (hit: bench/hit-path.ts, no network)
+ * - `BENCH_VARIANTS=serve,nginx,…` the HTTP bench's variants (names and groups: bench/README.md);
+ *   the node:http floor always runs
+ * - `BENCH_RATE=N` ask every HTTP variant for N req/s instead of as many as it answers
  *
  * How to read the figures: bench/README.md.
  */
 import { writeFileSync } from 'node:fs'
 import { benchHitPath, formatHitPath, type HitPathResult } from './hit-path.js'
-import { benchHttp, type HttpBenchResult } from './http.js'
+import { benchHttp, type HttpBenchResult, parseVariants, type VariantName } from './http.js'
 import { benchMatcher, type Row as MatcherRow } from './matcher.js'
 
 const only = process.env.BENCH_ONLY
@@ -21,12 +24,22 @@ async function main(): Promise<number> {
     process.stderr.write(`BENCH_ONLY must be "http", "hit" or "matcher", got ${JSON.stringify(only)}\n`)
     return 2
   }
+  let variants: VariantName[] | undefined
+  const spec = process.env.BENCH_VARIANTS
+  if (spec !== undefined && spec !== '') {
+    try {
+      variants = parseVariants(spec)
+    } catch (err) {
+      process.stderr.write(`BENCH_VARIANTS: ${(err as Error).message}\n`)
+      return 2
+    }
+  }
   const out: { quick: boolean; http?: HttpBenchResult; hit?: HitPathResult; matcher?: MatcherRow[] } = {
     quick,
   }
 
   if (only === undefined || only === 'http') {
-    out.http = await benchHttp()
+    out.http = await benchHttp(variants === undefined ? {} : { variants })
   }
 
   if (only === undefined || only === 'hit') {
