@@ -6,6 +6,7 @@
  * admin routes: the status console, stats, Prometheus metrics, explain and purge.
  */
 
+import cluster from 'node:cluster'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -597,6 +598,10 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     )
   }
   if (fleet === undefined && workers > 1) {
+    if (!cluster.isPrimary) {
+      io.stderr.write('cachet serve: --workers above 1 needs a process of its own, not a node:cluster worker\n')
+      return EXIT_USAGE
+    }
     const { runPrimary } = await import('./workers.js')
     return runPrimary({
       workers,
