@@ -599,7 +599,9 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   }
   if (fleet === undefined && workers > 1) {
     if (!cluster.isPrimary) {
-      io.stderr.write('cachet serve: --workers above 1 needs a process of its own, not a node:cluster worker\n')
+      io.stderr.write(
+        'cachet serve: --workers above 1 needs a process of its own, not a node:cluster worker\n',
+      )
       return EXIT_USAGE
     }
     const { runPrimary } = await import('./workers.js')
