@@ -54,6 +54,7 @@ async function start(upstream: string, workers: number): Promise<{ child: ChildP
       upstream,
       '--port',
       '0',
+      '--quiet',
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   )

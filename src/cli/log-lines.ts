@@ -60,7 +60,13 @@ export interface AccessEntry {
   readonly method: string
   /** the path without the query (a query may carry tokens) */
   readonly path: string
+  /** the request's HTTP version, e.g. "1.1" */
+  readonly httpVersion: string
+  /** the client's address, as the socket saw it (null once the socket is gone) */
+  readonly remoteAddress: string | null
   readonly status: number
+  /** the response's Content-Length; null when it had none (chunked) or for a HEAD */
+  readonly bytes: number | null
   /** stats' outcome (hit, stale, miss, revalidated, collapsed, stale-if-error, bypass); null: no rule matched */
   readonly outcome: string | null
   /** the bypass reason, when the outcome is bypass */
@@ -68,14 +74,27 @@ export interface AccessEntry {
   readonly rule: string | null
   /** the response's Cache-Status field as sent, or null */
   readonly cacheStatus: string | null
-  /** from the request reaching cachet serve's app to the response's end, ms (3 decimals) */
+  /** from the request reaching cachet serve to the response's end, ms (3 decimals) */
   readonly durationMs: number
   /** false: the connection closed before the response was complete */
   readonly completed: boolean
 }
 
-/** The text form of an access entry: `GET /products/42 200 hit rule=products 1.234ms`. */
-export function accessLine(e: AccessEntry): string {
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const two = (n: number) => (n < 10 ? `0${n}` : String(n))
+
+/** Common Log Format's time: `[03/Dec/2026:14:24:13 +0000]` (UTC). */
+export function clfTime(d: Date): string {
+  return `[${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000]`
+}
+
+/**
+ * The text form of an access entry: Common Log Format (what Apache, nginx and varnishncsa
+ * write, so log tools read it as is), then the cache's fields:
+ *
+ *   127.0.0.1 - - [03/Dec/2026:14:24:13 +0000] "GET /products/42 HTTP/1.1" 200 945 hit rule=products 1.234ms
+ */
+export function accessLine(e: AccessEntry, at: Date = new Date()): string {
   const outcome = e.outcome === null ? '-' : e.reason !== null ? `${e.outcome}(${e.reason})` : e.outcome
-  return `${e.method} ${e.path} ${e.status} ${outcome} rule=${e.rule ?? '-'} ${e.durationMs}ms${e.completed ? '' : ' aborted'}`
+  return `${e.remoteAddress ?? '-'} - - ${clfTime(at)} "${e.method} ${e.path} HTTP/${e.httpVersion}" ${e.status} ${e.bytes === null || e.bytes === 0 ? '-' : e.bytes} ${outcome} rule=${e.rule ?? '-'} ${e.durationMs}ms${e.completed ? '' : ' aborted'}`
 }

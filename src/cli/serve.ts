@@ -8,24 +8,26 @@
 
 import cluster from 'node:cluster'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
 import { finished } from 'node:stream'
 import { parseArgs } from 'node:util'
-import Koa, { type Context, type Next } from 'koa'
+import Koa from 'koa'
 import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import { type Cache, createCache } from '../create-cache.js'
 import { formatOne } from '../errors.js'
 import { defaultLogger, isStructured } from '../log.js'
 import { type RequestMessage, requestChannel } from '../metrics/trace.js'
 import type { Logger, LogLevel, StoreOption, StructuredLogger } from '../options.js'
+import { type CachetMiddleware, kRawHit } from '../request/middleware.js'
+import type { RawHit } from '../request/raw.js'
 import type { Store } from '../store/types.js'
 import { capConnections } from './connection-cap.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE, versionLine } from './io.js'
 import { ADMIN_MAX_CONNECTIONS, adminListener, listenOn } from './listen.js'
 import { type AccessEntry, accessLine, jsonLogger, LOG_LEVEL_NAMES } from './log-lines.js'
-import { createProxy, refuseBadFraming } from './proxy.js'
+import { createProxy, framingProblem, refuseBadFraming } from './proxy.js'
 import { createTunnels } from './tunnel.js'
 import { FleetWorker, workerSlot } from './worker.js'
 
@@ -64,7 +66,8 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --log-format <json|text>    json: one JSON object per line on stdout, the cache's events
                               included (default); text: the plain lines (stdout, warnings on stderr)
   --log-level <level>         error, warn, info (default) or debug
-  --access-log                one line per request: method, path, status, outcome, rule, duration
+  -q, --quiet                 no access log (by default one line per request: JSON, or Common
+                              Log Format with --log-format text, plus outcome, rule, duration)
   -h, --help                  this text
   -v, --version               the version
 
@@ -240,6 +243,11 @@ export interface ServeOptions {
    * Off by default, and then nothing is added to the request path.
    */
   accessLog?: (entry: AccessEntry) => void
+  /**
+   * false: hits go through Koa like every other request, instead of being written straight to
+   * node:http (request/raw.ts). Same answers either way; for comparing the two. @default true
+   */
+  fastHits?: boolean
   /** injected time (tests): entries age by it, not by the wall clock */
   clock?: { now(): number }
   /**
@@ -328,12 +336,13 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   })
   const app = new Koa()
   app.silent = true
-  const access = o.accessLog === undefined ? undefined : accessLogger(o.accessLog)
-  if (access !== undefined) app.use(access.middleware)
   app.use(refuseBadFraming)
-  app.use(cache.middleware())
+  const mw = cache.middleware() as CachetMiddleware
+  app.use(mw)
   app.use(proxy)
-  const handler = app.callback()
+  const handler = serveHandler(app.callback(), o.fastHits === false ? undefined : mw[kRawHit])
+  const access = o.accessLog === undefined ? undefined : accessLogger(o.accessLog)
+  const onRequest = access === undefined ? handler : access.around(handler)
   const server = createServer(
     {
       headersTimeout,
@@ -347,12 +356,12 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
         Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)),
       ),
     },
-    handler,
+    onRequest,
   )
   // Expect: 100-continue goes to the upstream, whose own 100 (or final answer) reaches the client
   // (proxy.ts relays 1xx); node:http would otherwise say 100 at once, before anyone decided
   // (RFC 9110 §10.1.1). Other expectations get node's 417.
-  server.on('checkContinue', handler)
+  server.on('checkContinue', onRequest)
   const tunnels = createTunnels(upstream, handler)
   server.on('upgrade', tunnels.onUpgrade)
   // node:http's maxHeadersCount (2000) stays: a lower one silently drops fields, which the cache
@@ -415,44 +424,83 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
 }
 
 /**
- * The access log: a middleware in front of the cache that times each request and, once its
- * response has ended, passes one entry on; the rule and outcome come from the cache's
- * cachet:request message (metrics/trace.ts), which it subscribes to while it lives.
+ * The request handler: a fresh hit is answered below Koa (request/raw.ts: no Koa context, the
+ * same bytes); anything else, and any request whose framing the proxy refuses, goes to the Koa
+ * app (which then continues from what the raw path read).
+ */
+function serveHandler(
+  koa: (req: IncomingMessage, res: ServerResponse) => void,
+  raw: RawHit | undefined,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  if (raw === undefined) return koa
+  const fallback = (req: IncomingMessage, res: ServerResponse) => (err: unknown) => {
+    // a bug in the raw path must not leave the request hanging: Koa answers it, or it is reset
+    if (!res.headersSent) koa(req, res)
+    else res.destroy(err as Error)
+  }
+  return (req, res) => {
+    if (framingProblem(req) !== undefined) return koa(req, res)
+    const r = raw(req, res)
+    if (r === false) koa(req, res)
+    else if (r !== true)
+      r.then(
+        (answered) => {
+          if (!answered) koa(req, res)
+        },
+        fallback(req, res),
+      )
+  }
+}
+
+/**
+ * The access log, around the whole handler (so that hits answered below Koa are logged too):
+ * times each request and, once its response has ended, passes one entry on. The rule and outcome
+ * come from the cache's cachet:request message (metrics/trace.ts), which it subscribes to while
+ * it lives.
  */
 function accessLogger(sink: (entry: AccessEntry) => void): {
-  middleware: (ctx: Context, next: Next) => Promise<void>
+  around(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): (req: IncomingMessage, res: ServerResponse) => void
   close(): void
 } {
   const seen = new WeakMap<object, RequestMessage>()
   const onRequest = (m: unknown) => {
     const msg = m as RequestMessage
-    seen.set(msg.ctx, msg)
+    seen.set(msg.res, msg)
   }
   requestChannel.subscribe(onRequest)
   return {
-    middleware: async function accessLog(ctx: Context, next: Next): Promise<void> {
+    around: (handler) => (req, res) => {
       const start = performance.now()
-      const { method, path } = ctx
-      finished(ctx.res, (err) => {
-        const m = seen.get(ctx)
-        const cs = ctx.res.getHeader('cache-status')
+      const method = req.method ?? ''
+      const url = req.url ?? ''
+      const q = url.indexOf('?')
+      const path = q === -1 ? url : url.slice(0, q)
+      finished(res, (err) => {
+        const m = seen.get(res)
+        const cs = res.getHeader('cache-status')
+        const length = res.getHeader('content-length')
         try {
           sink({
             method,
             path,
-            status: ctx.res.statusCode,
+            httpVersion: req.httpVersion,
+            remoteAddress: req.socket.remoteAddress ?? null,
+            status: res.statusCode,
+            bytes: length === undefined || method === 'HEAD' ? null : Number(length),
             outcome: m?.outcome ?? null,
             reason: m?.reason ?? null,
             rule: m?.rule ?? null,
             cacheStatus: cs === undefined ? null : String(cs),
             durationMs: Math.round((performance.now() - start) * 1000) / 1000,
-            completed: err === undefined && ctx.res.writableFinished,
+            completed: err === undefined && res.writableFinished,
           })
         } catch {
           // a failing log sink must not fail the server
         }
       })
-      await next()
+      handler(req, res)
     },
     close: () => {
       requestChannel.unsubscribe(onRequest)
@@ -494,7 +542,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         'admin-public-metrics': { type: 'boolean' },
         'log-format': { type: 'string', default: 'json' },
         'log-level': { type: 'string', default: 'info' },
-        'access-log': { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
         workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -583,7 +631,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     else (l === 'info' ? io.stdout : io.stderr).write(`${msg}\n`)
   }
   const accessLog =
-    values['access-log'] !== true
+    values.quiet === true
       ? undefined
       : json !== undefined
         ? (e: AccessEntry) => json.info({ event: 'access', ...e }, `${e.method} ${e.path} ${e.status}`)

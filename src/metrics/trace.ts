@@ -12,6 +12,7 @@
  * "Tracing"); `ctx` is the Koa context, for subscribers that attach to the request's own span.
  */
 import { channel } from 'node:diagnostics_channel'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'koa'
 import { OUTCOMES } from './counters.js'
 import type { Outcome } from './stats.js'
@@ -40,7 +41,13 @@ export interface RequestMessage {
   readonly durationMs: number
   /** what the downstream threw, when it threw (the request's outcome is then what was counted) */
   readonly error?: unknown
-  readonly ctx: Context
+  /**
+   * the Koa context; absent for a hit `cachet serve` answered below Koa (its Koa app never saw
+   * the request): `req` and `res` are always there
+   */
+  readonly ctx?: Context
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
 }
 
 export interface StoreMessage {

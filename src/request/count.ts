@@ -25,7 +25,12 @@ export function countOutcome(c: RuleCounters, ctx: Context, outcome: number): vo
  * 304 to the client's own validators). Call after serveEntry (which may turn it into a 304).
  */
 export function countServed(c: RuleCounters, ctx: Context, entry: Entry): void {
-  if (ctx.res.statusCode !== 304 && ctx.method !== 'HEAD') c.bytesServed += entry.body.length
+  countServedAs(c, ctx.method, ctx.res.statusCode, entry)
+}
+
+/** countServed, for an answer written without a Koa context (raw.ts). */
+export function countServedAs(c: RuleCounters, method: string, status: number, entry: Entry): void {
+  if (status !== 304 && method !== 'HEAD') c.bytesServed += entry.body.length
 }
 
 /** A request the rule matched but did not look up; `reason` as decide.ts' `detail`, or "method". */

@@ -91,6 +91,15 @@ export function header(headers: Headers, name: string): string {
 }
 
 /**
+ * A request field as Koa's `ctx.get` reads it (Referer and Referrer one field, '' when absent):
+ * the Vary match's view, the same in the middleware and in `cachet serve`'s hits below Koa.
+ */
+export function requestField(headers: Headers, name: string): string {
+  const v = name === 'referer' || name === 'referrer' ? headers.referrer || headers.referer : headers[name]
+  return (v || '') as string
+}
+
+/**
  * hot path: one matcher call, then the rule's request checks and the key.
  * Reads `headers` directly rather than through Koa's getters (each ctx.get/ctx.hostname call
  * re-derives its value: a third of the decision's cost when measured).

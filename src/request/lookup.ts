@@ -5,11 +5,10 @@
  * and rule tokens are held per instance (generation/shared.ts), the URL and tag ones are read
  * with the entry in the same round trip.
  */
-import type { Context } from 'koa'
 import { FETCH_GEN_TTL_MS, GEN_TTL, sameTokens, tagGen } from '../generation/keys.js'
 import { variantKey, varyValues } from '../key/variant.js'
 import type { Runtime } from '../runtime.js'
-import type { LookupDecision } from './decide.js'
+import { type Headers, type LookupDecision, requestField } from './decide.js'
 import { decodeEntry, type Entry } from './entry.js'
 
 const NO_GENS: readonly string[] = Object.freeze([])
@@ -23,6 +22,35 @@ export interface Read {
   readonly varyMiss: boolean
   /** the current token of each of the lookup's generation keys, in `d.gens` order (undefined: absent) */
   readonly tokens: readonly (string | undefined)[]
+}
+
+/**
+ * hot path: the store read of a lookup, failing open: undefined when the store is not ready or
+ * the read failed (counted, and reported through rt.onStoreError), never a rejection. The read's
+ * latency goes to the histogram. Shared by the middleware and `cachet serve`'s hits (raw.ts).
+ */
+export async function readFailOpen(
+  rt: Runtime,
+  lookup: Lookup,
+  d: LookupDecision,
+  headers: Headers,
+  readAt: number,
+): Promise<Read | undefined> {
+  const counters = rt.counters
+  if (!rt.store.ready) {
+    counters.storeUnavailable++
+    return undefined
+  }
+  let r: Read | undefined
+  try {
+    r = await lookup.read(d, headers)
+    counters.readFailing = false
+  } catch (err) {
+    rt.onStoreError(err)
+    counters.readFailing = true
+  }
+  counters.read.observe((performance.now() - readAt) / 1000)
+  return r
 }
 
 export class Lookup {
@@ -43,20 +71,23 @@ export class Lookup {
     this.#memoise = rt.store.kind === 'memory' || rt.store.stableValues === true
   }
 
-  /** hot path: the entry for this request, if present and not purged. Rejects when the store does. */
-  async read(d: LookupDecision, ctx: Context): Promise<Read> {
+  /**
+   * hot path: the entry for this request, if present and not purged. Rejects when the store does.
+   * `headers`: the request's (`req.headers`, key.normalize's rewrites applied), for its Vary match.
+   */
+  async read(d: LookupDecision, headers: Headers): Promise<Read> {
     const hint = this.#varyHints.get(d.key)
     let entry: Entry | undefined
     let tokens: (string | undefined)[]
     let varyMiss = false
     if (hint !== undefined) {
-      const vkey = this.#variantOf(d.key, hint, ctx)
+      const vkey = this.#variantOf(d.key, hint, headers)
       const [vbuf, t] = await this.#getWithTokens(vkey, d)
       entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
       tokens = t
       if (entry === undefined || entry.kind !== 'response') {
         this.#varyHints.delete(d.key)
-        return this.read(d, ctx)
+        return this.read(d, headers)
       }
     } else {
       const [buf, t] = await this.#getWithTokens(d.key, d)
@@ -66,7 +97,7 @@ export class Lookup {
         const names = entry.varyNames ?? []
         if (this.#varyHints.size >= MEMO_MAX) this.#varyHints.clear()
         this.#varyHints.set(d.key, names)
-        const vkey = this.#variantOf(d.key, names, ctx)
+        const vkey = this.#variantOf(d.key, names, headers)
         const [vbuf] = await this.#rt.store.getWithTokens(vkey, NO_GENS)
         entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
         if (entry === undefined || entry.kind === 'vary') {
@@ -127,14 +158,14 @@ export class Lookup {
     return sameTokens(entry.headerTokens, current)
   }
 
-  #variantOf(key: string, names: readonly string[], ctx: Context): string {
+  #variantOf(key: string, names: readonly string[], headers: Headers): string {
     let memoKey = key
-    for (const n of names) memoKey += `\n${n}\n${ctx.get(n)}`
+    for (const n of names) memoKey += `\n${n}\n${requestField(headers, n)}`
     let v = this.#variantKeys.get(memoKey)
     if (v === undefined) {
       v = variantKey(
         key,
-        varyValues(names, (n) => ctx.get(n)),
+        varyValues(names, (n) => requestField(headers, n)),
       )
       if (this.#variantKeys.size >= MEMO_MAX) this.#variantKeys.clear()
       this.#variantKeys.set(memoKey, v)

@@ -24,19 +24,34 @@ import { Budget } from './budget.js'
 import { Coalescer } from './coalesce.js'
 import { countBypass, countOutcome, countServed } from './count.js'
 import { type Decision, decide, type LookupDecision } from './decide.js'
-import { Lookup, type Read } from './lookup.js'
+import { Lookup, type Read, readFailOpen } from './lookup.js'
 import { miss } from './miss.js'
+import { kPrefetched, type Prefetched, type RawHit, rawHits, type Stashed } from './raw.js'
 import { scheduleRefresh } from './refresh.js'
 import { serveEntry, setStatus, ttlSeconds } from './respond.js'
 import type { Stages } from './stages.js'
 
-export function createMiddleware(rt: Runtime): Middleware {
+/** The middleware, and (for cachet serve) its hit path below Koa over the same state (raw.ts). */
+export interface CachetMiddleware extends Middleware {
+  [kRawHit]: RawHit
+}
+
+export const kRawHit = Symbol('cachet.rawHit')
+
+export function createMiddleware(rt: Runtime): CachetMiddleware {
   const s: Stages = { rt, lookup: new Lookup(rt), flights: new Coalescer(rt), refreshing: new Set() }
   const { name, metrics, counters } = rt
 
   // Not async itself: the hit path's only promise is lookup()'s (koa-compose accepts a
   // synchronous throw as a rejection).
-  return function cachet(ctx: Context, next: Next): Promise<void> {
+  const middleware = function cachet(ctx: Context, next: Next): Promise<void> {
+    const pre = (ctx.req as Stashed)[kPrefetched]
+    if (pre !== undefined) {
+      // decided and read below Koa by cachet serve (raw.ts): continue from there
+      ;(ctx.req as Stashed)[kPrefetched] = undefined
+      if (requestChannel.hasSubscribers) return traced(s, ctx, next, pre.d, pre.set, pre)
+      return lookup(s, ctx, next, pre.d, pre)
+    }
     const set = rt.policies.current // read once: this request finishes under this set
     const conn = ctx.req.headers.connection
     // hop-by-hop fields named by Connection are dropped by any proxy downstream: drop them before
@@ -44,14 +59,23 @@ export function createMiddleware(rt: Runtime): Middleware {
     if (conn !== undefined && conn !== 'keep-alive' && conn !== 'close') dropConnectionNamed(ctx)
     const d = decide(set, name, ctx, ctx.req.headers)
     // tracing hooks (metrics/trace.ts): one property read when nobody subscribes
-    if (requestChannel.hasSubscribers) return traced(s, ctx, next, d, set)
-    return route(s, ctx, next, d, set)
-  }
+    if (requestChannel.hasSubscribers) return traced(s, ctx, next, d, set, undefined)
+    return route(s, ctx, next, d, set, undefined)
+  } as CachetMiddleware
+  middleware[kRawHit] = rawHits(s)
+  return middleware
 
-  function route(s: Stages, ctx: Context, next: Next, d: Decision, set: PolicySet): Promise<void> {
+  function route(
+    s: Stages,
+    ctx: Context,
+    next: Next,
+    d: Decision,
+    set: PolicySet,
+    pre: Prefetched | undefined,
+  ): Promise<void> {
     switch (d.kind) {
       case 'lookup':
-        return lookup(s, ctx, next, d)
+        return lookup(s, ctx, next, d, pre)
       case 'pass':
         counters.unmatched++
         return isUnsafe(ctx.method) ? forwardUnsafe(rt, ctx, next, set, undefined) : forwardPass(ctx, next)
@@ -67,12 +91,19 @@ export function createMiddleware(rt: Runtime): Middleware {
   }
 
   /** route(), then one cachet:request message, also when downstream threw. */
-  async function traced(s: Stages, ctx: Context, next: Next, d: Decision, set: PolicySet): Promise<void> {
+  async function traced(
+    s: Stages,
+    ctx: Context,
+    next: Next,
+    d: Decision,
+    set: PolicySet,
+    pre: Prefetched | undefined,
+  ): Promise<void> {
     const start = performance.now()
     let error: unknown
     let threw = false
     try {
-      await route(s, ctx, next, d, set)
+      await route(s, ctx, next, d, set, pre)
     } catch (err) {
       threw = true
       error = err
@@ -100,6 +131,8 @@ export function createMiddleware(rt: Runtime): Middleware {
           durationMs: performance.now() - start,
           ...(threw ? { error } : {}),
           ctx,
+          req: ctx.req,
+          res: ctx.res,
         }
         requestChannel.publish(message)
       }
@@ -134,7 +167,13 @@ async function forwardBypass(rt: Runtime, ctx: Context, next: Next, detail: stri
 }
 
 /** hot path: a request a rule caches: a hit, a stale hit, or the miss path. */
-async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): Promise<void> {
+async function lookup(
+  s: Stages,
+  ctx: Context,
+  next: Next,
+  d: LookupDecision,
+  pre: Prefetched | undefined,
+): Promise<void> {
   const { rt } = s
   // What the application sees: unkeyed query parameters and cookies removed (T04, T05).
   if (d.removedQuery) stripQuery(ctx, d.querystring)
@@ -150,18 +189,15 @@ async function lookup(s: Stages, ctx: Context, next: Next, d: LookupDecision): P
     else ctx.req.headers[n] = v
   }
   let r: Read | undefined
-  const readAt = performance.now() // the request's store budget starts here (budget.ts)
-  const counters = rt.counters
-  if (rt.store.ready) {
-    try {
-      r = await s.lookup.read(d, ctx)
-      counters.readFailing = false
-    } catch (err) {
-      rt.onStoreError(err)
-      counters.readFailing = true
-    }
-    counters.read.observe((performance.now() - readAt) / 1000)
-  } else counters.storeUnavailable++
+  let readAt: number // the request's store budget starts here (budget.ts)
+  if (pre !== undefined) {
+    // cachet serve read it below Koa (raw.ts) and found no fresh hit it could write itself
+    r = pre.read
+    readAt = pre.readAt
+  } else {
+    readAt = performance.now()
+    r = await readFailOpen(rt, s.lookup, d, ctx.req.headers, readAt)
+  }
   const now = rt.now()
   const entry = r?.entry
   if (entry !== undefined) {

@@ -124,14 +124,16 @@ async function served(
   const { rt } = s
   if (!(await flight.lock(budget))) {
     const e = await budget.notCounting(() =>
-      flight.awaitPeer(async () => (await s.lookup.read(d, ctx)).entry),
+      flight.awaitPeer(async () => (await s.lookup.read(d, ctx.req.headers)).entry),
     )
     if (e !== undefined) return { entry: e, peer: true }
   }
   if (stale !== undefined || read === undefined) return undefined
   // Read once more as the leader: a flight that finished between our read and now has stored
   // its entry (it settles only after the write), and must not be fetched again.
-  const again = await budget.run(() => s.lookup.read(d, ctx), 'second read').catch(() => undefined)
+  const again = await budget
+    .run(() => s.lookup.read(d, ctx.req.headers), 'second read')
+    .catch(() => undefined)
   const e = again?.entry
   return e !== undefined && e.expires > rt.now() ? { entry: e, peer: false } : undefined
 }

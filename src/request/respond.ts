@@ -35,39 +35,91 @@ const kOutHeaders: symbol | undefined = (() => {
  * regenerated Age, and our Cache-Status. `status` is the Cache-Status member.
  */
 export function serveEntry(ctx: Context, entry: Entry, now: number, status: string): void {
-  const res = ctx.res
   ctx.status = entry.status
-  const h = entry.headers
-  const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
-  if (out !== undefined) {
-    for (let i = 0; i < h.length; i += 2)
-      out[h[i] as string] = [h[i] as string, h[i + 1] as string | readonly string[]]
-  } else {
-    for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string | string[])
-  }
-  // RFC 9111 §4.2.3: current_age = corrected_initial_age + resident_time
-  const age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
-  if (out !== undefined) {
-    // both values are ours: digits, and a token name with fixed parameters
-    out.age = ['Age', age]
-    out['cache-status'] = ['Cache-Status', status]
-  } else {
-    res.setHeader('Age', age)
-    res.setHeader('Cache-Status', status)
-  }
+  putStoredHeaders(ctx.res, entry, now, status)
   if (!entry.nullBody) ctx.body = entry.body
   // the client's validators against the stored response (http/conditional.ts), only when it sent one
   const h2 = ctx.req.headers
   if (
     (h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) &&
     (ctx.method === 'GET' || ctx.method === 'HEAD') &&
-    notModified(h2, storedView(entry.status, h, entry.storedAt))
+    notModified(h2, storedView(entry.status, entry.headers, entry.storedAt))
   )
     ctx.status = 304
   // RFC 9110 §14: a Range on GET is answered from the stored complete response (after the
   // validators: §13.2.2 evaluates If-Range last), only when the client sent one
   else if (h2.range !== undefined && ctx.method === 'GET' && entry.status === 200 && !entry.nullBody)
     answerRange(ctx, entry, h2.range, h2['if-range'] as string | undefined, now)
+}
+
+/**
+ * hot path: the stored headers, a regenerated Age (RFC 9111 §4.2.3: corrected_initial_age +
+ * resident_time) and our Cache-Status `status`, on `res` before it is written. Returns Node's
+ * header record when the headers went there directly, else undefined (setHeader was used).
+ */
+function putStoredHeaders(
+  res: ServerResponse,
+  entry: Entry,
+  now: number,
+  status: string,
+): Record<string, unknown> | undefined {
+  const h = entry.headers
+  const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
+  const age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
+  if (out !== undefined) {
+    for (let i = 0; i < h.length; i += 2)
+      out[h[i] as string] = [h[i] as string, h[i + 1] as string | readonly string[]]
+    // both values are ours: digits, and a token name with fixed parameters
+    out.age = ['Age', age]
+    out['cache-status'] = ['Cache-Status', status]
+  } else {
+    for (let i = 0; i < h.length; i += 2) res.setHeader(h[i] as string, h[i + 1] as string | string[])
+    res.setHeader('Age', age)
+    res.setHeader('Cache-Status', status)
+  }
+  return out
+}
+
+/**
+ * hot path of `cachet serve`: a fresh entry written straight to node:http's response, before any
+ * Koa context exists, with the very bytes serveEntry's answer gets once Koa has rendered it
+ * (test/conformance/raw-hit.test.ts compares the two): Koa's body setter adds
+ * `Content-Type: application/octet-stream` when none was stored and sets `Content-Length`
+ * (unless the entry is chunked), and a 304 drops both and Transfer-Encoding. Only for a GET or
+ * HEAD without Range, of an entry with a body (raw.ts checks).
+ */
+export function writeEntry(
+  req: IncomingMessage,
+  res: ServerResponse,
+  entry: Entry,
+  now: number,
+  status: string,
+): void {
+  res.statusCode = entry.status
+  const out = putStoredHeaders(res, entry, now, status)
+  const h2 = req.headers
+  const notMod =
+    (h2['if-none-match'] !== undefined || h2['if-modified-since'] !== undefined) &&
+    notModified(h2, storedView(entry.status, entry.headers, entry.storedAt))
+  if (notMod) {
+    res.statusCode = 304
+    res.removeHeader('Content-Type')
+    res.removeHeader('Content-Length')
+    res.removeHeader('Transfer-Encoding')
+    res.end()
+    return
+  }
+  const body = entry.body
+  if (out !== undefined) {
+    if (out['content-type'] === undefined) out['content-type'] = ['Content-Type', 'application/octet-stream']
+    if (out['transfer-encoding'] === undefined)
+      out['content-length'] = ['Content-Length', String(body.length)]
+  } else {
+    if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/octet-stream')
+    if (!res.hasHeader('Transfer-Encoding')) res.setHeader('Content-Length', String(body.length))
+  }
+  // node:http sends no body on a HEAD whatever end() is given
+  res.end(body)
 }
 
 /**

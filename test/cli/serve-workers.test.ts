@@ -184,6 +184,13 @@ s('requests reach both workers; one listening line for the fleet; each worker lo
     assert.ok(['/pages/a v1', '/pages/a v2'].includes(r.body), r.body)
   }
   assert.is(o.count('/pages/a'), 2)
+  // the access log: each line says which worker answered, and both did
+  await eventually(
+    () => f.lines().filter((r) => r.event === 'access').length === bodies.length + 6,
+    'the access lines written',
+  )
+  const answeredBy = new Set(f.lines().flatMap((r) => (r.event === 'access' ? [r.worker] : [])))
+  assert.equal([...answeredBy].sort(), [1, 2])
 
   // /stats and /metrics: the sum over both workers, not one worker's counters
   const stats = JSON.parse((await request(`${f.admin}/_cachet/stats`, { headers: AUTH })).body) as {

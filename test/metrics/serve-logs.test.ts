@@ -1,6 +1,6 @@
 /**
  * `cachet serve` logs JSON lines on stdout (issue 9 item 4), the cache's own events included,
- * and `--access-log` adds one line per request; read from a spawned `cachet serve`'s stdout, in
+ * with one access line per request unless `--quiet`; read from a spawned `cachet serve`'s stdout, in
  * front of a real origin. `--log-format text` keeps the plain lines.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -85,7 +85,7 @@ s(
   async () => {
     const up = await origin()
     const dir = policyDir(POLICY)
-    const p = await serve(['--upstream', up, '--policies', dir, '--access-log'])
+    const p = await serve(['--upstream', up, '--policies', dir])
     const listening = records(p.out()).find((r) => r.event === 'listening')!
     const url = String(listening.url)
     assert.equal(
@@ -131,7 +131,10 @@ s(
       event: 'access',
       method: 'GET',
       path: '/pages/a',
+      httpVersion: '1.1',
+      remoteAddress: '127.0.0.1',
       status: 200,
+      bytes: 15,
       outcome: 'miss',
       reason: null,
       rule: 'pages',
@@ -147,7 +150,10 @@ s(
         event: 'access',
         method: 'GET',
         path: '/pages/a',
+        httpVersion: '1.1',
+        remoteAddress: '127.0.0.1',
         status: 200,
+        bytes: 15,
         outcome: 'hit',
         reason: null,
         rule: 'pages',
@@ -161,7 +167,10 @@ s(
       event: 'access',
       method: 'GET',
       path: '/pages/a',
+      httpVersion: '1.1',
+      remoteAddress: '127.0.0.1',
       status: 200,
+      bytes: 15,
       outcome: 'bypass',
       reason: 'cookie',
       rule: 'pages',
@@ -174,7 +183,10 @@ s(
       event: 'access',
       method: 'GET',
       path: '/elsewhere',
+      httpVersion: '1.1',
+      remoteAddress: '127.0.0.1',
       status: 200,
+      bytes: 17,
       outcome: null,
       reason: null,
       rule: null,
@@ -209,10 +221,10 @@ s(
   },
 )
 
-s('without --access-log there is no access line; a failed reload is one error line', async () => {
+s('with --quiet there is no access line; a failed reload is one error line', async () => {
   const up = await origin()
   const dir = policyDir(POLICY)
-  const p = await serve(['--upstream', up, '--policies', dir])
+  const p = await serve(['--upstream', up, '--policies', dir, '--quiet'])
   const url = String(records(p.out())[0]!.url)
   await request(`${url}/pages/a`)
   writePolicy(dir, 'version: 1\nrules:\n  - id: a\n    match: /a\n    ttl: five minutes\n')
@@ -230,14 +242,17 @@ s('without --access-log there is no access line; a failed reload is one error li
   assert.is(await p.exited, 0)
 })
 
-s('--log-format text: the plain lines, and a text access line', async () => {
+s('--log-format text: the plain lines, and access lines in Common Log Format', async () => {
   const up = await origin()
-  const p = await serve(['--upstream', up, '--log-format', 'text', '--access-log'])
+  const p = await serve(['--upstream', up, '--log-format', 'text'])
   const url = /cachet serve: (http:\/\/\S+)/.exec(p.out())![1]!
   await request(`${url}/x?q=1`)
   await eventually(() => /GET \/x /.test(p.out()), 'the access line')
   assert.match(p.out(), /^cachet serve: http:\/\/\S+ → \S+ \(plain RFC 9111 shared cache, memory store\)\n/)
-  assert.match(p.out(), /\nGET \/x 200 miss rule=default \d+(\.\d+)?ms\n/)
+  assert.match(
+    p.out(),
+    /\n127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/x HTTP\/1\.1" 200 13 miss rule=default \d+(\.\d+)?ms\n/,
+  )
   p.child.kill('SIGTERM')
   assert.is(await p.exited, 0)
   assert.match(p.out(), /cachet serve: draining\n$/)

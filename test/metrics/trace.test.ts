@@ -126,7 +126,10 @@ s('the request message carries the Koa context of that request', async () => {
   const st = await site()
   await st.get('/pages/b?x=1', { headers: { 'x-trace': 'abc' } })
   assert.is(seen.request.length, 1)
-  const { ctx } = seen.request[0]!
+  const { ctx, req, res } = seen.request[0]!
+  assert.ok(ctx !== undefined, 'the middleware always has a context')
+  assert.is(req, ctx.req)
+  assert.is(res, ctx.res)
   assert.is(ctx.app, st.app)
   assert.is(ctx.get('x-trace'), 'abc')
   assert.is(ctx.path, '/pages/b')
