@@ -16,20 +16,45 @@ const CASELESS: ReadonlySet<string> = new Set([
   'accept-language',
 ])
 
+const NO_NAMES: readonly string[] = Object.freeze([])
+
 /**
  * A Vary'd request header value as it is compared (RFC 9111 §4.1): whitespace around list
- * commas and semicolons normalised away, and lower case for the fields whose values are
- * case-insensitive. (Reordering list members is not done: order may carry preference.)
+ * commas and semicolons normalised away, lower case for the fields whose values are
+ * case-insensitive, and, for the fields the rule names in `key.varyUnordered` only, the list
+ * members in sorted order (order may carry preference, so never by default; a value with a
+ * quoted string, whose commas may not separate members, keeps its order).
  */
-export function normaliseVaryValue(v: string, name?: string): string {
-  const s = v.trim().replace(/\s*([,;])\s*/g, '$1')
-  return name !== undefined && CASELESS.has(name) ? s.toLowerCase() : s
+export function normaliseVaryValue(
+  v: string,
+  name?: string,
+  unordered: readonly string[] = NO_NAMES,
+): string {
+  let s = v.trim().replace(/\s*([,;])\s*/g, '$1')
+  if (name !== undefined && CASELESS.has(name)) s = s.toLowerCase()
+  if (
+    name !== undefined &&
+    unordered.length > 0 &&
+    unordered.includes(name) &&
+    !s.includes('"') &&
+    s.includes(',')
+  )
+    s = s
+      .split(',')
+      .filter((m) => m !== '')
+      .sort()
+      .join(',')
+  return s
 }
 
 /** The Vary'd request header values (flat name/value) of this request, for `names`. */
-export function varyValues(names: readonly string[], get: (n: string) => string): string[] {
+export function varyValues(
+  names: readonly string[],
+  get: (n: string) => string,
+  unordered: readonly string[] = NO_NAMES,
+): string[] {
   const out: string[] = []
-  for (const n of names) out.push(n, normaliseVaryValue(get(n), n))
+  for (const n of names) out.push(n, normaliseVaryValue(get(n), n, unordered))
   return out
 }
 
@@ -57,10 +82,14 @@ export function varyNames(header: unknown): string[] | null {
 }
 
 /** Whether a request's header values match a stored variant's (flat name/value). */
-export function matchesVariant(requestValues: readonly string[], get: (n: string) => string): boolean {
+export function matchesVariant(
+  requestValues: readonly string[],
+  get: (n: string) => string,
+  unordered: readonly string[] = NO_NAMES,
+): boolean {
   for (let i = 0; i < requestValues.length; i += 2) {
     const n = requestValues[i]!
-    if (normaliseVaryValue(get(n), n) !== requestValues[i + 1]) return false
+    if (normaliseVaryValue(get(n), n, unordered) !== requestValues[i + 1]) return false
   }
   return true
 }

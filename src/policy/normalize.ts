@@ -25,6 +25,7 @@ export interface RawKey {
   cookies?: string[]
   host?: boolean
   normalize?: Partial<Record<'accept-encoding' | 'accept-language' | 'accept', string[]>>
+  varyUnordered?: string[]
 }
 
 /** The fields a rule and `defaults` share: the JSON Schema's shape, after validation. */
@@ -154,6 +155,7 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
           : [Object.freeze({ header, values: Object.freeze(values.map((v) => v.toLowerCase())) })]
       }),
     ),
+    varyUnordered: Object.freeze((raw.key?.varyUnordered ?? []).map((h) => h.toLowerCase()).sort()),
   })
 
   const content = {
@@ -237,6 +239,7 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
       ...r.key,
       // absent when none, so that rules written before the field keep their version
       normalize: r.key.normalize.length === 0 ? undefined : r.key.normalize,
+      varyUnordered: r.key.varyUnordered.length === 0 ? undefined : r.key.varyUnordered,
       query:
         q.mode === 'all' || q.mode === 'none'
           ? q.mode

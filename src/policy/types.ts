@@ -63,6 +63,9 @@ export interface RuleKey {
   /** `key.normalize`: request headers rewritten to the listed value the client prefers
    *  (key/negotiate.ts), in a fixed order; empty when none */
   readonly normalize: readonly { readonly header: NormalizedHeader; readonly values: readonly string[] }[]
+  /** `key.varyUnordered`: lower-cased names of varied request headers whose list members are
+   *  compared in any order (key/variant.ts); empty when none */
+  readonly varyUnordered: readonly string[]
 }
 
 /** Where something sits in a policy file: offsets stay in data, line:col is computed at the edge. */

@@ -195,7 +195,7 @@ class Draft {
       names = [...(names ?? []), 'accept-encoding']
     }
     this.#names = names
-    this.#variant = names === null ? null : varyValues(names, (n) => ctx.get(n))
+    this.#variant = names === null ? null : varyValues(names, (n) => ctx.get(n), plan.rule.key.varyUnordered)
     this.#headerTags = plan.rule.tagsFromResponse ? responseTags(res) : []
     this.#targeted = responseDirectives(plan.rule.targeted, (n) => res.getHeader(n)).targeted !== undefined
   }

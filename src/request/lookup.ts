@@ -53,6 +53,38 @@ export async function readFailOpen(
   return r
 }
 
+/** peekFailOpen could not answer synchronously: call readFailOpen. */
+export const NOT_NOW = Symbol('cachet.notNow')
+
+/**
+ * hot path: readFailOpen without a promise, when the store holds the answer in process
+ * (Lookup.peek); NOT_NOW when it does not. Counts exactly as readFailOpen does.
+ */
+export function peekFailOpen(
+  rt: Runtime,
+  lookup: Lookup,
+  d: LookupDecision,
+  headers: Headers,
+  readAt: number,
+): Read | undefined | typeof NOT_NOW {
+  const counters = rt.counters
+  if (!rt.store.ready) {
+    counters.storeUnavailable++
+    return undefined
+  }
+  let r: Read | undefined
+  try {
+    r = lookup.peek(d, headers)
+    if (r === undefined) return NOT_NOW
+    counters.readFailing = false
+  } catch (err) {
+    rt.onStoreError(err)
+    counters.readFailing = true
+  }
+  counters.read.observe((performance.now() - readAt) / 1000)
+  return r
+}
+
 export class Lookup {
   readonly #rt: Runtime
   /** the memory store and the near cache hand back the Buffer they hold: decoded entries are memoised by identity */
@@ -81,7 +113,7 @@ export class Lookup {
     let tokens: (string | undefined)[]
     let varyMiss = false
     if (hint !== undefined) {
-      const vkey = this.#variantOf(d.key, hint, headers)
+      const vkey = this.#variantOf(d, hint, headers)
       const [vbuf, t] = await this.#getWithTokens(vkey, d)
       entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
       tokens = t
@@ -97,7 +129,7 @@ export class Lookup {
         const names = entry.varyNames ?? []
         if (this.#varyHints.size >= MEMO_MAX) this.#varyHints.clear()
         this.#varyHints.set(d.key, names)
-        const vkey = this.#variantOf(d.key, names, headers)
+        const vkey = this.#variantOf(d, names, headers)
         const [vbuf] = await this.#rt.store.getWithTokens(vkey, NO_GENS)
         entry = vbuf === undefined ? undefined : this.#decode(vkey, vbuf)
         if (entry === undefined || entry.kind === 'vary') {
@@ -116,6 +148,49 @@ export class Lookup {
       return { entry: undefined, varyMiss: false, tokens }
     }
     return { entry, varyMiss, tokens }
+  }
+
+  /**
+   * hot path: read()'s answer synchronously, when the store holds everything in process (the
+   * memory store; the near cache on a near hit): no promise, no microtask on a hit. undefined
+   * when it cannot answer so (no peekWithTokens, a near miss, a Vary index not hinted yet, a hint
+   * gone stale, a corrupt value): then read() runs, and nothing was counted or changed here.
+   */
+  peek(d: LookupDecision, headers: Headers): Read | undefined {
+    const store = this.#rt.store
+    if (store.peekWithTokens === undefined) return undefined
+    const hint = this.#varyHints.get(d.key)
+    const key = hint === undefined ? d.key : this.#variantOf(d, hint, headers)
+    const got = this.#peekWithTokens(key, d)
+    if (got === undefined) return undefined
+    const [buf, tokens] = got
+    if (buf === undefined)
+      return hint === undefined ? { entry: undefined, varyMiss: false, tokens } : undefined
+    const entry = decodeEntry(buf, this.#memoise)
+    if (entry === undefined || entry.kind !== 'response') return undefined
+    let current = sameTokens(entry.tokens, tokens)
+    if (current && entry.headerTags.length > 0) {
+      const gens = entry.headerTags.map((t) => tagGen(this.#rt.name, t))
+      const own = store.peekWithTokens(gens[0]!, gens)
+      if (own === undefined) return undefined
+      current = sameTokens(entry.headerTokens, own[1])
+    }
+    if (!current) {
+      this.#rt.metrics.purgedSeen++
+      return { entry: undefined, varyMiss: false, tokens }
+    }
+    return { entry, varyMiss: false, tokens }
+  }
+
+  /** #getWithTokens, synchronously (peek). */
+  #peekWithTokens(key: string, d: LookupDecision): [Buffer | undefined, (string | undefined)[]] | undefined {
+    const { store, sharedGens } = this.#rt
+    if (sharedGens === undefined) return store.peekWithTokens!(key, d.gens)
+    const a = sharedGens.peek(d.gens[0]!)
+    const r = sharedGens.peek(d.gens[1]!)
+    if (a === undefined || r === undefined) return undefined
+    const got = store.peekWithTokens!(key, d.urlAndTagGens)
+    return got === undefined ? undefined : [got[0], [a, r, ...got[1]]]
   }
 
   /**
@@ -158,14 +233,15 @@ export class Lookup {
     return sameTokens(entry.headerTokens, current)
   }
 
-  #variantOf(key: string, names: readonly string[], headers: Headers): string {
-    let memoKey = key
+  #variantOf(d: LookupDecision, names: readonly string[], headers: Headers): string {
+    // the primary key names the rule's version, and so its key.varyUnordered too
+    let memoKey = d.key
     for (const n of names) memoKey += `\n${n}\n${requestField(headers, n)}`
     let v = this.#variantKeys.get(memoKey)
     if (v === undefined) {
       v = variantKey(
-        key,
-        varyValues(names, (n) => requestField(headers, n)),
+        d.key,
+        varyValues(names, (n) => requestField(headers, n), d.rule.key.varyUnordered),
       )
       if (this.#variantKeys.size >= MEMO_MAX) this.#variantKeys.clear()
       this.#variantKeys.set(memoKey, v)

@@ -24,7 +24,7 @@ import { Budget } from './budget.js'
 import { Coalescer } from './coalesce.js'
 import { countBypass, countOutcome, countServed } from './count.js'
 import { type Decision, decide, type LookupDecision } from './decide.js'
-import { Lookup, type Read, readFailOpen } from './lookup.js'
+import { Lookup, NOT_NOW, peekFailOpen, type Read, readFailOpen } from './lookup.js'
 import { miss } from './miss.js'
 import { kPrefetched, type Prefetched, type RawHit, rawHits, type Stashed } from './raw.js'
 import { scheduleRefresh } from './refresh.js'
@@ -42,9 +42,9 @@ export function createMiddleware(rt: Runtime): CachetMiddleware {
   const s: Stages = { rt, lookup: new Lookup(rt), flights: new Coalescer(rt), refreshing: new Set() }
   const { name, metrics, counters } = rt
 
-  // Not async itself: the hit path's only promise is lookup()'s (koa-compose accepts a
-  // synchronous throw as a rejection).
-  const middleware = function cachet(ctx: Context, next: Next): Promise<void> {
+  // Not async itself: a hit from a store that answers in process returns synchronously (undefined),
+  // and koa-compose wraps it; a synchronous throw is a rejection to koa-compose as well.
+  const middleware = function cachet(ctx: Context, next: Next): Promise<void> | undefined {
     const pre = (ctx.req as Stashed)[kPrefetched]
     if (pre !== undefined) {
       // decided and read below Koa by cachet serve (raw.ts): continue from there
@@ -72,7 +72,7 @@ export function createMiddleware(rt: Runtime): CachetMiddleware {
     d: Decision,
     set: PolicySet,
     pre: Prefetched | undefined,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     switch (d.kind) {
       case 'lookup':
         return lookup(s, ctx, next, d, pre)
@@ -167,13 +167,13 @@ async function forwardBypass(rt: Runtime, ctx: Context, next: Next, detail: stri
 }
 
 /** hot path: a request a rule caches: a hit, a stale hit, or the miss path. */
-async function lookup(
+function lookup(
   s: Stages,
   ctx: Context,
   next: Next,
   d: LookupDecision,
   pre: Prefetched | undefined,
-): Promise<void> {
+): Promise<void> | undefined {
   const { rt } = s
   // What the application sees: unkeyed query parameters and cookies removed (T04, T05).
   if (d.removedQuery) stripQuery(ctx, d.querystring)
@@ -188,16 +188,27 @@ async function lookup(
     if (v === null) delete ctx.req.headers[n]
     else ctx.req.headers[n] = v
   }
-  let r: Read | undefined
-  let readAt: number // the request's store budget starts here (budget.ts)
-  if (pre !== undefined) {
-    // cachet serve read it below Koa (raw.ts) and found no fresh hit it could write itself
-    r = pre.read
-    readAt = pre.readAt
-  } else {
-    readAt = performance.now()
-    r = await readFailOpen(rt, s.lookup, d, ctx.req.headers, readAt)
-  }
+  // cachet serve read it below Koa (raw.ts) and found no fresh hit it could write itself
+  if (pre !== undefined) return answer(s, ctx, next, d, pre.read, pre.readAt)
+  const readAt = performance.now() // the request's store budget starts here (budget.ts)
+  // a store holding the answer in process (memory, a near hit) answers without a promise
+  const r = peekFailOpen(rt, s.lookup, d, ctx.req.headers, readAt)
+  if (r !== NOT_NOW) return answer(s, ctx, next, d, r, readAt)
+  return readFailOpen(rt, s.lookup, d, ctx.req.headers, readAt).then((r) =>
+    answer(s, ctx, next, d, r, readAt),
+  )
+}
+
+/** hot path: what the read found decides: a hit, a stale hit (stale-while-revalidate), or the miss path. */
+function answer(
+  s: Stages,
+  ctx: Context,
+  next: Next,
+  d: LookupDecision,
+  r: Read | undefined,
+  readAt: number,
+): Promise<void> | undefined {
+  const { rt } = s
   const now = rt.now()
   const entry = r?.entry
   if (entry !== undefined) {
@@ -206,7 +217,7 @@ async function lookup(
       serveEntry(ctx, entry, now, hitStatus(rt.name, ttlSeconds(entry, now)))
       countOutcome(d.counters, ctx, HIT)
       countServed(d.counters, ctx, entry)
-      return
+      return undefined
     }
     if (now - entry.expires < entry.swr && ctx.method === 'GET') {
       // RFC 5861 §3: serve stale at once; one refresh runs after this response is sent
@@ -215,7 +226,7 @@ async function lookup(
       countOutcome(d.counters, ctx, STALE)
       countServed(d.counters, ctx, entry)
       scheduleRefresh(s, ctx, next, d, entry)
-      return
+      return undefined
     }
   }
   rt.metrics.misses++

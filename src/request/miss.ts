@@ -98,7 +98,8 @@ async function follow(
   // usable only if it is fresh, matches this request's Vary, and no purge came between the
   // leader's fetch and this request's own read (its tokens are the current ones we saw)
   if (e == null || e.expires <= rt.now()) return false
-  if (e.variant !== null && !matchesVariant(e.variant, (n) => ctx.get(n))) return false
+  if (e.variant !== null && !matchesVariant(e.variant, (n) => ctx.get(n), d.rule.key.varyUnordered))
+    return false
   if (read !== undefined && !compatibleTokens(e.tokens, read.tokens)) return false
   rt.metrics.collapsed++
   const detail = read === undefined ? 'store-unavailable' : undefined

@@ -36,8 +36,16 @@ const kOutHeaders: symbol | undefined = (() => {
  */
 export function serveEntry(ctx: Context, entry: Entry, now: number, status: string): void {
   ctx.status = entry.status
-  putStoredHeaders(ctx.res, entry, now, status)
-  if (!entry.nullBody) ctx.body = entry.body
+  const out = putStoredHeaders(ctx.res, entry, now, status)
+  if (!entry.nullBody) {
+    const r = ctx.response as unknown as KoaResponseInternals
+    if (out !== undefined && r._body == null) {
+      // what Koa's body setter does for a Buffer (Content-Type when none was stored,
+      // Content-Length unless chunked), without its header lookups, mime table and validations
+      bodyHeaders(out, entry.body.length)
+      r._body = entry.body
+    } else ctx.body = entry.body
+  }
   // the client's validators against the stored response (http/conditional.ts), only when it sent one
   const h2 = ctx.req.headers
   if (
@@ -110,16 +118,26 @@ export function writeEntry(
     return
   }
   const body = entry.body
-  if (out !== undefined) {
-    if (out['content-type'] === undefined) out['content-type'] = ['Content-Type', 'application/octet-stream']
-    if (out['transfer-encoding'] === undefined)
-      out['content-length'] = ['Content-Length', String(body.length)]
-  } else {
+  if (out !== undefined) bodyHeaders(out, body.length)
+  else {
     if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/octet-stream')
     if (!res.hasHeader('Transfer-Encoding')) res.setHeader('Content-Length', String(body.length))
   }
   // node:http sends no body on a HEAD whatever end() is given
   res.end(body)
+}
+
+/** Koa's body setter for a Buffer, on Node's header record: its Content-Type default and Content-Length. */
+function bodyHeaders(out: Record<string, unknown>, length: number): void {
+  if (out['content-type'] === undefined) out['content-type'] = ['Content-Type', 'application/octet-stream']
+  if (out['transfer-encoding'] === undefined) out['content-length'] = ['Content-Length', String(length)]
+}
+
+/** The Koa response's own fields this module sets directly. */
+interface KoaResponseInternals {
+  _body: unknown
+  _explicitStatus: boolean
+  _explicitNullBody: boolean
 }
 
 /**
@@ -245,11 +263,7 @@ export function clearResponse(ctx: Context): void {
 }
 
 function resetBody(ctx: Context): void {
-  const r = ctx.response as unknown as {
-    _body: unknown
-    _explicitStatus: boolean
-    _explicitNullBody: boolean
-  }
+  const r = ctx.response as unknown as KoaResponseInternals
   r._body = undefined
   r._explicitStatus = false
   r._explicitNullBody = false

@@ -147,10 +147,15 @@ export class MemoryStore implements Store {
 
   // hot path: 1 + gens.length synchronous lookups; reading a token also keeps it recently used
   getWithTokens(key: string, gens: readonly string[]): Promise<[Buffer | undefined, (string | undefined)[]]> {
+    return Promise.resolve(this.peekWithTokens(key, gens))
+  }
+
+  /** getWithTokens' answer without the promise: this store always has it at hand. */
+  peekWithTokens(key: string, gens: readonly string[]): [Buffer | undefined, (string | undefined)[]] {
     const v = this.#lru.get(key)
     const tokens: (string | undefined)[] = new Array(gens.length)
     for (let i = 0; i < gens.length; i++) tokens[i] = this.#token(gens[i]!)
-    return Promise.resolve([typeof v === 'string' ? Buffer.from(v) : v, tokens])
+    return [typeof v === 'string' ? Buffer.from(v) : v, tokens]
   }
 
   /** Synchronous, hence atomic per key: concurrent callers in this process always agree. */

@@ -203,21 +203,26 @@ export class NearStore implements Store {
       this.#stats.bypassed++
       return this.inner.getWithTokens(key, gens)
     }
+    const near = this.peekWithTokens(key, gens)
+    return near !== undefined ? Promise.resolve(near) : this.#fetch(key, gens)
+  }
+
+  /** A near hit without the promise: the value and every token held here; undefined otherwise. */
+  peekWithTokens(
+    key: string,
+    gens: readonly string[],
+  ): [Buffer | undefined, (string | undefined)[]] | undefined {
+    if (!this.#up) return undefined
     const v = this.#lru.get(key)
-    if (v !== undefined) {
-      const tokens: (string | undefined)[] = new Array(gens.length)
-      let i = 0
-      for (; i < gens.length; i++) {
-        const t = this.#lru.get(gens[i]!)
-        if (t === undefined) break
-        tokens[i] = typeof t === 'string' ? t : t.toString()
-      }
-      if (i === gens.length) {
-        this.#stats.hits++
-        return Promise.resolve([typeof v === 'string' ? Buffer.from(v) : v, tokens])
-      }
+    if (v === undefined) return undefined
+    const tokens: (string | undefined)[] = new Array(gens.length)
+    for (let i = 0; i < gens.length; i++) {
+      const t = this.#lru.get(gens[i]!)
+      if (t === undefined) return undefined
+      tokens[i] = typeof t === 'string' ? t : t.toString()
     }
-    return this.#fetch(key, gens)
+    this.#stats.hits++
+    return [typeof v === 'string' ? Buffer.from(v) : v, tokens]
   }
 
   /** Token creation and extension go to Redis; the changes come back as invalidations. */

@@ -41,6 +41,16 @@ export interface Store {
     gens: readonly string[],
   ): Promise<[value: Buffer | undefined, tokens: (string | undefined)[]]>
   /**
+   * Optional, hot path: what `getWithTokens` would resolve with, synchronously, when the store
+   * holds all of it in process (the memory store always; the near cache on a near hit), so that
+   * a hit costs no promise; undefined when it cannot answer so (then `getWithTokens` is called).
+   * Must have no effect beyond what `getWithTokens` has (recency, counts of a near hit).
+   */
+  peekWithTokens?(
+    key: string,
+    gens: readonly string[],
+  ): [value: Buffer | undefined, tokens: (string | undefined)[]] | undefined
+  /**
    * The current token of each generation key, creating a fresh random one where absent
    * (atomically per key: concurrent callers agree), and extending each key's life to at least
    * `ttlMs`, never shortening it: a tag token shared by many entries must live as long as the

@@ -178,12 +178,16 @@ export async function setup(o: EnvOptions = {}): Promise<Env> {
     const buf = await cache.store.get(key)
     const e = buf === undefined ? undefined : decodeEntry(buf)
     if (e === undefined || e.kind === 'response') return e
-    const vbuf = await cache.store.get(
-      variantKey(
-        key,
-        varyValues(e.varyNames ?? [], (n) => lower[n] ?? ''),
-      ),
-    )
+    const names = e.varyNames ?? []
+    const at = (unordered: readonly string[]) =>
+      cache.store.get(
+        variantKey(
+          key,
+          varyValues(names, (n) => lower[n] ?? '', unordered),
+        ),
+      )
+    // the variant as the rule compares it: in order, or (key.varyUnordered) with sorted members
+    const vbuf = (await at([])) ?? (await at(names))
     return vbuf === undefined ? undefined : decodeEntry(vbuf)
   }
 

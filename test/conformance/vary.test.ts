@@ -83,6 +83,39 @@ test('RFC 9111 §4.1: Vary names are case-insensitive, and list whitespace is no
   assert.is(env.origin.count, 1)
 })
 
+test('RFC 9111 §4.1: list members in any order select one variant where the rule allows it (key.varyUnordered)', async () => {
+  const env = await pool.start({
+    policies: [
+      'version: 1',
+      'rules:',
+      '  - id: any-order',
+      '    match: /unordered/**',
+      '    ttl: 1m',
+      '    key: { query: none, varyUnordered: [accept-encoding] }',
+      '  - id: in-order',
+      '    match: /**',
+      '    ttl: 1m',
+      '    key: { query: none }',
+      '',
+    ].join('\n'),
+  })
+  for (const path of ['/unordered/a', '/ordered/a'])
+    env.origin.script(path, { headers: { 'cache-control': 'max-age=60', vary: 'Accept-Encoding' } })
+  await env.send('/unordered/a', { headers: { 'accept-encoding': 'gzip, br' } })
+  await env.waitStored('/unordered/a', { 'accept-encoding': 'gzip, br' })
+  const swapped = await env.send('/unordered/a', { headers: { 'accept-encoding': 'br, GZIP' } })
+  assert.is(swapped.body, 'response #1')
+  assert.is(swapped.headers['cache-status'], 'cachet; hit; ttl=60')
+  const other = await env.send('/unordered/a', { headers: { 'accept-encoding': 'br' } })
+  assert.is(other.headers['cache-status'], 'cachet; fwd=vary-miss', 'a different list is another variant')
+
+  await env.send('/ordered/a', { headers: { 'accept-encoding': 'gzip, br' } })
+  await env.waitStored('/ordered/a', { 'accept-encoding': 'gzip, br' })
+  const kept = await env.send('/ordered/a', { headers: { 'accept-encoding': 'br, gzip' } })
+  assert.is(kept.headers['cache-status'], 'cachet; fwd=vary-miss', 'without the rule, order counts')
+  assert.is(env.origin.count, 4)
+})
+
 test('RFC 9111 §4.1: Vary: * always fails to match: never stored', async () => {
   const env = await pool.start()
   for (const vary of ['*', 'Accept-Language, *']) {

@@ -63,6 +63,31 @@ values(
   },
 )
 
+values(
+  'normaliseVaryValue: list members sorted only for the fields the rule names (key.varyUnordered)',
+  () => {
+    const un = ['accept-encoding', 'x-features']
+    assert.is(normaliseVaryValue('br, gzip;q=0.5', 'accept-encoding', un), 'br,gzip;q=0.5')
+    assert.is(normaliseVaryValue('gzip;q=0.5 , BR', 'accept-encoding', un), 'br,gzip;q=0.5')
+    assert.is(normaliseVaryValue('b,a,,c', 'x-features', un), 'a,b,c', 'empty members dropped')
+    assert.is(
+      normaliseVaryValue('fr, en', 'accept-language', un),
+      'fr,en',
+      'a field not named keeps its order',
+    )
+    assert.is(normaliseVaryValue('br, gzip', 'accept-encoding'), 'br,gzip', 'no rule list: order kept')
+    assert.is(
+      normaliseVaryValue('b;p="x,y", a', 'x-features', un),
+      'b;p="x,y",a',
+      'a quoted string: its commas may not separate members, so the order is kept',
+    )
+    assert.equal(
+      varyValues(['accept-encoding'], () => 'gzip, br', un),
+      ['accept-encoding', 'br,gzip'],
+    )
+  },
+)
+
 values('varyValues: flat [name, normalised value…] in the order of the names; absent is ""', () => {
   const get = from({ 'accept-encoding': 'gzip, br', 'accept-language': ' fr ' })
   assert.equal(varyValues(['accept-language', 'x-absent', 'accept-encoding'], get), [

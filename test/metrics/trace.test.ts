@@ -53,9 +53,9 @@ s.after.each(async () => {
   await sites.closeAll()
 })
 
-/** a request message without its ctx and duration, which the tests check apart */
-function plain(m: RequestMessage): Omit<RequestMessage, 'ctx' | 'durationMs'> {
-  const { ctx: _ctx, durationMs, ...rest } = m
+/** a request message without its ctx, req, res and duration, which the tests check apart */
+function plain(m: RequestMessage): Omit<RequestMessage, 'ctx' | 'req' | 'res' | 'durationMs'> {
+  const { ctx: _ctx, req: _req, res: _res, durationMs, ...rest } = m
   assert.type(durationMs, 'number')
   assert.ok(durationMs >= 0)
   return rest
