@@ -153,6 +153,9 @@ async function main(): Promise<void> {
     'tsx',
     'src/cli/bin-cachet.ts',
     'serve',
+    // one process: the descriptor limit and the connection cap under test are per process
+    '--workers',
+    '1',
     '--upstream',
     up,
     '--port',

@@ -33,13 +33,27 @@ import { CONTENT_SECURITY_POLICY, consoleAssets } from './assets.js'
 import { answer, jsonBody, refuse } from './http.js'
 import { type AdminOptions, resolveAdminOptions } from './options.js'
 
-/** What the admin routes call: the cache's own methods, injected (tests, and no import of the cache). */
+/**
+ * What the admin routes call: the cache's own methods, injected (tests, and no import of the
+ * cache), or asked of other processes (`cachet serve --workers N`: the primary asks its workers,
+ * whence the promises; one that rejects is answered 503).
+ */
 export interface AdminDeps {
   purge(what: PurgeRequest): Promise<PurgeResult>
-  explain(req: ExplainRequest): Explanation
-  stats(): CacheStats
+  explain(req: ExplainRequest): Explanation | Promise<Explanation>
+  stats(): CacheStats | Promise<CacheStats>
   /** the Prometheus text exposition format 0.0.4 */
-  prometheus(): string
+  prometheus(): string | Promise<string>
+}
+
+/** 503 when what the route reports could not be had (a worker that did not answer). */
+async function report(ctx: Context, get: () => unknown): Promise<unknown> {
+  try {
+    return await get()
+  } catch (err) {
+    answer(ctx, 503, { error: (err as Error).message })
+    return undefined
+  }
 }
 
 type Route =
@@ -150,7 +164,8 @@ export function createAdmin(deps: AdminDeps, opts: AdminOptions): Middleware {
         error: `body must be JSON { method?, url, headers? }: ${(err as Error).message}`,
       })
     }
-    return answer(ctx, 200, deps.explain(req))
+    const explained = await report(ctx, () => deps.explain(req))
+    if (explained !== undefined) answer(ctx, 200, explained as Explanation)
   }
 
   return async function cachetAdmin(ctx: Context, next: Next): Promise<void> {
@@ -185,14 +200,19 @@ export function createAdmin(deps: AdminDeps, opts: AdminOptions): Middleware {
         }
         return
       }
-      case 'stats':
+      case 'stats': {
         if (!admitted(ctx, GET, !o.publicMetrics)) return
-        return answer(ctx, 200, deps.stats())
+        const stats = await report(ctx, () => deps.stats())
+        if (stats !== undefined) answer(ctx, 200, stats as CacheStats)
+        return
+      }
       case 'metrics': {
         if (!admitted(ctx, GET, !o.publicMetrics)) return
+        const text = await report(ctx, () => deps.prometheus())
+        if (text === undefined) return
         ctx.status = 200
         ctx.type = PROMETHEUS_TYPE
-        ctx.body = deps.prometheus()
+        ctx.body = text as string
         return
       }
       case 'explain':

@@ -9,6 +9,11 @@ export interface CliIO {
   cwd: string
   /** the environment (tests); the process's own when absent */
   env?: Readonly<Record<string, string | undefined>>
+  /**
+   * the default of `cachet serve --workers`: the bin passes the number of cores; absent (in
+   * process: tests, an application calling the command), 1, one process and no node:cluster
+   */
+  cores?: number
 }
 
 /** `cachet <version>`, read from the package's own package.json (the same from src/ and dist/). */

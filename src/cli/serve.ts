@@ -6,6 +6,7 @@
  * admin routes: the status console, stats, Prometheus metrics, explain and purge.
  */
 
+import cluster from 'node:cluster'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -21,11 +22,14 @@ import { type RequestMessage, requestChannel } from '../metrics/trace.js'
 import type { Logger, LogLevel, StoreOption, StructuredLogger } from '../options.js'
 import { type CachetMiddleware, kRawHit } from '../request/middleware.js'
 import type { RawHit } from '../request/raw.js'
+import type { Store } from '../store/types.js'
 import { capConnections } from './connection-cap.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE, versionLine } from './io.js'
+import { ADMIN_MAX_CONNECTIONS, adminListener, listenOn } from './listen.js'
 import { type AccessEntry, accessLine, jsonLogger, LOG_LEVEL_NAMES } from './log-lines.js'
 import { createProxy, framingProblem, refuseBadFraming } from './proxy.js'
 import { createTunnels } from './tunnel.js'
+import { FleetWorker, workerSlot } from './worker.js'
 
 export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --upstream <url>            the origin, http:// or https:// (required)
@@ -54,6 +58,11 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
   --admin-token <token>       the admin bearer token, 16 characters or more (default: the
                               CACHET_ADMIN_TOKEN environment variable, which ps does not show)
   --admin-public-metrics      /_cachet/metrics and /_cachet/stats answer without the token
+  --workers <n>               processes serving the port (node:cluster; default: the number of
+                              cores when run as the cachet command, 1 when serveCommand is called
+                              in process); each worker has its own memory store (purges reach
+                              every one before they answer) or, with --redis, all share Redis;
+                              1: one process, no primary
   --log-format <json|text>    json: one JSON object per line on stdout, the cache's events
                               included (default); text: the plain lines (stdout, warnings on stderr)
   --log-level <level>         error, warn, info (default) or debug
@@ -66,6 +75,7 @@ signals:
   SIGHUP                      reload the policies (a bad edit is reported and the last good set stays)
   SIGTERM, SIGINT             stop accepting, drain in-flight requests (10 s at most; open WebSocket
                               tunnels are closed then), exit 0
+  (--workers n: send them to the primary, which relays them to every worker)
 
 WebSocket upgrades are tunnelled to the upstream; other upgrades (h2c) are ignored and the request
 served as a plain one. Expect: 100-continue is passed to the upstream, whose 100 reaches the client.`
@@ -190,7 +200,8 @@ export interface ServeOptions {
   port?: number
   host?: string
   policies?: string
-  store?: string
+  /** a redis:// URL, or a Store of the caller's (`cachet serve --workers N`: each worker's fleet memory store) */
+  store?: string | Store
   /**
    * with a redis:// `store`: the near cache's bound in bytes (README "Near cache"); 0: no near
    * cache. @default 33554432 (32 MiB)
@@ -256,9 +267,6 @@ export interface AdminListenOptions {
   /** metrics and stats readable without the token. @default false */
   publicMetrics?: boolean
 }
-
-/** Connections the admin listener keeps open at once (a console polls on one). */
-const ADMIN_MAX_CONNECTIONS = 64
 
 function checkMs(name: string, v: number | undefined, d: number, zero = false): number {
   if (v === undefined) return d
@@ -367,7 +375,14 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   try {
     url = await listenOn(server, o.port ?? 3000, o.host ?? '127.0.0.1')
     if (o.admin) {
-      adminServer = adminListener(cache, o.admin, headersTimeout)
+      adminServer = adminListener(
+        cache.admin({
+          path: DEFAULT_ADMIN_PATH,
+          token: o.admin.token,
+          publicMetrics: o.admin.publicMetrics === true,
+        }),
+        headersTimeout,
+      )
       servers.push(adminServer)
       capConnections(adminServer, ADMIN_MAX_CONNECTIONS, o.warn)
       adminUrl = await listenOn(adminServer, o.admin.port, o.admin.host ?? '127.0.0.1')
@@ -493,40 +508,10 @@ function accessLogger(sink: (entry: AccessEntry) => void): {
   }
 }
 
-/** Listens and resolves with `http://address:port`. */
-async function listenOn(server: Server, port: number, host: string): Promise<string> {
-  server.listen(port, host)
-  await new Promise<void>((res, rej) => {
-    server.once('listening', res)
-    server.once('error', rej)
-  })
-  const addr = server.address()
-  return typeof addr === 'object' && addr
-    ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
-    : String(addr)
-}
-
-/** The admin routes on a listener of their own: `/_cachet/…`, and `/` redirects to the console. */
-function adminListener(cache: Cache, a: AdminListenOptions, headersTimeout: number): Server {
-  const app = new Koa()
-  app.silent = true
-  app.use(async (ctx, next) => {
-    if (ctx.path !== '/') return next()
-    ctx.set('Cache-Control', 'no-store')
-    ctx.redirect(`${DEFAULT_ADMIN_PATH}/`)
-  })
-  app.use(cache.admin({ path: DEFAULT_ADMIN_PATH, token: a.token, publicMetrics: a.publicMetrics === true }))
-  const server = createServer(
-    { headersTimeout, requestTimeout: 60_000, keepAliveTimeout: 5000 },
-    app.callback(),
-  )
-  server.keepAliveTimeout = 5000
-  return server
-}
-
 /** `--redis` gets the near cache unless `--near-bytes 0` turns it off. */
-function storeSpec(store: string | undefined, nearBytes: number | undefined): StoreOption {
+function storeSpec(store: string | Store | undefined, nearBytes: number | undefined): StoreOption {
   if (store === undefined) return 'memory'
+  if (typeof store !== 'string') return store
   if (nearBytes === 0 || !/^rediss?:\/\//i.test(store)) return store as StoreOption
   return { redis: store, near: nearBytes === undefined ? {} : { maxBytes: nearBytes } }
 }
@@ -558,6 +543,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         'log-format': { type: 'string', default: 'json' },
         'log-level': { type: 'string', default: 'info' },
         quiet: { type: 'boolean', short: 'q' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -609,6 +595,13 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     }
     numbers[flag] = Number(v)
   }
+  const workers = values.workers === undefined ? (io.cores ?? 1) : Number(values.workers)
+  if (!/^\d+$/.test(values.workers ?? '1') || workers < 1) {
+    io.stderr.write(
+      `cachet serve: --workers must be a positive integer, got ${JSON.stringify(values.workers)}\n${SERVE_USAGE}\n`,
+    )
+    return EXIT_USAGE
+  }
   const admin = adminFlags(values, io.env ?? process.env)
   if (typeof admin === 'string') {
     io.stderr.write(`cachet serve: ${admin}\n${SERVE_USAGE}\n`)
@@ -624,7 +617,15 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   }
   // json: everything, the cache's own events included, one object per line on stdout (12-factor);
   // text: the lines of old, warnings and errors on stderr
-  const json = format === 'json' ? jsonLogger((line) => io.stdout.write(line), level) : undefined
+  // a worker of `--workers N` (worker.ts): its lines say which, its reloads are the primary's to log
+  const slot = workerSlot()
+  const fleet = slot === undefined ? undefined : new FleetWorker(slot)
+  const json =
+    format !== 'json'
+      ? undefined
+      : fleet === undefined
+        ? jsonLogger((line) => io.stdout.write(line), level)
+        : jsonLogger(fleet.logWrite(io.stdout), level, { worker: fleet.slot })
   const say = (l: 'info' | 'warn' | 'error', msg: string, event: string, fields: object = {}) => {
     if (json !== undefined) json[l]({ event, ...fields }, msg)
     else (l === 'info' ? io.stdout : io.stderr).write(`${msg}\n`)
@@ -635,6 +636,34 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       : json !== undefined
         ? (e: AccessEntry) => json.info({ event: 'access', ...e }, `${e.method} ${e.path} ${e.status}`)
         : (e: AccessEntry) => io.stdout.write(`${accessLine(e)}\n`)
+  const announce = (url: string, store: string, version: string, fields: object = {}) => {
+    const n = (fields as { workers?: number }).workers
+    say(
+      'info',
+      `cachet serve: ${url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${store} store${n === undefined ? '' : `, ${n} workers`})`,
+      'listening',
+      { url, upstream: values.upstream, policies: values.policies ?? null, store, version, ...fields },
+    )
+  }
+  if (fleet === undefined && workers > 1) {
+    if (!cluster.isPrimary) {
+      io.stderr.write(
+        'cachet serve: --workers above 1 needs a process of its own, not a node:cluster worker\n',
+      )
+      return EXIT_USAGE
+    }
+    const { runPrimary } = await import('./workers.js')
+    return runPrimary({
+      workers,
+      argv,
+      io,
+      json,
+      say,
+      announce,
+      headersTimeoutMs: numbers['headers-timeout'] ?? 10_000,
+      ...(admin !== undefined ? { admin } : {}),
+    })
+  }
   let s: Serving
   try {
     s = await startServe({
@@ -643,7 +672,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       host: values.host,
       name: values.name,
       policies: values.policies === undefined ? undefined : resolve(io.cwd, values.policies),
-      store: values.redis,
+      store: values.redis ?? fleet?.store,
       nearBytes: numbers['near-bytes'],
       timeoutMs: numbers.timeout,
       headersTimeoutMs: numbers['headers-timeout'],
@@ -657,28 +686,21 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
           : values.targeted === 'none'
             ? []
             : values.targeted.split(',').map((f) => f.trim()),
-      ...(admin !== undefined ? { admin } : {}),
+      // the fleet's admin listener is the primary's
+      ...(admin !== undefined && fleet === undefined ? { admin } : {}),
       ...(json !== undefined ? { logger: json } : {}),
       ...(accessLog !== undefined ? { accessLog } : {}),
       warn: (m) => say('warn', `cachet serve: ${m}`, 'serve-warning'),
     })
   } catch (err) {
     // a TypeError names an option (a contradictory pair of flags); anything else is the policies
+    const code = err instanceof TypeError ? EXIT_USAGE : EXIT_INVALID
+    if (fleet !== undefined) return fleet.failed(code, (err as Error).message)
     io.stderr.write(`cachet serve: ${(err as Error).message}\n`)
-    return err instanceof TypeError ? EXIT_USAGE : EXIT_INVALID
+    return code
   }
-  say(
-    'info',
-    `cachet serve: ${s.url} → ${values.upstream} (${values.policies ? `policies ${values.policies}` : 'plain RFC 9111 shared cache'}, ${s.cache.store.kind} store)`,
-    'listening',
-    {
-      url: s.url,
-      upstream: values.upstream,
-      policies: values.policies ?? null,
-      store: s.cache.store.kind,
-      version: s.cache.version,
-    },
-  )
+  if (fleet !== undefined) return fleet.serve(s)
+  announce(s.url, s.cache.store.kind, s.cache.version)
   if (s.adminUrl !== undefined)
     say('info', `cachet serve: admin console ${s.adminUrl}${DEFAULT_ADMIN_PATH}/`, 'admin-listening', {
       url: `${s.adminUrl}${DEFAULT_ADMIN_PATH}/`,

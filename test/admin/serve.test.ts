@@ -173,6 +173,8 @@ s(
         'tsx',
         'src/cli/bin-cachet.ts',
         'serve',
+        '--workers',
+        '1',
         '--upstream',
         up.url,
         '--port',

@@ -154,7 +154,19 @@ async function spawnServe(
 ): Promise<{ child: ChildProcess; url: string; out: () => string; exited: Promise<number | null> }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/bin-cachet.ts', 'serve', '--upstream', upstream, '--port', '0', ...extra],
+    [
+      '--import',
+      'tsx',
+      'src/cli/bin-cachet.ts',
+      'serve',
+      '--workers',
+      '1',
+      '--upstream',
+      upstream,
+      '--port',
+      '0',
+      ...extra,
+    ],
     {
       cwd: new URL('../..', import.meta.url).pathname,
       stdio: ['ignore', 'pipe', 'pipe'],

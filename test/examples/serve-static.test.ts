@@ -55,7 +55,9 @@ test.before(async () => {
     .replace('--port 3000', `--port ${port}`)
     .split(' ')
   assert.is(args[0], 'cachet')
-  proxy = await startNode(dir, ['node_modules/.bin/cachet', ...args.slice(1)], {}, port)
+  // one process: the counts below are one memory store's (the command's default is a worker per
+  // core, each with its own store: README "Workers")
+  proxy = await startNode(dir, ['node_modules/.bin/cachet', ...args.slice(1), '--workers', '1'], {}, port)
 })
 test.after(async () => {
   await proxy?.stop()

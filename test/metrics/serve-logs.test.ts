@@ -46,7 +46,7 @@ async function serve(
 ): Promise<{ child: ChildProcess; out: () => string; err: () => string; exited: Promise<number | null> }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/bin-cachet.ts', 'serve', '--port', '0', ...args],
+    ['--import', 'tsx', 'src/cli/bin-cachet.ts', 'serve', '--workers', '1', '--port', '0', ...args],
     {
       cwd: new URL('../..', import.meta.url).pathname,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -137,7 +137,18 @@ test('at the cap, a new connection closes the oldest idle one, never one with a 
 
 /** `cachet serve` as its own process with `nofile` file descriptors at most. */
 async function spawnServe(upstream: string, nofile: number): Promise<{ url: string; out: () => string }> {
-  const args = ['--import', 'tsx', 'src/cli/bin-cachet.ts', 'serve', '--upstream', upstream, '--port', '0']
+  const args = [
+    '--import',
+    'tsx',
+    'src/cli/bin-cachet.ts',
+    'serve',
+    '--workers',
+    '1',
+    '--upstream',
+    upstream,
+    '--port',
+    '0',
+  ]
   const child = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, ...args], {
     cwd: new URL('../..', import.meta.url).pathname,
     stdio: ['ignore', 'pipe', 'pipe'],
