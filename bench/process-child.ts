@@ -29,3 +29,5 @@ else if (v === 'mw') {
 // warm
 for (let i = 0; i < 3; i++) await fetch(`http://127.0.0.1:${port}${PATH}`).then((r) => r.text())
 process.stdout.write(`${port}\n`)
+// a clean exit on SIGTERM, so that `--cpu-prof` (passed through bench/processes.ts) writes its profile
+process.once('SIGTERM', () => process.exit(0))
