@@ -40,7 +40,7 @@ import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import type { PurgeResult } from '../generation/purge.js'
 import { escapeLabel, families, toText } from '../metrics/prometheus.js'
 import type { CacheStats } from '../metrics/stats.js'
-import { sumStats } from '../metrics/sum.js'
+import { retire, withRetired } from '../metrics/sum.js'
 import type { Explanation } from '../request/explain.js'
 import { capConnections } from './connection-cap.js'
 import {
@@ -98,6 +98,8 @@ interface Slot {
   hello: boolean
   listening: boolean
   listeningSince: number
+  /** the worker's stats as last read (/stats, /metrics): what it leaves to the sum when it dies */
+  lastStats: CacheStats | undefined
   /** unexpected exits in a row (the backoff's exponent) */
   fails: number
   restart: NodeJS.Timeout | undefined
@@ -153,6 +155,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       hello: false,
       listening: false,
       listeningSince: 0,
+      lastStats: undefined,
       fails: 0,
       restart: undefined,
     })
@@ -162,6 +165,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   let firstListening: Extract<WorkerMessage, { cachet: 'listening' }> | undefined
   /** the fleet's policy set, for a replacement to start from (undefined: the plain policy, or not reported) */
   let policies: FleetPolicies | undefined
+  /** the counters of the workers that died, added to every sum: the fleet's never go backwards */
+  let retired: CacheStats | undefined
   let adminServer: Server | undefined
   let adminUrl: string | undefined
   let settleBoot: () => void = () => {}
@@ -254,6 +259,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   const onExit = (s: Slot, w: Worker, code: number | null, signal: string | null) => {
     s.calls.endAll(new Error(`worker ${s.n} exited`))
     if (s.worker !== w) return
+    if (s.lastStats !== undefined) retired = retire(retired, s.lastStats)
+    s.lastStats = undefined
     const wasListening = s.listening
     s.worker = undefined
     s.hello = false
@@ -434,17 +441,19 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       const ready = slots.filter((s) => s.listening)
       if (ready.length === 0) throw new Error('no worker is listening')
       const all = await Promise.all(
-        ready.map(
-          (s) =>
-            call(
-              s,
-              (id) => ({ cachet: 'stats', id }),
-              STATS_DEADLINE_MS,
-              `worker ${s.n} did not report its stats`,
-            ) as Promise<CacheStats>,
-        ),
+        ready.map(async (s) => {
+          const w = s.worker
+          const st = (await call(
+            s,
+            (id) => ({ cachet: 'stats', id }),
+            STATS_DEADLINE_MS,
+            `worker ${s.n} did not report its stats`,
+          )) as CacheStats
+          if (s.worker === w) s.lastStats = st
+          return st
+        }),
       )
-      return { stats: sumStats(all), workers: all.length }
+      return { stats: withRetired(all, retired), workers: all.length }
     }
     return {
       purge: async (what) => {

@@ -346,9 +346,48 @@ s('SIGTERM: every worker drains its requests, then the command exits 0', async (
   assert.is(f.lines().filter((r) => r.event === 'draining').length, 1)
 })
 
-s('a worker killed is logged and replaced; the fleet serves on', async () => {
+interface Counts {
+  miss: number
+  hit: number
+  stored: number
+  metricsMiss: number
+  metricsHit: number
+}
+
+/** The fleet's counters for rule `pages`, from /stats and /metrics. */
+async function counts(f: Fleet): Promise<Counts> {
+  const stats = JSON.parse((await request(`${f.admin}/_cachet/stats`, { headers: AUTH })).body) as {
+    rules: { id: string; outcomes: Record<string, number>; stored: number }[]
+  }
+  const pages = stats.rules.find((r) => r.id === 'pages')!
+  const metrics = (await request(`${f.admin}/_cachet/metrics`, { headers: AUTH })).body
+  const metric = (outcome: string) =>
+    Number(
+      new RegExp(`\ncachet_requests_total{cache="cachet",rule="pages",outcome="${outcome}"} (\\d+)\n`).exec(
+        metrics,
+      )?.[1] ?? 0,
+    )
+  return {
+    miss: pages.outcomes.miss ?? 0,
+    hit: pages.outcomes.hit ?? 0,
+    stored: pages.stored,
+    metricsMiss: metric('miss'),
+    metricsHit: metric('hit'),
+  }
+}
+
+s('a worker killed is logged and replaced; the fleet serves on, its counters never going back', async () => {
   const o = await origin()
   const f = await serve(['--upstream', o.url, '--policies', policyDir(POLICY)])
+  const bodies = await fill(f, o, '/pages/c')
+  const before = await counts(f)
+  assert.equal(before, {
+    miss: 2,
+    hit: bodies.length - 2,
+    stored: 2,
+    metricsMiss: 2,
+    metricsHit: bodies.length - 2,
+  })
   const [victim] = workerPids(f.child)
   signal(victim!, 'SIGKILL')
   await eventually(
@@ -367,7 +406,17 @@ s('a worker killed is logged and replaced; the fleet serves on', async () => {
   const pids = workerPids(f.child)
   assert.is(pids.length, 2)
   assert.ok(pids.includes(back.pid as number))
-  await fill(f, o, '/pages/k')
+  // the dead worker's counts stay in the sum (what it held is gone: one entry stored now)
+  assert.equal(await counts(f), { ...before, stored: 1 })
+  const more = await fill(f, o, '/pages/k')
+  const after = await counts(f)
+  assert.equal(after, {
+    miss: before.miss + 2,
+    hit: before.hit + more.length - 2,
+    stored: 3,
+    metricsMiss: before.miss + 2,
+    metricsHit: before.hit + more.length - 2,
+  })
   f.child.kill('SIGTERM')
   assert.is(await f.exited, 0)
 })
