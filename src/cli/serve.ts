@@ -59,8 +59,10 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
                               CACHET_ADMIN_TOKEN environment variable, which ps does not show)
   --admin-public-metrics      /_cachet/metrics and /_cachet/stats answer without the token
   --workers <n>               processes serving the port (node:cluster; default: the number of
-                              cores when run as the cachet command, 1 when serveCommand is called
-                              in process); each worker has its own memory store (purges reach
+                              cores, at most the cgroup CPU quota (a container's --cpus: cgroup
+                              v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us, rounded up),
+                              when run as the cachet command; 1 when serveCommand is called in
+                              process); each worker has its own memory store (purges reach
                               every one before they answer) or, with --redis, all share Redis;
                               1: one process, no primary
   --log-format <json|text>    json: one JSON object per line on stdout, the cache's events
