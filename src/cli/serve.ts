@@ -644,7 +644,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       ? undefined
       : json !== undefined
         ? (e: AccessEntry) => json.info({ event: 'access', ...e }, `${e.method} ${e.path} ${e.status}`)
-        : (e: AccessEntry) => io.stdout.write(`${accessLine(e)}\n`)
+        : (e: AccessEntry) => io.stdout.write(`${accessLine(e, new Date(), fleet?.slot)}\n`)
   const announce = (url: string, store: string, version: string, fields: object = {}) => {
     const n = (fields as { workers?: number }).workers
     say(

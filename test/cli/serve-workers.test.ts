@@ -95,7 +95,7 @@ interface Fleet {
   exited: Promise<number | null>
 }
 
-async function serve(args: string[]): Promise<Fleet> {
+async function serve(args: string[], text = false): Promise<Fleet> {
   const child = spawn(
     process.execPath,
     [
@@ -109,6 +109,7 @@ async function serve(args: string[]): Promise<Fleet> {
       '0',
       '--workers',
       '2',
+      ...(text ? ['--log-format', 'text'] : []),
       ...args,
     ],
     {
@@ -126,16 +127,22 @@ async function serve(args: string[]): Promise<Fleet> {
   const lines = () =>
     out
       .split('\n')
-      .filter((l) => l !== '')
+      .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
   await eventually(
-    () => lines().some((r) => r.event === 'admin-listening') || child.exitCode !== null,
+    () =>
+      (text ? /admin console /.test(out) : lines().some((r) => r.event === 'admin-listening')) ||
+      child.exitCode !== null,
     'cachet serve --workers 2 started',
     60_000,
   )
   assert.is(child.exitCode, null, err)
-  const url = String(lines().find((r) => r.event === 'listening')!.url)
-  const admin = String(lines().find((r) => r.event === 'admin-listening')!.url).replace(/\/_cachet\/$/, '')
+  const url = text
+    ? /^cachet serve: (http:\/\/\S+) →/m.exec(out)![1]!
+    : String(lines().find((r) => r.event === 'listening')!.url)
+  const admin = text
+    ? /^cachet serve: admin console (http:\/\/\S+)\/_cachet\/$/m.exec(out)![1]!
+    : String(lines().find((r) => r.event === 'admin-listening')!.url).replace(/\/_cachet\/$/, '')
   return { child, url, admin, out: () => out, err: () => err, lines, exited }
 }
 
@@ -206,6 +213,29 @@ s('requests reach both workers; one listening line for the fleet; each worker lo
   f.child.kill('SIGTERM')
   assert.is(await f.exited, 0)
   assert.is(f.err(), '')
+})
+
+s('--log-format text: the startup warnings once on stderr; each access line names its worker', async () => {
+  const o = await origin()
+  const f = await serve(['--upstream', o.url, '--policies', policyDir(POLICY)], true)
+  const bodies = await fill(f, o, '/pages/t')
+  const access = () =>
+    f
+      .out()
+      .split('\n')
+      .filter((l) => l.includes('"GET /pages/t HTTP/1.1"'))
+  await eventually(() => access().length === bodies.length, 'the access lines written')
+  for (const l of access())
+    assert.match(
+      l,
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/pages\/t HTTP\/1\.1" 200 \d+ (miss|hit) rule=pages worker=[12] [\d.]+ms$/,
+    )
+  const workers = new Set(access().map((l) => /worker=(\d)/.exec(l)![1]))
+  assert.equal([...workers].sort(), ['1', '2'])
+  // the lint warning, once for the fleet
+  assert.is(f.err().match(/key\.query: all keys every parameter/g)?.length, 1, f.err())
+  f.child.kill('SIGTERM')
+  assert.is(await f.exited, 0)
 })
 
 s('a purge through the admin port empties every worker before it answers', async () => {
