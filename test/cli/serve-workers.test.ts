@@ -314,6 +314,9 @@ s(
     await eventually(() => f.lines().some((r) => r.event === 'reload'), 'the reload logged')
     const reload = f.lines().filter((r) => r.event === 'reload')
     assert.is(reload.length, 1, 'one line for the fleet')
+    // the lint warning about `pages`: once at start, once at the reload (not once per worker)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.is(f.lines().filter((r) => r.code === 'QUERY_UNBOUNDED').length, 2)
     assert.equal(
       { ...reload[0], time: 0, version: 0 },
       {
