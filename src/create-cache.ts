@@ -18,7 +18,7 @@ import type { CacheStats } from './metrics/stats.js'
 import { type PurgeMessage, purgeChannel } from './metrics/trace.js'
 import { checkOptionNames } from './option-names.js'
 import { CREATE_CACHE_OPTIONS, type CreateCacheOptions, NAME_PATTERN } from './options.js'
-import { loadPolicies } from './policy/load.js'
+import { loadPolicySet, type PolicySource } from './policy/load.js'
 import { loadForReload, type PolicyWatcher, watchPolicies } from './policy/reload.js'
 import type { Diagnostic } from './policy/types.js'
 import { buildPolicySet, type PolicySet } from './policy-set.js'
@@ -119,6 +119,21 @@ export interface Cache extends EventEmitter {
 }
 
 /**
+ * @internal `cachet serve --workers` (cli/worker.ts) only, and not exported from the package: an
+ * option under this symbol (no option name, so no plain caller meets it) makes the cache load its
+ * first set from a snapshot and report the files of every set it loads.
+ */
+export const kPolicySources = Symbol('cachet.policySources')
+
+/** @internal What {@link kPolicySources} holds. */
+export interface PolicySourcesHook {
+  /** the first set is loaded from these, not from the files (a replacement runs the fleet's set) */
+  readonly initial?: readonly PolicySource[] | undefined
+  /** a load gave a good set (the first, or a reload applied or unchanged): its files, as read */
+  loaded(sources: readonly PolicySource[], version: string): void
+}
+
+/**
  * Loads the policies, connects the store and returns the cache.
  * Rejects (PolicyError, with file:line:col) when the initial policies are invalid; never because
  * the store is down: it then runs as misses and keeps reconnecting.
@@ -140,8 +155,11 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
   const log = toLog(options.logger, name)
   const clock = options.clock ?? Date
 
-  const first = await loadPolicies(target)
+  const hook = (options as { [kPolicySources]?: PolicySourcesHook })[kPolicySources]
+  const read: PolicySource[] | undefined = hook === undefined ? undefined : []
+  const first = (await loadPolicySet(target, {}, true, { from: hook?.initial, read })).result
   if (!first.ok) throw new PolicyError([...first.errors, ...first.warnings])
+  if (hook !== undefined) hook.loaded(read!, first.version)
   for (const w of first.warnings) log.warn(formatOne(w), policyWarning(w))
 
   const readDeadlineMs = options.readDeadlineMs ?? 250
@@ -156,6 +174,7 @@ export async function createCache(options: CreateCacheOptions = {}): Promise<Cac
   const cache = new CacheImpl({
     name,
     target,
+    hook,
     set: await buildPolicySet(first),
     store,
     owned,
@@ -174,6 +193,7 @@ class CacheImpl extends EventEmitter implements Cache {
   readonly name: string
   readonly store: Store
   readonly #target: string | readonly string[]
+  readonly #hook: PolicySourcesHook | undefined
   readonly #owned: boolean
   readonly #log: Log
   readonly #rt: Runtime
@@ -186,6 +206,7 @@ class CacheImpl extends EventEmitter implements Cache {
   constructor(opts: {
     name: string
     target: string | readonly string[]
+    hook: PolicySourcesHook | undefined
     set: PolicySet
     store: Store
     owned: boolean
@@ -200,6 +221,7 @@ class CacheImpl extends EventEmitter implements Cache {
     this.name = name
     this.store = store
     this.#target = target
+    this.#hook = opts.hook
     this.#owned = owned
     this.#log = log
     const metrics = newMetrics()
@@ -286,8 +308,9 @@ class CacheImpl extends EventEmitter implements Cache {
   async #reloadOnce(): Promise<ReloadResult> {
     const rt = this.#rt
     let loaded
+    const read: PolicySource[] | undefined = this.#hook === undefined ? undefined : []
     try {
-      loaded = await loadForReload(this.#target, rt.policies.current.files)
+      loaded = await loadForReload(this.#target, rt.policies.current.files, read)
     } catch (err) {
       loaded = {
         ok: false as const,
@@ -328,6 +351,7 @@ class CacheImpl extends EventEmitter implements Cache {
     }
     const changed = loaded.version !== rt.policies.current.version
     rt.counters.lastReloadError = null
+    this.#hook?.loaded(read!, loaded.version)
     if (changed) {
       // built aside (each rule that keeps its id keeps its counters), then the one atomic swap
       rt.policies.current = await buildPolicySet(loaded, rt.policies.current)

@@ -5,10 +5,12 @@
  * for node:cluster's own.
  *
  * worker → primary: `hello` (its store and handler exist: purges may be relayed to it from now
- * on), `listening`, `failed` (startServe threw), `bump` (relay a purge to the other workers),
+ * on), `start` (what to load: the fleet's policy set, for a worker that replaces one),
+ * `listening`, `failed` (startServe threw), `bump` (relay a purge to the other workers),
  * `reply`. primary → worker: `bump` (a purge relayed from another worker), `reload`, `stats`,
  * `explain`, `purge`, `stop`, `reply`.
  */
+import type { PolicySource } from '../policy/load.js'
 
 /** The environment variable that makes a forked `cachet serve` a worker, with its slot (1…N). */
 export const WORKER_ENV = 'CACHET_SERVE_WORKER'
@@ -18,7 +20,9 @@ export const BUMP_DEADLINE_MS = 5000
 
 export type FleetRequest =
   | { readonly cachet: 'bump'; readonly id: number; readonly gens: readonly string[]; readonly ttlMs: number }
-  | { readonly cachet: 'reload'; readonly id: number }
+  /** `sources`: answer with the files of the set loaded (the primary keeps the fleet's set) */
+  | { readonly cachet: 'reload'; readonly id: number; readonly sources?: boolean }
+  | { readonly cachet: 'start'; readonly id: number }
   | { readonly cachet: 'stats'; readonly id: number }
   | { readonly cachet: 'explain'; readonly id: number; readonly req: unknown }
   | { readonly cachet: 'purge'; readonly id: number; readonly what: unknown }
@@ -36,12 +40,35 @@ export type FleetReply =
 
 export type WorkerMessage =
   | { readonly cachet: 'hello' }
-  | { readonly cachet: 'listening'; readonly url: string; readonly store: string; readonly version: string }
+  | {
+      readonly cachet: 'listening'
+      readonly url: string
+      readonly store: string
+      readonly version: string
+      /** the files of the set it loaded, when the primary's `start` answer asked for them */
+      readonly sources?: FleetPolicies
+    }
   | { readonly cachet: 'failed'; readonly code: number; readonly message: string }
   | FleetRequest
   | FleetReply
 
 export type PrimaryMessage = FleetRequest | FleetReply | { readonly cachet: 'stop' }
+
+/** The fleet's policy set, as the files one worker loaded it from (names and contents). */
+export interface FleetPolicies {
+  readonly version: string
+  readonly files: readonly PolicySource[]
+}
+
+/** What the primary answers to `start`. */
+export interface WorkerStart {
+  /** load these instead of the files (a replacement: the fleet's last good set); null: the files */
+  readonly policies: FleetPolicies | null
+  /** send the files loaded with `listening` (the primary keeps them as the fleet's set) */
+  readonly report: boolean
+  /** log the startup warnings (policy lint, limits): one worker does, for the fleet */
+  readonly warn: boolean
+}
 
 /** What a worker answers to `reload`: the cache's ReloadResult, plus the log line it withheld. */
 export interface WorkerReload {
@@ -52,6 +79,8 @@ export interface WorkerReload {
   readonly errors: readonly string[]
   /** the JSON `reload` line the worker's cache wrote, withheld so that the primary writes it once */
   readonly line?: string
+  /** the files of the set now in force, when the request asked (and the reload succeeded) */
+  readonly sources?: FleetPolicies
 }
 
 export function isCachetMessage(m: unknown): m is { cachet: string } {

@@ -10,7 +10,8 @@ export interface CliIO {
   /** the environment (tests); the process's own when absent */
   env?: Readonly<Record<string, string | undefined>>
   /**
-   * the default of `cachet serve --workers`: the bin passes the number of cores; absent (in
+   * the default of `cachet serve --workers`: the bin passes the number of cores, at most the
+   * cgroup's CPU quota (cpu-quota.ts); absent (in
    * process: tests, an application calling the command), 1, one process and no node:cluster
    */
   cores?: number

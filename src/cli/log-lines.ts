@@ -93,8 +93,11 @@ export function clfTime(d: Date): string {
  * write, so log tools read it as is), then the cache's fields:
  *
  *   127.0.0.1 - - [03/Dec/2026:14:24:13 +0000] "GET /products/42 HTTP/1.1" 200 945 hit rule=products 1.234ms
+ *
+ * A worker of `cachet serve --workers N` names itself after the rule, as the JSON line's
+ * `worker` field does: `… hit rule=products worker=2 1.234ms`.
  */
-export function accessLine(e: AccessEntry, at: Date = new Date()): string {
+export function accessLine(e: AccessEntry, at: Date = new Date(), worker?: number): string {
   const outcome = e.outcome === null ? '-' : e.reason !== null ? `${e.outcome}(${e.reason})` : e.outcome
-  return `${e.remoteAddress ?? '-'} - - ${clfTime(at)} "${e.method} ${e.path} HTTP/${e.httpVersion}" ${e.status} ${e.bytes === null || e.bytes === 0 ? '-' : e.bytes} ${outcome} rule=${e.rule ?? '-'} ${e.durationMs}ms${e.completed ? '' : ' aborted'}`
+  return `${e.remoteAddress ?? '-'} - - ${clfTime(at)} "${e.method} ${e.path} HTTP/${e.httpVersion}" ${e.status} ${e.bytes === null || e.bytes === 0 ? '-' : e.bytes} ${outcome} rule=${e.rule ?? '-'}${worker === undefined ? '' : ` worker=${worker}`} ${e.durationMs}ms${e.completed ? '' : ' aborted'}`
 }

@@ -15,7 +15,7 @@ import { finished } from 'node:stream'
 import { parseArgs } from 'node:util'
 import Koa from 'koa'
 import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
-import { type Cache, createCache } from '../create-cache.js'
+import { type Cache, createCache, kPolicySources, type PolicySourcesHook } from '../create-cache.js'
 import { formatOne } from '../errors.js'
 import { defaultLogger, isStructured } from '../log.js'
 import { type RequestMessage, requestChannel } from '../metrics/trace.js'
@@ -59,8 +59,10 @@ export const SERVE_USAGE = `usage: cachet serve --upstream <url> [options]
                               CACHET_ADMIN_TOKEN environment variable, which ps does not show)
   --admin-public-metrics      /_cachet/metrics and /_cachet/stats answer without the token
   --workers <n>               processes serving the port (node:cluster; default: the number of
-                              cores when run as the cachet command, 1 when serveCommand is called
-                              in process); each worker has its own memory store (purges reach
+                              cores, at most the cgroup CPU quota (a container's --cpus: cgroup
+                              v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us, rounded up),
+                              when run as the cachet command; 1 when serveCommand is called in
+                              process); each worker has its own memory store (purges reach
                               every one before they answer) or, with --redis, all share Redis;
                               1: one process, no primary
   --log-format <json|text>    json: one JSON object per line on stdout, the cache's events
@@ -251,6 +253,11 @@ export interface ServeOptions {
   /** injected time (tests): entries age by it, not by the wall clock */
   clock?: { now(): number }
   /**
+   * @internal `cachet serve --workers` (worker.ts): the first set from the fleet's snapshot, and
+   * every set loaded reported (with `policies` only: the plain policy is each process's own file)
+   */
+  policySources?: PolicySourcesHook
+  /**
    * a second listener for the admin routes under `/_cachet` (the console at `/_cachet/`, `/`
    * redirects there): the proxy's own port never serves them, whatever the upstream's paths are.
    */
@@ -323,6 +330,7 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
     store: storeSpec(o.store, o.nearBytes),
     name: o.name,
     clock: o.clock,
+    ...(o.policySources !== undefined && tmp === undefined ? { [kPolicySources]: o.policySources } : {}),
     ...(tmp !== undefined
       ? { logger: plainPolicyLogger(policies, o.logger) }
       : o.logger !== undefined
@@ -627,6 +635,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         ? jsonLogger((line) => io.stdout.write(line), level)
         : jsonLogger(fleet.logWrite(io.stdout), level, { worker: fleet.slot })
   const say = (l: 'info' | 'warn' | 'error', msg: string, event: string, fields: object = {}) => {
+    if (l === 'warn' && fleet?.muted === true) return
     if (json !== undefined) json[l]({ event, ...fields }, msg)
     else (l === 'info' ? io.stdout : io.stderr).write(`${msg}\n`)
   }
@@ -635,7 +644,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       ? undefined
       : json !== undefined
         ? (e: AccessEntry) => json.info({ event: 'access', ...e }, `${e.method} ${e.path} ${e.status}`)
-        : (e: AccessEntry) => io.stdout.write(`${accessLine(e)}\n`)
+        : (e: AccessEntry) => io.stdout.write(`${accessLine(e, new Date(), fleet?.slot)}\n`)
   const announce = (url: string, store: string, version: string, fields: object = {}) => {
     const n = (fields as { workers?: number }).workers
     say(
@@ -664,6 +673,9 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       ...(admin !== undefined ? { admin } : {}),
     })
   }
+  // a worker asks the primary what to start from (a replacement: the fleet's policies)
+  await fleet?.begin()
+  const logger = json ?? fleet?.textLogger(defaultLogger)
   let s: Serving
   try {
     s = await startServe({
@@ -688,7 +700,10 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
             : values.targeted.split(',').map((f) => f.trim()),
       // the fleet's admin listener is the primary's
       ...(admin !== undefined && fleet === undefined ? { admin } : {}),
-      ...(json !== undefined ? { logger: json } : {}),
+      ...(logger !== undefined ? { logger } : {}),
+      ...(fleet !== undefined && values.policies !== undefined
+        ? { policySources: fleet.policySources() }
+        : {}),
       ...(accessLog !== undefined ? { accessLog } : {}),
       warn: (m) => say('warn', `cachet serve: ${m}`, 'serve-warning'),
     })

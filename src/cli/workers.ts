@@ -17,9 +17,18 @@
  *   worker, /stats and /metrics are the sum over every worker (metrics/sum.ts), or 503 when a
  *   worker did not answer: never one worker's counters as if they were the whole server's.
  *
+ * - keeps the fleet's policy set, as the files one worker loaded it from (worker 1 at start, the
+ *   first listening one at each reload that succeeds), and gives it to a worker that replaces
+ *   one, which loads it instead of the files: those may hold an edit the fleet refused (the
+ *   replacement would not start), or one not reloaded yet (it would run other policies);
+ * - keeps the last counters it read of each worker, and adds those of the workers that died to
+ *   /stats and /metrics, so that the fleet's counters never go backwards (Prometheus counters are
+ *   monotonic; a reset reads as a restart).
+ *
  * Log lines: the primary's and the workers' share stdout, one JSON object per line; a worker's
  * carry `worker: <slot>` (1…N, kept by its replacement), the primary's that are about one worker
- * too. `listening` is written once, by the primary, with `workers: N`.
+ * too. `listening` is written once, by the primary, with `workers: N`; the startup warnings (policy
+ * lint) once, by worker 1, and a reload's by the worker that reports its files.
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { Server } from 'node:http'
@@ -31,19 +40,21 @@ import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
 import type { PurgeResult } from '../generation/purge.js'
 import { escapeLabel, families, toText } from '../metrics/prometheus.js'
 import type { CacheStats } from '../metrics/stats.js'
-import { sumStats } from '../metrics/sum.js'
+import { retire, withRetired } from '../metrics/sum.js'
 import type { Explanation } from '../request/explain.js'
 import { capConnections } from './connection-cap.js'
 import {
   answerRequest,
   BUMP_DEADLINE_MS,
   Calls,
+  type FleetPolicies,
   type FleetRequest,
   isCachetMessage,
   type PrimaryMessage,
   WORKER_ENV,
   type WorkerMessage,
   type WorkerReload,
+  type WorkerStart,
 } from './fleet-ipc.js'
 import { type CliIO, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './io.js'
 import { ADMIN_MAX_CONNECTIONS, adminListener, listenOn } from './listen.js'
@@ -87,6 +98,8 @@ interface Slot {
   hello: boolean
   listening: boolean
   listeningSince: number
+  /** the worker's stats as last read (/stats, /metrics): what it leaves to the sum when it dies */
+  lastStats: CacheStats | undefined
   /** unexpected exits in a row (the backoff's exponent) */
   fails: number
   restart: NodeJS.Timeout | undefined
@@ -142,6 +155,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       hello: false,
       listening: false,
       listeningSince: 0,
+      lastStats: undefined,
       fails: 0,
       restart: undefined,
     })
@@ -149,6 +163,10 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   let stopping = false
   let failure: { code: number; message: string } | undefined
   let firstListening: Extract<WorkerMessage, { cachet: 'listening' }> | undefined
+  /** the fleet's policy set, for a replacement to start from (undefined: the plain policy, or not reported) */
+  let policies: FleetPolicies | undefined
+  /** the counters of the workers that died, added to every sum: the fleet's never go backwards */
+  let retired: CacheStats | undefined
   let adminServer: Server | undefined
   let adminUrl: string | undefined
   let settleBoot: () => void = () => {}
@@ -198,6 +216,14 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       case 'hello':
         s.hello = true
         return
+      case 'start': {
+        // at start every worker reads the files, and worker 1 reports them and warns for the fleet
+        const start: WorkerStart = booting
+          ? { policies: null, report: s.n === 1, warn: s.n === 1 }
+          : { policies: policies ?? null, report: false, warn: false }
+        void answerRequest(msg.id, () => start).then((r) => post(w, r))
+        return
+      }
       case 'reply':
         s.calls.settle(msg)
         return
@@ -214,6 +240,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
           })
         return
       case 'listening':
+        if (msg.sources !== undefined) policies = msg.sources
         s.listening = true
         s.listeningSince = Date.now()
         if (booting) {
@@ -232,6 +259,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   const onExit = (s: Slot, w: Worker, code: number | null, signal: string | null) => {
     s.calls.endAll(new Error(`worker ${s.n} exited`))
     if (s.worker !== w) return
+    if (s.lastStats !== undefined) retired = retire(retired, s.lastStats)
+    s.lastStats = undefined
     const wasListening = s.listening
     s.worker = undefined
     s.hello = false
@@ -351,13 +380,16 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
         (s) =>
           call(
             s,
-            (id) => ({ cachet: 'reload', id }),
+            // the first reports the files it loaded, and writes the reload's warnings
+            (id) => ({ cachet: 'reload', id, ...(s === targets[0] ? { sources: true } : {}) }),
             RELOAD_DEADLINE_MS,
             `worker ${s.n} did not reload`,
           ) as Promise<WorkerReload>,
       ),
     )
     const done = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ s: targets[i]!, r: r.value }] : []))
+    const lead = done.find((d) => d.s === targets[0])?.r
+    if (lead?.sources !== undefined) policies = lead.sources
     const key = (r: WorkerReload) => `${r.ok} ${r.changed} ${r.version}`
     const agree = done.length === targets.length && done.every((d) => key(d.r) === key(done[0]!.r))
     results.forEach((r, i) => {
@@ -409,17 +441,19 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
       const ready = slots.filter((s) => s.listening)
       if (ready.length === 0) throw new Error('no worker is listening')
       const all = await Promise.all(
-        ready.map(
-          (s) =>
-            call(
-              s,
-              (id) => ({ cachet: 'stats', id }),
-              STATS_DEADLINE_MS,
-              `worker ${s.n} did not report its stats`,
-            ) as Promise<CacheStats>,
-        ),
+        ready.map(async (s) => {
+          const w = s.worker
+          const st = (await call(
+            s,
+            (id) => ({ cachet: 'stats', id }),
+            STATS_DEADLINE_MS,
+            `worker ${s.n} did not report its stats`,
+          )) as CacheStats
+          if (s.worker === w) s.lastStats = st
+          return st
+        }),
       )
-      return { stats: sumStats(all), workers: all.length }
+      return { stats: withRetired(all, retired), workers: all.length }
     }
     return {
       purge: async (what) => {

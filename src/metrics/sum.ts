@@ -5,6 +5,11 @@
  * `near.tracking` hold only when they hold in every worker; the policy is the first worker's
  * (a reload reaches all of them); reload counters are the largest (one SIGHUP reloads every
  * worker once: summing would count it N times) and `lastError` the first one reported.
+ *
+ * Workers that died leave their counters behind (`retire`): the primary adds them in
+ * (`withRetired`), so that the fleet's counters never go backwards when a worker is replaced,
+ * as Prometheus counters must not (a decrease reads as a restart, and rate() over it is wrong).
+ * What a dead worker held (entries, bytes) is gone with it, and is not added.
  */
 import type { CacheStats, HistogramSnapshot, Outcome, RuleStats } from './stats.js'
 
@@ -114,4 +119,42 @@ function sumStore(a: CacheStats['store'], b: CacheStats['store']): CacheStats['s
     ...(a.bytes !== undefined || b.bytes !== undefined ? { bytes: (a.bytes ?? 0) + (b.bytes ?? 0) } : {}),
     ...(near !== undefined ? { near } : {}),
   }
+}
+
+/**
+ * A dead worker's contribution to the sum from now on: its counters (the last ones the primary
+ * read of it) added to `prev`'s, its gauges zeroed (its store is gone) and its health neutral
+ * (`up` and `tracking` true, no `lastError`), so that only the live workers decide those.
+ */
+export function retire(prev: CacheStats | undefined, dead: CacheStats): CacheStats {
+  const counters: CacheStats = {
+    ...dead,
+    rules: dead.rules.map((r) => ({ ...r, stored: 0 })),
+    store: {
+      ...dead.store,
+      up: true,
+      ...(dead.store.entries !== undefined ? { entries: 0 } : {}),
+      ...(dead.store.bytes !== undefined ? { bytes: 0 } : {}),
+      ...(dead.store.near !== undefined
+        ? { near: { ...dead.store.near, tracking: true, entries: 0, bytes: 0 } }
+        : {}),
+    },
+    reloads: { ...dead.reloads, lastError: null },
+  }
+  return prev === undefined ? counters : sumStats([prev, counters])
+}
+
+/**
+ * `live` (at least one) summed with the counters `retired` workers left, for the rules the live
+ * ones still have: a rule a reload removed is gone from the sum, as from one process's stats.
+ */
+export function withRetired(
+  live: readonly CacheStats[],
+  retired: CacheStats | undefined,
+  at: Date = new Date(),
+): CacheStats {
+  if (retired === undefined) return sumStats(live, at)
+  const ids = new Set(live.flatMap((st) => st.rules.map((r) => r.id)))
+  // last: the policy, the name and the rules' order are the live workers'
+  return sumStats([...live, { ...retired, rules: retired.rules.filter((r) => ids.has(r.id)) }], at)
 }

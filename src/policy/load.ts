@@ -37,6 +37,23 @@ export interface LoadOptions {
   cwd?: string
 }
 
+/**
+ * @internal One policy file as a load read it (its path, absolute and as displayed, and its
+ * text): `cachet serve --workers` keeps the fleet's set as these and hands them to a worker that
+ * replaces one that died, so that it runs what the fleet runs, not whatever the files now hold.
+ */
+export interface PolicySource {
+  readonly abs: string
+  readonly file: string
+  readonly text: string
+}
+
+/** @internal Where a load takes its files: `from` (a snapshot) instead of the disk; each file read is pushed to `read`. */
+export interface SourceIO {
+  readonly from?: readonly PolicySource[] | undefined
+  readonly read?: PolicySource[] | undefined
+}
+
 /** What `validate-policies` reports besides the result: how much it looked at. */
 export interface LoadReport {
   readonly result: LoadResult
@@ -71,32 +88,40 @@ export async function parseFile(
   options: Required<Omit<LoadOptions, 'cwd'>>,
   diags: Diagnostic[],
   quick = true,
+  /** @internal the file's text, read before (a snapshot); undefined: read it from disk */
+  text?: string,
+  /** @internal the text read is pushed here */
+  record?: PolicySource[],
 ): Promise<ParsedFile | undefined> {
   const { abs, file } = found
-  let read
-  try {
-    read = await readBounded(abs, options.maxFileBytes)
-  } catch (err) {
-    diags.push(wholeFile('POLICY_READ', file, `cannot read: ${reason(err)}`))
-    return undefined
-  }
-  if ('tooLarge' in read) {
-    diags.push(
-      wholeFile(
-        'POLICY_TOO_LARGE',
-        file,
-        `file is ${read.tooLarge} bytes, over the ${sizeText(options.maxFileBytes)} limit for a policy file`,
-      ),
-    )
-    return undefined
-  }
   let src: string
-  try {
-    src = new TextDecoder('utf-8', { fatal: true }).decode(read.bytes)
-  } catch {
-    diags.push(wholeFile('POLICY_READ', file, 'cannot read: not valid UTF-8'))
-    return undefined
+  if (text !== undefined) src = text
+  else {
+    let read
+    try {
+      read = await readBounded(abs, options.maxFileBytes)
+    } catch (err) {
+      diags.push(wholeFile('POLICY_READ', file, `cannot read: ${reason(err)}`))
+      return undefined
+    }
+    if ('tooLarge' in read) {
+      diags.push(
+        wholeFile(
+          'POLICY_TOO_LARGE',
+          file,
+          `file is ${read.tooLarge} bytes, over the ${sizeText(options.maxFileBytes)} limit for a policy file`,
+        ),
+      )
+      return undefined
+    }
+    try {
+      src = new TextDecoder('utf-8', { fatal: true }).decode(read.bytes)
+    } catch {
+      diags.push(wholeFile('POLICY_READ', file, 'cannot read: not valid UTF-8'))
+      return undefined
+    }
   }
+  record?.push({ abs, file, text: src })
 
   // the plain YAML policies are written in: read fast, with yaml's positions (quick-yaml.ts),
   // letting the event loop run every few thousand nodes
@@ -287,6 +312,8 @@ export async function loadPolicySet(
   options: LoadOptions = {},
   /** @internal false: every file through yaml, none through quick-yaml (tests compare the two) */
   quick = true,
+  /** @internal a snapshot to load instead of the files, and where to record the files read */
+  io: SourceIO = {},
 ): Promise<LoadReport> {
   checkOptions(target, options)
   const cwd = resolve(options.cwd ?? process.cwd())
@@ -295,7 +322,12 @@ export async function loadPolicySet(
     maxAliasCount: options.maxAliasCount ?? MAX_ALIAS_COUNT,
   }
   const diags: Diagnostic[] = []
-  const found = await listFiles(typeof target === 'string' ? [target] : target, cwd, diags)
+  // a snapshot holds the files a load found, in its order: the folders are not listed again
+  const texts = io.from === undefined ? undefined : new Map(io.from.map((f) => [f.abs, f.text]))
+  const found =
+    io.from === undefined
+      ? await listFiles(typeof target === 'string' ? [target] : target, cwd, diags)
+      : io.from.map((f) => ({ abs: f.abs, file: f.file }))
 
   // One file at a time, start to finish: its YAML tree is dropped before the next is read (at
   // 100k rules, keeping every Document alive took gigabytes), and each stage lets the event loop
@@ -303,7 +335,7 @@ export async function loadPolicySet(
   // of 10k rules (issue 12 item 8).
   const st: LoadState = { diags, firstId: new Map(), rules: [], startLine: [], startCol: [], ruleCount: 0 }
   for (const f of found) {
-    const pf = await parseFile(f, opts, diags, quick)
+    const pf = await parseFile(f, opts, diags, quick, texts?.get(f.abs), io.read)
     if (pf) await runStepsAsync(fileSteps(pf, st))
   }
   const { rules, startLine, startCol, ruleCount } = st

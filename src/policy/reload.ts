@@ -31,7 +31,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { LogFields } from '../log.js'
 import { isPolicyName, wholeFile } from './files.js'
-import { loadPolicies } from './load.js'
+import { loadPolicySet, type PolicySource } from './load.js'
 import type { Diagnostic, LoadResult } from './types.js'
 
 /** @default 1000: the stat-signature poll's period, ms. */
@@ -76,12 +76,14 @@ export function watchPolicies(target: string | readonly string[], options: Watch
  * files. To cache nothing from a folder, keep a file with `rules: []` in it.
  *
  * @param previous the files of the set in force, as displayed (`PolicySet.files`)
+ * @param read when given, each file read is pushed to it (cachet serve --workers keeps the fleet's set)
  */
 export async function loadForReload(
   target: string | readonly string[],
   previous: readonly string[],
+  read?: PolicySource[],
 ): Promise<LoadResult> {
-  const loaded = await loadPolicies(target)
+  const loaded = (await loadPolicySet(target, {}, true, { read })).result
   if (!loaded.ok || previous.length === 0) return loaded
   const had = new Set(previous.map((f) => resolve(dirname(f))))
   const emptied = loaded.warnings.filter((w) => w.code === 'POLICY_EMPTY' && had.has(resolve(w.file)))

@@ -19,7 +19,7 @@ import { type RedisProc, startRedis } from '../helpers/redis-server.js'
 
 const TOKEN = 'workers-test-token-0123456789'
 const AUTH = { authorization: `Bearer ${TOKEN}` }
-// `key.query: all` draws the QUERY_UNBOUNDED lint warning: each worker logs it at start
+// `key.query: all` draws the QUERY_UNBOUNDED lint warning at start (and at each reload)
 const POLICY = yaml(`
   version: 1
   rules:
@@ -95,7 +95,7 @@ interface Fleet {
   exited: Promise<number | null>
 }
 
-async function serve(args: string[]): Promise<Fleet> {
+async function serve(args: string[], text = false): Promise<Fleet> {
   const child = spawn(
     process.execPath,
     [
@@ -109,6 +109,7 @@ async function serve(args: string[]): Promise<Fleet> {
       '0',
       '--workers',
       '2',
+      ...(text ? ['--log-format', 'text'] : []),
       ...args,
     ],
     {
@@ -126,16 +127,22 @@ async function serve(args: string[]): Promise<Fleet> {
   const lines = () =>
     out
       .split('\n')
-      .filter((l) => l !== '')
+      .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
   await eventually(
-    () => lines().some((r) => r.event === 'admin-listening') || child.exitCode !== null,
+    () =>
+      (text ? /admin console /.test(out) : lines().some((r) => r.event === 'admin-listening')) ||
+      child.exitCode !== null,
     'cachet serve --workers 2 started',
     60_000,
   )
   assert.is(child.exitCode, null, err)
-  const url = String(lines().find((r) => r.event === 'listening')!.url)
-  const admin = String(lines().find((r) => r.event === 'admin-listening')!.url).replace(/\/_cachet\/$/, '')
+  const url = text
+    ? /^cachet serve: (http:\/\/\S+) →/m.exec(out)![1]!
+    : String(lines().find((r) => r.event === 'listening')!.url)
+  const admin = text
+    ? /^cachet serve: admin console (http:\/\/\S+)\/_cachet\/$/m.exec(out)![1]!
+    : String(lines().find((r) => r.event === 'admin-listening')!.url).replace(/\/_cachet\/$/, '')
   return { child, url, admin, out: () => out, err: () => err, lines, exited }
 }
 
@@ -168,12 +175,12 @@ s('requests reach both workers; one listening line for the fleet; each worker lo
       msg: `cachet serve: ${f.url} → ${o.url} (policies ${dir}, memory store, 2 workers)`,
     },
   )
-  // the lint warning: once per worker, each line naming its worker
+  // the lint warning: once for the fleet (worker 1 writes it), not once per worker
   const warned = f
     .lines()
     .filter((r) => r.code === 'QUERY_UNBOUNDED')
     .map((r) => r.worker)
-  assert.equal(warned.sort(), [1, 2])
+  assert.equal(warned, [1])
 
   // two stores: the first two requests are misses, each answered by the origin
   const bodies = await fill(f, o, '/pages/a')
@@ -206,6 +213,29 @@ s('requests reach both workers; one listening line for the fleet; each worker lo
   f.child.kill('SIGTERM')
   assert.is(await f.exited, 0)
   assert.is(f.err(), '')
+})
+
+s('--log-format text: the startup warnings once on stderr; each access line names its worker', async () => {
+  const o = await origin()
+  const f = await serve(['--upstream', o.url, '--policies', policyDir(POLICY)], true)
+  const bodies = await fill(f, o, '/pages/t')
+  const access = () =>
+    f
+      .out()
+      .split('\n')
+      .filter((l) => l.includes('"GET /pages/t HTTP/1.1"'))
+  await eventually(() => access().length === bodies.length, 'the access lines written')
+  for (const l of access())
+    assert.match(
+      l,
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/pages\/t HTTP\/1\.1" 200 \d+ (miss|hit) rule=pages worker=[12] [\d.]+ms$/,
+    )
+  const workers = new Set(access().map((l) => /worker=(\d)/.exec(l)![1]))
+  assert.equal([...workers].sort(), ['1', '2'])
+  // the lint warning, once for the fleet
+  assert.is(f.err().match(/key\.query: all keys every parameter/g)?.length, 1, f.err())
+  f.child.kill('SIGTERM')
+  assert.is(await f.exited, 0)
 })
 
 s('a purge through the admin port empties every worker before it answers', async () => {
@@ -284,6 +314,9 @@ s(
     await eventually(() => f.lines().some((r) => r.event === 'reload'), 'the reload logged')
     const reload = f.lines().filter((r) => r.event === 'reload')
     assert.is(reload.length, 1, 'one line for the fleet')
+    // the lint warning about `pages`: once at start, once at the reload (not once per worker)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.is(f.lines().filter((r) => r.code === 'QUERY_UNBOUNDED').length, 2)
     assert.equal(
       { ...reload[0], time: 0, version: 0 },
       {
@@ -346,9 +379,48 @@ s('SIGTERM: every worker drains its requests, then the command exits 0', async (
   assert.is(f.lines().filter((r) => r.event === 'draining').length, 1)
 })
 
-s('a worker killed is logged and replaced; the fleet serves on', async () => {
+interface Counts {
+  miss: number
+  hit: number
+  stored: number
+  metricsMiss: number
+  metricsHit: number
+}
+
+/** The fleet's counters for rule `pages`, from /stats and /metrics. */
+async function counts(f: Fleet): Promise<Counts> {
+  const stats = JSON.parse((await request(`${f.admin}/_cachet/stats`, { headers: AUTH })).body) as {
+    rules: { id: string; outcomes: Record<string, number>; stored: number }[]
+  }
+  const pages = stats.rules.find((r) => r.id === 'pages')!
+  const metrics = (await request(`${f.admin}/_cachet/metrics`, { headers: AUTH })).body
+  const metric = (outcome: string) =>
+    Number(
+      new RegExp(`\ncachet_requests_total{cache="cachet",rule="pages",outcome="${outcome}"} (\\d+)\n`).exec(
+        metrics,
+      )?.[1] ?? 0,
+    )
+  return {
+    miss: pages.outcomes.miss ?? 0,
+    hit: pages.outcomes.hit ?? 0,
+    stored: pages.stored,
+    metricsMiss: metric('miss'),
+    metricsHit: metric('hit'),
+  }
+}
+
+s('a worker killed is logged and replaced; the fleet serves on, its counters never going back', async () => {
   const o = await origin()
   const f = await serve(['--upstream', o.url, '--policies', policyDir(POLICY)])
+  const bodies = await fill(f, o, '/pages/c')
+  const before = await counts(f)
+  assert.equal(before, {
+    miss: 2,
+    hit: bodies.length - 2,
+    stored: 2,
+    metricsMiss: 2,
+    metricsHit: bodies.length - 2,
+  })
   const [victim] = workerPids(f.child)
   signal(victim!, 'SIGKILL')
   await eventually(
@@ -367,10 +439,92 @@ s('a worker killed is logged and replaced; the fleet serves on', async () => {
   const pids = workerPids(f.child)
   assert.is(pids.length, 2)
   assert.ok(pids.includes(back.pid as number))
-  await fill(f, o, '/pages/k')
+  // the dead worker's counts stay in the sum (what it held is gone: one entry stored now)
+  assert.equal(await counts(f), { ...before, stored: 1 })
+  const more = await fill(f, o, '/pages/k')
+  const after = await counts(f)
+  assert.equal(after, {
+    miss: before.miss + 2,
+    hit: before.hit + more.length - 2,
+    stored: 3,
+    metricsMiss: before.miss + 2,
+    metricsHit: before.hit + more.length - 2,
+  })
   f.child.kill('SIGTERM')
   assert.is(await f.exited, 0)
 })
+
+/** Kills one worker and waits for its replacement's `worker-listening` line (the `n`th one). */
+async function replaceOne(f: Fleet, n: number): Promise<void> {
+  const [victim] = workerPids(f.child)
+  signal(victim!, 'SIGKILL')
+  await eventually(
+    () =>
+      f.lines().filter((r) => r.event === 'worker-listening').length === n ||
+      f.lines().some((r) => r.event === 'worker-failed'),
+    'the replacement listening',
+    60_000,
+  )
+  assert.equal(
+    f.lines().flatMap((r) => (r.event === 'worker-failed' ? [r.error] : [])),
+    [],
+    'the replacement started',
+  )
+  await eventually(() => workerPids(f.child).length === 2, 'two workers again')
+}
+
+const MORE = yaml(`
+  version: 1
+  rules:
+    - id: pages
+      match: /pages/**
+      ttl: 1m
+      key: { query: all }
+    - id: more
+      match: /more/**
+      ttl: 1m
+`)
+
+s(
+  'a replacement worker runs the policies the fleet runs, not an edit on disk the fleet refused or never reloaded',
+  async () => {
+    const o = await origin()
+    const dir = policyDir(POLICY)
+    const f = await serve(['--upstream', o.url, '--policies', dir])
+    const version = f.lines().find((r) => r.event === 'listening')!.version
+    // a bad edit, refused at the reload: the fleet keeps its set
+    writePolicy(dir, 'version: 1\nrules:\n  - id: a\n    match: /a\n    ttl: five minutes\n')
+    f.child.kill('SIGHUP')
+    await eventually(() => f.lines().some((r) => r.event === 'reload'), 'the failed reload logged')
+    assert.is(f.lines().find((r) => r.event === 'reload')!.outcome, 'failed')
+    // the replacement starts (from the fleet's set: the files would not load) and serves it
+    await replaceOne(f, 1)
+    await fill(f, o, '/pages/b')
+    for (let i = 0; i < 4; i++)
+      assert.match((await request(`${f.url}/pages/b`)).headers['cache-status'] ?? '', /^cachet; hit/)
+
+    // a good edit not reloaded (no SIGHUP): a replacement does not run it while the others do not
+    writePolicy(dir, MORE)
+    await replaceOne(f, 2)
+    for (let i = 0; i < 6; i++)
+      assert.is((await request(`${f.url}/more/x`)).headers['cache-status'], undefined, 'no rule for /more/')
+    assert.is(o.count('/more/x'), 6)
+    const stats = JSON.parse((await request(`${f.admin}/_cachet/stats`, { headers: AUTH })).body) as {
+      policy: { version: string }
+    }
+    assert.is(stats.policy.version, version)
+
+    // SIGHUP: every worker, the replacements too, reads the files again
+    f.child.kill('SIGHUP')
+    await eventually(() => f.lines().filter((r) => r.event === 'reload').length === 2, 'the reload logged')
+    const applied = f.lines().filter((r) => r.event === 'reload')[1]!
+    assert.is(applied.outcome, 'applied')
+    assert.is(applied.workers, 2, 'the workers agree')
+    await fill(f, o, '/more/y')
+    f.child.kill('SIGTERM')
+    assert.is(await f.exited, 0)
+  },
+)
 
 s('--redis: one shared store; a purge is seen by every worker', async () => {
   redis ??= await startRedis()

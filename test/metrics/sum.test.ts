@@ -6,7 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { CacheStats } from '../../src/metrics/stats.js'
-import { sumStats } from '../../src/metrics/sum.js'
+import { retire, sumStats, withRetired } from '../../src/metrics/sum.js'
 
 const outcomes = (hit: number, miss: number) => ({
   hit,
@@ -154,6 +154,34 @@ test('counters add up by rule id; health holds only when it holds everywhere; re
 test('one worker: its own stats', () => {
   const one = worker({ hit: 1, miss: 1, up: true })
   assert.equal(sumStats([one], new Date(one.at)), one)
+})
+
+test('a dead worker leaves its counters, not what it held nor its health; rules reloaded away drop out', () => {
+  const at = new Date('2026-12-03T01:00:00.000Z')
+  const live = worker({ hit: 5, miss: 1, up: true })
+  // it died down, failing a reload, with a rule the live worker no longer has
+  const dead = worker({ hit: 7, miss: 2, up: false, extraRule: true, failed: 1 })
+  const sum = withRetired([live], retire(undefined, dead), at)
+  const pages = sum.rules.find((r) => r.id === 'pages')!
+  assert.equal(pages.outcomes, outcomes(12, 3))
+  assert.is(pages.stored, 1, 'only what the live worker holds')
+  assert.equal(
+    sum.rules.map((r) => r.id),
+    ['pages'],
+  )
+  assert.is(sum.unmatched, 6)
+  assert.is(sum.purges, 2)
+  assert.is(sum.store.up, true, 'the dead worker does not make the store down')
+  assert.is(sum.store.entries, 4)
+  assert.is(sum.store.bytes, 1000)
+  assert.is(sum.store.errors, 2)
+  assert.is(sum.store.read.count, 15)
+  assert.is(sum.reloads.failed, 1, 'the highest reload count, the dead included')
+  assert.is(sum.reloads.lastError, null)
+  // two deaths add up; without any, the sum is the live workers'
+  const twice = withRetired([live], retire(retire(undefined, dead), live), at)
+  assert.equal(twice.rules[0]!.outcomes, outcomes(17, 4))
+  assert.equal(withRetired([live], undefined, at), sumStats([live], at))
 })
 
 test.run()

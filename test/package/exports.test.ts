@@ -2,13 +2,20 @@
  * The package's entries as a user's project sees them, installed from `npm pack`: `import` and
  * `require` (the CommonJS entry, through Node's require(esm)) give the very same module, deep
  * paths are not exported, and TypeScript resolves the types of both entries (an ES module and a
- * CommonJS consumer under `module: nodenext`), a misspelt option being an error in both.
+ * CommonJS consumer under `module: nodenext`), a misspelt option being an error in both. And
+ * the built `cachet` bin runs `serve --workers 2`: its workers are forked from dist/'s own bin
+ * (tests of the source run it under tsx, from src/).
  */
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { installPacked, packCachet, ROOT, shell, tempDir } from '../helpers/packed.js'
+import { eventually, request } from '../helpers/http.js'
+import { installPacked, packCachet, ROOT, shell, startNode, tempDir } from '../helpers/packed.js'
+import { policyDir } from '../helpers/policies.js'
+import { freePort } from '../helpers/redis-server.js'
 
 const app = tempDir('cachet-exports-')
 writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
@@ -95,6 +102,57 @@ test('TypeScript: both entries typed (ES module and CommonJS consumers), misspel
   const r = await shell(`node ${join(ROOT, 'node_modules/typescript/bin/tsc')} -p .`, app)
   assert.is(r.stdout + r.stderr, '')
   assert.is(r.code, 0)
+})
+
+test('the built bin serves with --workers 2: a hit through it, a clean exit', async () => {
+  let origin = 0
+  const upstream = createServer((_req, res) => {
+    origin++
+    res.setHeader('cache-control', 'max-age=60')
+    res.end(`v${origin}`)
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+  const port = await freePort()
+  const policies = policyDir('version: 1\nrules:\n  - id: all\n    match: /**\n    ttl: 1m\n')
+  // the path package.json's bin names, as npm links it
+  const bin = join(app, 'node_modules/.bin/cachet')
+  const serving = await startNode(
+    app,
+    [bin, 'serve', '--workers', '2', '--upstream', up, '--port', String(port), '--policies', policies],
+    {},
+    port,
+  )
+  try {
+    const out = () => serving.output()
+    await eventually(() => /"event":"listening"/.test(out()), 'the fleet listening', 20_000)
+    assert.match(out(), /"workers":2/)
+    const workers = readFileSync(`/proc/${serving.child.pid}/task/${serving.child.pid}/children`, 'utf8')
+      .split(' ')
+      .filter((x) => x !== '')
+      .map(Number)
+    assert.is(workers.length, 2)
+    for (const pid of workers)
+      assert.match(
+        readFileSync(`/proc/${pid}/cmdline`, 'utf8'),
+        /node_modules\/cachet\/dist\/cli\/bin-cachet\.js\0serve\0/,
+      )
+    // one miss per worker at most, then hits
+    let hit: string | undefined
+    for (let i = 0; i < 10 && hit === undefined; i++) {
+      const r = await request(`http://127.0.0.1:${port}/a`)
+      assert.is(r.status, 200)
+      if (/^cachet; hit/.test(r.headers['cache-status'] ?? '')) hit = r.body
+    }
+    assert.ok(hit === 'v1' || hit === 'v2', `a hit: ${hit}`)
+    assert.ok(origin <= 2, `${origin} origin requests`)
+    await serving.stop()
+    assert.is(serving.child.exitCode, 0, out())
+    for (const pid of workers) assert.ok(!existsSync(`/proc/${pid}`), `worker ${pid} exited`)
+  } finally {
+    await serving.stop()
+    await new Promise((r) => upstream.close(r))
+  }
 })
 
 test.run()
