@@ -25,6 +25,7 @@ import { buildPolicySet, type PolicySet } from './policy-set.js'
 import { type ExplainRequest, type Explanation, explain } from './request/explain.js'
 import { createMiddleware } from './request/middleware.js'
 import { type Metrics, newMetrics, type Runtime } from './runtime.js'
+import { STEP_MASK, turn } from './steps.js'
 import { createStore } from './store/create.js'
 import type { Store } from './store/types.js'
 
@@ -372,7 +373,12 @@ class CacheImpl extends EventEmitter implements Cache {
         version: loaded.version,
       })
     }
-    for (const w of loaded.warnings) this.#log.warn(formatOne(w), policyWarning(w))
+    // 100k rules may bring tens of thousands of warnings: logged a few hundred at a time
+    const warnings = loaded.warnings
+    for (let i = 0; i < warnings.length; i++) {
+      if ((i & STEP_MASK) === STEP_MASK) await turn()
+      this.#log.warn(formatOne(warnings[i]!), policyWarning(warnings[i]!))
+    }
     this.emit('reload', { version: loaded.version, changed } satisfies ReloadEvent)
     return { ok: true, version: loaded.version, changed, warnings: loaded.warnings }
   }

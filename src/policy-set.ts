@@ -50,7 +50,7 @@ export function compilePolicySet(loaded: Loaded): PolicySet {
 }
 
 /**
- * compilePolicySet, letting the event loop run every few thousand rules (reloads use this).
+ * compilePolicySet, letting the event loop run every few hundred rules (reloads use this).
  * `previous`: the set it replaces, whose rules' counters are carried over by id.
  */
 export async function buildPolicySet(loaded: Loaded, previous?: PolicySet): Promise<PolicySet> {
@@ -67,7 +67,11 @@ function* assemble(
   const invalidate: TagTemplate[][] = []
   const counters: RuleCounters[] = []
   const kept = new Map<string, RuleCounters>()
-  if (previous !== undefined) for (const r of previous.rules) kept.set(r.id, previous.counters[r.index]!)
+  if (previous !== undefined)
+    for (const r of previous.rules) {
+      kept.set(r.id, previous.counters[r.index]!)
+      if ((r.index & STEP_MASK) === STEP_MASK) yield
+    }
   for (const r of loaded.rules) {
     tags[r.index] = r.tags.map(compileTag)
     invalidate[r.index] = r.invalidateTags.map(compileTag)

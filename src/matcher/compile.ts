@@ -25,7 +25,7 @@
  * with the path with only its `A`–`Z` lower-cased.
  */
 import type { Rule } from '../policy/types.js'
-import { runSteps, runStepsAsync } from '../steps.js'
+import { runSteps, runStepsAsync, STEP_MASK } from '../steps.js'
 import { type Glob, hasDotSegment } from './glob.js'
 import {
   assertDeclarationOrder,
@@ -137,9 +137,9 @@ class IndexedMatcher implements Matcher {
   /** union of every rule's methods: a request no rule accepts skips the lookups */
   readonly #methods: number
 
-  constructor(rules: readonly Rule[], c: Collected) {
+  constructor(rules: readonly Rule[], c: Collected, built: { data: Int32Array; offsets: Int32Array }) {
     this.#rules = rules
-    const { data, offsets } = c.builder.build(TABLE_SEGMENT2)
+    const { data, offsets } = built
     this.#data = data
     this.#segment = c.builder.slots(TABLE_SEGMENT, offsets)
     this.#segment2 = c.builder.slots(TABLE_SEGMENT2, offsets)
@@ -296,8 +296,9 @@ interface Collected {
   methods: number
 }
 
-/** Indexes the rules, pausing (a bare `yield`) every 2,048 rules so an async caller can let the
- *  event loop run. Returns the matcher. */
+/** Indexes the rules, pausing (a bare `yield`) every STEP_RULES rules and in the packing (at 100k
+ *  rules, 2,048 rules a slice and the packing in one piece held the loop 100-200 ms at a time),
+ *  so an async caller can let the event loop run. Returns the matcher. */
 function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
   const builder = new PackedBuilder()
   let residual = -1
@@ -336,7 +337,7 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
   }
 
   for (let r = 0; r < rules.length; r++) {
-    if ((r & 2047) === 2047) yield
+    if ((r & STEP_MASK) === STEP_MASK) yield
     const rule = rules[r]!
     methods |= rule.methods
     let host = -1
@@ -367,7 +368,8 @@ function* indexRules(rules: readonly Rule[]): Generator<void, IndexedMatcher> {
     }
   }
 
-  return new IndexedMatcher(rules, { builder, residual, globs, hosts, counts, methods })
+  const built = yield* builder.buildSteps(TABLE_SEGMENT2)
+  return new IndexedMatcher(rules, { builder, residual, globs, hosts, counts, methods }, built)
 }
 
 /** Compiles the rules (given in declaration order) into an index. Throws an Error naming the
@@ -377,8 +379,8 @@ export function compileMatcher(rules: readonly Rule[]): Matcher {
   return runSteps(indexRules(rules))
 }
 
-/** compileMatcher, letting the event loop run every few thousand rules (a reload must not hold
- *  it for the time 100k rules take). */
+/** compileMatcher, letting the event loop run every few hundred rules and while it packs the
+ *  index (a reload must not hold it for the time 100k rules take). */
 export function compileMatcherAsync(rules: readonly Rule[]): Promise<Matcher> {
   assertDeclarationOrder(rules)
   return runStepsAsync(indexRules(rules))

@@ -9,6 +9,7 @@
  *          extra: LEAF, DEEP: [tokenCount, tokens…]; GLOB: [glob, variant]
  * A node's records follow its key up to `end`, in ascending rule position.
  */
+import { runSteps } from '../steps.js'
 import { PROGRAM_DEEP, PROGRAM_GLOB, PROGRAM_LEAF, type Program } from './program.js'
 
 /** node flag: some key `<this key>/<segment>` exists (probe the second level) */
@@ -27,6 +28,13 @@ export const N_KEYLEN = 2
 export const N_KEY = 3
 
 const words = (n: number) => (n + 3) >> 2
+
+/** PackedBuilder's record chunks: 64Ki ints (256 KiB) each */
+const CHUNK_BITS = 16
+const CHUNK = 1 << CHUNK_BITS
+const CHUNK_MASK = CHUNK - 1
+/** build() pauses every this many nodes or records of a pass (a few ms of copying) */
+const BUILD_MASK = (1 << 14) - 1
 
 function recordSize(p: Program): number {
   const base = R_GUARD + words(p.guard.length)
@@ -113,8 +121,14 @@ export class PackedBuilder {
   /** per table: open addressing as in Slots, holding node numbers + 1 until build() */
   readonly #slots: Int32Array[] = []
   readonly #sizes: number[] = []
-  /** records as they arrive, already packed (their R_NEXT holds their size until build()) */
-  #stream = new Int32Array(1 << 12)
+  /**
+   * records as they arrive, already packed (their R_NEXT holds their size until build()), in
+   * chunks of CHUNK ints: record `at` is chunk `at >>> CHUNK_BITS`, offset `at & CHUNK_MASK`.
+   * Chunks, not one array doubled as it fills: at 100k rules each doubling copied megabytes in one
+   * stretch, and the last copies were the longest pauses of a reload's compile.
+   */
+  readonly #chunks: Int32Array[] = []
+  /** the next free int, as a stream position */
   #used = 0
   readonly #recNode: number[] = []
   readonly #recAt: number[] = []
@@ -175,16 +189,19 @@ export class PackedBuilder {
     variant: number,
   ): void {
     const size = recordSize(p)
-    if (this.#used + size > this.#stream.length) {
-      const bigger = new Int32Array(Math.max(this.#stream.length * 2, this.#used + size))
-      bigger.set(this.#stream)
-      this.#stream = bigger
+    // a record never straddles two chunks (records are far smaller than a chunk: a glob is at
+    // most MAX_GLOB_LENGTH characters)
+    let off = this.#used & CHUNK_MASK
+    if (this.#chunks.length === 0 || off + size > CHUNK) {
+      if (this.#chunks.length > 0) this.#used += CHUNK - off
+      this.#chunks.push(new Int32Array(CHUNK))
+      off = 0
     }
-    const data = this.#stream
-    const at = this.#used
-    this.#used += size
+    const data = this.#chunks[this.#chunks.length - 1]!
     this.#recNode.push(id)
-    this.#recAt.push(at)
+    this.#recAt.push(this.#used)
+    this.#used += size
+    const at = off
     data[at + R_RULE] = rule
     data[at + R_MASK] = methods
     data[at + R_KIND] = p.kind | (p.rooted ? 8 : 0) | (p.guard.length << 4)
@@ -203,13 +220,24 @@ export class PackedBuilder {
 
   /** the data, and each node's offset in it by node number; table `late`'s nodes go last */
   build(late: number): { data: Int32Array; offsets: Int32Array } {
+    return runSteps(this.buildSteps(late))
+  }
+
+  /** build(), pausing (a bare `yield`) every BUILD_STEP nodes or records of each pass */
+  *buildSteps(late: number): Generator<void, { data: Int32Array; offsets: Int32Array }> {
     const n = this.keys.length
     const offsets = new Int32Array(n)
     const cursor = new Int32Array(n)
     const recs = this.#recNode.length
-    const stream = this.#stream
+    const chunks = this.#chunks
+    const recNode = this.#recNode
+    const recAt = this.#recAt
+    const sizeAt = (at: number) => chunks[at >>> CHUNK_BITS]![(at & CHUNK_MASK) + R_NEXT]!
     for (let id = 0; id < n; id++) cursor[id] = N_KEY + words(this.keys[id]!.length)
-    for (let k = 0; k < recs; k++) cursor[this.#recNode[k]!]! += stream[this.#recAt[k]! + R_NEXT]!
+    for (let k = 0; k < recs; k++) {
+      if ((k & BUILD_MASK) === BUILD_MASK) yield
+      cursor[recNode[k]!]! += sizeAt(recAt[k]!)
+    }
     // the nodes of table `late` go last: the others (one-segment keys, extensions, residual:
     // few, and met by many requests) then sit together, and stay in the caches
     let total = 0
@@ -220,8 +248,10 @@ export class PackedBuilder {
         offsets[id] = total
         total += size
       }
+    yield
     const data = new Int32Array(total)
     for (let id = 0; id < n; id++) {
+      if ((id & BUILD_MASK) === BUILD_MASK) yield
       const key = this.keys[id]!
       const node = offsets[id]!
       data[node + N_FLAGS] = this.#flags[id]!
@@ -230,16 +260,19 @@ export class PackedBuilder {
       cursor[id] = node + N_KEY + words(key.length)
     }
     for (let k = 0; k < recs; k++) {
-      const id = this.#recNode[k]!
-      const from = this.#recAt[k]!
-      const size = stream[from + R_NEXT]!
+      if ((k & BUILD_MASK) === BUILD_MASK) yield
+      const id = recNode[k]!
+      const from = recAt[k]!
+      const chunk = chunks[from >>> CHUNK_BITS]!
+      const off = from & CHUNK_MASK
+      const size = chunk[off + R_NEXT]!
       const at = cursor[id]!
-      for (let i = 0; i < size; i++) data[at + i] = stream[from + i]!
+      for (let i = 0; i < size; i++) data[at + i] = chunk[off + i]!
       data[at + R_NEXT] = at + size
       cursor[id] = at + size
     }
     for (let id = 0; id < n; id++) data[offsets[id]! + N_END] = cursor[id]!
-    this.#stream = new Int32Array(0)
+    chunks.length = 0
     return { data, offsets }
   }
 }

@@ -266,7 +266,6 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
 
 /** A stable text of a rule's content: Maps, Sets and RegExps spelled out, statuses sorted. */
 function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
-  const q = r.key.query
   return JSON.stringify({
     ...r,
     methodList: undefined,
@@ -281,18 +280,45 @@ function canonical(r: Omit<Rule, 'index' | 'pos' | 'version'>): string {
     maxEntriesPerMinute: r.maxEntriesPerMinute === 0 ? undefined : r.maxEntriesPerMinute,
     heuristic: r.heuristic === 0 ? undefined : r.heuristic,
     heuristicMax: r.heuristic === 0 ? undefined : r.heuristicMax,
-    statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
-    key: {
-      ...r.key,
+    statuses: canonicalStatuses(r.statuses),
+    key: canonicalKey(r.key),
+  })
+}
+
+/**
+ * The canonical forms of a rule's statuses and key, by identity: most rules share those objects
+ * (the memos above), so at 100k rules sorting and spelling them out per rule was a third of the
+ * canonical text's cost and ~2 KB of garbage a rule. The same values, so the same text.
+ */
+const statusForms = new WeakMap<ReadonlyMap<number, number>, readonly (readonly [number, number])[]>()
+const keyForms = new WeakMap<RuleKey, object>()
+
+function canonicalStatuses(statuses: ReadonlyMap<number, number>): readonly (readonly [number, number])[] {
+  let form = statusForms.get(statuses)
+  if (form === undefined) {
+    form = [...statuses].sort((a, b) => a[0] - b[0])
+    statusForms.set(statuses, form)
+  }
+  return form
+}
+
+function canonicalKey(key: RuleKey): object {
+  let form = keyForms.get(key)
+  if (form === undefined) {
+    const q = key.query
+    form = {
+      ...key,
       // absent when none, so that rules written before the field keep their version
-      normalize: r.key.normalize.length === 0 ? undefined : r.key.normalize,
-      varyUnordered: r.key.varyUnordered.length === 0 ? undefined : r.key.varyUnordered,
+      normalize: key.normalize.length === 0 ? undefined : key.normalize,
+      varyUnordered: key.varyUnordered.length === 0 ? undefined : key.varyUnordered,
       query:
         q.mode === 'all' || q.mode === 'none'
           ? q.mode
           : { mode: q.mode, names: [...q.names].sort(), globs: q.globs.map((g) => g.source) },
-    },
-  })
+    }
+    keyForms.set(key, form)
+  }
+  return form
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -4,8 +4,10 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { compileMatcher } from '../../src/matcher/compile.js'
+import { compileMatcher, compileMatcherAsync } from '../../src/matcher/compile.js'
 import { linearMatcher } from '../../src/matcher/linear.js'
+import { PackedBuilder } from '../../src/matcher/packed.js'
+import { simpleIndexing } from '../../src/matcher/program.js'
 import { makeRules } from './rules.js'
 
 const GET = 1,
@@ -177,6 +179,59 @@ s('the index answers as the linear oracle on edge paths', () => {
     const lin = linearMatcher(makeRules([{ match: glob }]))
     for (const p of paths) assert.is(whole.match(GET, '', p)?.id, lin.match(GET, '', p)?.id, `${glob} ${p}`)
   }
+})
+
+s(
+  'compileMatcherAsync lets the event loop run every few hundred rules, and answers as compileMatcher',
+  async () => {
+    // issue 12.8: 2,048 rules a slice, then the packing in one piece, held a 100k-rule reload 100-200 ms
+    const specs = []
+    for (let i = 0; i < 20_000; i++)
+      specs.push({ id: `r${i}`, match: i % 3 === 0 ? `/a${i}/b/*` : i % 3 === 1 ? `/p/${i}` : `**/*.x${i}` })
+    const rules = makeRules(specs)
+    const real = globalThis.setImmediate
+    let pauses = 0
+    globalThis.setImmediate = ((cb: (...a: unknown[]) => void, ...args: unknown[]) => {
+      pauses++
+      return real(cb, ...args)
+    }) as typeof setImmediate
+    let m
+    try {
+      m = await compileMatcherAsync(rules)
+    } finally {
+      globalThis.setImmediate = real
+    }
+    // a pause every 256 rules (78), and more while packing; it was 9 (one every 2,048 rules)
+    assert.ok(pauses >= 78, `compiling 20,000 rules paused ${pauses} times`)
+    const whole = compileMatcher(rules)
+    assert.equal({ ...m.stats }, { ...whole.stats })
+    for (const p of ['/a3/b/c', '/A300/b/x', '/p/1', '/p/19999', '/q/r.x2', '/x.x19997', '/none'])
+      assert.is(m.match(GET, '', p)?.id, whole.match(GET, '', p)?.id, p)
+  },
+)
+
+s('the index packing pauses every 16,384 nodes or records, and packs what build() packs', () => {
+  const fill = (b: PackedBuilder) => {
+    // 50,000 records (several chunks of the record stream) over 20,000 keys, some records long
+    for (let r = 0; r < 50_000; r++) {
+      const glob = r % 5 === 0 ? `/k${r % 20_000}/${'x'.repeat(r % 300)}/*.css` : `/k${r % 20_000}/p${r}`
+      const ix = simpleIndexing(glob)!
+      b.add(b.node(r % 4, `k${r % 20_000}`), r, 1, -1, ix.program, -1, 0)
+    }
+  }
+  const a = new PackedBuilder()
+  fill(a)
+  const once = a.build(3)
+  const b = new PackedBuilder()
+  fill(b)
+  const steps = b.buildSteps(3)
+  let pauses = 0
+  let step = steps.next()
+  for (; !step.done; step = steps.next()) pauses++
+  // two passes over 50,000 records, two over 20,000 nodes, one between: at least 3 + 1 + 3
+  assert.ok(pauses >= 7, `packing paused ${pauses} times`)
+  assert.ok(Buffer.from(step.value.data.buffer).equals(Buffer.from(once.data.buffer)), 'same data')
+  assert.equal([...step.value.offsets], [...once.offsets])
 })
 
 s.run()

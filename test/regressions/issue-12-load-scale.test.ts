@@ -87,7 +87,7 @@ s(
       done = true
       assert.ok(result.ok && result.changed)
       // 12 files, then lint (2 passes of 12,000 rules, a pause each 2,048) and compile (a pause each
-      // 2,048): one synchronous stretch would give 0 or 1 turn
+      // 256): one synchronous stretch would give 0 or 1 turn
       assert.ok(turns >= 12 + 10, `the event loop ran ${turns} times during the reload`)
     } finally {
       await cache.close()
@@ -133,6 +133,41 @@ s('a reload of one file of 10,000 rules lets the event loop run while it reads t
     globalThis.setImmediate = real
     await cache.close()
   }
+})
+
+s('a reload that brings many warnings logs them a few hundred at a time', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cachet-scale-'))
+  dirs.push(dir)
+  writeRules(dir, 3000) // bench/load.ts's mix: 3 rules in 10 have a warning
+  let warned = 0
+  let most = 0
+  const quiet = () => {}
+  const cache = await createCache({
+    policies: dir,
+    logger: { error: quiet, warn: () => void warned++, info: quiet, debug: quiet },
+  })
+  const real = globalThis.setImmediate
+  globalThis.setImmediate = ((cb: (...a: unknown[]) => void, ...args: unknown[]) => {
+    most = Math.max(most, warned)
+    warned = 0
+    return real(cb, ...args)
+  }) as typeof setImmediate
+  try {
+    writeFileSync(
+      join(dir, '9999-catch-all.yaml'),
+      'version: 1\nrules:\n  - id: rest-2\n    match: /**\n    cache: false\n',
+    )
+    warned = 0
+    const result = await cache.reload()
+    most = Math.max(most, warned)
+    assert.ok(result.ok && result.changed)
+    assert.is(result.warnings.length, 900)
+  } finally {
+    globalThis.setImmediate = real
+    await cache.close()
+  }
+  // the 900 warnings were logged in one stretch after the swap (a pause is counted where it starts)
+  assert.ok(most <= 256, `${most} warnings were logged without a pause`)
 })
 
 s.run()
