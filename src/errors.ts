@@ -49,3 +49,11 @@ export function warnOnce(code: string, message: string): void {
   warned.add(code)
   process.emitWarning(message, { type: 'CachetWarning', code })
 }
+
+/**
+ * Counts `code` as already warned in this process: a `cachet serve --workers` worker that does
+ * not write the fleet's startup warnings, so that a fleet warns once, as one process does.
+ */
+export function alreadyWarned(code: string): void {
+  warned.add(code)
+}

@@ -20,11 +20,12 @@
  */
 import cluster from 'node:cluster'
 import type { Cache, PolicySourcesHook } from '../create-cache.js'
-import { formatOne } from '../errors.js'
+import { alreadyWarned, formatOne } from '../errors.js'
 import type { PurgeRequest } from '../generation/purge.js'
 import type { Logger } from '../options.js'
 import type { ExplainRequest } from '../request/explain.js'
 import { MemoryStore } from '../store/memory.js'
+import { EVICTION_WARNING_CODE } from '../store/redis.js'
 import {
   answerRequest,
   BUMP_DEADLINE_MS,
@@ -151,6 +152,9 @@ export class FleetWorker {
       this.#start = ALONE
     }
     this.#mute = this.#start.warn ? 'none' : 'all'
+    // the process warnings a store writes on connecting (Redis that does not evict) come from
+    // every worker's own store: the worker that writes the fleet's warnings writes them once
+    if (!this.#start.warn) alreadyWarned(EVICTION_WARNING_CODE)
   }
 
   /** The cache's policy hook: the first set from the fleet's, when the primary gave one. */

@@ -531,6 +531,10 @@ s('--redis: one shared store; a purge is seen by every worker', async () => {
   const o = await origin()
   const f = await serve(['--upstream', o.url, '--policies', policyDir(POLICY), '--redis', redis.url])
   assert.is(f.lines().find((r) => r.event === 'listening')!.store, 'redis')
+  // the test's redis-server has no maxmemory: the fleet warns once, as one process does (each
+  // worker's store checks its own connection)
+  await eventually(() => f.err().includes('CACHET_REDIS_NO_EVICTION'), 'the eviction warning')
+  assert.is(f.err().split('CACHET_REDIS_NO_EVICTION').length - 1, 1, f.err())
   // one store: the first worker's miss fills it for both
   assert.is((await request(`${f.url}/pages/r`)).body, '/pages/r v1')
   await eventually(async () => {
