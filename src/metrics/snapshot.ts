@@ -17,15 +17,17 @@ export function snapshot(name: string, set: PolicySet, c: CacheCounters, store: 
   const rules: RuleStats[] = []
   for (const r of set.rules) {
     const k = set.counters[r.index]!
+    // read(): a rule that never counted has no tables, and reading them must not make them
+    const t = k.read()
     const outcomes = {} as Record<Outcome, number>
-    for (let i = 0; i < OUTCOMES.length; i++) outcomes[OUTCOMES[i]!] = k.outcomes[i]!
+    for (let i = 0; i < OUTCOMES.length; i++) outcomes[OUTCOMES[i]!] = t.outcomes[i]!
     rules.push({
       id: r.id,
       file: r.pos.file,
       line: r.pos.line,
       outcomes,
-      bypass: nonZero(BYPASS_REASONS, k.bypass),
-      notStored: nonZero(NOT_STORED_REASONS, k.notStored),
+      bypass: nonZero(BYPASS_REASONS, t.bypass),
+      notStored: nonZero(NOT_STORED_REASONS, t.notStored),
       stored: k.stored,
       bytesServed: k.bytesServed,
       refreshes: k.refreshes,

@@ -19,15 +19,25 @@ import { type Diagnostic, METHOD_BITS, type Rule, type SourcePos } from './types
 /** What the shadowing check needs of a rule, computed once per rule (not once per pair). */
 interface Shape {
   variants: readonly GlobVariant[]
-  /** canonical texts of the variants (case-folded the way matching folds them) */
-  variantSet: Set<string>
+  /** canonical texts of the variants (case-folded the way matching folds them), as a Set only
+   *  past SMALL of them: most rules have one or two, and 200k Sets were a tenth of the lint */
+  keys: ReadonlySet<string> | null
   globs: readonly Glob[]
   /** per variant: its canonical folder (literalFolder) */
   folders: string[]
   /** the `**` folders (see globstarFolder) of the rule's variants */
   starFolders: (readonly string[])[]
-  /** canonical texts when every variant is literal (they then match only themselves, any case) */
-  lowerLiterals: Set<string> | null
+  /** every variant is literal (they then match only themselves, any case) */
+  literal: boolean
+}
+
+const SMALL = 8
+
+/** Is `key` the canonical text of one of the shape's variants? */
+function hasKey(a: Shape, key: string): boolean {
+  if (a.keys !== null) return a.keys.has(key)
+  for (const v of a.variants) if (v.key === key) return true
+  return false
 }
 
 /** The folders a path in `folder` also lies in: `/a/b` → [`/a/b`, `/a`]. */
@@ -56,28 +66,29 @@ function startsWithKeys(v: GlobVariant, keys: readonly string[]): boolean {
 function covers(a: Shape, b: Shape): boolean {
   return b.variants.every((v) => {
     if (v.literal) {
-      if (a.lowerLiterals) return a.lowerLiterals.has(v.key)
+      if (a.literal) return hasKey(a, v.key)
       const path = literalPath(v)
       return a.globs.some((g) => g.test(path))
     }
-    if (a.variantSet.has(v.key)) return true
+    if (hasKey(a, v.key)) return true
     return a.starFolders.some((p) => startsWithKeys(v, p))
   })
 }
 
 function shapeOf(r: Rule): Shape {
   const globs = r.match.map((m) => compileGlob(m))
-  const variants = globs.flatMap((g) => g.variants)
-  const literal = variants.every((v) => v.literal)
-  const folders = variants.map(literalFolder)
-  return {
-    variants,
-    variantSet: new Set(variants.map((v) => v.key)),
-    globs,
-    folders,
-    starFolders: variants.map(globstarFolder).filter((p): p is readonly string[] => p !== undefined),
-    lowerLiterals: literal ? new Set(variants.map((v) => v.key)) : null,
+  const variants = globs.length === 1 ? globs[0]!.variants : globs.flatMap((g) => g.variants)
+  let literal = true
+  const folders: string[] = []
+  const starFolders: (readonly string[])[] = []
+  for (const v of variants) {
+    if (!v.literal) literal = false
+    folders.push(literalFolder(v))
+    const star = globstarFolder(v)
+    if (star !== undefined) starFolders.push(star)
   }
+  const keys = variants.length > SMALL ? new Set(variants.map((v) => v.key)) : null
+  return { variants, keys, globs, folders, starFolders, literal }
 }
 
 /** Is the host variant `*` followed by literal text (`*.example.com`)? That text, canonical. */

@@ -1,7 +1,15 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadPolicies } from '../../src/policy/load.js'
-import { DEFAULT_MAX_BODY_SIZE, DEFAULT_STATUSES, normalizeRule } from '../../src/policy/normalize.js'
+import {
+  DEFAULT_MAX_BODY_SIZE,
+  DEFAULT_MAX_VARIANTS,
+  DEFAULT_STATUSES,
+  DEFAULT_TARGETED,
+  digest,
+  normalizeRule,
+  type RawRule,
+} from '../../src/policy/normalize.js'
 import { METHOD_BITS, type Rule } from '../../src/policy/types.js'
 
 const root = new URL('../..', import.meta.url).pathname
@@ -316,6 +324,102 @@ versions('statuses order does not change the version; header order does (it is t
     normalizeRule({ ...base, key: { headers: ['a', 'b'] } }, 0, pos).version,
     normalizeRule({ ...base, key: { headers: ['b', 'a'] } }, 0, pos).version,
   )
+})
+
+/** The canonical text as it was first written (JSON.stringify of the content, fields dropped or
+ *  replaced): normalize.ts now writes it out field by field, and must give the same text. */
+function referenceVersion(r: Rule): string {
+  const same = (a: readonly string[], b: readonly string[]) =>
+    a.length === b.length && a.every((x, i) => x === b[i])
+  const { index: _i, pos: _p, version: _v, ...content } = r
+  const q = r.key.query
+  return digest(
+    JSON.stringify({
+      ...content,
+      methodList: undefined,
+      targeted: same(r.targeted, DEFAULT_TARGETED) ? undefined : r.targeted,
+      contentTypes: r.contentTypes ?? undefined,
+      staleIfUnreachable: r.staleIfUnreachable === 0 ? undefined : r.staleIfUnreachable,
+      otherStatuses: r.otherStatuses ? true : undefined,
+      maxVariants: r.maxVariants === DEFAULT_MAX_VARIANTS ? undefined : r.maxVariants,
+      rangeMiss: r.rangeMiss ? true : undefined,
+      maxEntriesPerMinute: r.maxEntriesPerMinute === 0 ? undefined : r.maxEntriesPerMinute,
+      heuristic: r.heuristic === 0 ? undefined : r.heuristic,
+      heuristicMax: r.heuristic === 0 ? undefined : r.heuristicMax,
+      statuses: [...r.statuses].sort((a, b) => a[0] - b[0]),
+      key: {
+        ...r.key,
+        normalize: r.key.normalize.length === 0 ? undefined : r.key.normalize,
+        varyUnordered: r.key.varyUnordered.length === 0 ? undefined : r.key.varyUnordered,
+        query:
+          q.mode === 'all' || q.mode === 'none'
+            ? q.mode
+            : { mode: q.mode, names: [...q.names].sort(), globs: q.globs.map((g) => g.source) },
+      },
+    }),
+  )
+}
+
+versions('the version is the digest of the content as JSON.stringify wrote it, for every field', () => {
+  const raws: RawRule[] = [
+    { id: 'a', match: '/a', ttl: 60 },
+    {
+      id: 'b"\\',
+      match: ['/b/*', '/{x,y}/**'],
+      host: '*.Example.com',
+      methods: ['PUT', 'GET'],
+      cache: false,
+    },
+    {
+      id: 'c',
+      match: '/c',
+      ttl: '90m',
+      origin: 'override',
+      statuses: { 404: '30s', 200: '5m' },
+      key: {
+        query: { exclude: ['utm_*', 'fbclid'] },
+        headers: ['Accept-Language'],
+        cookies: ['locale'],
+        host: false,
+        normalize: { 'accept-encoding': ['br', 'GZIP'] },
+        varyUnordered: ['B', 'a'],
+      },
+      tags: ['p:{path.1}', 'all'],
+      tagsFromResponse: true,
+      staleWhileRevalidate: '1m',
+      staleIfError: 30,
+      staleIfUnreachable: '2m',
+      otherStatuses: 'explicit',
+      maxVariants: 8,
+      rangeMiss: 'fetch',
+      maxEntriesPerMinute: 100,
+      heuristic: '12.5%',
+      heuristicMax: '2h',
+      maxBodySize: '2mb',
+      targeted: ['Surrogate-Control'],
+      contentTypes: ['Text/HTML', 'image/*'],
+    },
+    {
+      id: 'd',
+      match: '/d',
+      ttl: 0,
+      statuses: [200, 301],
+      key: { query: ['b', 'a*'] },
+      invalidate: { tags: ['x'] },
+    },
+    {
+      id: 'e',
+      match: '/e',
+      ttl: 1,
+      key: { query: 'none' },
+      heuristic: '0%',
+      targeted: [...DEFAULT_TARGETED],
+    },
+  ]
+  for (const raw of raws) {
+    const r = normalizeRule(raw, 0, pos)
+    assert.is(r.version, referenceVersion(r), raw.id)
+  }
 })
 
 fields.run()
