@@ -715,11 +715,6 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     return code
   }
   if (fleet !== undefined) return fleet.serve(s)
-  announce(s.url, s.cache.store.kind, s.cache.version)
-  if (s.adminUrl !== undefined)
-    say('info', `cachet serve: admin console ${s.adminUrl}${DEFAULT_ADMIN_PATH}/`, 'admin-listening', {
-      url: `${s.adminUrl}${DEFAULT_ADMIN_PATH}/`,
-    })
   const onHup = () => {
     void s.cache.reload().then((r) => {
       // json: the cache logs the reload itself (event "reload"), applied or failed
@@ -736,8 +731,10 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
         )
     })
   }
+  // the signals are handled before the lines that say the server is up: whoever reads them may
+  // signal at once (a SIGHUP with no listener would end the process)
   process.on('SIGHUP', onHup)
-  await new Promise<void>((res) => {
+  const stopped = new Promise<void>((res) => {
     const stop = () => {
       say('info', 'cachet serve: draining', 'draining')
       void s.stop().then(res)
@@ -745,6 +742,12 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
+  announce(s.url, s.cache.store.kind, s.cache.version)
+  if (s.adminUrl !== undefined)
+    say('info', `cachet serve: admin console ${s.adminUrl}${DEFAULT_ADMIN_PATH}/`, 'admin-listening', {
+      url: `${s.adminUrl}${DEFAULT_ADMIN_PATH}/`,
+    })
+  await stopped
   process.off('SIGHUP', onHup)
   return EXIT_OK
 }

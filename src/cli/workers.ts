@@ -352,12 +352,8 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
     await allExited
     return failure?.code ?? EXIT_INVALID
   }
-  o.announce(firstListening.url, firstListening.store, firstListening.version, { workers: o.workers })
-  if (adminUrl !== undefined)
-    say('info', `cachet serve: admin console ${adminUrl}${DEFAULT_ADMIN_PATH}/`, 'admin-listening', {
-      url: `${adminUrl}${DEFAULT_ADMIN_PATH}/`,
-    })
-
+  // the signals are handled before the lines that say the fleet is up: whoever reads them may
+  // signal at once (a SIGHUP with no listener would end the process)
   const onHup = () => void reloadAll()
   process.on('SIGHUP', onHup)
   const onStop = () => {
@@ -366,6 +362,12 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
   }
   process.once('SIGTERM', onStop)
   process.once('SIGINT', onStop)
+  o.announce(firstListening.url, firstListening.store, firstListening.version, { workers: o.workers })
+  if (adminUrl !== undefined)
+    say('info', `cachet serve: admin console ${adminUrl}${DEFAULT_ADMIN_PATH}/`, 'admin-listening', {
+      url: `${adminUrl}${DEFAULT_ADMIN_PATH}/`,
+    })
+
   await allExited
   process.off('SIGHUP', onHup)
   process.off('SIGTERM', onStop)
