@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
-import { finished } from 'node:stream'
+import { type Duplex, finished } from 'node:stream'
 import { parseArgs } from 'node:util'
 import Koa from 'koa'
 import { DEFAULT_ADMIN_PATH, resolveAdminOptions } from '../admin/options.js'
@@ -350,32 +350,38 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   app.use(proxy)
   const handler = serveHandler(app.callback(), o.fastHits === false ? undefined : mw[kRawHit])
   const access = o.accessLog === undefined ? undefined : accessLogger(o.accessLog)
-  const onRequest = access === undefined ? handler : access.around(handler)
-  const server = createServer(
-    {
-      headersTimeout,
-      requestTimeout,
-      keepAliveTimeout,
-      // node:http enforces both timeouts only when it sweeps its connections, every 30 s by
-      // default: here every quarter of the shorter deadline, 1 s at most, so that a connection
-      // outlives its deadline by a quarter of it at most
-      connectionsCheckingInterval: Math.max(
-        25,
-        Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)),
-      ),
-    },
-    onRequest,
-  )
+  const logged = access === undefined ? handler : access.around(handler)
+  const server = createServer({
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout,
+    // node:http enforces both timeouts only when it sweeps its connections, every 30 s by
+    // default: here every quarter of the shorter deadline, 1 s at most, so that a connection
+    // outlives its deadline by a quarter of it at most
+    connectionsCheckingInterval: Math.max(
+      25,
+      Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout || headersTimeout) / 4)),
+    ),
+  })
+  // the handler tells the cap of each request (no second 'request' listener)
+  const cap = capConnections(server, maxConnections, o.warn, { handler: true })
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    cap.seen(req, res)
+    logged(req, res)
+  }
+  server.on('request', onRequest)
   // Expect: 100-continue goes to the upstream, whose own 100 (or final answer) reaches the client
   // (proxy.ts relays 1xx); node:http would otherwise say 100 at once, before anyone decided
   // (RFC 9110 §10.1.1). Other expectations get node's 417.
   server.on('checkContinue', onRequest)
   const tunnels = createTunnels(upstream, handler)
-  server.on('upgrade', tunnels.onUpgrade)
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    cap.hold(socket)
+    tunnels.onUpgrade(req, socket, head)
+  })
   // node:http's maxHeadersCount (2000) stays: a lower one silently drops fields, which the cache
   // and the upstream would then not see alike; maxHeaderSize (16 KB) bounds the head already.
   server.keepAliveTimeout = keepAliveTimeout
-  capConnections(server, maxConnections, o.warn)
   const servers = [server]
   let adminServer: Server | undefined
   let url: string

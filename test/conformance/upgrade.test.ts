@@ -268,6 +268,27 @@ function expecting(
   })
 }
 
+test('at --max-connections, an open WebSocket tunnel is never closed to make room: idle connections are', async () => {
+  const up = await upstream()
+  const serving = await startServe({ upstream: up.url, port: 0, host: '127.0.0.1', maxConnections: 2 })
+  opened.push({ serving, up })
+  const { ws } = await open(`${serving.url.replace('http:', 'ws:')}/chat`)
+  assert.ok(ws, 'the tunnel opened')
+  // the tunnel is the oldest connection: before it was held, each new one closed it
+  const port = Number(new URL(serving.url).port)
+  for (let i = 0; i < 3; i++) {
+    const idle = connect(port, '127.0.0.1')
+    await new Promise<void>((r) => idle.once('connect', () => r()))
+    const r = await send(serving.url, `/plain-${i}`)
+    assert.is(r.status, 200, `request ${i} answered`)
+    idle.destroy()
+  }
+  assert.is(ws.readyState, WebSocket.OPEN, 'the tunnel is still open')
+  ws.send('still there')
+  assert.equal(await next(ws), { data: 'echo: still there', binary: false })
+  ws.close()
+})
+
 test('RFC 9110 §10.1.1: Expect: 100-continue goes to the upstream, whose one 100 reaches the client, then the body', async () => {
   const { up, serving } = await setup()
   const r = await expecting(serving.url, '/expect-ok', 'the payload')
