@@ -100,13 +100,76 @@ export function requestField(headers: Headers, name: string): string {
 }
 
 /**
- * hot path: one matcher call, then the rule's request checks and the key.
- * Reads `headers` directly rather than through Koa's getters (each ctx.get/ctx.hostname call
- * re-derives its value: a third of the decision's cost when measured).
+ * A decision remembered for a plain request (decide): the request target is the map's key, the
+ * rest of what it was decided on is here. Requests for one target on other hosts, protocols or
+ * methods chain on.
+ */
+interface Remembered {
+  readonly bit: number
+  readonly protocol: string
+  readonly host: string
+  readonly d: Decision
+  readonly next: Remembered | undefined
+}
+
+interface Decisions {
+  readonly byTarget: Map<string, Remembered>
+  count: number
+}
+
+/** how many decisions a set remembers before it starts again (bounded: any URL can be asked for) */
+const DECISIONS_MAX = 10_000
+/** per policy set: dropped with it on reload */
+const sets = new WeakMap<PolicySet, Decisions>()
+
+/**
+ * hot path. A *plain* request (GET or HEAD with no body, no Authorization and no Cookie) is
+ * decided by its method, protocol, Host and target alone when its rule keys no header and
+ * normalises none (or it matches no rule, or bypasses by rule or path): such decisions are
+ * remembered per policy set, so a request for a target asked before costs two Map reads and a
+ * few string compares instead of the match, the query filter and the key. Everything else is
+ * decided in full, every time.
  */
 export function decide(set: PolicySet, name: string, req: RequestLike, headers: Headers): Decision {
   const bit = methodBit(req.method)
   if (bit === 0) return PASS
+  if (bit > 2 || headers.cookie !== undefined || headers.authorization !== undefined || carriesBody(headers))
+    return decideFully(set, name, req, headers, bit)
+  let mem = sets.get(set)
+  if (mem === undefined) sets.set(set, (mem = { byTarget: new Map(), count: 0 }))
+  const url = req.url
+  const host = req.host
+  const protocol = req.protocol
+  for (let r = mem.byTarget.get(url); r !== undefined; r = r.next)
+    if (r.bit === bit && r.host === host && r.protocol === protocol) return r.d
+  const d = decideFully(set, name, req, headers, bit)
+  if (
+    d.kind === 'pass' ||
+    (d.kind === 'bypass' && (d.detail === 'rule' || d.detail === 'path')) ||
+    (d.kind === 'lookup' && d.rule.key.headers.length === 0 && d.rule.key.normalize.length === 0)
+  ) {
+    if (mem.count >= DECISIONS_MAX) {
+      mem.byTarget.clear()
+      mem.count = 0
+    }
+    mem.byTarget.set(url, { bit, protocol, host, d, next: mem.byTarget.get(url) })
+    mem.count++
+  }
+  return d
+}
+
+/**
+ * One matcher call, then the rule's request checks and the key.
+ * Reads `headers` directly rather than through Koa's getters (each ctx.get/ctx.hostname call
+ * re-derives its value: a third of the decision's cost when measured).
+ */
+function decideFully(
+  set: PolicySet,
+  name: string,
+  req: RequestLike,
+  headers: Headers,
+  bit: number,
+): Decision {
   const raw = req.path
   const path = matchPath(raw)
   const host = req.host

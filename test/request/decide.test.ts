@@ -7,6 +7,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { allGen, ruleGen, tagGen, urlGen } from '../../src/generation/keys.js'
 import { entryKey, keyMaterial } from '../../src/key/compose.js'
+import { loadPolicies } from '../../src/policy/load.js'
+import { compilePolicySet } from '../../src/policy-set.js'
 import {
   type Decision,
   decide,
@@ -16,6 +18,7 @@ import {
   type LookupDecision,
   type RequestLike,
 } from '../../src/request/decide.js'
+import { policyDir, yaml } from '../helpers/policies.js'
 import { policySet } from '../helpers/rules.js'
 
 const set = await policySet(`
@@ -287,6 +290,110 @@ look('the same request shape is memoised on the set: the same gens array', () =>
 })
 
 look.run()
+
+// ---------------------------------------------------------------------------------------------
+const memo = suite('decide: remembered decisions (plain requests)')
+
+const MEMO_POLICY = `
+  version: 1
+  rules:
+    - id: off
+      match: /off/**
+      cache: false
+    - id: lang
+      match: /lang/**
+      ttl: 1m
+      key: { headers: [Accept-Language] }
+    - id: norm
+      match: /norm/**
+      ttl: 1m
+      key: { normalize: { accept-language: [en, fr] } }
+    - id: shop
+      match: /p/*
+      host: shop.example
+      ttl: 1m
+      methods: [GET]
+      key: { query: [page], cookies: [locale] }
+    - id: any
+      match: /p/*
+      ttl: 1m
+      key: { host: true, query: [page] }
+`
+
+memo(
+  'every request decided on one set, in any order, gets what a fresh set decides for it alone',
+  async () => {
+    const result = await loadPolicies(policyDir(yaml(MEMO_POLICY)))
+    if (!result.ok) throw new Error('invalid policy')
+    const shared = compilePolicySet(result)
+    const targets = [
+      '/p/1',
+      '/p/1?page=2',
+      '/p/1?page=2&utm=x',
+      '/p/2',
+      '/off/x',
+      '/lang/a',
+      '/norm/a',
+      '/none',
+      '/p/%2e%2e/x',
+      'http://other.example/p/1',
+    ]
+    const hosts = ['shop.example', 'other.example', 'shop.example:8080']
+    const headerSets: Headers[] = [
+      {},
+      { 'accept-language': 'fr' },
+      { 'accept-language': 'de, fr;q=0.5' },
+      { cookie: 'locale=fr; sid=1' },
+      { authorization: 'Bearer x' },
+      { 'content-length': '3' },
+    ]
+    const all: [string, string, string, string, Headers][] = []
+    for (const m of ['GET', 'HEAD', 'POST'])
+      for (const t of targets)
+        for (const h of hosts)
+          for (const p of ['http', 'https']) for (const hs of headerSets) all.push([m, t, h, p, hs])
+    // a fixed shuffle, twice over: the second pass finds every plain decision remembered
+    let seed = 7
+    const order = [...all, ...all]
+      .map((x) => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff
+        return [seed, x] as const
+      })
+      .sort((a, b) => a[0] - b[0])
+      .map(([, x]) => x)
+    for (const [m, t, h, p, hs] of order) {
+      const got = decide(shared, NAME, req(m, t, h, p), hs)
+      const fresh = decide(compilePolicySet(result), NAME, req(m, t, h, p), hs)
+      assert.equal(got, fresh, `${m} ${p}://${h} ${t} ${JSON.stringify(hs)}`)
+    }
+  },
+)
+
+memo(
+  'a plain request asked again gets the decision remembered; one with a keyed header, a cookie or credentials is decided again',
+  async () => {
+    const s2 = await policySet(MEMO_POLICY)
+    const once = (t: string, hs: Headers = {}, host = 'shop.example') =>
+      decide(s2, NAME, req('GET', t, host), hs)
+    assert.is(once('/p/1?page=2'), once('/p/1?page=2'), 'plain: the same decision')
+    assert.is(once('/none'), once('/none'), 'no rule: the same decision')
+    assert.is.not(
+      once('/p/1', { cookie: 'locale=fr' }),
+      once('/p/1', { cookie: 'locale=fr' }),
+      'a cookie: decided again',
+    )
+    assert.is.not(once('/lang/a'), once('/lang/a'), 'a rule keying a header: decided again')
+    assert.is.not(once('/norm/a'), once('/norm/a'), 'a rule normalising a header: decided again')
+    const a = once('/p/1', {}, 'shop.example')
+    const b = once('/p/1', {}, 'other.example')
+    assert.is((a as LookupDecision).rule.id, 'shop')
+    assert.is((b as LookupDecision).rule.id, 'any', 'another host: its own decision')
+    assert.is(once('/p/1', {}, 'shop.example'), a)
+    assert.is(once('/p/1', {}, 'other.example'), b)
+  },
+)
+
+memo.run()
 
 // ---------------------------------------------------------------------------------------------
 const helpers = suite('hostnameOf and header')
