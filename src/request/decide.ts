@@ -119,6 +119,11 @@ interface Decisions {
 
 /** how many decisions a set remembers before it starts again (bounded: any URL can be asked for) */
 const DECISIONS_MAX = 10_000
+/**
+ * the longest target (and key material) remembered: a head may be 16 KB, and 10,000 of those
+ * would hold 160 MB; at this length the two memos hold ~50 MB at most
+ */
+const REMEMBER_MAX_LENGTH = 1024
 /** per policy set: dropped with it on reload */
 const sets = new WeakMap<PolicySet, Decisions>()
 
@@ -143,6 +148,7 @@ export function decide(set: PolicySet, name: string, req: RequestLike, headers: 
   for (let r = mem.byTarget.get(url); r !== undefined; r = r.next)
     if (r.bit === bit && r.host === host && r.protocol === protocol) return r.d
   const d = decideFully(set, name, req, headers, bit)
+  if (url.length > REMEMBER_MAX_LENGTH) return d
   if (
     d.kind === 'pass' ||
     (d.kind === 'bypass' && (d.detail === 'rule' || d.detail === 'path')) ||
@@ -223,8 +229,10 @@ function decideFully(
       for (const t of tags) gens.push(tagGen(name, t))
     }
     m = { key: entryKey(name, rule, material), gens, urlAndTagGens: gens.slice(2), tags }
-    if (set.memo.size >= MEMO_MAX) set.memo.clear()
-    set.memo.set(material, m)
+    if (material.length <= REMEMBER_MAX_LENGTH) {
+      if (set.memo.size >= MEMO_MAX) set.memo.clear()
+      set.memo.set(material, m)
+    }
   }
   return {
     kind: 'lookup',

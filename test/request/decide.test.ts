@@ -384,6 +384,10 @@ memo(
     )
     assert.is.not(once('/lang/a'), once('/lang/a'), 'a rule keying a header: decided again')
     assert.is.not(once('/norm/a'), once('/norm/a'), 'a rule normalising a header: decided again')
+    // a target over 1 KB is not remembered (a memo of 16 KB heads would hold 160 MB)
+    const long = `/p/1?page=${'9'.repeat(1100)}`
+    assert.is.not(once(long), once(long), 'a long target: decided again')
+    assert.equal(once(long), once(long))
     const a = once('/p/1', {}, 'shop.example')
     const b = once('/p/1', {}, 'other.example')
     assert.is((a as LookupDecision).rule.id, 'shop')
