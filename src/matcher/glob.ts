@@ -524,7 +524,8 @@ function segmentOf(tokens: readonly Flat[], kind: GlobKind): Segment {
 export interface GlobVariant {
   /** the variant written back as a glob (escapes normalised): `/a/{b,c}` → `/a/b`, `/a/c` */
   readonly text: string
-  /** `text` with its literal segments case-folded: variants with the same key match the same paths */
+  /** `text` with its literal segments case-folded: variants with the same key match the same paths;
+   *  its segments' texts joined by `/`, a literal segment's as its `key` (lint.ts slices folders from it) */
   readonly key: string
   /** no wildcard at all: it matches only itself (case-insensitively) */
   readonly literal: boolean
