@@ -524,7 +524,8 @@ function segmentOf(tokens: readonly Flat[], kind: GlobKind): Segment {
 export interface GlobVariant {
   /** the variant written back as a glob (escapes normalised): `/a/{b,c}` → `/a/b`, `/a/c` */
   readonly text: string
-  /** `text` with its literal segments case-folded: variants with the same key match the same paths */
+  /** `text` with its literal segments case-folded: variants with the same key match the same paths;
+   *  its segments' texts joined by `/`, a literal segment's as its `key` (lint.ts slices folders from it) */
   readonly key: string
   /** no wildcard at all: it matches only itself (case-insensitively) */
   readonly literal: boolean
@@ -797,6 +798,10 @@ export function compileGlob(source: string, kind: GlobKind = 'path'): Glob {
   return g
 }
 
+/** simpleVariant's shared parts (segments are read-only): a `**` segment, a pattern's empty class list */
+const GLOBSTAR_SEGMENT: Segment = { kind: 'globstar' }
+const NO_CLASSES: readonly CharClass[] = []
+
 /** no escape, class, brace, group or extglob: only literal characters, `/` and `*` */
 const SIMPLE = /^[^\\?[\]{}()!|,@+]*$/
 
@@ -811,7 +816,8 @@ function simpleVariant(source: string, kind: GlobKind): GlobVariant | undefined 
   const parts = source.split('/')
   const segments: Segment[] = []
   let literal = true
-  let key = ''
+  /** a literal segment was case-folded: only then is the key not the source itself */
+  let folds = false
   for (let k = 0; k < parts.length; k++) {
     const part = parts[k]!
     let seg: Segment
@@ -825,13 +831,12 @@ function simpleVariant(source: string, kind: GlobKind): GlobVariant | undefined 
         const codes: number[] = []
         for (let i = 0; i < part.length; i++) codes.push(canon(part.charCodeAt(i)))
         folded = String.fromCharCode(...codes)
+        folds = true
       }
       seg = { kind: 'lit', text: part, key: folded }
-      key += k === 0 ? folded : `/${folded}`
     } else {
       literal = false
-      key += k === 0 ? part : `/${part}`
-      if (part.length >= 2 && /^\*+$/.test(part)) seg = { kind: 'globstar' }
+      if (part.length >= 2 && /^\*+$/.test(part)) seg = GLOBSTAR_SEGMENT
       else {
         const codes: number[] = []
         for (let i = 0; i < part.length; i++) {
@@ -839,12 +844,24 @@ function simpleVariant(source: string, kind: GlobKind): GlobVariant | undefined 
           if (c !== 42) codes.push(canon(c))
           else if (codes[codes.length - 1] !== STAR) codes.push(STAR)
         }
-        seg = { kind: 'pat', tokens: Int32Array.from(codes), classes: [] }
+        seg = { kind: 'pat', tokens: Int32Array.from(codes), classes: NO_CLASSES }
       }
     }
     segments.push(seg)
   }
-  return Object.freeze({ text: source, key: key === source ? source : key, literal, segments })
+  // the key is the segments' keys (a pattern's text as written) joined by `/`: the source itself
+  // unless a literal segment folded, so it is only spelled out then (it was built segment by
+  // segment for every glob, then compared with the source, which flattened it)
+  let key = source
+  if (folds) {
+    key = ''
+    for (let k = 0; k < segments.length; k++) {
+      const seg = segments[k]!
+      const text = seg.kind === 'lit' ? seg.key : parts[k]!
+      key += k === 0 ? text : `/${text}`
+    }
+  }
+  return Object.freeze({ text: source, key, literal, segments })
 }
 
 /** @internal compileGlob without the memo; `simple: false` forces the general path (tests) */

@@ -37,13 +37,35 @@ export function parseDuration(value: unknown): number | undefined {
     if (!Number.isSafeInteger(value) || value < 0) return undefined
     return exact(value * 1000)
   }
-  if (typeof value !== 'string' || !DURATION_PATTERN.test(value)) return undefined
-  let total = 0
-  for (const m of value.matchAll(DURATION_PART)) {
-    total += Number(m[1]) * (UNIT_MS[m[2] as string] as number)
+  if (typeof value !== 'string') return undefined
+  // most rules of a large policy share a few texts (`1m`, `1h`): each is parsed once (a load
+  // parses every rule's durations twice, in the checks and in normalising)
+  const short = value.length <= MEMO_TEXT
+  const known = short ? durations.get(value) : undefined
+  if (known !== undefined) return known === NOT_A_DURATION ? undefined : known
+  let total: number | undefined
+  if (DURATION_PATTERN.test(value)) {
+    total = 0
+    for (const m of value.matchAll(DURATION_PART)) {
+      total += Number(m[1]) * (UNIT_MS[m[2] as string] as number)
+    }
+    total = exact(total)
   }
-  return exact(total)
+  if (short) {
+    // bounded: past DURATION_MEMO texts the table starts over
+    if (durations.size >= DURATION_MEMO) durations.clear()
+    durations.set(value, total ?? NOT_A_DURATION)
+  }
+  return total
 }
+
+/** parseDuration's results by text (NOT_A_DURATION: undefined), at most DURATION_MEMO of them */
+const DURATION_MEMO = 1024
+/** Only texts this short are kept: a longer one could be V8's slice of a whole policy file's text
+ *  (a sliced string is 13 characters or more), which the table would then keep alive. */
+const MEMO_TEXT = 12
+const NOT_A_DURATION = -1
+const durations = new Map<string, number>()
 
 /**
  * A size in bytes: an integer is bytes, a string is `<number><unit>` with powers of 1024

@@ -9,7 +9,7 @@
  * file, naming the rules that inherit it (the default is one line to fix, not one per rule).
  */
 
-import { compileGlob, literalFolder } from '../matcher/glob.js'
+import { compileGlob, type GlobVariant } from '../matcher/glob.js'
 import { runSteps, STEP_MASK } from '../steps.js'
 import { formatDuration } from './duration.js'
 import type { RawPolicyFile, RawRule, RawRuleFields } from './normalize.js'
@@ -111,10 +111,18 @@ function holds(raw: object | undefined, field: readonly PathSegment[]): boolean 
 /** A glob with no bound on what it accepts: a `**` segment, or no literal folder to start with. */
 function unbounded(glob: string): boolean {
   for (const v of compileGlob(glob).variants) {
-    if (literalFolder(v) === '') return true
+    if (noFolder(v)) return true
     for (const seg of v.segments) if (seg.kind === 'globstar') return true
   }
   return false
+}
+
+/** `literalFolder(v) === ''` without building the folder: no literal segment first, or only an
+ *  empty one (the root's) before the first wildcard. */
+function noFolder(v: GlobVariant): boolean {
+  const [a, b] = v.segments
+  if (a === undefined || a.kind !== 'lit') return true
+  return a.key === '' && (b === undefined || b.kind !== 'lit')
 }
 
 const CAP = `over the ${formatDuration(LIFETIME_CAP_MS)} cap: no entry is kept longer than that, whatever the policy or the response says; write ${formatDuration(LIFETIME_CAP_MS)} or less`
@@ -291,6 +299,19 @@ export function* lintFileRulesSteps(
     for (const f of lintRule(rule, { rule: raw.rules[i]!, defaults: raw.defaults })) {
       const base = f.at.scope === 'rule' ? ['rules', String(i)] : ['defaults']
       const p = posAt(pf, [...base, ...f.at.field.map(String)], f.at.at)
+      if (f.at.scope === 'rule') {
+        // built whole, not as a spread copy of the one below (a finding on 3 in 10 of the bench's rules)
+        out.push({
+          code: f.code,
+          severity: 'warning',
+          file: pf.file,
+          line: p.line,
+          col: p.col,
+          message: f.message,
+          ruleId: rule.id,
+        })
+        continue
+      }
       const d: Diagnostic = {
         code: f.code,
         severity: 'warning',
@@ -298,10 +319,6 @@ export function* lintFileRulesSteps(
         line: p.line,
         col: p.col,
         message: f.message,
-      }
-      if (f.at.scope === 'rule') {
-        out.push({ ...d, ruleId: rule.id })
-        continue
       }
       const k = `${f.code} ${f.message}`
       const seen = fromDefaults.get(k)

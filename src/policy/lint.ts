@@ -9,8 +9,6 @@ import {
   type GlobVariant,
   globstarFolder,
   lastLiteral,
-  leadingLiterals,
-  literalFolder,
   literalPath,
 } from '../matcher/glob.js'
 import { runSteps, runStepsAsync, STEP_MASK, STEP_RULES } from '../steps.js'
@@ -23,28 +21,55 @@ interface Shape {
    *  past SMALL of them: most rules have one or two, and 200k Sets were a tenth of the lint */
   keys: ReadonlySet<string> | null
   globs: readonly Glob[]
-  /** per variant: its canonical folder (literalFolder) */
-  folders: string[]
-  /** the `**` folders (see globstarFolder) of the rule's variants */
-  starFolders: (readonly string[])[]
+  /** the first variant's canonical folder (literalFolder) */
+  folder: string
+  /** the `**` folders (see globstarFolder) of the rule's variants (mostly none: NO_STARS) */
+  starFolders: readonly (readonly string[])[]
   /** every variant is literal (they then match only themselves, any case) */
   literal: boolean
 }
 
 const SMALL = 8
+const NO_STARS: readonly (readonly string[])[] = Object.freeze([])
+
+/**
+ * How many segments a variant starts with that are literal, and where their run ends in its key
+ * (`end`: the key is its segments' keys joined by `/`, so `key.slice(0, end)` is literalFolder's
+ * text, '' when none): literalFolder and globstarFolder without their arrays and joins, and the
+ * index lookups below without a string per folder prefix. Module state, read right after the call.
+ */
+let litCount = 0
+let litEnd = 0
+function literalRun(v: GlobVariant): void {
+  const segs = v.segments
+  let k = 0
+  let end = -1
+  while (k < segs.length) {
+    const g = segs[k]!
+    if (g.kind !== 'lit') break
+    end += g.key.length + 1
+    k++
+  }
+  litCount = k
+  litEnd = k === 0 ? 0 : end
+}
+
+/** The variant's literalFolder: its key up to the end of its leading literal segments. */
+function folderOf(v: GlobVariant): string {
+  literalRun(v)
+  return litEnd === v.key.length ? v.key : v.key.slice(0, litEnd)
+}
+
+/** Is the variant literal segments then one `**` (globstarFolder is not undefined)? After literalRun. */
+function isStarFolder(v: GlobVariant): boolean {
+  return litCount === v.segments.length - 1 && v.segments[litCount]!.kind === 'globstar'
+}
 
 /** Is `key` the canonical text of one of the shape's variants? */
 function hasKey(a: Shape, key: string): boolean {
   if (a.keys !== null) return a.keys.has(key)
   for (const v of a.variants) if (v.key === key) return true
   return false
-}
-
-/** The folders a path in `folder` also lies in: `/a/b` → [`/a/b`, `/a`]. */
-function folderPrefixes(folder: string): string[] {
-  const out: string[] = []
-  for (let p = folder; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) out.push(p)
-  return out
 }
 
 /** A variant's segments start with these literal keys (so `**` after them covers it). */
@@ -64,32 +89,42 @@ function startsWithKeys(v: GlobVariant, keys: readonly string[]): boolean {
  * `**`) and b's variant starts with P's literal segments: `**` matches whatever follows.
  */
 function covers(a: Shape, b: Shape): boolean {
-  return b.variants.every((v) => {
-    if (v.literal) {
-      if (a.literal) return hasKey(a, v.key)
-      const path = literalPath(v)
-      return a.globs.some((g) => g.test(path))
-    }
-    if (hasKey(a, v.key)) return true
-    return a.starFolders.some((p) => startsWithKeys(v, p))
-  })
+  for (const v of b.variants) if (!coversVariant(a, v)) return false
+  return true
 }
 
-function shapeOf(r: Rule): Shape {
-  const globs = r.match.map((m) => compileGlob(m))
-  const variants = globs.length === 1 ? globs[0]!.variants : globs.flatMap((g) => g.variants)
-  let literal = true
-  const folders: string[] = []
-  const starFolders: (readonly string[])[] = []
-  for (const v of variants) {
-    if (!v.literal) literal = false
-    folders.push(literalFolder(v))
-    const star = globstarFolder(v)
-    if (star !== undefined) starFolders.push(star)
+function coversVariant(a: Shape, v: GlobVariant): boolean {
+  if (v.literal) {
+    if (a.literal) return hasKey(a, v.key)
+    const path = literalPath(v)
+    for (const g of a.globs) if (g.test(path)) return true
+    return false
   }
-  const keys = variants.length > SMALL ? new Set(variants.map((v) => v.key)) : null
-  return { variants, keys, globs, folders, starFolders, literal }
+  if (hasKey(a, v.key)) return true
+  for (const p of a.starFolders) if (startsWithKeys(v, p)) return true
+  return false
 }
+
+const compilePath = (m: string): Glob => compileGlob(m)
+const variantKey = (v: GlobVariant): string => v.key
+
+function shapeOf(r: Rule): Shape {
+  const globs = r.match.length === 1 ? [compileGlob(r.match[0]!)] : r.match.map(compilePath)
+  const variants = globs.length === 1 ? globs[0]!.variants : globs.flatMap(variantsOf)
+  let literal = true
+  let starFolders: (readonly string[])[] | undefined
+  for (const v of variants) {
+    if (v.literal) continue
+    literal = false
+    const star = globstarFolder(v)
+    if (star !== undefined) (starFolders ??= []).push(star)
+  }
+  const keys = variants.length > SMALL ? new Set(variants.map(variantKey)) : null
+  const folder = variants.length === 0 ? '' : folderOf(variants[0]!)
+  return { variants, keys, globs, folder, starFolders: starFolders ?? NO_STARS, literal }
+}
+
+const variantsOf = (g: Glob): readonly GlobVariant[] => g.variants
 
 /** Is the host variant `*` followed by literal text (`*.example.com`)? That text, canonical. */
 function starSuffix(v: GlobVariant): string | undefined {
@@ -244,25 +279,39 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
       if (list !== i) m.set(k, [list, i])
     } else if (list[list.length - 1] !== i) list.push(i)
   }
+  // byStar is keyed by the `**` folder's text (its keys joined by `/`, a slice of the variant's
+  // key); the bare `**` (no literal segment) is starAll. byStar's and byBase's key lengths are
+  // kept, so that a rule looks up only the prefixes of its path that some key is as long as.
+  const starAll: number[] = []
+  const starLengths = new Set<number>()
+  const baseLengths = new Set<number>()
   for (let i = 0; i < shapes.length; i++) {
     if ((i & STEP_MASK) === STEP_MASK) yield
-    const sh = shapes[i]!
-    sh.variants.forEach((v, k) => {
+    const variants = shapes[i]!.variants
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[k]!
       push(byVariant, v.key, i)
-      if (v.literal) return
-      const star = globstarFolder(v)
-      if (star !== undefined) push(byStar, starKey(star, star.length), i)
-      const folder = sh.folders[k]!
+      if (v.literal) continue
+      const folder = folderOf(v)
+      if (isStarFolder(v)) {
+        if (litCount === 0) {
+          if (starAll[starAll.length - 1] !== i) starAll.push(i)
+        } else {
+          push(byStar, folder, i)
+          starLengths.add(folder.length)
+        }
+      }
       if (folder !== '') {
         push(byBase, folder, i)
-        return
+        baseLengths.add(folder.length)
+        continue
       }
       const ext = extOf(v)
       const last = v.segments[v.segments.length - 1]!
       if (ext !== '') push(byExt, ext, i)
       else if (last.kind === 'lit') push(byLast, last.key, i)
       else if (unanchored[unanchored.length - 1] !== i) unanchored.push(i)
-    })
+    }
   }
   const checkedUnanchored = unanchored.slice(0, UNANCHORED_LINT)
   /** candidates of the rule at j: `found[0, n)`, ascending, each once (reused from rule to rule) */
@@ -290,17 +339,30 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
     const v0 = b.variants[0]
     if (v0 === undefined) return 0
     take(byVariant.get(v0.key), j)
-    const lits = leadingLiterals(v0)
-    for (let m = 0; m <= lits.length; m++) take(byStar.get(starKey(lits, m)), j)
+    // the `**` folders that are a leading run of v0's literal segments: no literal segment, then
+    // the runs of 1, 2, … segments, each a prefix of v0's key ending before a `/`
+    take(starAll, j)
+    const key = v0.key
+    literalRun(v0)
+    for (let m = 1, end = -1; m <= litCount; m++) {
+      end += (v0.segments[m - 1] as { key: string }).key.length + 1
+      if (starLengths.has(end)) take(byStar.get(end === key.length ? key : key.slice(0, end)), j)
+    }
     if (v0.literal) {
-      for (const p of folderPrefixes(b.folders[0]!)) take(byBase.get(p), j)
+      // the folders a path in b's folder also lies in (`/a/b`: `/a/b`, `/a`), by their lengths
+      const folder = b.folder
+      for (let e = folder.length; e !== 0; ) {
+        if (baseLengths.has(e)) take(byBase.get(e === folder.length ? folder : folder.slice(0, e)), j)
+        const slash = folder.lastIndexOf('/', e - 1)
+        e = slash === -1 ? e - 1 : slash
+      }
       take(byExt.get(extOf(v0)), j)
       take(byLast.get(lastKey(v0)), j)
       take(checkedUnanchored, j)
     }
     if (n < 2) return n
-    // numeric order, then each once
-    const sorted = found.subarray(0, n).sort()
+    // numeric order, then each once (a few candidates, the usual case, sorted in place)
+    const sorted = n <= 16 ? insertionSort(found, n) : found.subarray(0, n).sort()
     let u = 1
     for (let k = 1; k < n; k++) if (sorted[k] !== sorted[u - 1]) sorted[u++] = sorted[k]!
     return (n = u)
@@ -316,16 +378,12 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
     }
     const b = rules[j]!
     const bShape = shapes[j] as Shape
-    const at = (a: Rule) => {
-      const ap = where(a)
-      return ap.file === where(b).file ? `line ${ap.line}` : `${ap.file}:${ap.line}`
-    }
     // the first earlier caching rule that takes part of this bypass rule's requests (BYPASS_SHADOWED),
     // reported unless a rule that covers it whole (RULE_SHADOWED) comes up
     let takenOver: { a: Rule; what: string } | undefined
     let shadowed = false
     /** earlier bypass rules whose paths cover b's: they take b's requests on their hosts first */
-    const blockers: Rule[] = []
+    let blockers: Rule[] | undefined
     const count = candidatesFor(bShape, j)
     work += 1 + count
     for (let c = 0; c < count; c++) {
@@ -333,11 +391,10 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
       const a = rules[i] as Rule
       if ((a.methods & b.methods) !== b.methods || !hostCovers(a, b)) {
         if (takenOver !== undefined || b.cache || !covers(shapes[i] as Shape, bShape)) continue
-        if (!a.cache) blockers.push(a)
+        if (!a.cache) (blockers ??= []).push(a)
         // a rule that never matches, or whose share of b's requests an earlier bypass rule takes
         // first, takes nothing over
-        if (shadowedRules.has(i) || blockers.some((c) => (c.methods & GET) !== 0 && hostCovers(c, a)))
-          continue
+        if (shadowedRules.has(i) || (blockers !== undefined && blockedBy(blockers, a))) continue
         const what = bypassTakenOver(a, b)
         if (what !== undefined) takenOver = { a, what }
         continue
@@ -353,7 +410,7 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
       warn(
         b,
         'RULE_SHADOWED',
-        `rule "${b.id}" can never match: rule "${a.id}" (${at(a)}) matches everything it matches${host}${cached}`,
+        `rule "${b.id}" can never match: rule "${a.id}" (${atLine(where, a, b)}) matches everything it matches${host}${cached}`,
       )
       shadowed = true
       shadowedRules.add(j)
@@ -364,7 +421,7 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
       warn(
         b,
         'BYPASS_SHADOWED',
-        `rule "${b.id}" (cache: false) never sees its ${what}: rule "${a.id}" (${at(a)}) comes first and caches them; move "${b.id}" before it, or narrow "${a.id}"`,
+        `rule "${b.id}" (cache: false) never sees its ${what}: rule "${a.id}" (${atLine(where, a, b)}) comes first and caches them; move "${b.id}" before it, or narrow "${a.id}"`,
       )
     }
   }
@@ -399,11 +456,37 @@ function* lintSteps(rules: readonly Rule[], where: (r: Rule) => SourcePos): Gene
   return out
 }
 
+/** How a warning about `b` names the place of rule `a`: `line 3`, or `file:line` in another file. */
+function atLine(where: (r: Rule) => SourcePos, a: Rule, b: Rule): string {
+  const ap = where(a)
+  return ap.file === where(b).file ? `line ${ap.line}` : `${ap.file}:${ap.line}`
+}
+
+/** Does an earlier bypass rule of `blockers` take rule a's GET requests on a's hosts first? */
+function blockedBy(blockers: readonly Rule[], a: Rule): boolean {
+  for (const c of blockers) if ((c.methods & GET) !== 0 && hostCovers(c, a)) return true
+  return false
+}
+
 /** rule numbers by index key: one number, or an ascending list of them */
 type Lists = Map<string, number | number[]>
 
 /** How many rules without a literal folder or extension the shadowing check tries per literal rule. */
 export const UNANCHORED_LINT = 256
+
+/** Sorts `a[0, n)` in place, ascending; returns `a`. */
+function insertionSort(a: Int32Array, n: number): Int32Array {
+  for (let k = 1; k < n; k++) {
+    const x = a[k]!
+    let m = k - 1
+    while (m >= 0 && a[m]! > x) {
+      a[m + 1] = a[m]!
+      m--
+    }
+    a[m + 1] = x
+  }
+  return a
+}
 
 /** The last non-empty segment of a literal variant (a path may end with one `/` more). */
 function lastKey(v: GlobVariant): string {
@@ -411,13 +494,6 @@ function lastKey(v: GlobVariant): string {
   const last = segs[segs.length - 1] as { key: string }
   if (last.key !== '' || segs.length < 2) return last.key
   return (segs[segs.length - 2] as { key: string }).key
-}
-
-/** index key of the first `m` of `keys` (distinct for `[]` and `['']`) */
-function starKey(keys: readonly string[], m: number): string {
-  let k = ''
-  for (let i = 0; i < m; i++) k += `/${keys[i]}`
-  return k
 }
 
 /** The extension every path the variant matches ends with (lower-cased), or '': `*.CSS` last → `css`.

@@ -19,7 +19,7 @@ import { lintRulesAsync } from './lint.js'
 import { lintFileRulesSteps } from './lint-rule.js'
 import { digest, mergeDefaults, normalizeRule, type RawPolicyFile } from './normalize.js'
 import { quickYamlSteps } from './quick-yaml.js'
-import { type ParsedFile, posAt } from './source.js'
+import { type ParsedFile, type PathSegment, posAt } from './source.js'
 import type { Diagnostic, LoadResult, Rule, SourcePos } from './types.js'
 import { validateFileSteps } from './validate.js'
 
@@ -242,6 +242,11 @@ interface LoadState {
   ruleCount: number
 }
 
+/** `rules[i].id` and `rules[i]`, `i` set before each use: posAt only reads a path, and the
+ *  loader asks two or three per rule (a new array and index text each time, before) */
+const idPath: PathSegment[] = ['rules', 0, 'id']
+const rulePath: PathSegment[] = ['rules', 0]
+
 /**
  * One parsed file: schema, duplicate ids, checks, then (when it has no error) normalised into
  * `st.rules` and linted rule by rule. Pauses (a bare `yield`) every STEP_RULES rules of each pass.
@@ -268,7 +273,8 @@ function* fileSteps(pf: ParsedFile, st: LoadState): Generator<void, void> {
       continue
     }
     if (typeof r.id !== 'string') continue
-    const p = Object.freeze(posAt(pf, ['rules', String(i), 'id']))
+    idPath[1] = i
+    const p = Object.freeze(posAt(pf, idPath))
     idPos[i] = p
     const first = firstId.get(r.id)
     if (first) {
@@ -291,12 +297,14 @@ function* fileSteps(pf: ParsedFile, st: LoadState): Generator<void, void> {
   const own: Rule[] = []
   for (let i = 0; i < raw.rules.length; i++) {
     if ((i & STEP_MASK) === STEP_MASK) yield
+    idPath[1] = i
     const rule = normalizeRule(
       mergeDefaults(raw.defaults, raw.rules[i]!),
       rules.length,
-      idPos[i] ?? posAt(pf, ['rules', String(i), 'id']),
+      idPos[i] ?? posAt(pf, idPath),
     )
-    const p = posAt(pf, ['rules', String(i)])
+    rulePath[1] = i
+    const p = posAt(pf, rulePath)
     startLine.push(p.line)
     startCol.push(p.col)
     rules.push(rule)

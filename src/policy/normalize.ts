@@ -145,10 +145,11 @@ const listMemo = new Map<string, readonly string[]>()
 const methodLists = new Map<number, readonly string[]>()
 const EMPTY: readonly string[] = Object.freeze([])
 
-function memo<T>(table: Map<string, T>, text: string, make: () => T): T {
+/** `make(arg)` once per text (an argument, not a closure per rule: `make` is a module function) */
+function memo<T, A>(table: Map<string, T>, text: string, make: (arg: A) => T, arg: A): T {
   let v = table.get(text)
   if (v === undefined) {
-    v = make()
+    v = make(arg)
     if (table.size >= MEMO_SIZE) table.clear()
     table.set(text, v)
   }
@@ -158,20 +159,24 @@ function memo<T>(table: Map<string, T>, text: string, make: () => T): T {
 /** a frozen copy of a list of strings, shared with every equal one (empty: EMPTY) */
 function sharedList(list: readonly string[] | undefined): readonly string[] {
   if (list === undefined || list.length === 0) return EMPTY
-  return memo(listMemo, JSON.stringify(list), () => Object.freeze([...list]))
+  return memo(listMemo, JSON.stringify(list), frozenCopy, list)
 }
+
+const frozenCopy = (list: readonly string[]): readonly string[] => Object.freeze([...list])
 
 function statusMap(raw: RawRule): ReadonlyMap<number, number> {
   // the text decides the map: durations parse the same every time
-  return memo(statusMemo, raw.statuses === undefined ? '' : JSON.stringify(raw.statuses), () => {
-    const statuses = new Map<number, number>()
-    if (raw.statuses === undefined) for (const s of DEFAULT_STATUSES) statuses.set(s, -1)
-    else if (Array.isArray(raw.statuses)) for (const s of raw.statuses) statuses.set(s, -1)
-    else
-      for (const [s, d] of Object.entries(raw.statuses))
-        statuses.set(Number(s), must(parseDuration(d), `statuses.${s}`, raw.id))
-    return statuses
-  })
+  return memo(statusMemo, raw.statuses === undefined ? '' : JSON.stringify(raw.statuses), makeStatusMap, raw)
+}
+
+function makeStatusMap(raw: RawRule): ReadonlyMap<number, number> {
+  const statuses = new Map<number, number>()
+  if (raw.statuses === undefined) for (const s of DEFAULT_STATUSES) statuses.set(s, -1)
+  else if (Array.isArray(raw.statuses)) for (const s of raw.statuses) statuses.set(s, -1)
+  else
+    for (const [s, d] of Object.entries(raw.statuses))
+      statuses.set(Number(s), must(parseDuration(d), `statuses.${s}`, raw.id))
+  return statuses
 }
 
 function ruleKey(k: RawKey | undefined): RuleKey {
@@ -202,7 +207,7 @@ export function normalizeRule(raw: RawRule, index: number, pos: SourcePos): Rule
     methodLists.set(methods, methodList)
   }
   const statuses = statusMap(raw)
-  const key = memo(keyMemo, raw.key === undefined ? '' : JSON.stringify(raw.key), () => ruleKey(raw.key))
+  const key = memo(keyMemo, raw.key === undefined ? '' : JSON.stringify(raw.key), ruleKey, raw.key)
 
   const content = {
     id: raw.id,

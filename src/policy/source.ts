@@ -89,8 +89,7 @@ function quickOffset(root: QuickNode, segments: readonly PathSegment[], at: 'val
   for (const seg of segments) {
     key = undefined
     if (node?.pairs) {
-      const name = String(seg)
-      const pair: QuickPair | undefined = node.pairs.find((p) => p.key === name)
+      const pair = pairNamed(node.pairs, String(seg))
       key = pair?.keyStart
       node = pair?.value
     } else if (node?.items) node = node.items[Number(seg)]
@@ -102,6 +101,12 @@ function quickOffset(root: QuickNode, segments: readonly PathSegment[], at: 'val
   if (at === 'key' && key !== undefined) return key
   if (node === undefined) return key ?? nearest
   return node.empty ? (key ?? nearest) : node.start
+}
+
+/** The first pair of a quick-yaml map with key `name` (a loop, not a closure per step of a walk). */
+function pairNamed(pairs: readonly QuickPair[], name: string): QuickPair | undefined {
+  for (let i = 0; i < pairs.length; i++) if (pairs[i]!.key === name) return pairs[i]
+  return undefined
 }
 
 /** JSON Pointer (ajv's instancePath) → segments; numeric segments stay strings. */
