@@ -17,14 +17,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import { hitStatus } from '../http/cache-status.js'
 import { HIT } from '../metrics/counters.js'
 import { type RequestMessage, requestChannel } from '../metrics/trace.js'
 import type { PolicySet } from '../policy-set.js'
 import { countServedAs } from './count.js'
 import { decide, type LookupDecision, type RequestLike } from './decide.js'
 import { NOT_NOW, peekFailOpen, type Read, readFailOpen } from './lookup.js'
-import { ttlSeconds, writeEntry } from './respond.js'
+import { writeEntry } from './respond.js'
 import type { Stages } from './stages.js'
 
 /** What a raw lookup hands on to the middleware with a request it did not answer. */
@@ -90,7 +89,7 @@ export function rawHits(s: Stages): RawHit {
       return false
     }
     rt.metrics.hits++
-    writeEntry(req, res, entry, now, hitStatus(name, ttlSeconds(entry, now)))
+    writeEntry(req, res, entry, now, name)
     d.counters.outcomes[HIT]!++
     countServedAs(d.counters, view.method, res.statusCode, entry)
     if (requestChannel.hasSubscribers) publish(view, d, res, req, readAt)

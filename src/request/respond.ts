@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable, Transform } from 'node:stream'
 import type { Context } from 'koa'
-import { appendStatus } from '../http/cache-status.js'
+import { appendStatus, hitStatus } from '../http/cache-status.js'
 import { notModified, storedView } from '../http/conditional.js'
 import { byteranges, contentRange, ifRangeMatches, parseRange, type RangeAnswer } from '../http/range.js'
 import type { Entry } from './entry.js'
@@ -101,7 +101,7 @@ export function writeEntry(
   res: ServerResponse,
   entry: Entry,
   now: number,
-  status: string,
+  name: string,
 ): void {
   res.statusCode = entry.status
   const h2 = req.headers
@@ -110,7 +110,7 @@ export function writeEntry(
     notModified(h2, storedView(entry.status, entry.headers, entry.storedAt))
   const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
   if (out === undefined) {
-    putStoredHeaders(res, entry, now, status)
+    putStoredHeaders(res, entry, now, hitStatus(name, ttlSeconds(entry, now)))
     if (!notMod) {
       if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/octet-stream')
       if (!res.hasHeader('Transfer-Encoding')) res.setHeader('Content-Length', String(entry.body.length))
@@ -120,8 +120,20 @@ export function writeEntry(
     const head = headOf(entry)
     const stored = head.stored
     for (let i = 0; i < stored.length; i += 2) out[stored[i] as string] = stored[i + 1]
-    out.age = ['Age', ageOf(entry, now)]
-    out['cache-status'] = ['Cache-Status', status]
+    // Age and Cache-Status change once a second at most: their tuples are kept while they hold
+    const age = entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))
+    const ttl = ttlSeconds(entry, now)
+    let t = head.tuples
+    if (t === undefined || t.age !== age || t.ttl !== ttl || t.name !== name)
+      head.tuples = t = {
+        age,
+        ttl,
+        name,
+        ageTuple: ['Age', String(age)],
+        statusTuple: ['Cache-Status', hitStatus(name, ttl)],
+      }
+    out.age = t.ageTuple
+    out['cache-status'] = t.statusTuple
     if (!notMod) {
       const body = head.body
       for (let i = 0; i < body.length; i += 2) out[body[i] as string] = body[i + 1]
@@ -150,6 +162,16 @@ interface Head {
   readonly stored: readonly unknown[]
   /** the body's own: written unless the answer is a 304 */
   readonly body: readonly unknown[]
+  /** the Age and Cache-Status tuples last written, and the values they were made for */
+  tuples:
+    | {
+        readonly age: number
+        readonly ttl: number
+        readonly name: string
+        readonly ageTuple: readonly [string, string]
+        readonly statusTuple: readonly [string, string]
+      }
+    | undefined
 }
 
 const heads = new WeakMap<Entry, Head>()
@@ -179,7 +201,7 @@ function headOf(entry: Entry): Head {
   const body: unknown[] = []
   if (!typed) body.push('content-type', ['Content-Type', 'application/octet-stream'])
   if (!chunked && !sized) body.push('content-length', ['Content-Length', length])
-  head = { stored, body }
+  head = { stored, body, tuples: undefined }
   heads.set(entry, head)
   return head
 }

@@ -16,6 +16,8 @@ import type { RequestMessage } from '../../src/metrics/trace.js'
 import { eventually } from '../helpers/http.js'
 
 const T = Date.parse('2026-12-03T12:00:00Z')
+/** ms the servers' clock has moved past T */
+let elapsed = 0
 const LAST_MODIFIED = 'Wed, 21 Oct 2015 07:28:00 GMT'
 
 const s = suite('RFC 9111 §4 / issue 11: hits written below Koa are the Koa path’s bytes')
@@ -64,7 +66,7 @@ s.before(async () => {
   })
   await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r))
   const upstream = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
-  const clock = { now: () => T }
+  const clock = { now: () => T + elapsed }
   fast = await startServe({ upstream, port: 0, host: '127.0.0.1', clock })
   slow = await startServe({ upstream, port: 0, host: '127.0.0.1', clock, fastHits: false })
   subscribe('cachet:request', onMessage)
@@ -193,6 +195,37 @@ s(
       `GET /typed HTTP/1.1\r\nHost: shop.example\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
     )
     assert.match(hosts, /^HTTP\/1\.1 400 Bad Request\r\n/)
+  },
+)
+
+s(
+  'Age and Cache-Status follow the clock from one hit to the next (the raw path keeps their tuples a second at most)',
+  async () => {
+    await warm('/typed', 'Accept-Encoding: gzip\r\n')
+    const at = (r: string) => [
+      /\r\nAge: (\d+)\r\n/.exec(r)?.[1],
+      /\r\nCache-Status: ([^\r]*)\r\n/.exec(r)?.[1],
+    ]
+    const start = elapsed
+    try {
+      const seen: (string | undefined)[][] = []
+      for (const ms of [0, 400, 1000, 1999, 61_500]) {
+        elapsed = start + ms
+        seen.push(at(await both(get('/typed', 'Accept-Encoding: gzip\r\n'))))
+      }
+      const age0 = Number(seen[0]![0])
+      const ttl0 = Number(/ttl=(\d+)/.exec(seen[0]![1]!)![1])
+      assert.equal(
+        seen,
+        [0, 400, 1000, 1999, 61_500].map((ms) => {
+          // entries are stored at T + start: Age counts whole seconds since then, ttl counts down
+          const age = age0 + Math.floor(ms / 1000)
+          return [String(age), `cachet; hit; ttl=${ttl0 - Math.ceil(ms / 1000)}`]
+        }),
+      )
+    } finally {
+      elapsed = start
+    }
   },
 )
 
