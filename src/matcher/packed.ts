@@ -192,12 +192,16 @@ export class PackedBuilder {
     // a record never straddles two chunks (records are far smaller than a chunk: a glob is at
     // most MAX_GLOB_LENGTH characters)
     let off = this.#used & CHUNK_MASK
-    if (this.#chunks.length === 0 || off + size > CHUNK) {
-      if (this.#chunks.length > 0) this.#used += CHUNK - off
-      this.#chunks.push(new Int32Array(CHUNK))
+    if (off + size > CHUNK) {
+      this.#used += CHUNK - off
       off = 0
     }
-    const data = this.#chunks[this.#chunks.length - 1]!
+    // a chunk is made when the record starts past the last one: also when the records before
+    // filled it exactly (`off` is then 0 with no room left; that case wrote over the chunk's
+    // first record and pointed past the chunks, and compiling the set threw)
+    const chunk = this.#used >>> CHUNK_BITS
+    if (chunk === this.#chunks.length) this.#chunks.push(new Int32Array(CHUNK))
+    const data = this.#chunks[chunk]!
     this.#recNode.push(id)
     this.#recAt.push(this.#used)
     this.#used += size
