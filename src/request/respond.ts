@@ -73,7 +73,7 @@ function putStoredHeaders(
 ): Record<string, unknown> | undefined {
   const h = entry.headers
   const out = kOutHeaders === undefined || res.headersSent ? undefined : headerStore(res, kOutHeaders)
-  const age = ageOf(entry, now)
+  const age = String(ageSeconds(entry, now))
   if (out !== undefined) {
     for (let i = 0; i < h.length; i += 2)
       out[h[i] as string] = [h[i] as string, h[i + 1] as string | readonly string[]]
@@ -121,7 +121,7 @@ export function writeEntry(
     const stored = head.stored
     for (let i = 0; i < stored.length; i += 2) out[stored[i] as string] = stored[i + 1]
     // Age and Cache-Status change once a second at most: their tuples are kept while they hold
-    const age = entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))
+    const age = ageSeconds(entry, now)
     const ttl = ttlSeconds(entry, now)
     let t = head.tuples
     if (t === undefined || t.age !== age || t.ttl !== ttl || t.name !== name)
@@ -207,8 +207,8 @@ function headOf(entry: Entry): Head {
 }
 
 /** RFC 9111 §4.2.3: current_age = corrected_initial_age + resident_time, in seconds. */
-function ageOf(entry: Entry, now: number): string {
-  return String(entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000)))
+function ageSeconds(entry: Entry, now: number): number {
+  return entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))
 }
 
 /** Koa's body setter for a Buffer, on Node's header record: its Content-Type default and Content-Length. */
